@@ -1,0 +1,82 @@
+"""Demo departments, services and accounts; created only in demo mode."""
+
+import structlog
+from django.conf import settings
+from django.db import transaction
+
+from protokol.accounts.models import Role, User
+from protokol.accounts.services import create_user, ensure_department
+from protokol.catalog.services import ensure_service
+
+log = structlog.get_logger(__name__)
+
+DEMO_PASSWORD = "demo"
+
+DEPARTMENTS = [
+    ("A", "Отдел консультаций по социальным вопросам", "Social affairs desk"),
+    ("B", "Отдел консультаций по документам", "Documents desk"),
+]
+
+SERVICES = [
+    # code, name, name_en, department, required fields, deadline days
+    ("GEN", "Общая консультация", "General consultation", "A", [], 30),
+    ("SOC", "Меры социальной поддержки", "Social support", "A", ["snils"], 30),
+    ("PAS", "Оформление паспорта", "Passport", "B", ["passport"], 15),
+    (
+        "INN",
+        "Идентификационный номер налогоплательщика",
+        "Taxpayer id",
+        "B",
+        ["inn"],
+        15,
+    ),
+]
+
+ACCOUNTS = [
+    # username, role, first name, last name, departments, all departments
+    ("citizen", Role.CITIZEN, "Анна", "Иванова", [], False),
+    ("citizen2", Role.CITIZEN, "Борис", "Петров", [], False),
+    ("operator", Role.OPERATOR, "Ольга", "Смирнова", ["A"], False),
+    ("reviewer", Role.REVIEWER, "Роман", "Кузнецов", ["A"], False),
+    ("operator2", Role.OPERATOR, "Олег", "Попов", ["B"], False),
+    ("supervisor", Role.SUPERVISOR, "Светлана", "Соколова", [], True),
+    ("auditor", Role.AUDITOR, "Алексей", "Морозов", [], True),
+    ("admin", Role.ADMIN, "Мария", "Волкова", [], True),
+]
+
+
+def seed_demo() -> int:
+    """Create whatever demo data is missing; return the number of accounts created."""
+    if not settings.DEMO:
+        raise RuntimeError("Demo accounts are created only with PROTOKOL_DEMO=1.")
+
+    created = 0
+    with transaction.atomic():
+        departments = {
+            code: ensure_department(code, name, name_en=name_en)
+            for code, name, name_en in DEPARTMENTS
+        }
+        for code, name, name_en, department, fields, days in SERVICES:
+            ensure_service(
+                code,
+                name=name,
+                name_en=name_en,
+                department=departments[department],
+                required_fields=fields,
+                deadline_days=days,
+            )
+        for username, role, first, last, codes, everywhere in ACCOUNTS:
+            if User.objects.filter(username=username).exists():
+                continue
+            create_user(
+                username,
+                role=role,
+                password=DEMO_PASSWORD,
+                first_name=first,
+                last_name=last,
+                departments=[departments[c] for c in codes],
+                all_departments=everywhere,
+            )
+            created += 1
+    log.info("demo_seeded", accounts_created=created)
+    return created

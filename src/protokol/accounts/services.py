@@ -1,0 +1,151 @@
+"""Accounts, departments and API tokens: the writes, each journaled."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.db import transaction
+from django.utils import timezone
+
+from protokol.accounts.models import ApiToken, Department, Role, User
+from protokol.errors import NotAuthenticated, ValidationFailed
+from protokol.journal import services as journal
+from protokol.journal.models import JournalAction
+
+
+def _hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def issue_token(username: str, password: str) -> str:
+    """Check the password and return a new bearer token; 401 when they do not match."""
+    if not isinstance(username, str) or not username.strip():
+        raise ValidationFailed("username must not be empty.", field="username")
+    if not isinstance(password, str) or not password:
+        raise ValidationFailed("password must not be empty.", field="password")
+
+    user = authenticate(username=username, password=password)
+    if user is None:
+        journal.record_now(
+            JournalAction.USER_LOGIN_FAILED,
+            actor=None,
+            object_type="user",
+            object_id="",
+            object_label=username[:150],
+            after={"via": "api"},
+        )
+        raise NotAuthenticated("Invalid username or password.", field="password")
+
+    raw = secrets.token_urlsafe(32)
+    now = timezone.now()
+    with transaction.atomic():
+        ApiToken.objects.create(
+            user=user,
+            key_hash=_hash_token(raw),
+            created_at=now,
+            expires_at=now + timedelta(hours=settings.CONFIG.token_ttl_hours),
+        )
+        journal.record(
+            JournalAction.TOKEN_CREATE,
+            actor=user,
+            object_type="user",
+            object_id=user.pk,
+            object_label=user.username,
+        )
+    return raw
+
+
+def user_for_token(raw: str) -> User | None:
+    """Return the active user a bearer token belongs to, or None."""
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=_hash_token(raw), expires_at__gt=timezone.now())
+        .first()
+    )
+    if token is None or not token.user.is_active:
+        return None
+    return token.user
+
+
+def journal_login(user: User, *, via: str) -> None:
+    """Journal a successful sign-in."""
+    journal.record_now(
+        JournalAction.USER_LOGIN,
+        actor=user,
+        object_type="user",
+        object_id=user.pk,
+        object_label=user.username,
+        after={"via": via},
+    )
+
+
+def journal_failed_login(username: str, *, via: str) -> None:
+    """Journal a rejected sign-in attempt without the password."""
+    journal.record_now(
+        JournalAction.USER_LOGIN_FAILED,
+        actor=None,
+        object_type="user",
+        object_id="",
+        object_label=(username or "")[:150],
+        after={"via": via},
+    )
+
+
+def ensure_department(code: str, name: str, *, name_en: str = "", actor=None):
+    """Return the department with `code`, creating and journaling it if new."""
+    department = Department.objects.filter(code=code).first()
+    if department is not None:
+        return department
+    department = Department.objects.create(code=code, name=name, name_en=name_en)
+    journal.record(
+        JournalAction.DEPARTMENT_CREATE,
+        actor=actor,
+        object_type="department",
+        object_id=department.pk,
+        object_label=department.name,
+    )
+    return department
+
+
+def create_user(
+    username: str,
+    *,
+    role: str,
+    password: str | None,
+    first_name: str = "",
+    last_name: str = "",
+    departments=(),
+    all_departments: bool = False,
+    placeholder: bool = False,
+    actor=None,
+) -> User:
+    """Create an account inside the caller's transaction; no password means no login."""
+    if role not in Role.values:
+        raise ValidationFailed(f"Unknown role '{role}'.", field="role")
+    user = User(
+        username=username,
+        role=role,
+        first_name=first_name,
+        last_name=last_name,
+        all_departments=all_departments,
+        is_placeholder=placeholder,
+        is_staff=False,
+    )
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    if departments:
+        user.departments.set(departments)
+    journal.record(
+        JournalAction.USER_CREATE,
+        actor=actor,
+        object_type="user",
+        object_id=user.pk,
+        object_label=username,
+        after={"role": role, "placeholder": placeholder},
+    )
+    return user

@@ -1,0 +1,286 @@
+"""The HTTP API at /api/v1: thin handlers over the service layer."""
+
+from django.conf import settings
+from django.http import FileResponse, HttpResponse
+from ninja import File, NinjaAPI, Query, Schema
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.files import UploadedFile
+
+from protokol.accounts.models import Department
+from protokol.accounts.services import issue_token
+from protokol.api import schemas as s
+from protokol.api.auth import API_AUTH
+from protokol.catalog.models import Service
+from protokol.consultations import attachments, services
+from protokol.consultations.models import Channel, Consultation
+from protokol.documents import services as documents
+from protokol.errors import PayloadTooLarge, ProtokolError, ValidationFailed
+from protokol.journal.queries import consultation_journal
+from protokol.protocols import services as protocols
+
+api = NinjaAPI(
+    title="Protokol API",
+    version="1",
+    description="Consultation protocols: requests, dialogue, review, copies, journal.",
+    auth=API_AUTH,
+    urls_namespace="api",
+)
+
+MAX_PAGE = 100
+
+
+def _error(request, status: int, code: str, message: str, field=None, **extra):
+    body = {"error": code, "message": message, "field": field, **extra}
+    return api.create_response(request, body, status=status)
+
+
+@api.exception_handler(ProtokolError)
+def on_domain_error(request, exc: ProtokolError):
+    return api.create_response(request, exc.as_dict(), status=exc.status)
+
+
+@api.exception_handler(NinjaValidationError)
+def on_validation_error(request, exc: NinjaValidationError):
+    first = exc.errors[0] if exc.errors else {}
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body",)]
+    field = location[-1] if location else None
+    message = first.get("msg", "Invalid input.")
+    if field:
+        message = f"{field}: {message}"
+    return _error(request, 422, "validation_failed", message, field)
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request, exc):
+    return _error(
+        request,
+        401,
+        "not_authenticated",
+        "Authentication required: send 'Authorization: Bearer <token>' from "
+        "POST /api/v1/auth/token.",
+    )
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request, exc: HttpError):
+    return _error(request, exc.status_code, "bad_request", str(exc))
+
+
+def _consultation_out(c: Consultation) -> dict:
+    return {
+        "id": c.pk,
+        "number": c.number,
+        "status": c.status,
+        "service": c.service.code,
+        "department": c.department.code,
+        "channel": c.channel,
+        "subject": c.subject,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+        "closed_at": c.closed_at,
+        "deadline": c.deadline,
+    }
+
+
+@api.post("/auth/token", auth=None, response={200: s.TokenOut, 401: s.ErrorOut})
+def create_token(request, body: s.TokenIn):
+    """Exchange a username and password for a bearer token."""
+    return {"token": issue_token(body.username, body.password)}
+
+
+@api.get("/services", response=list[s.ServiceOut])
+def list_services(request):
+    """List the active services (request types) a citizen can choose."""
+    return [
+        {
+            "code": service.code,
+            "name": service.name,
+            "name_en": service.name_en,
+            "department": service.department.code,
+            "required_fields": service.required_fields,
+            "deadline_days": service.deadline_days,
+        }
+        for service in Service.objects.filter(is_active=True).select_related(
+            "department"
+        )
+    ]
+
+
+@api.get("/departments", response=list[s.DepartmentOut])
+def list_departments(request):
+    """List the departments, for forwarding."""
+    return list(Department.objects.values("code", "name", "name_en"))
+
+
+class ListFilters(Schema):
+    status: str | None = None
+    service: str | None = None
+    department: str | None = None
+    q: str | None = None
+    limit: int = 20
+    offset: int = 0
+
+
+@api.get("/consultations", response=s.ConsultationList)
+def list_consultations(request, filters: Query[ListFilters]):
+    """List the consultations the caller may see, newest first."""
+    if not 1 <= filters.limit <= MAX_PAGE:
+        raise ValidationFailed(
+            f"limit must be between 1 and {MAX_PAGE}.", field="limit"
+        )
+    if filters.offset < 0:
+        raise ValidationFailed("offset must not be negative.", field="offset")
+
+    queryset = services.list_consultations(
+        request.user,
+        status=filters.status,
+        service=filters.service,
+        department=filters.department,
+        q=filters.q,
+    )
+    count = queryset.count()
+    page = list(queryset[filters.offset : filters.offset + filters.limit])
+    services.journal_list_read(
+        request.user, count=len(page), filters=filters.dict(exclude={"limit"})
+    )
+    return {"items": [_consultation_out(c) for c in page], "count": count}
+
+
+@api.post("/consultations", response={201: s.ConsultationOut})
+def create_consultation(request, body: s.ConsultationIn):
+    """Open a consultation in the caller's name."""
+    consultation = services.create_consultation(
+        request.user,
+        service_code=body.service,
+        subject=body.subject,
+        description=body.description,
+        channel=Channel.API,
+    )
+    return 201, _consultation_out(consultation)
+
+
+@api.get("/consultations/{consultation_id}")
+def get_consultation(request, consultation_id: int):
+    """Return a consultation with its dialogue, files, history and protocol."""
+    from protokol.consultations.presenters import consultation_detail
+
+    consultation = services.read_consultation(request.user, consultation_id, via="api")
+    detail = consultation_detail(consultation, request.user)
+    for item in detail["attachments"]:
+        item["download_url"] = _download_url(consultation.pk, item["id"])
+    return detail
+
+
+def _download_url(consultation_id: int, attachment_id: int) -> str:
+    return f"/api/v1/consultations/{consultation_id}/attachments/{attachment_id}"
+
+
+@api.post("/consultations/{consultation_id}/messages", response={201: s.MessageOut})
+def post_message(request, consultation_id: int, body: s.MessageIn):
+    """Add a message to the dialogue: public, or internal for staff only."""
+    message = services.add_message(
+        request.user, consultation_id, text=body.text, visibility=body.visibility
+    )
+    return 201, message
+
+
+@api.post(
+    "/consultations/{consultation_id}/attachments", response={201: s.AttachmentOut}
+)
+def upload_attachment(request, consultation_id: int, file: File[UploadedFile] = None):
+    """Attach a file (multipart field `file`)."""
+    limit = request.META.get("CONTENT_LENGTH") or "0"
+    if limit.isdigit() and int(limit) > _upload_limit() + 64 * 1024:
+        raise PayloadTooLarge(
+            f"Request body is {limit} bytes; files may be at most {_upload_limit()}.",
+            field="file",
+        )
+    attachment = attachments.add_attachment(request.user, consultation_id, file)
+    return 201, {
+        "id": attachment.pk,
+        "name": attachment.original_name,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+        "created_at": attachment.created_at,
+        "download_url": _download_url(consultation_id, attachment.pk),
+    }
+
+
+def _upload_limit() -> int:
+    return settings.CONFIG.max_upload_bytes
+
+
+@api.get("/consultations/{consultation_id}/attachments/{attachment_id}")
+def download_attachment(request, consultation_id: int, attachment_id: int):
+    """Download an attachment; always as a file, never rendered inline."""
+    attachment, handle = attachments.open_attachment(
+        request.user, consultation_id, attachment_id
+    )
+    return attachment_response(attachment, handle)
+
+
+def attachment_response(attachment, handle) -> FileResponse:
+    """Build the download response shared by the API and the pages."""
+    response = FileResponse(
+        handle,
+        as_attachment=True,
+        filename=attachment.original_name,
+        content_type=attachment.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@api.get("/consultations/{consultation_id}/protocol", response=s.ProtocolOut | None)
+def get_protocol(request, consultation_id: int):
+    """Return the latest protocol version, or null when none is saved yet."""
+    consultation = services.read_consultation(request.user, consultation_id, via="api")
+    return protocols.latest_version(consultation)
+
+
+@api.put("/consultations/{consultation_id}/protocol", response=s.ProtocolOut)
+def put_protocol(request, consultation_id: int, body: s.ProtocolIn):
+    """Save the protocol as a new version."""
+    return protocols.save_protocol(request.user, consultation_id, **body.dict())
+
+
+@api.post("/consultations/{consultation_id}/transitions", response=s.ConsultationOut)
+def post_transition(request, consultation_id: int, body: s.TransitionIn):
+    """Apply a lifecycle action such as take, submit, approve, sign or archive."""
+    consultation = services.transition(
+        request.user, consultation_id, action=body.action, comment=body.comment
+    )
+    return _consultation_out(consultation)
+
+
+@api.post("/consultations/{consultation_id}/forward", response=s.ConsultationOut)
+def post_forward(request, consultation_id: int, body: s.ForwardIn):
+    """Forward the consultation to another department, with a reason."""
+    consultation = services.forward(
+        request.user,
+        consultation_id,
+        department_code=body.department,
+        reason=body.reason,
+    )
+    return _consultation_out(consultation)
+
+
+@api.get("/consultations/{consultation_id}/protocol.pdf")
+def get_protocol_pdf(request, consultation_id: int, lang: str = "ru"):
+    """Download the protocol copy as PDF (Russian, or English with lang=en)."""
+    filename, content = documents.issue_copy(
+        request.user, consultation_id, language=lang
+    )
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@api.get("/consultations/{consultation_id}/journal", response=list[s.JournalEntryOut])
+def get_journal(request, consultation_id: int):
+    """Return the journal entries of a consultation, oldest first."""
+    return consultation_journal(request.user, consultation_id)

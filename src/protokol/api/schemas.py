@@ -1,0 +1,136 @@
+"""Request and response bodies of the HTTP API."""
+
+from datetime import datetime
+
+from ninja import Schema
+from pydantic import ConfigDict
+
+
+class StrictIn(Schema):
+    """Input body that rejects unknown fields and wrong types."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class TokenIn(StrictIn):
+    username: str
+    password: str
+
+
+class TokenOut(Schema):
+    token: str
+    token_type: str = "Bearer"
+
+
+class ErrorOut(Schema):
+    error: str
+    message: str
+    field: str | None = None
+
+
+class ServiceOut(Schema):
+    code: str
+    name: str
+    name_en: str
+    department: str
+    required_fields: list[str]
+    deadline_days: int
+
+
+class DepartmentOut(Schema):
+    code: str
+    name: str
+    name_en: str
+
+
+class ConsultationIn(StrictIn):
+    service: str
+    subject: str
+    description: str
+
+
+class ConsultationOut(Schema):
+    id: int
+    number: str
+    status: str
+    service: str
+    department: str
+    channel: str
+    subject: str
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    deadline: datetime | None
+
+
+class ConsultationList(Schema):
+    items: list[ConsultationOut]
+    count: int
+
+
+class MessageIn(StrictIn):
+    text: str
+    visibility: str = "public"
+
+
+class MessageOut(Schema):
+    id: int
+    author_name: str
+    author_role: str
+    text: str
+    visibility: str
+    created_at: datetime
+
+
+class AttachmentOut(Schema):
+    id: int
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+    created_at: datetime
+    download_url: str
+
+
+class ProtocolIn(StrictIn):
+    question: str
+    documents: str = ""
+    recommendations: str
+    decision: str
+    decision_reason: str
+
+
+class ProtocolOut(Schema):
+    version: int
+    question: str
+    documents: str
+    recommendations: str
+    decision: str
+    decision_reason: str
+    author_name: str
+    created_at: datetime
+
+
+class TransitionIn(StrictIn):
+    action: str
+    comment: str = ""
+
+
+class ForwardIn(StrictIn):
+    department: str
+    reason: str
+
+
+class JournalEntryOut(Schema):
+    index: int
+    created_at: datetime
+    action: str
+    actor_name: str
+    actor_role: str
+    object_type: str
+    object_id: str
+    object_label: str
+    request_id: str
+    before: dict | None
+    after: dict | None
+    leaf_hash: str

@@ -1,0 +1,24 @@
+"""The `protokol` console script: Django's management commands under one name.
+
+Hyphenated names map onto the commands, so `protokol import-appeals FILE` runs
+`import_appeals`.
+"""
+
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run a management command with Protokol's settings."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "protokol.settings")
+    from django.core.management import execute_from_command_line
+
+    args = list(sys.argv if argv is None else argv)
+    args[0] = "protokol"
+    if len(args) > 1 and not args[1].startswith("-"):
+        args[1] = args[1].replace("-", "_")
+    execute_from_command_line(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""Consultations, their dialogue, attachments and lifecycle transitions."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from protokol.accounts.models import Department
+from protokol.catalog.models import Service
+
+
+class Status(models.TextChoices):
+    INITIATED = "initiated", _("зарегистрирована")
+    DATA_REQUESTED = "data_requested", _("запрошены данные")
+    DRAFTING = "drafting", _("подготовка протокола")
+    IN_REVIEW = "in_review", _("на согласовании")
+    APPROVED = "approved", _("согласована")
+    SIGNED = "signed", _("подписана")
+    ARCHIVED = "archived", _("в архиве")
+    WITHDRAWN = "withdrawn", _("отозвана")
+    DISPUTED = "disputed", _("оспорена")
+
+
+class Channel(models.TextChoices):
+    WEB = "web", _("личный кабинет")
+    API = "api", _("API")
+    PHONE = "phone", _("телефон")
+    MFC = "mfc", _("МФЦ")
+    PORTAL = "portal", _("городской портал")
+
+
+class Visibility(models.TextChoices):
+    PUBLIC = "public", _("видно гражданину")
+    INTERNAL = "internal", _("внутреннее")
+
+
+class NumberSequence(models.Model):
+    """The last consultation number issued in a year."""
+
+    year = models.PositiveIntegerField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+
+class Consultation(models.Model):
+    """One citizen's request and everything recorded while answering it."""
+
+    number = models.CharField(max_length=32, unique=True)
+    citizen = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="+")
+    department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="consultations"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    subject = models.CharField(max_length=300)
+    description = models.TextField()
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.INITIATED
+    )
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+    district = models.CharField(max_length=100, blank=True)
+    # Identifier in the system the consultation was imported from.
+    external_ref = models.CharField(max_length=64, null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["department", "status", "-created_at"]),
+            models.Index(fields=["citizen", "-created_at"]),
+            models.Index(fields=["status", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class Message(models.Model):
+    """One utterance in the dialogue, public or internal to staff."""
+
+    consultation = models.ForeignKey(
+        Consultation, on_delete=models.PROTECT, related_name="messages"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # Name and role as they were when written, so renames leave history intact.
+    author_name = models.CharField(max_length=300)
+    author_role = models.CharField(max_length=16)
+    text = models.TextField()
+    visibility = models.CharField(max_length=8, choices=Visibility.choices)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["consultation", "created_at"])]
+
+
+class Attachment(models.Model):
+    """A file added to a consultation, stored under a generated key."""
+
+    consultation = models.ForeignKey(
+        Consultation, on_delete=models.PROTECT, related_name="attachments"
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    original_name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=127)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    storage_key = models.CharField(max_length=80, unique=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class Transition(models.Model):
+    """One step of the lifecycle: who moved the consultation from where to where."""
+
+    consultation = models.ForeignKey(
+        Consultation, on_delete=models.PROTECT, related_name="transitions"
+    )
+    action = models.CharField(max_length=32)
+    from_status = models.CharField(max_length=16, choices=Status.choices)
+    to_status = models.CharField(max_length=16, choices=Status.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_name = models.CharField(max_length=300)
+    actor_role = models.CharField(max_length=16)
+    comment = models.TextField(blank=True)
+    # Extra facts of the step, e.g. the departments and deadlines of a forward.
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["consultation", "created_at"])]

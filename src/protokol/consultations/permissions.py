@@ -1,0 +1,132 @@
+"""Authorization predicates: one per permission, shared by every read and write path.
+
+Each predicate has an object form (`can_*`) and, where lists need it, a query form
+(`*_scope`) built from the same rule; tests check that both agree.
+"""
+
+from django.db.models import Q
+
+from protokol.accounts.models import Role
+from protokol.consultations.lifecycle import ACTIONS, SEALED_STATUSES
+from protokol.consultations.models import Consultation, Visibility
+
+DEPARTMENT_ROLES = frozenset(
+    {Role.OPERATOR, Role.REVIEWER, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN}
+)
+DRAFTING_ROLES = frozenset({Role.OPERATOR, Role.REVIEWER})
+
+
+def department_ids(user) -> frozenset[int]:
+    """Return the ids of the user's departments, cached on the user object."""
+    cached = getattr(user, "_department_ids", None)
+    if cached is None:
+        cached = frozenset(user.departments.values_list("id", flat=True))
+        user._department_ids = cached
+    return cached
+
+
+def _in_department(user, consultation: Consultation) -> bool:
+    if user.role not in DEPARTMENT_ROLES:
+        return False
+    return user.all_departments or consultation.department_id in department_ids(user)
+
+
+def _is_owner(user, consultation: Consultation) -> bool:
+    return user.role == Role.CITIZEN and consultation.citizen_id == user.pk
+
+
+# -- view a consultation (list, detail, search, API, attachments, copies, journal)
+
+
+def consultation_scope(user) -> Q:
+    """Return the filter of consultations `user` may see."""
+    if not user.is_authenticated or not user.is_active:
+        return Q(pk__in=[])
+    if user.role == Role.CITIZEN:
+        return Q(citizen_id=user.pk)
+    if user.role in DEPARTMENT_ROLES:
+        if user.all_departments:
+            return Q()
+        return Q(department_id__in=department_ids(user))
+    return Q(pk__in=[])
+
+
+def can_view_consultation(user, consultation: Consultation) -> bool:
+    """Whether `user` may see the consultation at all."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return _is_owner(user, consultation) or _in_department(user, consultation)
+
+
+# -- internal messages
+
+
+def message_visibility_scope(user) -> Q:
+    """Return the filter of messages `user` may read within a visible consultation."""
+    if user.role == Role.CITIZEN:
+        return Q(visibility=Visibility.PUBLIC)
+    return Q()
+
+
+def can_view_internal(user, consultation: Consultation) -> bool:
+    """Whether `user` may read internal notes of the consultation."""
+    return _in_department(user, consultation)
+
+
+# -- writes
+
+
+def can_post_message(user, consultation: Consultation, visibility: str) -> bool:
+    """Whether `user` may add a message with `visibility` to the consultation."""
+    if consultation.status in SEALED_STATUSES:
+        return False
+    if _is_owner(user, consultation):
+        return visibility == Visibility.PUBLIC
+    return _in_department(user, consultation) and user.role in DRAFTING_ROLES | {
+        Role.SUPERVISOR
+    }
+
+
+def can_add_attachment(user, consultation: Consultation) -> bool:
+    """Whether `user` may attach a file to the consultation."""
+    if consultation.status in SEALED_STATUSES:
+        return False
+    return _is_owner(user, consultation) or (
+        _in_department(user, consultation) and user.role in DRAFTING_ROLES
+    )
+
+
+def can_edit_protocol(user, consultation: Consultation) -> bool:
+    """Whether `user` may save a new protocol version, ignoring the status."""
+    return _in_department(user, consultation) and user.role in DRAFTING_ROLES
+
+
+def can_forward(user, consultation: Consultation) -> bool:
+    """Whether `user` may move the consultation to another department."""
+    return _in_department(user, consultation) and user.role in {
+        Role.OPERATOR,
+        Role.SUPERVISOR,
+    }
+
+
+def can_take_action(user, consultation: Consultation, action: str) -> bool:
+    """Whether `user`'s role and relation to the consultation allow `action`.
+
+    The status is checked separately, so a wrong status gives 409, not 403.
+    """
+    rule = ACTIONS.get(action)
+    if rule is None or user.role not in rule.roles:
+        return False
+    if user.role == Role.CITIZEN:
+        return _is_owner(user, consultation)
+    return _in_department(user, consultation)
+
+
+def can_view_journal(user, consultation: Consultation) -> bool:
+    """Whether `user` may read the journal entries of the consultation."""
+    return can_view_consultation(user, consultation)
+
+
+def can_create_consultation(user) -> bool:
+    """Whether `user` may open a new consultation in their own name."""
+    return user.is_authenticated and user.role == Role.CITIZEN

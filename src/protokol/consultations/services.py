@@ -1,0 +1,376 @@
+"""Changes to a consultation: validate, change, journal, commit in one transaction."""
+
+from datetime import timedelta
+
+import structlog
+from django.db import transaction
+from django.utils import timezone
+
+from protokol.accounts.models import Department
+from protokol.catalog.models import Service
+from protokol.consultations import lifecycle, permissions
+from protokol.consultations.models import (
+    Channel,
+    Consultation,
+    Message,
+    NumberSequence,
+    Status,
+    Transition,
+    Visibility,
+)
+from protokol.errors import (
+    ActionNotAllowed,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+from protokol.journal import services as journal
+from protokol.journal.models import JournalAction
+from protokol.validation import clean_text
+
+log = structlog.get_logger(__name__)
+
+NUMBER_PREFIX = "КП"
+
+
+def next_number(year: int) -> str:
+    """Issue the next human number of `year`, e.g. КП-2026-000123."""
+    sequence, _ = NumberSequence.objects.select_for_update().get_or_create(year=year)
+    sequence.last += 1
+    sequence.save(update_fields=["last"])
+    return f"{NUMBER_PREFIX}-{year}-{sequence.last:06d}"
+
+
+def summary(consultation: Consultation) -> dict:
+    """Return the facts of a consultation that journal entries carry."""
+    return {
+        "number": consultation.number,
+        "status": consultation.status,
+        "department_id": consultation.department_id,
+        "service_id": consultation.service_id,
+    }
+
+
+def create_consultation(
+    actor,
+    *,
+    service_code: str,
+    subject: str,
+    description: str,
+    channel: str = Channel.WEB,
+) -> Consultation:
+    """Open a consultation in the citizen's name, routed to the service's department."""
+    if not permissions.can_create_consultation(actor):
+        raise PermissionDenied("Only citizens open consultations in their own name.")
+    subject = clean_text(subject, field="subject", max_length=300)
+    description = clean_text(description, field="description")
+    service = Service.objects.filter(code=service_code, is_active=True).first()
+    if service is None:
+        raise ValidationFailed(
+            f"Unknown service code '{service_code}'; GET /api/v1/services lists them.",
+            field="service",
+        )
+
+    now = timezone.now()
+    with transaction.atomic():
+        consultation = Consultation.objects.create(
+            number=next_number(now.year),
+            citizen=actor,
+            service=service,
+            department_id=service.department_id,
+            channel=channel,
+            subject=subject,
+            description=description,
+            status=Status.INITIATED,
+            created_at=now,
+            updated_at=now,
+            deadline=now + timedelta(days=service.deadline_days),
+        )
+        journal.record(
+            JournalAction.CONSULTATION_CREATE,
+            actor=actor,
+            object_type="consultation",
+            object_id=consultation.pk,
+            object_label=consultation.number,
+            consultation_id=consultation.pk,
+            after=summary(consultation),
+        )
+    log.info("consultation_created", consultation_id=consultation.pk)
+    return consultation
+
+
+def _deny(actor, consultation_id, reason: str) -> None:
+    journal.record_now(
+        JournalAction.ACCESS_DENIED,
+        actor=actor if actor.is_authenticated else None,
+        object_type="consultation",
+        object_id=consultation_id,
+        consultation_id=None,
+        after={"reason": reason},
+    )
+    log.warning("access_denied", consultation_id=consultation_id, reason=reason)
+
+
+def get_visible(actor, consultation_id, *, for_update: bool = False) -> Consultation:
+    """Return the consultation if `actor` may see it; otherwise journal and raise 404.
+
+    A consultation that exists but belongs to someone else gets the same 404 as a
+    missing one, so ids cannot be probed.
+    """
+    queryset = Consultation.objects.select_related("service", "department", "citizen")
+    if for_update:
+        queryset = queryset.select_for_update()
+    try:
+        consultation = queryset.get(pk=int(consultation_id))
+    except (Consultation.DoesNotExist, ValueError, TypeError):
+        _deny(actor, consultation_id, "not_found")
+        raise NotFound("Consultation not found.", field="id") from None
+    if not permissions.can_view_consultation(actor, consultation):
+        _deny(actor, consultation_id, "not_visible")
+        raise NotFound("Consultation not found.", field="id")
+    return consultation
+
+
+def read_consultation(actor, consultation_id, *, via: str = "page") -> Consultation:
+    """Return a visible consultation and journal the read."""
+    consultation = get_visible(actor, consultation_id)
+    journal.record_now(
+        JournalAction.CONSULTATION_READ,
+        actor=actor,
+        object_type="consultation",
+        object_id=consultation.pk,
+        object_label=consultation.number,
+        consultation_id=consultation.pk,
+        after={"via": via},
+    )
+    return consultation
+
+
+def list_consultations(actor, *, status=None, service=None, department=None, q=None):
+    """Return the consultations `actor` may see, filtered; the caller slices."""
+    queryset = Consultation.objects.filter(
+        permissions.consultation_scope(actor)
+    ).select_related("service", "department")
+    if status:
+        if status not in Status.values:
+            raise ValidationFailed(
+                f"Unknown status '{status}'; use one of {', '.join(Status.values)}.",
+                field="status",
+            )
+        queryset = queryset.filter(status=status)
+    if service:
+        queryset = queryset.filter(service__code=service)
+    if department:
+        queryset = queryset.filter(department__code=department)
+    if q:
+        queryset = queryset.filter(subject__icontains=q) | queryset.filter(
+            number__icontains=q
+        )
+    return queryset
+
+
+def journal_list_read(actor, *, count: int, filters: dict) -> None:
+    """Journal that `actor` viewed a list of consultations."""
+    journal.record_now(
+        JournalAction.CONSULTATION_LIST,
+        actor=actor,
+        object_type="consultation_list",
+        object_id="",
+        after={"count": count, "filters": {k: v for k, v in filters.items() if v}},
+    )
+
+
+def _ensure_not_sealed(consultation: Consultation, what: str) -> None:
+    if consultation.status in lifecycle.SEALED_STATUSES:
+        raise Conflict(
+            f"The protocol is {consultation.status}: {what} can no longer change; "
+            "add an addendum instead.",
+            field="status",
+        )
+
+
+def add_message(actor, consultation_id, *, text: str, visibility: str) -> Message:
+    """Add a public or internal message to the dialogue."""
+    if visibility not in Visibility.values:
+        raise ValidationFailed(
+            "visibility must be 'public' or 'internal'.", field="visibility"
+        )
+    text = clean_text(text, field="text")
+
+    with transaction.atomic():
+        consultation = get_visible(actor, consultation_id, for_update=True)
+        _ensure_not_sealed(consultation, "messages")
+        if not permissions.can_post_message(actor, consultation, visibility):
+            raise PermissionDenied(
+                f"You may not post a {visibility} message here.", field="visibility"
+            )
+        now = timezone.now()
+        message = Message.objects.create(
+            consultation=consultation,
+            author=actor,
+            author_name=actor.display_name,
+            author_role=actor.role,
+            text=text,
+            visibility=visibility,
+            created_at=now,
+        )
+        Consultation.objects.filter(pk=consultation.pk).update(updated_at=now)
+        journal.record(
+            JournalAction.MESSAGE_CREATE,
+            actor=actor,
+            object_type="message",
+            object_id=message.pk,
+            object_label=consultation.number,
+            consultation_id=consultation.pk,
+            after={"visibility": visibility, "length": len(text)},
+        )
+    return message
+
+
+def transition(
+    actor, consultation_id, *, action: str, comment: str = ""
+) -> Consultation:
+    """Apply a lifecycle action; 403 for a role not allowed, 409 for a wrong status."""
+    from protokol.protocols import services as protocols
+
+    rule = lifecycle.ACTIONS.get(action)
+    if rule is None:
+        raise ValidationFailed(
+            f"Unknown action '{action}'; use one of {', '.join(lifecycle.ACTIONS)}.",
+            field="action",
+        )
+    comment = (comment or "").strip()
+    if rule.comment_required or comment:
+        comment = clean_text(comment, field="comment")
+
+    with transaction.atomic():
+        consultation = get_visible(actor, consultation_id, for_update=True)
+        if not permissions.can_take_action(actor, consultation, action):
+            raise PermissionDenied(
+                f"Your role '{actor.role}' may not '{action}' this consultation.",
+                field="action",
+            )
+        if consultation.status not in rule.sources:
+            raise ActionNotAllowed(
+                action,
+                consultation.status,
+                lifecycle.allowed_actions(consultation.status),
+            )
+
+        latest = protocols.latest_version(consultation)
+        if action == "submit" and latest is None:
+            raise Conflict(
+                "Submit needs a protocol draft: save the protocol first.",
+                field="protocol",
+            )
+        if action == "approve" and latest is not None and latest.author_id == actor.pk:
+            raise PermissionDenied(
+                "The author of the draft cannot approve it; another reviewer must.",
+                field="action",
+            )
+
+        before = summary(consultation)
+        now = timezone.now()
+        Transition.objects.create(
+            consultation=consultation,
+            action=action,
+            from_status=consultation.status,
+            to_status=rule.target,
+            actor=actor,
+            actor_name=actor.display_name,
+            actor_role=actor.role,
+            comment=comment,
+            details={"protocol_version": latest.version} if latest else {},
+            created_at=now,
+        )
+        consultation.status = rule.target
+        consultation.updated_at = now
+        if action == "take" and consultation.assignee_id is None:
+            consultation.assignee = actor
+        if rule.target in lifecycle.CLOSED_STATUSES:
+            consultation.closed_at = now
+        consultation.save(
+            update_fields=["status", "updated_at", "assignee", "closed_at"]
+        )
+        if action == "conclude":
+            protocols.add_addendum(actor, consultation, kind="conclusion", text=comment)
+
+        journal.record(
+            JournalAction.CONSULTATION_TRANSITION,
+            actor=actor,
+            object_type="consultation",
+            object_id=consultation.pk,
+            object_label=consultation.number,
+            consultation_id=consultation.pk,
+            before=before,
+            after={**summary(consultation), "action": action, "comment": comment},
+        )
+    log.info("consultation_transition", consultation_id=consultation.pk, action=action)
+    return consultation
+
+
+def forward(
+    actor, consultation_id, *, department_code: str, reason: str
+) -> Consultation:
+    """Move a consultation to another department; the deadline restarts there."""
+    reason = clean_text(reason, field="reason")
+    department = Department.objects.filter(code=department_code).first()
+    if department is None:
+        raise ValidationFailed(
+            f"Unknown department code '{department_code}'.", field="department"
+        )
+
+    with transaction.atomic():
+        consultation = get_visible(actor, consultation_id, for_update=True)
+        if not permissions.can_forward(actor, consultation):
+            raise PermissionDenied("Your role may not forward consultations.")
+        if consultation.status in lifecycle.SEALED_STATUSES | lifecycle.CLOSED_STATUSES:
+            raise Conflict(
+                f"Status '{consultation.status}' does not allow forwarding.",
+                field="status",
+            )
+        if department.pk == consultation.department_id:
+            raise ValidationFailed(
+                "The consultation is already in that department.", field="department"
+            )
+
+        before = summary(consultation)
+        now = timezone.now()
+        old_deadline = consultation.deadline
+        details = {
+            "from_department": consultation.department.code,
+            "to_department": department.code,
+            "old_deadline": old_deadline.isoformat() if old_deadline else None,
+        }
+        consultation.department = department
+        consultation.assignee = None
+        consultation.deadline = now + timedelta(days=consultation.service.deadline_days)
+        consultation.updated_at = now
+        consultation.save(
+            update_fields=["department", "assignee", "deadline", "updated_at"]
+        )
+        details["new_deadline"] = consultation.deadline.isoformat()
+        Transition.objects.create(
+            consultation=consultation,
+            action="forward",
+            from_status=consultation.status,
+            to_status=consultation.status,
+            actor=actor,
+            actor_name=actor.display_name,
+            actor_role=actor.role,
+            comment=reason,
+            details=details,
+            created_at=now,
+        )
+        journal.record(
+            JournalAction.CONSULTATION_FORWARD,
+            actor=actor,
+            object_type="consultation",
+            object_id=consultation.pk,
+            object_label=consultation.number,
+            consultation_id=consultation.pk,
+            before=before,
+            after={**summary(consultation), **details, "reason": reason},
+        )
+    return consultation

@@ -1,0 +1,74 @@
+"""Domain errors: each carries the HTTP status, a stable code and the field at fault."""
+
+from collections.abc import Iterable
+
+
+class ProtokolError(Exception):
+    """Base of the errors that services raise for callers to show."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None, **extra):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.extra = extra
+
+    def as_dict(self) -> dict:
+        return {
+            "error": self.code,
+            "message": self.message,
+            "field": self.field,
+            **self.extra,
+        }
+
+
+class NotAuthenticated(ProtokolError):
+    status = 401
+    code = "not_authenticated"
+
+
+class PermissionDenied(ProtokolError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ProtokolError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ProtokolError):
+    status = 409
+    code = "conflict"
+
+
+class ActionNotAllowed(Conflict):
+    """An action that the consultation's current status does not allow."""
+
+    code = "action_not_allowed"
+
+    def __init__(self, action: str, status: str, allowed: Iterable[str]):
+        allowed = sorted(allowed)
+        super().__init__(
+            f"Action '{action}' is not allowed in status '{status}'; "
+            f"allowed: {', '.join(allowed) or 'none'}.",
+            field="action",
+            allowed_actions=allowed,
+        )
+
+
+class PayloadTooLarge(ProtokolError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(ProtokolError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class ValidationFailed(ProtokolError):
+    status = 422
+    code = "validation_failed"

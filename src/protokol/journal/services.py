@@ -1,0 +1,97 @@
+"""Appending to the journal and checking it; the only code that writes entries."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from protokol.journal.canonical import canonical_bytes, leaf_hash
+from protokol.journal.models import JournalAction, JournalEntry
+from protokol.logging import current_request_id
+
+SYSTEM_ACTOR_NAME = "system"
+# Key of the PostgreSQL advisory lock that serialises appends, so indexes stay
+# gapless and in commit order.
+APPEND_LOCK_KEY = 0x70726F746F6B6F6C
+
+
+def record(
+    action: JournalAction,
+    *,
+    actor,
+    object_type: str,
+    object_id,
+    object_label: str = "",
+    consultation_id: int | None = None,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> JournalEntry:
+    """Append one entry inside the caller's transaction and return it.
+
+    `actor` is a user or None for the system. Callers pass ids and short
+    summaries in `before`/`after`, never whole documents or secrets.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("journal entries are written inside a transaction")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
+
+    last = JournalEntry.objects.aggregate(last=Max("index"))["last"]
+    entry = JournalEntry(
+        index=0 if last is None else last + 1,
+        created_at=timezone.now(),
+        action=action,
+        actor_id=actor.pk if actor else None,
+        actor_name=actor.display_name if actor else SYSTEM_ACTOR_NAME,
+        actor_role=actor.role if actor else SYSTEM_ACTOR_NAME,
+        object_type=object_type,
+        object_id=str(object_id),
+        object_label=object_label[:300],
+        consultation_id=consultation_id,
+        request_id=current_request_id(),
+        before=before,
+        after=after,
+    )
+    entry.leaf_hash = leaf_hash(canonical_bytes(entry))
+    entry.save(force_insert=True)
+    return entry
+
+
+def record_now(action: JournalAction, **fields) -> JournalEntry:
+    """Append one entry in a transaction of its own, for reads and denials."""
+    with transaction.atomic():
+        return record(action, **fields)
+
+
+@dataclass(frozen=True)
+class VerifyProblem:
+    """The first entry whose stored hash or position does not match its content."""
+
+    index: int
+    reason: str
+
+
+def iter_entries(batch_size: int = 2000) -> Iterator[JournalEntry]:
+    """Yield every entry in index order, reading in batches by key."""
+    after = -1
+    while True:
+        batch = list(
+            JournalEntry.objects.filter(index__gt=after).order_by("index")[:batch_size]
+        )
+        if not batch:
+            return
+        yield from batch
+        after = batch[-1].index
+
+
+def verify(entries: Iterator[JournalEntry]) -> VerifyProblem | None:
+    """Recompute each leaf hash in order; return the first mismatch or gap."""
+    for expected_index, entry in enumerate(entries):
+        if entry.index != expected_index:
+            return VerifyProblem(expected_index, "entry is missing")
+        if leaf_hash(canonical_bytes(entry)) != entry.leaf_hash:
+            return VerifyProblem(entry.index, "leaf hash does not match the content")
+    return None

@@ -1,0 +1,192 @@
+"""Django settings built from one typed configuration read from PROTOKOL_* variables."""
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from protokol.logging import configure_logging
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "demo"}
+
+
+class Config(BaseSettings):
+    """Installation settings; each field is read from PROTOKOL_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="PROTOKOL_", extra="ignore")
+
+    demo: bool = False
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    secret_key: str = ""
+    debug: bool = False
+    allowed_hosts: list[str] = Field(default=["127.0.0.1", "localhost", "testserver"])
+    log_json: bool = False
+    log_level: str = "INFO"
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_text_chars: int = 20_000
+    token_ttl_hours: int = 24
+    organisation_name: str = "Контакт-центр государственных услуг"
+    allowed_upload_types: list[str] = Field(
+        default=[
+            "application/pdf",
+            "image/jpeg",
+            "image/png",
+            "image/tiff",
+            "text/plain",
+            "application/msword",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "application/vnd.oasis.opendocument.text",
+            "application/vnd.ms-excel",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ]
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+
+def load_secret_key(config: Config) -> str:
+    """Return the configured secret, or in demo mode one generated into the data dir."""
+    if config.secret_key.strip() not in PLACEHOLDER_SECRETS:
+        return config.secret_key
+    if not config.demo:
+        raise RuntimeError(
+            "PROTOKOL_SECRET_KEY is missing or a placeholder: set it to a random "
+            "string of at least 50 characters, or set PROTOKOL_DEMO=1 for a demo."
+        )
+
+    key_file = config.data_dir / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(64)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def database_settings(config: Config) -> dict:
+    """Return Django's DATABASES['default'] for the configured URL."""
+    url = config.database_url or f"sqlite:///{config.data_dir / 'protokol.sqlite3'}"
+    database = dj_database_url.parse(url, conn_max_age=0)
+
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        Path(database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        # IMMEDIATE transactions take the write lock at BEGIN, so two writers
+        # queue on busy_timeout instead of failing on a lock upgrade.
+        database["OPTIONS"] = {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                "PRAGMA foreign_keys=ON;"
+            ),
+        }
+        database["TEST"] = {"NAME": str(config.data_dir / "test.sqlite3")}
+    return database
+
+
+CONFIG = Config()
+
+BASE_DIR = PACKAGE_DIR
+DATA_DIR = CONFIG.data_dir
+DEMO = CONFIG.demo
+SECRET_KEY = load_secret_key(CONFIG)
+DEBUG = CONFIG.debug
+ALLOWED_HOSTS = CONFIG.allowed_hosts
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "protokol.accounts",
+    "protokol.catalog",
+    "protokol.journal",
+    "protokol.consultations",
+    "protokol.protocols",
+    "protokol.documents",
+    "protokol.imports",
+    "protokol.web",
+    "protokol.api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "protokol.logging.RequestIdMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "protokol.urls"
+ASGI_APPLICATION = "protokol.asgi.application"
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "web:login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": database_settings(CONFIG)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "ru"
+LANGUAGES = [("ru", "Русский"), ("en", "English")]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = "Europe/Moscow"
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+MEDIA_ROOT = DATA_DIR / "attachments"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = 8 * 3600
+SESSION_COOKIE_SECURE = not DEMO and not DEBUG
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Uploads above this size are rejected with 413 before they reach the service.
+PROTOKOL_MAX_UPLOAD_BYTES = CONFIG.max_upload_bytes
+DATA_UPLOAD_MAX_MEMORY_SIZE = CONFIG.max_upload_bytes + 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+configure_logging(json_output=CONFIG.log_json, level=CONFIG.log_level)
+LOGGING_CONFIG = None

@@ -1,0 +1,28 @@
+"""Input checks shared by the API, the pages and the importers."""
+
+import unicodedata
+
+from django.conf import settings
+
+from protokol.errors import ValidationFailed
+
+
+def clean_text(value, *, field: str, max_length: int | None = None) -> str:
+    """Return `value` stripped and NFC-normalised, or raise 422 naming `field`."""
+    if not isinstance(value, str):
+        raise ValidationFailed(f"{field} must be a string.", field=field)
+    value = unicodedata.normalize("NFC", value).strip()
+    if not value:
+        raise ValidationFailed(f"{field} must not be empty.", field=field)
+
+    limit = max_length or settings.CONFIG.max_text_chars
+    if len(value) > limit:
+        raise ValidationFailed(
+            f"{field} is {len(value)} characters long; the maximum is {limit}.",
+            field=field,
+        )
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\r\t" for c in value):
+        raise ValidationFailed(
+            f"{field} contains control characters; remove them.", field=field
+        )
+    return value
