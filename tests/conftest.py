@@ -1,0 +1,66 @@
+"""Fixtures shared by the whole suite: demo data made through the real services."""
+
+import pytest
+
+from protokol.accounts.models import User
+from protokol.consultations import services
+
+
+@pytest.fixture(autouse=True)
+def _attachments_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "attachments"
+
+
+@pytest.fixture
+def demo(db):
+    """Seed the demo departments, services and accounts; return users by name."""
+    from protokol.accounts.demo import seed_demo
+
+    seed_demo()
+    return {user.username: user for user in User.objects.all()}
+
+
+@pytest.fixture
+def consultation(demo):
+    """A fresh consultation of the demo citizen in department A."""
+    return services.create_consultation(
+        demo["citizen"],
+        service_code="GEN",
+        subject="Пособие на ребёнка",
+        description="Какие документы нужны для оформления пособия?",
+    )
+
+
+@pytest.fixture
+def api_client(client):
+    """A Django test client that logs in to the API by token."""
+
+    class ApiClient:
+        def __init__(self):
+            self.headers = {}
+
+        def login(self, username, password="demo"):
+            response = client.post(
+                "/api/v1/auth/token",
+                {"username": username, "password": password},
+                content_type="application/json",
+            )
+            assert response.status_code == 200, response.content
+            self.headers = {"HTTP_AUTHORIZATION": f"Bearer {response.json()['token']}"}
+            return self
+
+        def get(self, path, **extra):
+            return client.get(path, **self.headers, **extra)
+
+        def post(self, path, data=None, **extra):
+            if "content_type" not in extra and not isinstance(data, dict | None):
+                extra["content_type"] = "application/json"
+            if isinstance(data, dict) and "file" not in data:
+                extra.setdefault("content_type", "application/json")
+            return client.post(path, data, **self.headers, **extra)
+
+        def put(self, path, data=None, **extra):
+            extra.setdefault("content_type", "application/json")
+            return client.put(path, data, **self.headers, **extra)
+
+    return ApiClient()
