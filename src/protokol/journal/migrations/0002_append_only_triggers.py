@@ -55,7 +55,8 @@ def _run(schema_editor, which: int) -> None:
     if vendor not in STATEMENTS:
         raise RuntimeError(f"No append-only triggers written for database '{vendor}'.")
     for statement in STATEMENTS[vendor][which]:
-        schema_editor.execute(statement)
+        # No parameters, so the PL/pgSQL format string keeps its literal %.
+        schema_editor.execute(statement, params=None)
 
 
 def install(apps, schema_editor):
