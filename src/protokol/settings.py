@@ -120,6 +120,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "protokol.logging.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -174,6 +175,8 @@ TIME_ZONE = "Europe/Moscow"
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+# Static files come straight from the packages, so no collectstatic step is needed.
+WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = DATA_DIR / "attachments"
 
 SESSION_COOKIE_HTTPONLY = True

@@ -1,0 +1,68 @@
+# Protokol: `make run` serves the demo, `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_ENV := PROTOKOL_DEMO=1
+# Debian packages: fast font subsetting for PDFs, PDF tools and Chromium for tests.
+RUN_PACKAGES := libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 fonts-paratype
+TEST_PACKAGES := $(RUN_PACKAGES) poppler-utils qpdf chromium gettext
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## Create .venv and install the pinned dependencies
+
+.PHONY: system-deps
+system-deps: ## Install the Debian packages the app needs (as root, when missing)
+	@./scripts/ensure-packages $(RUN_PACKAGES)
+
+.PHONY: system-deps-test
+system-deps-test: ## Install the Debian packages the tests need (as root, when missing)
+	@./scripts/ensure-packages $(TEST_PACKAGES)
+
+.PHONY: setup
+setup: venv system-deps ## Migrate the database and load demo accounts and real appeals
+	$(DEMO_ENV) $(BIN)/protokol migrate --no-input -v 0
+	$(DEMO_ENV) $(BIN)/protokol seed-demo
+	$(DEMO_ENV) $(BIN)/protokol import-appeals
+
+.PHONY: run
+run: setup ## Serve the demo on http://127.0.0.1:8000 (demo password: demo)
+	@echo "Protokol on http://$(HOST):$(PORT)/ (accounts: citizen, operator, reviewer, ...; password: demo)"
+	$(DEMO_ENV) $(BIN)/uvicorn protokol.asgi:application --host $(HOST) --port $(PORT)
+
+.PHONY: test
+test: venv system-deps-test ## Run the test suite (PROTOKOL_DATABASE_URL selects the database)
+	$(BIN)/pytest
+
+.PHONY: lint
+lint: venv ## Check formatting, lint rules and missing migrations
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
+	$(DEMO_ENV) PROTOKOL_DATA_DIR=var/lint $(BIN)/protokol makemigrations --check --dry-run -v 0
+
+.PHONY: bench
+bench: venv system-deps ## Run the benchmarks and print a table for docs/benchmarks.md
+	$(BIN)/python bench/run.py
+
+.PHONY: messages
+messages: venv ## Compile the English translation catalog
+	cd src/protokol && ../../$(BIN)/django-admin compilemessages -l en
+
+.PHONY: clean
+clean: ## Remove the virtualenv and local data (var/)
+	rm -rf $(VENV) var

@@ -1,0 +1,229 @@
+"""Benchmarks: API write throughput and the appeals import, on SQLite and PostgreSQL.
+
+Each number comes with a baseline measured in the same run on the same server
+(GET /healthz for the API, parsing the file for the import), so the ratios
+stay comparable across machines. Prints a Markdown table.
+"""
+
+import argparse
+import gzip
+import http.client
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".venv" / "bin"
+SAMPLE = ROOT / "src" / "protokol" / "data" / "spb_appeals_sample.jsonl.gz"
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+POSTGRES_BENCH = "postgresql://postgres@127.0.0.1:5432/protokol_bench"
+
+
+def protokol(env: dict, *args: str) -> None:
+    subprocess.run([BIN / "protokol", *args], env=env, check=True, capture_output=True)
+
+
+def fresh_environment(database: str, data_dir: Path) -> dict:
+    """Return the environment of an empty, migrated installation with demo accounts."""
+    env = {**os.environ, "PROTOKOL_DEMO": "1", "PROTOKOL_DATA_DIR": str(data_dir)}
+    env.pop("PROTOKOL_DATABASE_URL", None)
+    if database == "postgresql":
+        import psycopg
+
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as connection:
+            connection.execute("DROP DATABASE IF EXISTS protokol_bench")
+            connection.execute("CREATE DATABASE protokol_bench")
+        env["PROTOKOL_DATABASE_URL"] = POSTGRES_BENCH
+    protokol(env, "migrate", "--no-input", "-v", "0")
+    protokol(env, "seed-demo")
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def server(env: dict):
+    """Run uvicorn on a free loopback port; yield the port."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            BIN / "uvicorn",
+            "protokol.asgi:application",
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--log-level",
+            "warning",
+        ],
+        env={**env, "PROTOKOL_LOG_LEVEL": "WARNING"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                connection.request("GET", "/healthz")
+                if connection.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the server did not answer /healthz within 10 s")
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+class Client:
+    """A keep-alive JSON client for one server."""
+
+    def __init__(self, port: int):
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.headers = {"Content-Type": "application/json"}
+
+    def call(self, method: str, path: str, body=None, expect: int = 200) -> dict:
+        payload = json.dumps(body).encode() if body is not None else None
+        self.connection.request(method, path, body=payload, headers=self.headers)
+        response = self.connection.getresponse()
+        data = response.read()
+        if response.status != expect:
+            raise RuntimeError(f"{method} {path}: {response.status} {data[:200]!r}")
+        return json.loads(data) if data else {}
+
+    def login(self, username: str) -> None:
+        token = self.call(
+            "POST", "/api/v1/auth/token", {"username": username, "password": "demo"}
+        )["token"]
+        self.headers["Authorization"] = f"Bearer {token}"
+
+
+def bench_api(database: str, consultations: int, messages: int) -> dict:
+    """Create consultations with `messages` messages each through the HTTP API."""
+    with tempfile.TemporaryDirectory(prefix="protokol-bench-") as data_dir:
+        env = fresh_environment(database, Path(data_dir))
+        with server(env) as port:
+            client = Client(port)
+            client.login("citizen")
+
+            baseline_requests = 500
+            started = time.perf_counter()
+            for _ in range(baseline_requests):
+                client.call("GET", "/healthz")
+            healthz_rate = baseline_requests / (time.perf_counter() - started)
+
+            started = time.perf_counter()
+            for number in range(consultations):
+                created = client.call(
+                    "POST",
+                    "/api/v1/consultations",
+                    {
+                        "service": "GEN",
+                        "subject": f"Вопрос {number}",
+                        "description": "Как оформить меру социальной поддержки?",
+                    },
+                    expect=201,
+                )
+                for reply in range(messages):
+                    client.call(
+                        "POST",
+                        f"/api/v1/consultations/{created['id']}/messages",
+                        {"text": f"Сообщение {reply}", "visibility": "public"},
+                        expect=201,
+                    )
+            elapsed = time.perf_counter() - started
+
+    requests = consultations * (1 + messages)
+    return {
+        "consultations_per_s": consultations / elapsed,
+        "requests_per_s": requests / elapsed,
+        "healthz_per_s": healthz_rate,
+        "ratio": (requests / elapsed) / healthz_rate,
+    }
+
+
+def bench_import(database: str) -> dict:
+    """Import the packaged appeals into an empty installation."""
+    started = time.perf_counter()
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as lines:
+        records = sum(1 for line in lines if json.loads(line))
+    parse_seconds = time.perf_counter() - started
+
+    with tempfile.TemporaryDirectory(prefix="protokol-bench-") as data_dir:
+        env = fresh_environment(database, Path(data_dir))
+        started = time.perf_counter()
+        protokol(env, "import-appeals", str(SAMPLE))
+        seconds = time.perf_counter() - started
+    return {
+        "records": records,
+        "seconds": seconds,
+        "records_per_s": records / seconds,
+        "parse_seconds": parse_seconds,
+        "ratio": seconds / parse_seconds,
+    }
+
+
+def postgres_available() -> bool:
+    return shutil.which("pg_isready") is not None and (
+        subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-q"]).returncode
+        == 0
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--consultations", type=int, default=200)
+    parser.add_argument("--messages", type=int, default=10)
+    options = parser.parse_args()
+
+    databases = ["sqlite"] + (["postgresql"] if postgres_available() else [])
+    print(f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.platform()}"
+    )
+    print(f"Command: make bench ({' '.join(sys.argv[1:]) or 'defaults'})\n")
+
+    print(
+        "| database | consultations/s (10 msgs each) | API writes/s "
+        "| GET /healthz/s | writes ÷ healthz |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    for database in databases:
+        r = bench_api(database, options.consultations, options.messages)
+        print(
+            f"| {database} | {r['consultations_per_s']:.1f} | "
+            f"{r['requests_per_s']:.0f} | {r['healthz_per_s']:.0f} | "
+            f"{r['ratio']:.2f} |",
+            flush=True,
+        )
+
+    print("\n| database | appeals | import s | appeals/s | parse s | import ÷ parse |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for database in databases:
+        r = bench_import(database)
+        print(
+            f"| {database} | {r['records']} | {r['seconds']:.1f} | "
+            f"{r['records_per_s']:.0f} | {r['parse_seconds']:.2f} | "
+            f"{r['ratio']:.0f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
