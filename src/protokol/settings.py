@@ -175,6 +175,8 @@ TIME_ZONE = "Europe/Moscow"
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+# WhiteNoise warns about a missing STATIC_ROOT even when it serves from finders.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Static files come straight from the packages, so no collectstatic step is needed.
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = DATA_DIR / "attachments"

@@ -1,9 +1,57 @@
+"""Routes of the server-rendered pages."""
+
 from django.urls import path
 
-from protokol.web import views
+from protokol.web import consultation_views, views
 
 app_name = "web"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("login/", views.login_view, name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("my/", views.my_consultations, name="my_consultations"),
+    path("queue/", views.queue, name="queue"),
+    path("review/", views.review_queue, name="review_queue"),
+    path("consultations/new/", views.new_consultation, name="new_consultation"),
+    path(
+        "consultations/<int:consultation_id>/",
+        consultation_views.consultation_page,
+        name="consultation",
+    ),
+    path(
+        "consultations/<int:consultation_id>/messages/",
+        consultation_views.post_message,
+        name="post_message",
+    ),
+    path(
+        "consultations/<int:consultation_id>/attachments/",
+        consultation_views.post_attachment,
+        name="post_attachment",
+    ),
+    path(
+        "consultations/<int:consultation_id>/attachments/<int:attachment_id>/",
+        consultation_views.download_attachment,
+        name="download_attachment",
+    ),
+    path(
+        "consultations/<int:consultation_id>/protocol/",
+        consultation_views.post_protocol,
+        name="post_protocol",
+    ),
+    path(
+        "consultations/<int:consultation_id>/transitions/",
+        consultation_views.post_transition,
+        name="post_transition",
+    ),
+    path(
+        "consultations/<int:consultation_id>/forward/",
+        consultation_views.post_forward,
+        name="post_forward",
+    ),
+    path(
+        "consultations/<int:consultation_id>/protocol.pdf",
+        consultation_views.protocol_pdf,
+        name="protocol_pdf",
+    ),
 ]

@@ -1,0 +1,358 @@
+"""The consultation page and the forms posted from it; services make every change."""
+
+import structlog
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from protokol.api.api import attachment_response
+from protokol.consultations import attachments, lifecycle, permissions, services
+from protokol.consultations.models import Status, Visibility
+from protokol.consultations.presenters import consultation_detail
+from protokol.documents import services as documents
+from protokol.errors import NotFound, ProtokolError
+from protokol.protocols import services as protocols
+from protokol.web import forms
+from protokol.web.labels import ACTION_LABELS, MAIN_PATH
+from protokol.web.views import FINISHED_STATUSES, is_overdue, not_found
+
+log = structlog.get_logger(__name__)
+
+
+def _progress_steps(status: str, transitions: list[dict]) -> list[dict]:
+    """Return the main-path steps, each marked done, current or ahead.
+
+    A status off the main path (data requested, withdrawn, disputed) is shown
+    as the current step right after the last step the consultation reached.
+    """
+    reached = {Status.INITIATED} | {t["to_status"] for t in transitions}
+    if status in MAIN_PATH:
+        current_index = MAIN_PATH.index(status)
+        return [
+            {
+                "status": step,
+                "state": (
+                    "done"
+                    if index < current_index
+                    else "current"
+                    if index == current_index
+                    else "ahead"
+                ),
+            }
+            for index, step in enumerate(MAIN_PATH)
+        ]
+
+    steps = [
+        {"status": step, "state": "done" if step in reached else "ahead"}
+        for step in MAIN_PATH
+    ]
+    last_done = max(i for i, step in enumerate(steps) if step["state"] == "done")
+    steps.insert(last_done + 1, {"status": status, "state": "current"})
+    return steps
+
+
+def _timeline(detail: dict) -> list[dict]:
+    """Return the registration followed by every recorded transition, oldest first."""
+    registered = {
+        "action": "create",
+        "from_status": "",
+        "to_status": Status.INITIATED,
+        "actor": detail["citizen"],
+        "comment": "",
+        "details": {"channel": detail["channel"]},
+        "created_at": detail["created_at"],
+    }
+    return [registered, *detail["transitions"]]
+
+
+def _message_form(user, consultation, data=None) -> forms.MessageForm:
+    form = forms.MessageForm(data)
+    if not permissions.can_post_message(user, consultation, Visibility.INTERNAL):
+        # Citizens write only public messages, so they get no choice.
+        del form.fields["visibility"]
+    return form
+
+
+def _protocol_initial(detail: dict) -> dict:
+    """Return the latest version's fields, or the question alone for a first draft."""
+    latest = detail["protocol"]
+    if latest is None:
+        return {"question": detail["description"]}
+    return {name: latest[name] for name in protocols.PROTOCOL_FIELDS}
+
+
+# Anchor of each form on the page, linked from the error summary at the top.
+FORM_ANCHORS = {
+    "message_form": "reply",
+    "attachment_form": "upload-form",
+    "protocol_form": "protocol-form",
+    "transition_form": "actions-form",
+    "forward_form": "forward-form",
+}
+
+
+def _render_page(request, consultation_id, *, status: int = 200, **bound_forms):
+    """Render the consultation page, with any posted form kept as it was sent."""
+    user = request.user
+    try:
+        consultation = services.read_consultation(user, consultation_id, via="page")
+    except NotFound:
+        return not_found(request)
+    detail = consultation_detail(consultation, user)
+
+    can_reply = permissions.can_post_message(user, consultation, Visibility.PUBLIC)
+    can_edit = (
+        permissions.can_edit_protocol(user, consultation)
+        and consultation.status in protocols.EDITABLE_STATUSES
+    )
+    can_forward = (
+        permissions.can_forward(user, consultation)
+        and consultation.status not in FINISHED_STATUSES
+    )
+    page_forms = {
+        "message_form": _message_form(user, consultation),
+        "attachment_form": forms.AttachmentForm(),
+        "protocol_form": forms.ProtocolForm(initial=_protocol_initial(detail)),
+        "transition_form": forms.TransitionForm(),
+        "forward_form": forms.ForwardForm(
+            current_department_id=consultation.department_id
+        ),
+    }
+    page_forms.update(bound_forms)
+    error_anchor = next(
+        (FORM_ANCHORS[name] for name, form in bound_forms.items() if form.errors),
+        None,
+    )
+    action_rules = [lifecycle.ACTIONS[name] for name in detail["allowed_actions"]]
+
+    context = {
+        "consultation": consultation,
+        "detail": detail,
+        "service_name": forms.localized_name(
+            consultation.service.name, consultation.service.name_en
+        ),
+        "department_name": forms.localized_name(
+            consultation.department.name, consultation.department.name_en
+        ),
+        "overdue": is_overdue(consultation),
+        "steps": _progress_steps(consultation.status, detail["transitions"]),
+        "timeline": _timeline(detail),
+        "can_reply": can_reply,
+        "can_attach": permissions.can_add_attachment(user, consultation),
+        "can_edit_protocol": can_edit,
+        "can_forward": can_forward,
+        "sealed": consultation.status in lifecycle.SEALED_STATUSES,
+        "action_rules": action_rules,
+        "comment_required_for": [
+            ACTION_LABELS[rule.name] for rule in action_rules if rule.comment_required
+        ],
+        "error_anchor": error_anchor,
+        **page_forms,
+    }
+    return render(request, "web/consultation.html", context, status=status)
+
+
+def _back_to_page(consultation_id: int, anchor: str):
+    url = reverse("web:consultation", kwargs={"consultation_id": consultation_id})
+    return redirect(f"{url}#{anchor}")
+
+
+def _submit(
+    request, consultation_id, *, form_name, form, write, anchor, done, next_url_for=None
+):
+    """Run `write` for a valid form and redirect, or show the page with the error.
+
+    `next_url_for`, given the result of `write`, may return another URL to go to.
+
+    The services commit in one transaction, so a failed write leaves nothing
+    behind and the form is shown again with what the person typed.
+    """
+    if not form.is_valid():
+        return _render_page(request, consultation_id, status=422, **{form_name: form})
+    try:
+        result = write(form.cleaned_data)
+    except NotFound:
+        return not_found(request)
+    except ProtokolError as exc:
+        log.info(
+            "page_request_rejected",
+            page=form_name,
+            consultation_id=consultation_id,
+            error=exc.code,
+        )
+        forms.add_service_error(form, exc)
+        return _render_page(
+            request, consultation_id, status=exc.status, **{form_name: form}
+        )
+    messages.success(request, done)
+    next_url = next_url_for(result) if next_url_for else None
+    if next_url:
+        return redirect(next_url)
+    return _back_to_page(consultation_id, anchor)
+
+
+@login_required
+def consultation_page(request, consultation_id: int):
+    return _render_page(request, consultation_id)
+
+
+@login_required
+@require_POST
+def post_message(request, consultation_id: int):
+    try:
+        consultation = services.get_visible(request.user, consultation_id)
+    except NotFound:
+        return not_found(request)
+    form = _message_form(request.user, consultation, request.POST)
+
+    def write(data):
+        services.add_message(
+            request.user,
+            consultation_id,
+            text=data["text"],
+            visibility=data.get("visibility") or Visibility.PUBLIC,
+        )
+
+    return _submit(
+        request,
+        consultation_id,
+        form_name="message_form",
+        form=form,
+        write=write,
+        anchor="dialogue",
+        done=_("Сообщение добавлено."),
+    )
+
+
+@login_required
+@require_POST
+def post_attachment(request, consultation_id: int):
+    form = forms.AttachmentForm(request.POST, request.FILES)
+
+    def write(data):
+        attachments.add_attachment(request.user, consultation_id, data.get("file"))
+
+    return _submit(
+        request,
+        consultation_id,
+        form_name="attachment_form",
+        form=form,
+        write=write,
+        anchor="attachments",
+        done=_("Файл загружен."),
+    )
+
+
+@login_required
+@require_POST
+def post_protocol(request, consultation_id: int):
+    form = forms.ProtocolForm(request.POST)
+
+    def write(data):
+        protocols.save_protocol(request.user, consultation_id, **data)
+
+    return _submit(
+        request,
+        consultation_id,
+        form_name="protocol_form",
+        form=form,
+        write=write,
+        anchor="protocol",
+        done=_("Черновик протокола сохранён как новая версия."),
+    )
+
+
+@login_required
+@require_POST
+def post_transition(request, consultation_id: int):
+    form = forms.TransitionForm(request.POST)
+
+    def write(data):
+        services.transition(
+            request.user,
+            consultation_id,
+            action=data["action"],
+            comment=data["comment"],
+        )
+
+    return _submit(
+        request,
+        consultation_id,
+        form_name="transition_form",
+        form=form,
+        write=write,
+        anchor="timeline",
+        done=_("Статус изменён."),
+    )
+
+
+@login_required
+@require_POST
+def post_forward(request, consultation_id: int):
+    try:
+        consultation = services.get_visible(request.user, consultation_id)
+    except NotFound:
+        return not_found(request)
+    form = forms.ForwardForm(
+        request.POST, current_department_id=consultation.department_id
+    )
+
+    def write(data):
+        return services.forward(
+            request.user,
+            consultation_id,
+            department_code=data["department"],
+            reason=data["reason"],
+        )
+
+    return _submit(
+        request,
+        consultation_id,
+        form_name="forward_form",
+        form=form,
+        write=write,
+        anchor="timeline",
+        done=_("Консультация переадресована."),
+        next_url_for=lambda moved: _home_unless_visible(request.user, moved),
+    )
+
+
+def _home_unless_visible(user, consultation):
+    """Return the home URL when a forward took the consultation out of sight."""
+    if permissions.can_view_consultation(user, consultation):
+        return None
+    return reverse("web:home")
+
+
+@login_required
+def download_attachment(request, consultation_id: int, attachment_id: int):
+    try:
+        attachment, handle = attachments.open_attachment(
+            request.user, consultation_id, attachment_id
+        )
+    except NotFound:
+        return not_found(request)
+    return attachment_response(attachment, handle)
+
+
+@login_required
+def protocol_pdf(request, consultation_id: int):
+    """Download the protocol copy in the language asked for, Russian by default."""
+    language = request.GET.get("lang", "ru")
+    try:
+        filename, content = documents.issue_copy(
+            request.user, consultation_id, language=language
+        )
+    except NotFound:
+        return not_found(request)
+    except ProtokolError as exc:
+        return render(request, "web/error.html", {"error": exc}, status=exc.status)
+
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

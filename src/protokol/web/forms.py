@@ -1,0 +1,155 @@
+"""Page forms, which render fields and coerce input; the services check the values."""
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from protokol.accounts.models import Department
+from protokol.catalog.models import Service
+from protokol.consultations.lifecycle import ACTIONS
+from protokol.consultations.models import Status, Visibility
+from protokol.errors import ProtokolError
+from protokol.protocols.services import PROTOCOL_FIELDS
+from protokol.web.labels import ACTION_LABELS, ERROR_LABELS
+
+
+def localized_name(name: str, name_en: str) -> str:
+    """Return the English name on English pages when there is one, else `name`."""
+    if get_language() == "en" and name_en:
+        return name_en
+    return name
+
+
+class PageForm(forms.Form):
+    """A form whose labels carry no trailing colon, as the page layout expects."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class LoginForm(AuthenticationForm):
+    error_messages = {
+        "invalid_login": _("Неверное имя пользователя или пароль."),
+        "inactive": _("Учётная запись отключена."),
+    }
+
+    def __init__(self, request=None, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(request, *args, **kwargs)
+        self.fields["username"].label = _("Имя пользователя")
+        self.fields["password"].label = _("Пароль")
+
+
+class ListFilterForm(PageForm):
+    status = forms.ChoiceField(
+        label=_("Статус"),
+        required=False,
+        choices=[("", _("все"))] + list(Status.choices),
+    )
+    q = forms.CharField(label=_("Номер или тема"), required=False, max_length=100)
+
+
+class ConsultationForm(PageForm):
+    service = forms.ChoiceField(label=_("Услуга"))
+    subject = forms.CharField(label=_("Тема"), max_length=300)
+    description = forms.CharField(
+        label=_("Описание вопроса"), widget=forms.Textarea(attrs={"rows": 6})
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["service"].choices = [("", _("— выберите услугу —"))] + [
+            (service.code, localized_name(service.name, service.name_en))
+            for service in Service.objects.filter(is_active=True)
+        ]
+
+
+class MessageForm(PageForm):
+    text = forms.CharField(
+        label=_("Сообщение"), widget=forms.Textarea(attrs={"rows": 4})
+    )
+    visibility = forms.ChoiceField(
+        label=_("Кому видно"),
+        choices=[
+            (Visibility.PUBLIC, _("Гражданину и сотрудникам")),
+            (Visibility.INTERNAL, _("Только сотрудникам (внутренняя заметка)")),
+        ],
+        initial=Visibility.PUBLIC,
+        widget=forms.RadioSelect,
+    )
+
+
+class AttachmentForm(PageForm):
+    # Not required here so that a missing file reaches the service, which
+    # reports it with its own status and message.
+    file = forms.FileField(label=_("Файл"), required=False)
+
+
+class ProtocolForm(PageForm):
+    question = forms.CharField(
+        label=_("Вопрос гражданина"), widget=forms.Textarea(attrs={"rows": 3})
+    )
+    documents = forms.CharField(
+        label=_("Документы"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Необязательно: какие документы нужны или были представлены."),
+    )
+    recommendations = forms.CharField(
+        label=_("Рекомендации"), widget=forms.Textarea(attrs={"rows": 4})
+    )
+    decision = forms.CharField(
+        label=_("Решение"), widget=forms.Textarea(attrs={"rows": 3})
+    )
+    decision_reason = forms.CharField(
+        label=_("Обоснование решения"), widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    field_order = list(PROTOCOL_FIELDS)
+
+
+class TransitionForm(PageForm):
+    """One comment box shared by the action buttons, each of which posts `action`."""
+
+    action = forms.ChoiceField(choices=[(name, name) for name in ACTIONS])
+    comment = forms.CharField(
+        label=_("Комментарий"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        rule = ACTIONS.get(cleaned.get("action", ""))
+        if rule and rule.comment_required and not cleaned.get("comment", "").strip():
+            self.add_error(
+                "comment",
+                _("Для действия «%(action)s» нужен комментарий.")
+                % {"action": ACTION_LABELS.get(rule.name, rule.name)},
+            )
+        return cleaned
+
+
+class ForwardForm(PageForm):
+    department = forms.ChoiceField(label=_("Отдел"))
+    reason = forms.CharField(
+        label=_("Причина переадресации"), widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args, current_department_id=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        departments = Department.objects.exclude(pk=current_department_id)
+        self.fields["department"].choices = [("", _("— выберите отдел —"))] + [
+            (department.code, localized_name(department.name, department.name_en))
+            for department in departments
+        ]
+
+
+def add_service_error(form: forms.Form, exc: ProtokolError) -> None:
+    """Attach a service error to the form field it names, or to the whole form."""
+    kind = ERROR_LABELS.get(exc.status, ERROR_LABELS[400])
+    message = f"{kind}: {exc.message}"
+    field = exc.field if exc.field in form.fields else None
+    form.add_error(field, message)

@@ -1,0 +1,37 @@
+"""Template filters that turn stored codes into display labels."""
+
+from django import template
+
+from protokol.web import labels
+
+register = template.Library()
+
+
+@register.filter
+def role_label(role: str) -> str:
+    return labels.role_label(role)
+
+
+@register.filter
+def status_label(status: str) -> str:
+    return labels.status_label(status)
+
+
+@register.filter
+def action_label(action: str) -> str:
+    return labels.ACTION_LABELS.get(action, action)
+
+
+@register.filter
+def event_label(action: str) -> str:
+    return labels.EVENT_LABELS.get(action, action)
+
+
+@register.filter
+def addendum_label(kind: str) -> str:
+    return labels.ADDENDUM_LABELS.get(kind, kind)
+
+
+@register.filter
+def channel_label(channel: str) -> str:
+    return labels.channel_label(channel)

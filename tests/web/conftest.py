@@ -1,0 +1,20 @@
+"""Fixtures of the page tests: fast password hashing and signed-in clients."""
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Argon2 makes seeding the demo accounts slow, so page tests hash with MD5.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def login_as(client, demo):
+    """Sign the test client in as a demo account and return the client."""
+
+    def sign_in(username):
+        client.force_login(demo[username])
+        return client
+
+    return sign_in
