@@ -11,6 +11,13 @@ def _attachments_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "attachments"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Argon2 takes about 150 ms per demo account; tests that check the
+    # production hasher read protokol.settings directly.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def demo(db):
     """Seed the demo departments, services and accounts; return users by name."""

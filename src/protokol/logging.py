@@ -32,6 +32,8 @@ def configure_logging(*, json_output: bool, level: str) -> None:
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
+    # WeasyPrint reports every rendering step at INFO, which would flood the logs.
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 
 
 def current_request_id() -> str:

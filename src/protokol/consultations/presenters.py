@@ -47,6 +47,7 @@ def consultation_detail(
         "department": {
             "code": consultation.department.code,
             "name": consultation.department.name,
+            "name_en": consultation.department.name_en,
         },
         "citizen": _person(consultation.citizen.display_name, "citizen"),
         "assignee": (
