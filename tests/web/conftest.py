@@ -1,4 +1,4 @@
-"""Fixtures of the page tests: fast password hashing and signed-in clients."""
+"""Fixtures of the page tests: signed-in clients."""
 
 import pytest
 
