@@ -76,6 +76,8 @@ LABELS = {
             "supervisor": "руководитель",
             "auditor": "аудитор",
             "admin": "администратор",
+            "moderator": "модератор портала",
+            "system": "система",
         },
         "statuses": {
             "initiated": "зарегистрирована",
@@ -102,6 +104,10 @@ LABELS = {
             "conclude": "вынесено заключение",
             "reopen": "возобновлена",
             "forward": "переадресована",
+            "portal_status": "статус на портале",
+            "change_deadline": "срок изменён",
+            "change_category": "категория изменена",
+            "portal_note": "отметка портала",
         },
         "channels": {
             "web": "личный кабинет",
@@ -167,6 +173,8 @@ LABELS = {
             "supervisor": "supervisor",
             "auditor": "auditor",
             "admin": "administrator",
+            "moderator": "portal moderator",
+            "system": "system",
         },
         "statuses": {
             "initiated": "registered",
@@ -193,6 +201,10 @@ LABELS = {
             "conclude": "dispute concluded",
             "reopen": "reopened",
             "forward": "forwarded",
+            "portal_status": "portal status",
+            "change_deadline": "deadline changed",
+            "change_category": "category changed",
+            "portal_note": "portal note",
         },
         "channels": {
             "web": "personal account",

@@ -38,6 +38,17 @@ EVENT_LABELS = {
     "reopen": _("Подготовка ответа возобновлена"),
     "forward": _("Переадресована в другой отдел"),
     "import": _("Импортирована"),
+    # Steps recorded by imports from the city portal.
+    "portal_status": _("Статус на портале"),
+    "change_deadline": _("Срок изменён"),
+    "change_category": _("Категория изменена"),
+    "portal_note": _("Отметка портала"),
+}
+
+# Actors of imported steps that are not accounts of this installation.
+EXTERNAL_ROLE_LABELS = {
+    "moderator": _("модератор портала"),
+    "system": _("система"),
 }
 
 ADDENDUM_LABELS = {
@@ -73,7 +84,7 @@ def role_label(role: str) -> str:
     try:
         return Role(role).label
     except ValueError:
-        return role
+        return EXTERNAL_ROLE_LABELS.get(role, role)
 
 
 def status_label(status: str) -> str:

@@ -1,0 +1,19 @@
+import gzip
+import json
+
+import pytest
+
+from protokol.imports.services import default_file
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Argon2 is slow by design; MD5 keeps the demo accounts cheap in tests.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def sample_records():
+    """The packaged sample, read with the standard library alone."""
+    with gzip.open(default_file(), "rt", encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
