@@ -2,12 +2,24 @@
 
 from django.http import JsonResponse
 from django.urls import include, path
+from django.views.defaults import page_not_found
 
 from protokol.api.api import api
 
 
 def healthz(request):
     return JsonResponse({"status": "ok"})
+
+
+def not_found(request, exception=None):
+    """Answer unknown API paths in the API's error format and others with the page."""
+    if request.path.startswith("/api/"):
+        body = {"error": "not_found", "message": "No such API path.", "field": None}
+        return JsonResponse(body, status=404)
+    return page_not_found(request, exception)
+
+
+handler404 = not_found
 
 
 urlpatterns = [

@@ -6,12 +6,6 @@ import pytest
 from protokol.imports.services import default_file
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # Argon2 is slow by design; MD5 keeps the demo accounts cheap in tests.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture(scope="session")
 def sample_records():
     """The packaged sample, read with the standard library alone."""

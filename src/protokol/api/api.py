@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.http import FileResponse, HttpResponse
-from ninja import File, NinjaAPI, Query, Schema
+from ninja import File, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.files import UploadedFile
@@ -15,7 +15,15 @@ from protokol.catalog.models import Service
 from protokol.consultations import attachments, services
 from protokol.consultations.models import Channel, Consultation
 from protokol.documents import services as documents
-from protokol.errors import PayloadTooLarge, ProtokolError, ValidationFailed
+from protokol.errors import (
+    Conflict,
+    NotAuthenticated,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    ProtokolError,
+    ValidationFailed,
+)
 from protokol.journal.queries import consultation_journal
 from protokol.protocols import services as protocols
 
@@ -62,9 +70,17 @@ def on_auth_error(request, exc):
     )
 
 
+# Error codes for the statuses Ninja raises itself, such as 403 on a failed CSRF check.
+HTTP_ERROR_CODES = {
+    error.status: error.code
+    for error in (NotAuthenticated, PermissionDenied, NotFound, Conflict)
+}
+
+
 @api.exception_handler(HttpError)
 def on_http_error(request, exc: HttpError):
-    return _error(request, exc.status_code, "bad_request", str(exc))
+    code = HTTP_ERROR_CODES.get(exc.status_code, "bad_request")
+    return _error(request, exc.status_code, code, str(exc))
 
 
 def _consultation_out(c: Consultation) -> dict:
@@ -157,7 +173,7 @@ def create_consultation(request, body: s.ConsultationIn):
         description=body.description,
         channel=Channel.API,
     )
-    return 201, _consultation_out(consultation)
+    return Status(201, _consultation_out(consultation))
 
 
 @api.get("/consultations/{consultation_id}")
@@ -182,7 +198,7 @@ def post_message(request, consultation_id: int, body: s.MessageIn):
     message = services.add_message(
         request.user, consultation_id, text=body.text, visibility=body.visibility
     )
-    return 201, message
+    return Status(201, message)
 
 
 @api.post(
@@ -197,15 +213,18 @@ def upload_attachment(request, consultation_id: int, file: File[UploadedFile] = 
             field="file",
         )
     attachment = attachments.add_attachment(request.user, consultation_id, file)
-    return 201, {
-        "id": attachment.pk,
-        "name": attachment.original_name,
-        "content_type": attachment.content_type,
-        "size": attachment.size,
-        "sha256": attachment.sha256,
-        "created_at": attachment.created_at,
-        "download_url": _download_url(consultation_id, attachment.pk),
-    }
+    return Status(
+        201,
+        {
+            "id": attachment.pk,
+            "name": attachment.original_name,
+            "content_type": attachment.content_type,
+            "size": attachment.size,
+            "sha256": attachment.sha256,
+            "created_at": attachment.created_at,
+            "download_url": _download_url(consultation_id, attachment.pk),
+        },
+    )
 
 
 def _upload_limit() -> int:

@@ -81,6 +81,9 @@ def add_attachment(actor, consultation_id, upload) -> Attachment:
     key = uuid.uuid4().hex
     storage_key = f"{key[:2]}/{key}"
 
+    # A denial raised inside the transaction would roll back its journal
+    # entry, so visibility is checked once before the transaction starts.
+    get_visible(actor, consultation_id)
     with transaction.atomic():
         consultation = get_visible(actor, consultation_id, for_update=True)
         _ensure_not_sealed(consultation, "attachments")

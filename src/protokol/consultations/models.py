@@ -71,6 +71,9 @@ class Consultation(models.Model):
     district = models.CharField(max_length=100, blank=True)
     # Identifier in the system the consultation was imported from.
     external_ref = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # Number and subject case-folded in Python, because SQLite's LIKE folds
+    # only ASCII letters and Cyrillic search must ignore case on both databases.
+    search_text = models.TextField(blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -82,6 +85,18 @@ class Consultation(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+    def save(self, *args, **kwargs):
+        self.search_text = search_key(f"{self.number} {self.subject}")
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "search_text"}
+        super().save(*args, **kwargs)
+
+
+def search_key(text: str) -> str:
+    """Return `text` in the form stored in search_text and compared with queries."""
+    return " ".join(text.casefold().split())
 
 
 class Message(models.Model):

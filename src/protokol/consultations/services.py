@@ -17,6 +17,7 @@ from protokol.consultations.models import (
     Status,
     Transition,
     Visibility,
+    search_key,
 )
 from protokol.errors import (
     ActionNotAllowed,
@@ -164,9 +165,7 @@ def list_consultations(actor, *, status=None, service=None, department=None, q=N
     if department:
         queryset = queryset.filter(department__code=department)
     if q:
-        queryset = queryset.filter(subject__icontains=q) | queryset.filter(
-            number__icontains=q
-        )
+        queryset = queryset.filter(search_text__contains=search_key(q))
     return queryset
 
 
@@ -198,6 +197,9 @@ def add_message(actor, consultation_id, *, text: str, visibility: str) -> Messag
         )
     text = clean_text(text, field="text")
 
+    # A denial raised inside the transaction would roll back its journal
+    # entry, so visibility is checked once before the transaction starts.
+    get_visible(actor, consultation_id)
     with transaction.atomic():
         consultation = get_visible(actor, consultation_id, for_update=True)
         _ensure_not_sealed(consultation, "messages")
@@ -244,6 +246,9 @@ def transition(
     if rule.comment_required or comment:
         comment = clean_text(comment, field="comment")
 
+    # A denial raised inside the transaction would roll back its journal
+    # entry, so visibility is checked once before the transaction starts.
+    get_visible(actor, consultation_id)
     with transaction.atomic():
         consultation = get_visible(actor, consultation_id, for_update=True)
         if not permissions.can_take_action(actor, consultation, action):
@@ -288,8 +293,10 @@ def transition(
         consultation.updated_at = now
         if action == "take" and consultation.assignee_id is None:
             consultation.assignee = actor
-        if rule.target in lifecycle.CLOSED_STATUSES:
-            consultation.closed_at = now
+        # A dispute or a reopening makes an archived consultation open again.
+        consultation.closed_at = (
+            now if rule.target in lifecycle.CLOSED_STATUSES else None
+        )
         consultation.save(
             update_fields=["status", "updated_at", "assignee", "closed_at"]
         )
@@ -321,6 +328,9 @@ def forward(
             f"Unknown department code '{department_code}'.", field="department"
         )
 
+    # A denial raised inside the transaction would roll back its journal
+    # entry, so visibility is checked once before the transaction starts.
+    get_visible(actor, consultation_id)
     with transaction.atomic():
         consultation = get_visible(actor, consultation_id, for_update=True)
         if not permissions.can_forward(actor, consultation):

@@ -40,6 +40,9 @@ def save_protocol(actor, consultation_id, **fields) -> ProtocolVersion:
             continue
         cleaned[name] = clean_text(value, field=name)
 
+    # A denial raised inside the transaction would roll back its journal
+    # entry, so visibility is checked once before the transaction starts.
+    get_visible(actor, consultation_id)
     with transaction.atomic():
         consultation = get_visible(actor, consultation_id, for_update=True)
         _ensure_not_sealed(consultation, "the protocol")

@@ -81,6 +81,10 @@ class Migration(migrations.Migration):
                     models.CharField(blank=True, max_length=64, null=True, unique=True),
                 ),
                 (
+                    "search_text",
+                    models.TextField(blank=True, default="", editable=False),
+                ),
+                (
                     "assignee",
                     models.ForeignKey(
                         blank=True,
