@@ -43,7 +43,7 @@ setup: venv system-deps ## Migrate the database and load demo accounts and real 
 .PHONY: run
 run: setup ## Serve the demo on http://127.0.0.1:8000 (demo password: demo)
 	@echo "Protokol on http://$(HOST):$(PORT)/ (accounts: citizen, operator, reviewer, ...; password: demo)"
-	$(DEMO_ENV) $(BIN)/uvicorn protokol.asgi:application --host $(HOST) --port $(PORT)
+	$(DEMO_ENV) $(BIN)/uvicorn protokol.asgi:application --host $(HOST) --port $(PORT) --lifespan off
 
 .PHONY: test
 test: venv system-deps-test ## Run the test suite (PROTOKOL_DATABASE_URL selects the database)

@@ -107,6 +107,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Serves the API docs' Swagger UI from the package instead of a CDN.
+    "ninja",
     "protokol.accounts",
     "protokol.catalog",
     "protokol.journal",

@@ -7,10 +7,22 @@ from django.conf import settings
 from protokol.errors import ValidationFailed
 
 
+def ensure_encodable(value: str, *, field: str) -> None:
+    """Raise 422 if `value` holds lone surrogates, which no database can store."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationFailed(
+            f"{field} contains invalid Unicode (a lone surrogate); send UTF-8 text.",
+            field=field,
+        ) from None
+
+
 def clean_text(value, *, field: str, max_length: int | None = None) -> str:
     """Return `value` stripped and NFC-normalised, or raise 422 naming `field`."""
     if not isinstance(value, str):
         raise ValidationFailed(f"{field} must be a string.", field=field)
+    ensure_encodable(value, field=field)
     value = unicodedata.normalize("NFC", value).strip()
     if not value:
         raise ValidationFailed(f"{field} must not be empty.", field=field)

@@ -16,7 +16,7 @@ PROTOCOL = {
 
 # Steps from a new consultation to each status, as (username, action). The
 # action "save" means that user saves a protocol draft.
-_TO_DRAFTING = [("operator", "save"), ("operator", "take")]
+_TO_DRAFTING = [("operator", "take"), ("operator", "save")]
 _TO_IN_REVIEW = [*_TO_DRAFTING, ("operator", "submit")]
 _TO_SIGNED = [*_TO_IN_REVIEW, ("reviewer", "approve"), ("reviewer", "sign")]
 PATHS = {

@@ -97,7 +97,7 @@ def test_add_stores_digest_and_size(consultation, demo):
 
 
 def test_add_stores_content_unchanged(consultation, demo):
-    content = bytes(range(256)) * 4
+    content = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
     attachment = attachments.add_attachment(
         demo["citizen"], consultation.pk, upload("scan.png", content, "image/png")
@@ -166,7 +166,7 @@ def test_add_too_large_rejected(consultation, demo, settings, small_uploads):
 
 def test_add_at_limit_allowed(consultation, demo, small_uploads):
     attachment = attachments.add_attachment(
-        demo["citizen"], consultation.pk, upload(content=b"x" * 1000)
+        demo["citizen"], consultation.pk, upload(content=b"%PDF-1.4" + b"x" * 992)
     )
 
     assert attachment.size == 1000

@@ -13,6 +13,7 @@ from protokol.accounts.models import ApiToken, Department, Role, User
 from protokol.errors import NotAuthenticated, ValidationFailed
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
+from protokol.validation import ensure_encodable
 
 
 def _hash_token(raw: str) -> str:
@@ -25,6 +26,8 @@ def issue_token(username: str, password: str) -> str:
         raise ValidationFailed("username must not be empty.", field="username")
     if not isinstance(password, str) or not password:
         raise ValidationFailed("password must not be empty.", field="password")
+    ensure_encodable(username, field="username")
+    ensure_encodable(password, field="password")
 
     user = authenticate(username=username, password=password)
     if user is None:

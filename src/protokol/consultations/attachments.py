@@ -6,6 +6,7 @@ import os
 import unicodedata
 import uuid
 
+import filetype
 from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
@@ -14,7 +15,11 @@ from django.utils import timezone
 
 from protokol.consultations import permissions
 from protokol.consultations.models import Attachment, Consultation
-from protokol.consultations.services import _ensure_not_sealed, get_visible
+from protokol.consultations.services import (
+    _ensure_not_sealed,
+    get_visible,
+    journal_denials,
+)
 from protokol.errors import (
     NotFound,
     PayloadTooLarge,
@@ -43,6 +48,52 @@ def safe_name(name: str) -> str:
     return name
 
 
+# Sniffed types that stand for a declared type: OOXML and ODF files are ZIP
+# archives, and filetype names the container when it cannot see the parts.
+CONTAINER_TYPES = {
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": {
+        "application/zip"
+    },
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+        "application/zip"
+    },
+    "application/vnd.oasis.opendocument.text": {"application/zip"},
+    "application/msword": {"application/x-ole-storage", "application/vnd.ms-excel"},
+    "application/vnd.ms-excel": {"application/x-ole-storage", "application/msword"},
+}
+SNIFF_BYTES = 64 * 1024
+
+
+def sniff_content_type(upload) -> str | None:
+    """Return the media type the file's bytes show, "text/plain" for UTF-8 text."""
+    head = upload.read(SNIFF_BYTES)
+    upload.seek(0)
+    kind = filetype.guess(head)
+    if kind is not None:
+        return kind.mime
+    if b"\x00" in head:
+        return None
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # A multi-byte character cut at the end of the sample is still text.
+        if error.start < len(head) - 3:
+            return None
+    return "text/plain"
+
+
+def check_content_matches(upload, declared: str) -> None:
+    """Raise 415 unless the file's bytes are of the declared media type."""
+    sniffed = sniff_content_type(upload)
+    if sniffed == declared or sniffed in CONTAINER_TYPES.get(declared, ()):
+        return
+    raise UnsupportedMediaType(
+        f"file is declared as '{declared}' but its content is "
+        f"'{sniffed or 'not recognised'}'; upload a file of an allowed type.",
+        field="file",
+    )
+
+
 def resolve_content_type(declared: str | None, name: str) -> str:
     """Return the declared media type, or the one the name suggests if it is generic."""
     media_type = (declared or "").split(";")[0].strip().lower()
@@ -51,6 +102,7 @@ def resolve_content_type(declared: str | None, name: str) -> str:
     return media_type
 
 
+@journal_denials
 def add_attachment(actor, consultation_id, upload) -> Attachment:
     """Store an uploaded file and attach it; 413 if too large, 415 if not allowed."""
     config = settings.CONFIG
@@ -73,6 +125,7 @@ def add_attachment(actor, consultation_id, upload) -> Attachment:
             f"{', '.join(config.allowed_upload_types)}.",
             field="file",
         )
+    check_content_matches(upload, content_type)
 
     digest = hashlib.sha256()
     for chunk in upload.chunks():

@@ -120,5 +120,8 @@ def consultation_detail(
             action
             for action in lifecycle.allowed_actions(consultation.status)
             if permissions.can_take_action(viewer, consultation, action)
+            and not (
+                action == "approve" and protocol and protocol.author_id == viewer.pk
+            )
         ],
     }

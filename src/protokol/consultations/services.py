@@ -1,5 +1,6 @@
 """Changes to a consultation: validate, change, journal, commit in one transaction."""
 
+import functools
 from datetime import timedelta
 
 import structlog
@@ -53,6 +54,46 @@ def summary(consultation: Consultation) -> dict:
     }
 
 
+def _deny(actor, consultation_id, reason: str, operation: str = "") -> None:
+    after = {"reason": reason}
+    if operation:
+        after["operation"] = operation
+    journal.record_now(
+        JournalAction.ACCESS_DENIED,
+        actor=actor if actor.is_authenticated else None,
+        object_type="consultation",
+        object_id=consultation_id,
+        consultation_id=None,
+        after=after,
+    )
+    log.warning(
+        "access_denied",
+        consultation_id=consultation_id,
+        reason=reason,
+        operation=operation,
+    )
+
+
+def journal_denials(function):
+    """Journal a PermissionDenied that a write service raises, after its rollback.
+
+    The denial is raised inside the service's transaction, so an entry written
+    there would roll back with it; this writes it in a transaction of its own.
+    """
+
+    @functools.wraps(function)
+    def wrapper(actor, *args, **kwargs):
+        try:
+            return function(actor, *args, **kwargs)
+        except PermissionDenied:
+            consultation_id = args[0] if args else kwargs.get("consultation_id", "")
+            _deny(actor, consultation_id, "forbidden", operation=function.__name__)
+            raise
+
+    return wrapper
+
+
+@journal_denials
 def create_consultation(
     actor,
     *,
@@ -99,18 +140,6 @@ def create_consultation(
         )
     log.info("consultation_created", consultation_id=consultation.pk)
     return consultation
-
-
-def _deny(actor, consultation_id, reason: str) -> None:
-    journal.record_now(
-        JournalAction.ACCESS_DENIED,
-        actor=actor if actor.is_authenticated else None,
-        object_type="consultation",
-        object_id=consultation_id,
-        consultation_id=None,
-        after={"reason": reason},
-    )
-    log.warning("access_denied", consultation_id=consultation_id, reason=reason)
 
 
 def get_visible(actor, consultation_id, *, for_update: bool = False) -> Consultation:
@@ -183,12 +212,13 @@ def journal_list_read(actor, *, count: int, filters: dict) -> None:
 def _ensure_not_sealed(consultation: Consultation, what: str) -> None:
     if consultation.status in lifecycle.SEALED_STATUSES:
         raise Conflict(
-            f"The protocol is {consultation.status}: {what} can no longer change; "
-            "add an addendum instead.",
+            f"The protocol is {consultation.status}: {what} can no longer change. "
+            "Corrections are made as addenda when a supervisor concludes a dispute.",
             field="status",
         )
 
 
+@journal_denials
 def add_message(actor, consultation_id, *, text: str, visibility: str) -> Message:
     """Add a public or internal message to the dialogue."""
     if visibility not in Visibility.values:
@@ -205,7 +235,8 @@ def add_message(actor, consultation_id, *, text: str, visibility: str) -> Messag
         _ensure_not_sealed(consultation, "messages")
         if not permissions.can_post_message(actor, consultation, visibility):
             raise PermissionDenied(
-                f"You may not post a {visibility} message here.", field="visibility"
+                f"You may not post a message with visibility '{visibility}' here.",
+                field="visibility",
             )
         now = timezone.now()
         message = Message.objects.create(
@@ -230,6 +261,7 @@ def add_message(actor, consultation_id, *, text: str, visibility: str) -> Messag
     return message
 
 
+@journal_denials
 def transition(
     actor, consultation_id, *, action: str, comment: str = ""
 ) -> Consultation:
@@ -317,6 +349,7 @@ def transition(
     return consultation
 
 
+@journal_denials
 def forward(
     actor, consultation_id, *, department_code: str, reason: str
 ) -> Consultation:

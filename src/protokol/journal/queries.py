@@ -13,9 +13,13 @@ def consultation_journal(actor, consultation_id) -> list[JournalEntry]:
     if not permissions.can_view_journal(actor, consultation):
         raise NotFound("Consultation not found.", field="id")
 
-    entries = list(
-        JournalEntry.objects.filter(consultation_id=consultation.pk).order_by("index")
-    )
+    entries = JournalEntry.objects.filter(consultation_id=consultation.pk)
+    if not permissions.can_view_internal(actor, consultation):
+        # Citizens do not learn that internal notes exist.
+        entries = entries.exclude(
+            action=JournalAction.MESSAGE_CREATE, after__visibility="internal"
+        )
+    entries = list(entries.order_by("index"))
     journal.record_now(
         JournalAction.JOURNAL_READ,
         actor=actor,

@@ -6,7 +6,11 @@ from django.utils import timezone
 
 from protokol.consultations import permissions
 from protokol.consultations.models import Consultation, Status
-from protokol.consultations.services import _ensure_not_sealed, get_visible
+from protokol.consultations.services import (
+    _ensure_not_sealed,
+    get_visible,
+    journal_denials,
+)
 from protokol.errors import Conflict, PermissionDenied
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
@@ -30,6 +34,7 @@ def latest_version(consultation: Consultation) -> ProtocolVersion | None:
     return consultation.protocol_versions.order_by("-version").first()
 
 
+@journal_denials
 def save_protocol(actor, consultation_id, **fields) -> ProtocolVersion:
     """Save the protocol as a new version; earlier versions stay as they were."""
     cleaned = {}
