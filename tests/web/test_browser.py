@@ -29,7 +29,6 @@ CHROMIUM_ARGS = [
 ]
 BIN = Path(sys.executable).parent
 SERVER_START_SECONDS = 30
-SCREENSHOT = Path("/tmp/consultation.png")
 
 pytestmark = [
     pytest.mark.browser,
@@ -178,7 +177,7 @@ def test_citizen_main_path(sign_in):
     assert "Dialogue" in page.inner_text("#dialogue")
 
 
-def test_operator_and_reviewer_path(sign_in):
+def test_operator_and_reviewer_path(sign_in, tmp_path):
     citizen = sign_in("citizen")
     url = create_consultation(citizen, "Пособие по уходу за ребёнком")
     citizen.fill("#id_text", "Нужна консультация до конца месяца.")
@@ -216,4 +215,6 @@ def test_operator_and_reviewer_path(sign_in):
     assert "в архиве" in citizen.inner_text(".facts .status")
     assert "Проверить право" not in citizen.content()
     assert citizen.locator(".timeline__item").count() == 6
-    citizen.screenshot(path=str(SCREENSHOT), full_page=True)
+    screenshot = tmp_path / "consultation.png"
+    citizen.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 0

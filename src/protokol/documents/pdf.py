@@ -15,6 +15,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 
+from protokol.consultations.lifecycle import SEALED_STATUSES
+from protokol.imports.portal_facts import portal_facts
+
 log = structlog.get_logger(__name__)
 
 FONTS_DIR = Path(__file__).resolve().parent / "fonts"
@@ -26,6 +29,11 @@ MAX_LOGGED_WARNINGS = 10
 LABELS = {
     "ru": {
         "document_title": "Протокол консультации",
+        "draft_title": "Проект протокола консультации",
+        "draft_banner": "ПРОЕКТ — не подписан",
+        "draft_note": (
+            "Протокол ещё не подписан: это проект, а не окончательный документ."
+        ),
         "page": "Страница",
         "page_of": "из",
         "time_zone_note": ("Время указано московское (МСК, Europe/Moscow, UTC+03:00)."),
@@ -65,6 +73,11 @@ LABELS = {
         "decision": "Решение",
         "decision_reason": "Основание решения",
         "no_protocol": "Протокол ещё не сохранён.",
+        "no_protocol_portal": (
+            "Протокол не составлялся: ответ дан в переписке на городском портале."
+        ),
+        "department_responsible": "{department} (отвечает подразделение)",
+        "portal_status_change": "«{portal_status}», {status}",
         "section_history": "История статусов",
         "no_transitions": "Статус не менялся.",
         "status_change": "из «{source}» в «{target}»",
@@ -123,6 +136,11 @@ LABELS = {
     },
     "en": {
         "document_title": "Consultation protocol",
+        "draft_title": "Draft consultation protocol",
+        "draft_banner": "DRAFT — not signed",
+        "draft_note": (
+            "The protocol is not signed yet: this is a draft, not the final document."
+        ),
         "page": "Page",
         "page_of": "of",
         "time_zone_note": "Times are Moscow time (MSK, Europe/Moscow, UTC+03:00).",
@@ -162,6 +180,12 @@ LABELS = {
         "decision": "Decision",
         "decision_reason": "Reason for the decision",
         "no_protocol": "No protocol has been saved yet.",
+        "no_protocol_portal": (
+            "No protocol was drawn up: the answer was given in the dialogue "
+            "on the city portal."
+        ),
+        "department_responsible": "{department} (the department is responsible)",
+        "portal_status_change": "“{portal_status}”, {status}",
         "section_history": "Status history",
         "no_transitions": "The status has not changed.",
         "status_change": "from “{source}” to “{target}”",
@@ -257,6 +281,7 @@ def render_protocol_pdf(detail: dict, *, language: str) -> bytes:
 def build_context(detail: dict, *, language: str) -> dict:
     """Return the template context: `detail` with labels and display-ready values."""
     labels = LABELS[language]
+    is_draft = detail["status"] not in SEALED_STATUSES
     issued_at = timezone.now().replace(microsecond=0)
     protocol = detail["protocol"]
     if protocol is not None:
@@ -268,6 +293,11 @@ def build_context(detail: dict, *, language: str) -> dict:
     return {
         "language": language,
         "labels": labels,
+        "is_draft": is_draft,
+        "title": labels["draft_title"] if is_draft else labels["document_title"],
+        # Safe for a <style> element: _css_string escapes quotes and "<".
+        "draft_banner_css": mark_safe(_css_string(labels["draft_banner"])),
+        "answered_on_portal": detail["channel"] == "portal",
         "page_counter_css": _page_counter_css(labels),
         "organisation": settings.CONFIG.organisation_name,
         "number": detail["number"],
@@ -277,14 +307,13 @@ def build_context(detail: dict, *, language: str) -> dict:
         "issued_at_utc": issued_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "status": labels["statuses"].get(detail["status"], detail["status"]),
         "service": _service_name(detail["service"], language),
-        "department": (language == "en" and detail["department"]["name_en"])
-        or detail["department"]["name"],
+        "department": _department_name(detail["department"], language),
         "channel": labels["channels"].get(detail["channel"], detail["channel"]),
         "district": detail["district"],
         "created_at": format_time(detail["created_at"], labels),
         "deadline": format_time(detail["deadline"], labels),
         "closed_at": format_time(detail["closed_at"], labels),
-        "participants": _participants(detail, labels),
+        "participants": _participants(detail, labels, language),
         "subject": detail["subject"],
         "description": detail["description"],
         "messages": [
@@ -345,6 +374,12 @@ def format_size(size: int, labels: dict) -> str:
     return f"{number} {units[unit]}"
 
 
+def _department_name(department: dict, language: str) -> str:
+    if language == "en" and department["name_en"]:
+        return department["name_en"]
+    return department["name"]
+
+
 def _service_name(service: dict, language: str) -> str:
     if language == "en" and service["name_en"]:
         return service["name_en"]
@@ -355,13 +390,18 @@ def _role(role: str, labels: dict) -> str:
     return labels["roles"].get(role, role)
 
 
-def _participants(detail: dict, labels: dict) -> list[dict]:
+def _participants(detail: dict, labels: dict, language: str) -> list[dict]:
     citizen = detail["citizen"]
     participants = [{"label": labels["citizen"], "text": citizen["name"]}]
 
     assignee = detail["assignee"]
     if assignee:
         text = f"{assignee['name']} ({_role(assignee['role'], labels)})"
+    elif detail["channel"] == "portal":
+        # Imported appeals have no assignee: the portal's organisation answered.
+        text = labels["department_responsible"].format(
+            department=_department_name(detail["department"], language)
+        )
     else:
         text = labels["not_set"]
     participants.append({"label": labels["assignee"], "text": text})
@@ -381,6 +421,12 @@ def _transition(transition: dict, labels: dict) -> dict:
         status_change = target
     else:
         status_change = labels["status_change"].format(source=source, target=target)
+    details = transition.get("details") or {}
+    portal_status = details.get("portal_status")
+    if portal_status:
+        status_change = labels["portal_status_change"].format(
+            portal_status=portal_status, status=status_change
+        )
 
     return {
         "time": format_time(transition["created_at"], labels),
@@ -389,6 +435,11 @@ def _transition(transition: dict, labels: dict) -> dict:
         "actor": transition["actor"]["name"],
         "role": _role(transition["actor"]["role"], labels),
         "comment": transition["comment"],
+        "facts": [
+            fact
+            for fact in portal_facts(transition["action"], details)
+            if not portal_status
+        ],
     }
 
 
@@ -401,6 +452,7 @@ def _page_counter_css(labels: dict) -> str:
 
 
 def _css_string(value: str) -> str:
+    """Return `value` as a quoted CSS string, safe inside a <style> element."""
     escaped = (
         value.replace("\\", "\\\\")
         .replace('"', '\\"')

@@ -7,14 +7,16 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from protokol.api.api import attachment_response
 from protokol.consultations import attachments, lifecycle, permissions, services
-from protokol.consultations.models import Status, Visibility
+from protokol.consultations.models import Channel, Status, Visibility
 from protokol.consultations.presenters import consultation_detail
 from protokol.documents import services as documents
 from protokol.errors import NotFound, ProtokolError
+from protokol.imports.portal_facts import portal_facts
 from protokol.protocols import services as protocols
 from protokol.web import forms
 from protokol.web.labels import ACTION_LABELS, MAIN_PATH
@@ -24,39 +26,47 @@ log = structlog.get_logger(__name__)
 
 
 def _progress_steps(status: str, transitions: list[dict]) -> list[dict]:
-    """Return the main-path steps, each marked done, current or ahead.
+    """Return the main-path steps, each marked done, skipped, current or ahead.
 
-    A status off the main path (data requested, withdrawn, disputed) is shown
-    as the current step right after the last step the consultation reached.
+    A step counts as done only if some transition led to it, so an imported
+    appeal that went from drafting straight to signed shows review and
+    approval as skipped. The anchor is the current status, or for a status
+    off the main path (data requested, withdrawn, disputed) the main-path
+    status reached last, and the off-path status follows it as the current
+    step. A withdrawn consultation goes no further, so no step is ahead.
     """
     reached = {Status.INITIATED} | {t["to_status"] for t in transitions}
     if status in MAIN_PATH:
-        current_index = MAIN_PATH.index(status)
-        return [
-            {
-                "status": step,
-                "state": (
-                    "done"
-                    if index < current_index
-                    else "current"
-                    if index == current_index
-                    else "ahead"
-                ),
-            }
-            for index, step in enumerate(MAIN_PATH)
+        anchor = status
+    else:
+        main_path_targets = [
+            t["to_status"] for t in transitions if t["to_status"] in MAIN_PATH
         ]
+        anchor = main_path_targets[-1] if main_path_targets else Status.INITIATED
+    anchor_index = MAIN_PATH.index(anchor)
 
-    steps = [
-        {"status": step, "state": "done" if step in reached else "ahead"}
-        for step in MAIN_PATH
-    ]
-    last_done = max(i for i, step in enumerate(steps) if step["state"] == "done")
-    steps.insert(last_done + 1, {"status": status, "state": "current"})
+    steps = []
+    for index, step in enumerate(MAIN_PATH):
+        if index < anchor_index:
+            state = "done" if step in reached else "skipped"
+        elif index == anchor_index:
+            state = "current" if step == status else "done"
+        elif status == Status.WITHDRAWN:
+            continue
+        else:
+            state = "ahead"
+        steps.append({"status": step, "state": state})
+
+    if status not in MAIN_PATH:
+        steps.insert(anchor_index + 1, {"status": status, "state": "current"})
     return steps
 
 
 def _timeline(detail: dict) -> list[dict]:
-    """Return the registration followed by every recorded transition, oldest first."""
+    """Return the registration followed by every recorded transition, oldest first.
+
+    Each event carries `facts`: the portal's facts of an imported step.
+    """
     registered = {
         "action": "create",
         "from_status": "",
@@ -66,7 +76,20 @@ def _timeline(detail: dict) -> list[dict]:
         "details": {"channel": detail["channel"]},
         "created_at": detail["created_at"],
     }
-    return [registered, *detail["transitions"]]
+    return [
+        {**event, "facts": portal_facts(event["action"], event["details"])}
+        for event in [registered, *detail["transitions"]]
+    ]
+
+
+# The note under the dialogue once no one can write to it any more.
+SEALED_NOTES = {
+    Status.SIGNED: _lazy("Протокол подписан: переписка закрыта."),
+    Status.ARCHIVED: _lazy("Консультация в архиве: переписка закрыта."),
+    Status.DISPUTED: _lazy(
+        "Ответ оспорен: переписка закрыта, спор рассматривает руководитель."
+    ),
+}
 
 
 def _message_form(user, consultation, data=None) -> forms.MessageForm:
@@ -146,6 +169,9 @@ def _render_page(request, consultation_id, *, status: int = 200, **bound_forms):
         "can_edit_protocol": can_edit,
         "can_forward": can_forward,
         "sealed": consultation.status in lifecycle.SEALED_STATUSES,
+        "sealed_note": SEALED_NOTES.get(consultation.status, ""),
+        "answered_on_portal": consultation.channel == Channel.PORTAL,
+        "is_draft_copy": consultation.status not in lifecycle.SEALED_STATUSES,
         "action_rules": action_rules,
         "comment_required_for": [
             ACTION_LABELS[rule.name] for rule in action_rules if rule.comment_required

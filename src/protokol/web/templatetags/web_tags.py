@@ -3,6 +3,7 @@
 from django import template
 
 from protokol.web import labels
+from protokol.web.forms import localized_name as localized
 
 register = template.Library()
 
@@ -35,3 +36,9 @@ def addendum_label(kind: str) -> str:
 @register.filter
 def channel_label(channel: str) -> str:
     return labels.channel_label(channel)
+
+
+@register.filter
+def localized_name(named) -> str:
+    """Return the English name of a service or department on English pages."""
+    return localized(named.name, named.name_en)
