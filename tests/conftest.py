@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite: demo data made through the real services."""
 
 import pytest
+from django.utils import translation
 
 from protokol.accounts.models import User
 from protokol.consultations import services
@@ -16,6 +17,14 @@ def _fast_password_hashing(settings):
     # Argon2 takes about 150 ms per demo account; tests that check the
     # production hasher read protokol.settings directly.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _default_language_after_test():
+    # LocaleMiddleware activates the request's language for the whole thread and
+    # never deactivates it, so an English request would leak into later tests.
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture

@@ -30,6 +30,13 @@ class Config(BaseSettings):
     max_text_chars: int = 20_000
     token_ttl_hours: int = 24
     organisation_name: str = "Контакт-центр государственных услуг"
+    # Origin line of the journal's signed checkpoints; also the signing key's name.
+    journal_origin: str = "protokol.local/journal"
+    # Ed25519 private key (PKCS#8 PEM) that signs checkpoints; in demo mode
+    # generated at $PROTOKOL_DATA_DIR/journal_ed25519.pem when unset.
+    journal_key_file: Path | None = None
+    # Issue a checkpoint after every this many journal entries; 0 turns it off.
+    journal_checkpoint_every: int = 1000
     allowed_upload_types: list[str] = Field(
         default=[
             "application/pdf",

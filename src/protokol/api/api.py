@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.http import FileResponse, HttpResponse
+from django.utils.translation import gettext
 from ninja import File, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -24,6 +25,7 @@ from protokol.errors import (
     ProtokolError,
     ValidationFailed,
 )
+from protokol.journal.api import router as journal_router
 from protokol.journal.queries import consultation_journal
 from protokol.protocols import services as protocols
 
@@ -53,7 +55,7 @@ def on_validation_error(request, exc: NinjaValidationError):
     first = exc.errors[0] if exc.errors else {}
     location = [str(part) for part in first.get("loc", ()) if part not in ("body",)]
     field = location[-1] if location else None
-    message = first.get("msg", "Invalid input.")
+    message = first.get("msg", gettext("Invalid input."))
     if field:
         message = f"{field}: {message}"
     return _error(request, 422, "validation_failed", message, field)
@@ -65,8 +67,10 @@ def on_auth_error(request, exc):
         request,
         401,
         "not_authenticated",
-        "Authentication required: send 'Authorization: Bearer <token>' from "
-        "POST /api/v1/auth/token.",
+        gettext(
+            "Authentication required: send 'Authorization: Bearer <token>' from "
+            "POST /api/v1/auth/token."
+        ),
     )
 
 
@@ -143,10 +147,11 @@ def list_consultations(request, filters: Query[ListFilters]):
     """List the consultations the caller may see, newest first."""
     if not 1 <= filters.limit <= MAX_PAGE:
         raise ValidationFailed(
-            f"limit must be between 1 and {MAX_PAGE}.", field="limit"
+            gettext("limit must be between 1 and %(max)d.") % {"max": MAX_PAGE},
+            field="limit",
         )
     if filters.offset < 0:
-        raise ValidationFailed("offset must not be negative.", field="offset")
+        raise ValidationFailed(gettext("offset must not be negative."), field="offset")
 
     queryset = services.list_consultations(
         request.user,
@@ -209,7 +214,8 @@ def upload_attachment(request, consultation_id: int, file: File[UploadedFile] = 
     limit = request.META.get("CONTENT_LENGTH") or "0"
     if limit.isdigit() and int(limit) > _upload_limit() + 64 * 1024:
         raise PayloadTooLarge(
-            f"Request body is {limit} bytes; files may be at most {_upload_limit()}.",
+            gettext("Request body is %(size)s bytes; files may be at most %(limit)d.")
+            % {"size": limit, "limit": _upload_limit()},
             field="file",
         )
     attachment = attachments.add_attachment(request.user, consultation_id, file)
@@ -303,3 +309,6 @@ def get_protocol_pdf(request, consultation_id: int, lang: str = "ru"):
 def get_journal(request, consultation_id: int):
     """Return the journal entries of a consultation, oldest first."""
     return consultation_journal(request.user, consultation_id)
+
+
+api.add_router("/journal", journal_router)

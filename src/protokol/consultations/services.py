@@ -6,6 +6,7 @@ from datetime import timedelta
 import structlog
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext
 
 from protokol.accounts.models import Department
 from protokol.catalog.models import Service
@@ -27,6 +28,7 @@ from protokol.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from protokol.journal import checkpoints
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
 from protokol.validation import clean_text
@@ -104,13 +106,16 @@ def create_consultation(
 ) -> Consultation:
     """Open a consultation in the citizen's name, routed to the service's department."""
     if not permissions.can_create_consultation(actor):
-        raise PermissionDenied("Only citizens open consultations in their own name.")
+        raise PermissionDenied(
+            gettext("Only citizens open consultations in their own name.")
+        )
     subject = clean_text(subject, field="subject", max_length=300)
     description = clean_text(description, field="description")
     service = Service.objects.filter(code=service_code, is_active=True).first()
     if service is None:
         raise ValidationFailed(
-            f"Unknown service code '{service_code}'; GET /api/v1/services lists them.",
+            gettext("Unknown service code '%(code)s'; GET /api/v1/services lists them.")
+            % {"code": service_code},
             field="service",
         )
 
@@ -155,10 +160,10 @@ def get_visible(actor, consultation_id, *, for_update: bool = False) -> Consulta
         consultation = queryset.get(pk=int(consultation_id))
     except (Consultation.DoesNotExist, ValueError, TypeError):
         _deny(actor, consultation_id, "not_found")
-        raise NotFound("Consultation not found.", field="id") from None
+        raise NotFound(gettext("Consultation not found."), field="id") from None
     if not permissions.can_view_consultation(actor, consultation):
         _deny(actor, consultation_id, "not_visible")
-        raise NotFound("Consultation not found.", field="id")
+        raise NotFound(gettext("Consultation not found."), field="id")
     return consultation
 
 
@@ -185,7 +190,8 @@ def list_consultations(actor, *, status=None, service=None, department=None, q=N
     if status:
         if status not in Status.values:
             raise ValidationFailed(
-                f"Unknown status '{status}'; use one of {', '.join(Status.values)}.",
+                gettext("Unknown status '%(status)s'; use one of %(statuses)s.")
+                % {"status": status, "statuses": ", ".join(Status.values)},
                 field="status",
             )
         queryset = queryset.filter(status=status)
@@ -210,10 +216,14 @@ def journal_list_read(actor, *, count: int, filters: dict) -> None:
 
 
 def _ensure_not_sealed(consultation: Consultation, what: str) -> None:
+    # `what` arrives translated: each caller passes a pgettext("sealed", …) label.
     if consultation.status in lifecycle.SEALED_STATUSES:
         raise Conflict(
-            f"The protocol is {consultation.status}: {what} can no longer change. "
-            "Corrections are made as addenda when a supervisor concludes a dispute.",
+            gettext(
+                "The protocol is %(status)s: %(what)s can no longer change. "
+                "Corrections are made as addenda when a supervisor concludes a dispute."
+            )
+            % {"status": consultation.status, "what": what},
             field="status",
         )
 
@@ -223,7 +233,7 @@ def add_message(actor, consultation_id, *, text: str, visibility: str) -> Messag
     """Add a public or internal message to the dialogue."""
     if visibility not in Visibility.values:
         raise ValidationFailed(
-            "visibility must be 'public' or 'internal'.", field="visibility"
+            gettext("visibility must be 'public' or 'internal'."), field="visibility"
         )
     text = clean_text(text, field="text")
 
@@ -232,10 +242,13 @@ def add_message(actor, consultation_id, *, text: str, visibility: str) -> Messag
     get_visible(actor, consultation_id)
     with transaction.atomic():
         consultation = get_visible(actor, consultation_id, for_update=True)
-        _ensure_not_sealed(consultation, "messages")
+        _ensure_not_sealed(consultation, pgettext("sealed", "messages"))
         if not permissions.can_post_message(actor, consultation, visibility):
             raise PermissionDenied(
-                f"You may not post a message with visibility '{visibility}' here.",
+                gettext(
+                    "You may not post a message with visibility '%(visibility)s' here."
+                )
+                % {"visibility": visibility},
                 field="visibility",
             )
         now = timezone.now()
@@ -271,7 +284,8 @@ def transition(
     rule = lifecycle.ACTIONS.get(action)
     if rule is None:
         raise ValidationFailed(
-            f"Unknown action '{action}'; use one of {', '.join(lifecycle.ACTIONS)}.",
+            gettext("Unknown action '%(action)s'; use one of %(actions)s.")
+            % {"action": action, "actions": ", ".join(lifecycle.ACTIONS)},
             field="action",
         )
     comment = (comment or "").strip()
@@ -285,7 +299,8 @@ def transition(
         consultation = get_visible(actor, consultation_id, for_update=True)
         if not permissions.can_take_action(actor, consultation, action):
             raise PermissionDenied(
-                f"Your role '{actor.role}' may not '{action}' this consultation.",
+                gettext("Your role '%(role)s' may not '%(action)s' this consultation.")
+                % {"role": actor.role, "action": action},
                 field="action",
             )
         if consultation.status not in rule.sources:
@@ -298,12 +313,14 @@ def transition(
         latest = protocols.latest_version(consultation)
         if action == "submit" and latest is None:
             raise Conflict(
-                "Submit needs a protocol draft: save the protocol first.",
+                gettext("Submit needs a protocol draft: save the protocol first."),
                 field="protocol",
             )
         if action == "approve" and latest is not None and latest.author_id == actor.pk:
             raise PermissionDenied(
-                "The author of the draft cannot approve it; another reviewer must.",
+                gettext(
+                    "The author of the draft cannot approve it; another reviewer must."
+                ),
                 field="action",
             )
 
@@ -334,6 +351,9 @@ def transition(
         )
         if action == "conclude":
             protocols.add_addendum(actor, consultation, kind="conclusion", text=comment)
+        if action == "sign":
+            # A signed checkpoint fixes the journal, signing entry included.
+            transaction.on_commit(checkpoints.issue_checkpoint_safely)
 
         journal.record(
             JournalAction.CONSULTATION_TRANSITION,
@@ -358,7 +378,8 @@ def forward(
     department = Department.objects.filter(code=department_code).first()
     if department is None:
         raise ValidationFailed(
-            f"Unknown department code '{department_code}'.", field="department"
+            gettext("Unknown department code '%(code)s'.") % {"code": department_code},
+            field="department",
         )
 
     # A denial raised inside the transaction would roll back its journal
@@ -367,15 +388,17 @@ def forward(
     with transaction.atomic():
         consultation = get_visible(actor, consultation_id, for_update=True)
         if not permissions.can_forward(actor, consultation):
-            raise PermissionDenied("Your role may not forward consultations.")
+            raise PermissionDenied(gettext("Your role may not forward consultations."))
         if consultation.status in lifecycle.SEALED_STATUSES | lifecycle.CLOSED_STATUSES:
             raise Conflict(
-                f"Status '{consultation.status}' does not allow forwarding.",
+                gettext("Status '%(status)s' does not allow forwarding.")
+                % {"status": consultation.status},
                 field="status",
             )
         if department.pk == consultation.department_id:
             raise ValidationFailed(
-                "The consultation is already in that department.", field="department"
+                gettext("The consultation is already in that department."),
+                field="department",
             )
 
         before = summary(consultation)

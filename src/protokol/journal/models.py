@@ -52,3 +52,38 @@ class JournalEntry(models.Model):
         ordering = ["index"]
         verbose_name_plural = "journal entries"
         indexes = [models.Index(fields=["actor_id", "action"])]
+
+
+class MerkleNode(models.Model):
+    """The hash of one perfect subtree of the journal's RFC 6962 Merkle tree.
+
+    Node (level, index) covers the 2**level leaves starting at index * 2**level;
+    level 0 repeats the entries' leaf hashes. `record()` inserts each node in the
+    transaction that completes its subtree, and triggers reject UPDATE and DELETE.
+    """
+
+    pk = models.CompositePrimaryKey("level", "index")
+    level = models.SmallIntegerField()
+    index = models.BigIntegerField()
+    # SHA-256, hex: the leaf hash on level 0, SHA-256(0x01 || left || right) above.
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        db_table = "journal_merkle_node"
+
+
+class Checkpoint(models.Model):
+    """A signed tree head: a C2SP tlog-checkpoint note over the tree at `size`."""
+
+    created_at = models.DateTimeField()
+    size = models.BigIntegerField(db_index=True)
+    # Root hash of the first `size` entries, hex.
+    root_hash = models.CharField(max_length=64)
+    origin = models.CharField(max_length=200)
+    key_name = models.CharField(max_length=200)
+    # The whole signed note, body and signature lines, exactly as served.
+    note = models.TextField()
+
+    class Meta:
+        db_table = "journal_checkpoint"
+        ordering = ["id"]

@@ -1,8 +1,9 @@
 """Reading the journal, itself a journaled read."""
 
+from protokol.accounts.models import Role
 from protokol.consultations import permissions
 from protokol.consultations.services import get_visible
-from protokol.errors import NotFound
+from protokol.errors import NotFound, PermissionDenied
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction, JournalEntry
 
@@ -30,3 +31,35 @@ def consultation_journal(actor, consultation_id) -> list[JournalEntry]:
         after={"entries": len(entries)},
     )
     return entries
+
+
+# Roles that may read any journal entry by its index.
+ENTRY_READER_ROLES = frozenset({Role.AUDITOR, Role.SUPERVISOR, Role.ADMIN})
+
+
+def journal_entry(actor, index: int) -> JournalEntry:
+    """Return entry `index` if `actor` is an auditor, supervisor or administrator."""
+    if actor.role not in ENTRY_READER_ROLES:
+        journal.record_now(
+            JournalAction.ACCESS_DENIED,
+            actor=actor,
+            object_type="journal_entry",
+            object_id=index,
+            after={"reason": "role"},
+        )
+        raise PermissionDenied(
+            "Only auditors, supervisors and administrators may read journal "
+            "entries by index.",
+        )
+
+    entry = JournalEntry.objects.filter(index=index).first()
+    if entry is None:
+        raise NotFound(f"Journal entry {index} not found.", field="index")
+    journal.record_now(
+        JournalAction.JOURNAL_READ,
+        actor=actor,
+        object_type="journal_entry",
+        object_id=index,
+        consultation_id=entry.consultation_id,
+    )
+    return entry

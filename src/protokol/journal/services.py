@@ -3,18 +3,17 @@
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from protokol.journal import checkpoints, tree
 from protokol.journal.canonical import canonical_bytes, leaf_hash
 from protokol.journal.models import JournalAction, JournalEntry
 from protokol.logging import current_request_id
 
 SYSTEM_ACTOR_NAME = "system"
-# Key of the PostgreSQL advisory lock that serialises appends, so indexes stay
-# gapless and in commit order.
-APPEND_LOCK_KEY = 0x70726F746F6B6F6C
 
 
 def record(
@@ -35,9 +34,7 @@ def record(
     """
     if not connection.in_atomic_block:
         raise RuntimeError("journal entries are written inside a transaction")
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
+    tree.lock_appends()
 
     last = JournalEntry.objects.aggregate(last=Max("index"))["last"]
     entry = JournalEntry(
@@ -57,6 +54,13 @@ def record(
     )
     entry.leaf_hash = leaf_hash(canonical_bytes(entry))
     entry.save(force_insert=True)
+    tree.append_leaf(entry.index, entry.leaf_hash)
+
+    every = settings.CONFIG.journal_checkpoint_every
+    if every > 0 and (entry.index + 1) % every == 0:
+        # After the commit, in a transaction of its own, so that a missing key
+        # or a failed signature never rolls back the caller's change.
+        transaction.on_commit(checkpoints.issue_checkpoint_safely)
     return entry
 
 
@@ -68,9 +72,13 @@ def record_now(action: JournalAction, **fields) -> JournalEntry:
 
 @dataclass(frozen=True)
 class VerifyProblem:
-    """The first entry whose stored hash or position does not match its content."""
+    """The first entry whose stored hash or position does not match its content.
 
-    index: int
+    `index` is None for a problem of the tree as a whole, such as a root that
+    differs from the signed checkpoint while every entry matches its leaf hash.
+    """
+
+    index: int | None
     reason: str
 
 
@@ -90,8 +98,16 @@ def iter_entries(batch_size: int = 2000) -> Iterator[JournalEntry]:
 def verify(entries: Iterator[JournalEntry]) -> VerifyProblem | None:
     """Recompute each leaf hash in order; return the first mismatch or gap."""
     for expected_index, entry in enumerate(entries):
-        if entry.index != expected_index:
-            return VerifyProblem(expected_index, "entry is missing")
-        if leaf_hash(canonical_bytes(entry)) != entry.leaf_hash:
-            return VerifyProblem(entry.index, "leaf hash does not match the content")
+        problem = check_entry(expected_index, entry)
+        if problem is not None:
+            return problem
+    return None
+
+
+def check_entry(expected_index: int, entry: JournalEntry) -> VerifyProblem | None:
+    """Return the problem of one entry read at `expected_index`, or None."""
+    if entry.index != expected_index:
+        return VerifyProblem(expected_index, "entry is missing")
+    if leaf_hash(canonical_bytes(entry)) != entry.leaf_hash:
+        return VerifyProblem(entry.index, "leaf hash does not match the content")
     return None

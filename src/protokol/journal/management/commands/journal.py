@@ -1,37 +1,174 @@
-"""`protokol journal verify`: recompute every leaf hash and name the first bad entry."""
+"""`protokol journal …`: verify, checkpoint, prove and witness the journal."""
 
+import base64
 import sys
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from protokol.journal.models import JournalEntry
-from protokol.journal.services import iter_entries, verify
+from protokol.errors import ValidationFailed
+from protokol.journal import checkpoints, tree
+from protokol.journal.audit import AuditResult, audit, iter_stored_leaves
+from protokol.journal.models import Checkpoint, JournalEntry
+from protokol.journal.services import iter_entries
+from protokol.journal.witness import WitnessFailed
+from protokol.journal.witness import witness as run_witness
+
+TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
 
 
 class Command(BaseCommand):
-    help = "Check the operations journal."
+    help = "Check the operations journal and its signed Merkle tree."
 
     def add_arguments(self, parser):
         commands = parser.add_subparsers(dest="subcommand", required=True)
         commands.add_parser(
             "verify",
-            help="Recompute every entry's leaf hash; exit 1 at the first mismatch.",
+            help="Recompute every leaf hash and the tree root, check them against "
+            "the latest signed checkpoint; exit 1 at the first mismatch.",
+        )
+        commands.add_parser(
+            "checkpoint", help="Sign the current tree head, store and print it."
+        )
+        commands.add_parser(
+            "public-key",
+            help="Print the signed-note verifier key of this installation's "
+            "checkpoints, for witnesses and auditors.",
+        )
+
+        prove = commands.add_parser(
+            "prove",
+            help="Write a c2sp.org/tlog-proof file: the inclusion proof of one "
+            "entry with the signed checkpoint it leads to.",
+        )
+        prove.add_argument("index", type=int, help="Entry index, from 0.")
+        prove.add_argument(
+            "--size",
+            type=int,
+            help="Tree size of a stored checkpoint to prove against "
+            "(default: the latest checkpoint).",
+        )
+        prove.add_argument(
+            "-o", "--output", type=Path, help="Output file (default: stdout)."
+        )
+
+        watch = commands.add_parser(
+            "witness",
+            help="Fetch a server's checkpoint, check its signature and that it "
+            "extends the last accepted one; exit 1 on a fork or a rewrite.",
+        )
+        watch.add_argument("url", help="Server address, e.g. http://127.0.0.1:8000")
+        watch.add_argument(
+            "--state",
+            type=Path,
+            required=True,
+            help="JSON file with the last accepted checkpoint; created if absent.",
+        )
+        watch.add_argument(
+            "--key",
+            help="Verifier key from `protokol journal public-key`; needed on the "
+            "first run, later read from the state file.",
         )
 
     def handle(self, *args, subcommand, **options):
+        handler = {
+            "verify": self.verify,
+            "checkpoint": self.checkpoint,
+            "public-key": self.public_key,
+            "prove": self.prove,
+            "witness": self.witness,
+        }[subcommand]
+        handler(**options)
+
+    def verify(self, *, verbosity, **options):
         total = JournalEntry.objects.count()
+        checkpoint = checkpoints.latest_checkpoint()
+        verifier = None
+        if checkpoint is not None:
+            try:
+                verifier = checkpoints.verifier_key()
+            except checkpoints.SigningKeyMissing as error:
+                raise CommandError(str(error)) from error
+
         entries = tqdm(
             iter_entries(),
             total=total,
             unit="entry",
             desc="Verifying journal",
             file=sys.stderr,
-            disable=options["verbosity"] == 0,
+            disable=verbosity == 0,
         )
-        problem = verify(entries)
+        result = audit(entries, iter_stored_leaves(), checkpoint, verifier)
         entries.close()
 
-        if problem is not None:
-            raise CommandError(f"Journal entry {problem.index}: {problem.reason}.")
-        self.stdout.write(f"Journal OK: {total} entries, every leaf hash matches.")
+        if not isinstance(result, AuditResult):
+            where = (
+                "Journal" if result.index is None else f"Journal entry {result.index}"
+            )
+            raise CommandError(f"{where}: {result.reason}.")
+        signed = (
+            f"root matches the signed checkpoint at size {result.checkpoint_size}"
+            if result.checkpoint_size is not None
+            else "no checkpoint issued yet"
+        )
+        self.stdout.write(
+            f"Journal OK: {result.size} entries, every leaf hash matches, "
+            f"root {result.root.hex()}, {signed}."
+        )
+
+    def checkpoint(self, **options):
+        try:
+            checkpoint = checkpoints.issue_checkpoint()
+        except checkpoints.SigningKeyMissing as error:
+            raise CommandError(str(error)) from error
+        self.stdout.write(checkpoint.note, ending="")
+
+    def public_key(self, **options):
+        try:
+            self.stdout.write(str(checkpoints.verifier_key()))
+        except checkpoints.SigningKeyMissing as error:
+            raise CommandError(str(error)) from error
+
+    def prove(self, *, index, size, output, **options):
+        stored = Checkpoint.objects.order_by("-id")
+        if size is not None:
+            stored = stored.filter(size=size)
+        checkpoint = stored.first()
+        if checkpoint is None:
+            wanted = "" if size is None else f" at size {size}"
+            raise CommandError(
+                f"No checkpoint{wanted}: issue one with `protokol journal "
+                "checkpoint`, then prove against its size."
+            )
+        try:
+            proof = tree.inclusion_proof(index, checkpoint.size)
+        except ValidationFailed as error:
+            raise CommandError(error.message) from error
+
+        lines = [TLOG_PROOF_HEADER, f"index {index}"]
+        lines += [base64.b64encode(node).decode() for node in proof]
+        text = "\n".join(lines) + "\n\n" + checkpoint.note
+        if output is None:
+            self.stdout.write(text, ending="")
+        else:
+            output.write_text(text)
+            self.stderr.write(
+                f"Wrote the proof of entry {index} at size {checkpoint.size} "
+                f"to {output}."
+            )
+
+    def witness(self, *, url, state, key, **options):
+        try:
+            accepted = run_witness(url, state, key)
+        except WitnessFailed as error:
+            raise CommandError(f"Witness check failed: {error}.") from error
+        checkpoint = accepted.checkpoint
+        since = (
+            "first checkpoint accepted"
+            if accepted.previous_size is None
+            else f"consistent with the accepted size {accepted.previous_size}"
+        )
+        self.stdout.write(
+            f"Accepted {checkpoint.origin} at size {checkpoint.size} ({since})."
+        )
