@@ -2,6 +2,8 @@
 
 from collections.abc import Iterable
 
+from django.utils.translation import gettext, pgettext
+
 
 class ProtokolError(Exception):
     """Base of the errors that services raise for callers to show."""
@@ -51,9 +53,16 @@ class ActionNotAllowed(Conflict):
 
     def __init__(self, action: str, status: str, allowed: Iterable[str]):
         allowed = sorted(allowed)
+        message = gettext(
+            "Action '%(action)s' is not allowed in status '%(status)s'; "
+            "allowed: %(allowed)s."
+        ) % {
+            "action": action,
+            "status": status,
+            "allowed": ", ".join(allowed) or pgettext("allowed actions", "none"),
+        }
         super().__init__(
-            f"Action '{action}' is not allowed in status '{status}'; "
-            f"allowed: {', '.join(allowed) or 'none'}.",
+            message,
             field="action",
             allowed_actions=allowed,
         )

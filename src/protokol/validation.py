@@ -3,6 +3,7 @@
 import unicodedata
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from protokol.errors import ValidationFailed
 
@@ -13,7 +14,11 @@ def ensure_encodable(value: str, *, field: str) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValidationFailed(
-            f"{field} contains invalid Unicode (a lone surrogate); send UTF-8 text.",
+            gettext(
+                "%(field)s contains invalid Unicode (a lone surrogate); "
+                "send UTF-8 text."
+            )
+            % {"field": field},
             field=field,
         ) from None
 
@@ -21,20 +26,29 @@ def ensure_encodable(value: str, *, field: str) -> None:
 def clean_text(value, *, field: str, max_length: int | None = None) -> str:
     """Return `value` stripped and NFC-normalised, or raise 422 naming `field`."""
     if not isinstance(value, str):
-        raise ValidationFailed(f"{field} must be a string.", field=field)
+        raise ValidationFailed(
+            gettext("%(field)s must be a string.") % {"field": field}, field=field
+        )
     ensure_encodable(value, field=field)
     value = unicodedata.normalize("NFC", value).strip()
     if not value:
-        raise ValidationFailed(f"{field} must not be empty.", field=field)
+        raise ValidationFailed(
+            gettext("%(field)s must not be empty.") % {"field": field}, field=field
+        )
 
     limit = max_length or settings.CONFIG.max_text_chars
     if len(value) > limit:
         raise ValidationFailed(
-            f"{field} is {len(value)} characters long; the maximum is {limit}.",
+            gettext(
+                "%(field)s is %(length)d characters long; the maximum is %(limit)d."
+            )
+            % {"field": field, "length": len(value), "limit": limit},
             field=field,
         )
     if any(unicodedata.category(c) == "Cc" and c not in "\n\r\t" for c in value):
         raise ValidationFailed(
-            f"{field} contains control characters; remove them.", field=field
+            gettext("%(field)s contains control characters; remove them.")
+            % {"field": field},
+            field=field,
         )
     return value

@@ -33,10 +33,10 @@ def test_token_works_on_api(demo):
 
 def test_token_bad_password_unauthorized(demo):
     counts = write_counts()
+    client = ApiClient()
+    client.headers["HTTP_ACCEPT_LANGUAGE"] = "en"
 
-    response = ApiClient().post(
-        "/auth/token", {"username": "citizen", "password": "wrong"}
-    )
+    response = client.post("/auth/token", {"username": "citizen", "password": "wrong"})
 
     assert response.status_code == 401
     assert response.json() == {

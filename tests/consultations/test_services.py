@@ -2,7 +2,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from protokol.accounts.services import create_user
 from protokol.consultations import attachments, services
@@ -540,7 +540,7 @@ def test_read_journals_entry(consultation, demo):
 
 @pytest.mark.parametrize("consultation_id", ["999999", "abc", None, "-1"])
 def test_read_missing_id_not_found(demo, consultation_id):
-    with pytest.raises(NotFound) as caught:
+    with translation.override("en"), pytest.raises(NotFound) as caught:
         services.read_consultation(demo["supervisor"], consultation_id)
 
     assert caught.value.as_dict() == {

@@ -202,7 +202,9 @@ def test_upload_too_large_is_413(login_as, consultation, settings, monkeypatch):
 
 
 def test_upload_without_file_is_422(login_as, consultation):
-    response = login_as("citizen").post(page_url(consultation) + "attachments/", {})
+    response = login_as("citizen").post(
+        page_url(consultation) + "attachments/", {}, HTTP_ACCEPT_LANGUAGE="en"
+    )
 
     assert response.status_code == 422
     assert "file is missing" in response.content.decode()

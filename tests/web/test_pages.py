@@ -229,6 +229,7 @@ def test_new_consultation_service_error_shown_at_field(login_as):
     response = login_as("citizen").post(
         "/consultations/new/",
         {"service": "GEN", "subject": "Тема", "description": "bad \x01 text"},
+        HTTP_ACCEPT_LANGUAGE="en",
     )
 
     page = response.content.decode()

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from protokol.accounts.models import ApiToken, Department, Role, User
 from protokol.errors import NotAuthenticated, ValidationFailed
@@ -23,9 +24,15 @@ def _hash_token(raw: str) -> str:
 def issue_token(username: str, password: str) -> str:
     """Check the password and return a new bearer token; 401 when they do not match."""
     if not isinstance(username, str) or not username.strip():
-        raise ValidationFailed("username must not be empty.", field="username")
+        raise ValidationFailed(
+            gettext("%(field)s must not be empty.") % {"field": "username"},
+            field="username",
+        )
     if not isinstance(password, str) or not password:
-        raise ValidationFailed("password must not be empty.", field="password")
+        raise ValidationFailed(
+            gettext("%(field)s must not be empty.") % {"field": "password"},
+            field="password",
+        )
     ensure_encodable(username, field="username")
     ensure_encodable(password, field="password")
 
@@ -39,7 +46,9 @@ def issue_token(username: str, password: str) -> str:
             object_label=username[:150],
             after={"via": "api"},
         )
-        raise NotAuthenticated("Invalid username or password.", field="password")
+        raise NotAuthenticated(
+            gettext("Invalid username or password."), field="password"
+        )
 
     raw = secrets.token_urlsafe(32)
     now = timezone.now()
@@ -126,7 +135,9 @@ def create_user(
 ) -> User:
     """Create an account inside the caller's transaction; no password means no login."""
     if role not in Role.values:
-        raise ValidationFailed(f"Unknown role '{role}'.", field="role")
+        raise ValidationFailed(
+            gettext("Unknown role '%(role)s'.") % {"role": role}, field="role"
+        )
     user = User(
         username=username,
         role=role,

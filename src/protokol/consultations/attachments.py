@@ -12,6 +12,7 @@ from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext
 
 from protokol.consultations import permissions
 from protokol.consultations.models import Attachment, Consultation
@@ -88,8 +89,14 @@ def check_content_matches(upload, declared: str) -> None:
     if sniffed == declared or sniffed in CONTAINER_TYPES.get(declared, ()):
         return
     raise UnsupportedMediaType(
-        f"file is declared as '{declared}' but its content is "
-        f"'{sniffed or 'not recognised'}'; upload a file of an allowed type.",
+        gettext(
+            "file is declared as '%(declared)s' but its content is "
+            "'%(sniffed)s'; upload a file of an allowed type."
+        )
+        % {
+            "declared": declared,
+            "sniffed": sniffed or pgettext("file content type", "not recognised"),
+        },
         field="file",
     )
 
@@ -108,21 +115,25 @@ def add_attachment(actor, consultation_id, upload) -> Attachment:
     config = settings.CONFIG
     if upload is None:
         raise ValidationFailed(
-            "file is missing; send it as multipart 'file'.", field="file"
+            gettext("file is missing; send it as multipart 'file'."), field="file"
         )
     if upload.size > config.max_upload_bytes:
         raise PayloadTooLarge(
-            f"file is {upload.size} bytes; the maximum is {config.max_upload_bytes}.",
+            gettext("file is %(size)d bytes; the maximum is %(limit)d.")
+            % {"size": upload.size, "limit": config.max_upload_bytes},
             field="file",
         )
     if upload.size == 0:
-        raise ValidationFailed("file is empty.", field="file")
+        raise ValidationFailed(gettext("file is empty."), field="file")
     name = safe_name(upload.name)
     content_type = resolve_content_type(upload.content_type, name)
     if content_type not in config.allowed_upload_types:
         raise UnsupportedMediaType(
-            f"Files of type '{content_type}' are not accepted; allowed: "
-            f"{', '.join(config.allowed_upload_types)}.",
+            gettext("Files of type '%(type)s' are not accepted; allowed: %(allowed)s.")
+            % {
+                "type": content_type,
+                "allowed": ", ".join(config.allowed_upload_types),
+            },
             field="file",
         )
     check_content_matches(upload, content_type)
@@ -139,9 +150,11 @@ def add_attachment(actor, consultation_id, upload) -> Attachment:
     get_visible(actor, consultation_id)
     with transaction.atomic():
         consultation = get_visible(actor, consultation_id, for_update=True)
-        _ensure_not_sealed(consultation, "attachments")
+        _ensure_not_sealed(consultation, pgettext("sealed", "attachments"))
         if not permissions.can_add_attachment(actor, consultation):
-            raise PermissionDenied("You may not attach files here.", field="file")
+            raise PermissionDenied(
+                gettext("You may not attach files here."), field="file"
+            )
 
         saved_key = default_storage.save(storage_key, File(upload))
         try:
@@ -181,7 +194,9 @@ def open_attachment(actor, consultation_id, attachment_id) -> tuple[Attachment, 
     try:
         attachment = consultation.attachments.get(pk=int(attachment_id))
     except (Attachment.DoesNotExist, ValueError, TypeError):
-        raise NotFound("Attachment not found.", field="attachment_id") from None
+        raise NotFound(
+            gettext("Attachment not found."), field="attachment_id"
+        ) from None
 
     handle = default_storage.open(attachment.storage_key, "rb")
     journal.record_now(

@@ -1,5 +1,7 @@
 """Issuing protocol copies: authorization, rendering and the journal entry."""
 
+from django.utils.translation import gettext
+
 from protokol.consultations.presenters import consultation_detail
 from protokol.consultations.services import get_visible
 from protokol.errors import ValidationFailed
@@ -17,7 +19,7 @@ def issue_copy(actor, consultation_id, *, language: str = "ru") -> tuple[str, by
     from protokol.documents.pdf import render_protocol_pdf
 
     if language not in LANGUAGES:
-        raise ValidationFailed("lang must be 'ru' or 'en'.", field="lang")
+        raise ValidationFailed(gettext("lang must be 'ru' or 'en'."), field="lang")
     consultation = get_visible(actor, consultation_id)
     detail = consultation_detail(consultation, actor, public_only=True)
     content = render_protocol_pdf(detail, language=language)

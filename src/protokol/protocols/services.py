@@ -3,6 +3,7 @@
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext
 
 from protokol.consultations import permissions
 from protokol.consultations.models import Consultation, Status
@@ -50,13 +51,18 @@ def save_protocol(actor, consultation_id, **fields) -> ProtocolVersion:
     get_visible(actor, consultation_id)
     with transaction.atomic():
         consultation = get_visible(actor, consultation_id, for_update=True)
-        _ensure_not_sealed(consultation, "the protocol")
+        _ensure_not_sealed(consultation, pgettext("sealed", "the protocol"))
         if not permissions.can_edit_protocol(actor, consultation):
-            raise PermissionDenied("Only the department's staff edit the protocol.")
+            raise PermissionDenied(
+                gettext("Only the department's staff edit the protocol.")
+            )
         if consultation.status not in EDITABLE_STATUSES:
             raise Conflict(
-                f"The protocol cannot be edited in status '{consultation.status}'; "
-                "a reviewer must return it to drafting first.",
+                gettext(
+                    "The protocol cannot be edited in status '%(status)s'; "
+                    "a reviewer must return it to drafting first."
+                )
+                % {"status": consultation.status},
                 field="status",
             )
 

@@ -1,0 +1,139 @@
+"""Service errors in the request's language: Russian by default, else English."""
+
+from django.conf import settings
+from django.utils import translation
+
+from api.client import ApiClient, login
+from protokol.consultations import lifecycle
+
+EMPTY_SUBJECT = {"service": "GEN", "subject": "   ", "description": "Вопрос"}
+
+
+def test_api_empty_subject_russian_by_default(demo):
+    response = login("citizen").post("/consultations", EMPTY_SUBJECT)
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "validation_failed",
+        "message": "Поле «subject» не должно быть пустым.",
+        "field": "subject",
+    }
+
+
+def test_api_empty_subject_english_by_header(demo):
+    client = login("citizen")
+    client.headers["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+    response = client.post("/consultations", EMPTY_SUBJECT)
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "validation_failed",
+        "message": "subject must not be empty.",
+        "field": "subject",
+    }
+
+
+def test_api_empty_subject_english_by_cookie(demo):
+    client = login("citizen")
+    client.client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
+    response = client.post("/consultations", EMPTY_SUBJECT)
+
+    assert response.status_code == 422
+    assert response.json()["message"] == "subject must not be empty."
+
+
+def test_api_wrong_status_russian_lists_allowed(consultation):
+    allowed = sorted(lifecycle.allowed_actions(consultation.status))
+
+    response = login("operator").post(
+        f"/consultations/{consultation.pk}/transitions", {"action": "submit"}
+    )
+
+    body = response.json()
+    assert response.status_code == 409
+    assert body["error"] == "action_not_allowed"
+    assert body["field"] == "action"
+    assert body["allowed_actions"] == allowed
+    assert body["message"] == (
+        "Действие «submit» недопустимо в статусе «initiated»; "
+        f"допустимые действия: {', '.join(allowed)}."
+    )
+
+
+def test_api_wrong_status_english_by_header(consultation):
+    allowed = sorted(lifecycle.allowed_actions(consultation.status))
+    client = login("operator")
+    client.headers["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+    response = client.post(
+        f"/consultations/{consultation.pk}/transitions", {"action": "submit"}
+    )
+
+    assert response.status_code == 409
+    assert response.json()["message"] == (
+        "Action 'submit' is not allowed in status 'initiated'; "
+        f"allowed: {', '.join(allowed)}."
+    )
+
+
+def test_api_missing_token_russian(db):
+    response = ApiClient().get("/consultations")
+
+    assert response.status_code == 401
+    assert response.json()["message"].startswith("Требуется аутентификация")
+
+
+def test_api_bad_password_russian(demo):
+    response = ApiClient().post(
+        "/auth/token", {"username": "citizen", "password": "wrong"}
+    )
+
+    assert response.status_code == 401
+    assert response.json()["message"] == "Неверное имя пользователя или пароль."
+
+
+def test_page_form_error_russian(client, demo):
+    client.force_login(demo["citizen"])
+
+    response = client.post(
+        "/consultations/new/",
+        {"service": "GEN", "subject": "Тема", "description": "bad \x01 text"},
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 422
+    assert 'id="id_description_error"' in page
+    assert (
+        "Проверьте введённые данные: "
+        "Поле «description» содержит управляющие символы; удалите их."
+    ) in page
+    assert "control characters" not in page
+
+
+def test_page_form_error_english_by_header(client, demo):
+    client.force_login(demo["citizen"])
+
+    response = client.post(
+        "/consultations/new/",
+        {"service": "GEN", "subject": "Тема", "description": "bad \x01 text"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    assert response.status_code == 422
+    assert "description contains control characters; remove them." in (
+        response.content.decode()
+    )
+
+
+def test_sealed_part_label_translated():
+    with translation.override("ru"):
+        message = translation.gettext(
+            "The protocol is %(status)s: %(what)s can no longer change. "
+            "Corrections are made as addenda when a supervisor concludes a dispute."
+        ) % {"status": "signed", "what": translation.pgettext("sealed", "messages")}
+
+    assert message.startswith(
+        "Протокол в статусе «signed»: сообщения больше нельзя изменить."
+    )
