@@ -178,6 +178,20 @@ def bench_import(database: str) -> dict:
     }
 
 
+def bench_journal(database: str, entries: int) -> dict:
+    """Append, verify and prove journal entries in an empty installation."""
+    with tempfile.TemporaryDirectory(prefix="protokol-bench-") as data_dir:
+        env = fresh_environment(database, Path(data_dir))
+        output = subprocess.run(
+            [BIN / "python", ROOT / "bench" / "journal_bench.py", str(entries)],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
 def postgres_available() -> bool:
     return shutil.which("pg_isready") is not None and (
         subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-q"]).returncode
@@ -189,6 +203,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--consultations", type=int, default=200)
     parser.add_argument("--messages", type=int, default=10)
+    parser.add_argument("--journal-entries", type=int, default=2000)
     options = parser.parse_args()
 
     databases = ["sqlite"] + (["postgresql"] if postgres_available() else [])
@@ -210,6 +225,22 @@ def main() -> None:
             f"| {database} | {r['consultations_per_s']:.1f} | "
             f"{r['requests_per_s']:.0f} | {r['healthz_per_s']:.0f} | "
             f"{r['ratio']:.2f} |",
+            flush=True,
+        )
+
+    print(
+        "\n| database | entries | appends/s | batched appends/s | verify entries/s "
+        "| hashlib entries/s | verify ÷ hashlib | inclusion proof ms (hashes) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for database in databases:
+        r = bench_journal(database, options.journal_entries)
+        print(
+            f"| {database} | {r['entries']} | {r['appends_per_s']:.0f} | "
+            f"{r['batched_appends_per_s']:.0f} | {r['verify_entries_per_s']:.0f} | "
+            f"{r['hashlib_entries_per_s']:.0f} | "
+            f"{r['verify_entries_per_s'] / r['hashlib_entries_per_s']:.3f} | "
+            f"{r['inclusion_proof_ms']:.2f} ({r['inclusion_proof_hashes']}) |",
             flush=True,
         )
 
