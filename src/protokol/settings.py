@@ -37,6 +37,9 @@ class Config(BaseSettings):
     journal_key_file: Path | None = None
     # Issue a checkpoint after every this many journal entries; 0 turns it off.
     journal_checkpoint_every: int = 1000
+    # A checkpoint request issues a fresh one when the latest is older than
+    # this many seconds and entries were added since; 0 turns it off.
+    journal_checkpoint_seconds: int = 60
     allowed_upload_types: list[str] = Field(
         default=[
             "application/pdf",

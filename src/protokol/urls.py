@@ -2,9 +2,10 @@
 
 from django.http import JsonResponse
 from django.urls import include, path
-from django.views.defaults import page_not_found
+from django.utils.translation import gettext
 
 from protokol.api.api import api
+from protokol.web.views import not_found as page_not_found_view
 
 
 def healthz(request):
@@ -14,9 +15,10 @@ def healthz(request):
 def not_found(request, exception=None):
     """Answer unknown API paths in the API's error format and others with the page."""
     if request.path.startswith("/api/"):
-        body = {"error": "not_found", "message": "No such API path.", "field": None}
+        message = gettext("No such API path.")
+        body = {"error": "not_found", "message": message, "field": None}
         return JsonResponse(body, status=404)
-    return page_not_found(request, exception)
+    return page_not_found_view(request, exception)
 
 
 handler404 = not_found

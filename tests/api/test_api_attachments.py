@@ -14,7 +14,9 @@ from protokol.journal.models import JournalEntry
 from .client import multipart
 
 STORAGE_KEY = re.compile(r"[0-9a-f]{2}/[0-9a-f]{32}")
-EXTENDED_NAME = re.compile(r"attachment; filename\*=utf-8''(?P<name>\S+)", re.I)
+EXTENDED_NAME = re.compile(
+    r'attachment; filename="[ -~]*"; filename\*=utf-8\'\'(?P<name>\S+)', re.I
+)
 LONG_CYRILLIC = "Заявление о назначении пособия " * 10 + ".pdf"
 
 # (name sent by the client, name expected back)

@@ -1,5 +1,6 @@
 """Service errors in the request's language: Russian by default, else English."""
 
+import pytest
 from django.conf import settings
 from django.utils import translation
 
@@ -137,3 +138,21 @@ def test_sealed_part_label_translated():
     assert message.startswith(
         "Протокол в статусе «signed»: сообщения больше нельзя изменить."
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "russian"),
+    [
+        ({"subject": 5}, "subject", "строкой"),
+        ({"priority": "high"}, "priority", "неизвестно"),
+    ],
+)
+def test_schema_errors_in_russian(demo, change, field, russian):
+    client = login("citizen")
+    body = {"service": "GEN", "subject": "Вопрос", "description": "Текст", **change}
+
+    response = client.post("/consultations", body)
+
+    assert response.status_code == 422
+    assert response.json()["field"] == field
+    assert russian in response.json()["message"]

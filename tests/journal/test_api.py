@@ -1,6 +1,7 @@
 """The journal's HTTP API: checkpoint, proofs, entries by index, and their errors."""
 
 import pytest
+from django.conf import settings
 
 from protokol.consultations import services
 from protokol.journal import checkpoints, merkle, tree
@@ -135,3 +136,16 @@ def test_entry_requires_authentication(client, consultation):
     response = client.get("/api/v1/journal/entries/0")
 
     assert response.status_code == 401
+
+
+def test_stale_checkpoint_refreshed_on_request(client, consultation, monkeypatch):
+    first = checkpoints.issue_checkpoint()
+    services.read_consultation(consultation.citizen, consultation.pk)
+    # Any age counts as stale, so the test need not wait.
+    monkeypatch.setattr(settings.CONFIG, "journal_checkpoint_seconds", 1e-6)
+
+    response = client.get("/api/v1/journal/checkpoint")
+
+    assert response.status_code == 200
+    assert checkpoints.latest_checkpoint().size == tree.tree_size()
+    assert checkpoints.latest_checkpoint().size > first.size

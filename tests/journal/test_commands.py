@@ -97,7 +97,7 @@ def test_prove_unknown_size_rejected(consultation):
 def test_prove_index_beyond_checkpoint_rejected(consultation):
     checkpoint = checkpoints.issue_checkpoint()
 
-    with pytest.raises(CommandError, match="index must be between"):
+    with pytest.raises(CommandError, match="not covered by the latest checkpoint"):
         call_command("journal", "prove", str(checkpoint.size))
 
 

@@ -1,8 +1,11 @@
 """The HTTP API at /api/v1: thin handlers over the service layer."""
 
+import unicodedata
+from urllib.parse import quote
+
 from django.conf import settings
 from django.http import FileResponse, HttpResponse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from ninja import File, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -55,10 +58,26 @@ def on_validation_error(request, exc: NinjaValidationError):
     first = exc.errors[0] if exc.errors else {}
     location = [str(part) for part in first.get("loc", ()) if part not in ("body",)]
     field = location[-1] if location else None
-    message = first.get("msg", gettext("Invalid input."))
-    if field:
-        message = f"{field}: {message}"
+    template = VALIDATION_MESSAGES.get(first.get("type", ""))
+    if template and field:
+        message = gettext(template) % {"field": field}
+    else:
+        message = first.get("msg", gettext("Invalid input."))
+        if field:
+            message = f"{field}: {message}"
     return _error(request, 422, "validation_failed", message, field)
+
+
+# Messages for pydantic's most common error types, so they follow the request's
+# language; other types keep pydantic's English text.
+VALIDATION_MESSAGES = {
+    "missing": gettext_noop("%(field)s is required."),
+    "extra_forbidden": gettext_noop("%(field)s is not a known field; remove it."),
+    "string_type": gettext_noop("%(field)s must be a string."),
+    "int_type": gettext_noop("%(field)s must be an integer."),
+    "int_parsing": gettext_noop("%(field)s must be an integer."),
+    "bool_type": gettext_noop("%(field)s must be true or false."),
+}
 
 
 @api.exception_handler(AuthenticationError)
@@ -254,9 +273,20 @@ def attachment_response(attachment, handle) -> FileResponse:
         filename=attachment.original_name,
         content_type=attachment.content_type,
     )
+    response["Content-Disposition"] = content_disposition(attachment.original_name)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
+
+
+def content_disposition(name: str) -> str:
+    """Return an RFC 6266 attachment header with an ASCII fallback and filename*."""
+    fallback = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    fallback = "".join(c for c in fallback if c.isprintable() and c not in '"\\')
+    stem, dot, extension = name.rpartition(".")
+    if not fallback.strip(" ."):
+        fallback = f"file.{extension}" if dot and extension.isascii() else "file"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
 
 
 @api.get("/consultations/{consultation_id}/protocol", response=s.ProtocolOut | None)

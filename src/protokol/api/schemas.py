@@ -5,6 +5,8 @@ from datetime import datetime
 from ninja import Schema
 from pydantic import ConfigDict
 
+from protokol.journal.canonical import format_time
+
 
 class StrictIn(Schema):
     """Input body that rejects unknown fields and wrong types."""
@@ -123,7 +125,9 @@ class ForwardIn(StrictIn):
 
 class JournalEntryOut(Schema):
     index: int
-    created_at: datetime
+    # The canonical form hashed into leaf_hash, with microseconds, so a client
+    # can recompute the hash from this response.
+    created_at: str
     action: str
     actor_name: str
     actor_role: str
@@ -134,3 +138,7 @@ class JournalEntryOut(Schema):
     before: dict | None
     after: dict | None
     leaf_hash: str
+
+    @staticmethod
+    def resolve_created_at(entry) -> str:
+        return format_time(entry.created_at)

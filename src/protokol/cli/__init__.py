@@ -17,7 +17,15 @@ def main(argv: list[str] | None = None) -> None:
     args[0] = "protokol"
     if len(args) > 1 and not args[1].startswith("-"):
         args[1] = args[1].replace("-", "_")
-    execute_from_command_line(args)
+    try:
+        execute_from_command_line(args)
+    except RuntimeError as error:
+        # Settings raise RuntimeError for a missing secret or key; a traceback
+        # would hide the one line that says what to set.
+        if "PROTOKOL_" not in str(error):
+            raise
+        sys.stderr.write(f"protokol: {error}\n")
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

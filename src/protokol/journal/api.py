@@ -10,6 +10,7 @@ from ninja import Router, Schema
 from protokol.api.auth import API_AUTH
 from protokol.errors import NotFound
 from protokol.journal import checkpoints, tree
+from protokol.journal.canonical import format_time
 from protokol.journal.queries import journal_entry
 
 router = Router(tags=["journal"])
@@ -50,7 +51,7 @@ class JournalEntryDetailOut(Schema):
 @router.get("/checkpoint", auth=None)
 def get_checkpoint(request):
     """Return the latest signed checkpoint as a C2SP signed note (text/plain)."""
-    checkpoint = checkpoints.latest_checkpoint()
+    checkpoint = checkpoints.fresh_checkpoint()
     if checkpoint is None:
         raise NotFound("No checkpoint has been issued yet.")
     response = HttpResponse(checkpoint.note, content_type="text/plain; charset=utf-8")
@@ -90,7 +91,7 @@ def get_entry(request, index: int):
     entry = journal_entry(request.user, index)
     return {
         "index": entry.index,
-        "created_at": entry.created_at.isoformat(),
+        "created_at": format_time(entry.created_at),
         "action": entry.action,
         "actor_id": entry.actor_id,
         "actor_name": entry.actor_name,

@@ -248,6 +248,26 @@ def issue_checkpoint_safely() -> None:
         log.error("journal_checkpoint_failed", error=str(error))
 
 
+def fresh_checkpoint() -> Checkpoint | None:
+    """Return the latest checkpoint, issuing a new one first if it is stale.
+
+    Stale means entries were added since and it is older than
+    PROTOKOL_JOURNAL_CHECKPOINT_SECONDS, so a quiet log still gets its recent
+    entries covered when a witness or an auditor asks.
+    """
+    latest = latest_checkpoint()
+    seconds = settings.CONFIG.journal_checkpoint_seconds
+    grown = tree.tree_size() > (latest.size if latest else 0)
+    old = (
+        latest is None
+        or (timezone.now() - latest.created_at).total_seconds() >= seconds
+    )
+    if seconds > 0 and grown and old:
+        issue_checkpoint_safely()
+        latest = latest_checkpoint()
+    return latest
+
+
 def latest_checkpoint() -> Checkpoint | None:
     """Return the most recently issued checkpoint, or None."""
     return Checkpoint.objects.order_by("-id").first()

@@ -141,6 +141,11 @@ class Command(BaseCommand):
                 f"No checkpoint{wanted}: issue one with `protokol journal "
                 "checkpoint`, then prove against its size."
             )
+        if size is None and index >= checkpoint.size:
+            raise CommandError(
+                f"Entry {index} is not covered by the latest checkpoint (size "
+                f"{checkpoint.size}): issue one with `protokol journal checkpoint`."
+            )
         try:
             proof = tree.inclusion_proof(index, checkpoint.size)
         except ValidationFailed as error:
