@@ -6,9 +6,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_ENV := PROTOKOL_DEMO=1
-# Debian packages: fast font subsetting for PDFs, PDF tools and Chromium for tests.
+# Debian packages: fast font subsetting for PDFs; PDF tools, Chromium and openssl for tests.
 RUN_PACKAGES := libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 fonts-paratype
-TEST_PACKAGES := $(RUN_PACKAGES) poppler-utils qpdf chromium gettext
+TEST_PACKAGES := $(RUN_PACKAGES) poppler-utils qpdf chromium gettext openssl
 
 .DEFAULT_GOAL := help
 
@@ -38,6 +38,8 @@ system-deps-test: ## Install the Debian packages the tests need (as root, when m
 setup: venv system-deps ## Migrate the database and load demo accounts and real appeals
 	$(DEMO_ENV) $(BIN)/protokol migrate --no-input -v 0
 	$(DEMO_ENV) $(BIN)/protokol seed-demo
+	$(DEMO_ENV) $(BIN)/protokol pki init
+	$(DEMO_ENV) $(BIN)/protokol pki issue reviewer
 	$(DEMO_ENV) $(BIN)/protokol import-appeals
 
 .PHONY: run

@@ -40,6 +40,19 @@ class Config(BaseSettings):
     # A checkpoint request issues a fresh one when the latest is older than
     # this many seconds and entries were added since; 0 turns it off.
     journal_checkpoint_seconds: int = 60
+    # Directory of the signing PKI (CA, seal, TSA and staff keys and
+    # certificates). Demo mode uses $PROTOKOL_DATA_DIR/pki when it is unset.
+    pki_dir: Path | None = None
+    # Passphrase that encrypts the PKI's PKCS#8 private keys. Demo mode
+    # generates it into <pki_dir>/passphrase with mode 0600 when it is empty.
+    pki_passphrase: str = ""
+    # Public URL of the revocation list, written into issued certificates.
+    pki_crl_url: str = ""
+    # TSA policy of issued timestamp tokens: a UUID-derived OID (ITU-T X.667)
+    # unless the organisation has a registered one.
+    tsa_policy_oid: str = "2.25.251034935084449270020691694625426301592"
+    # Serve the RFC 3161 timestamp endpoint over HTTP.
+    tsa_http_enabled: bool = True
     allowed_upload_types: list[str] = Field(
         default=[
             "application/pdf",
@@ -126,6 +139,7 @@ INSTALLED_APPS = [
     "protokol.protocols",
     "protokol.documents",
     "protokol.imports",
+    "protokol.signing",
     "protokol.web",
     "protokol.api",
 ]

@@ -28,5 +28,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("pki/", include("protokol.signing.urls")),
     path("", include("protokol.web.urls")),
 ]

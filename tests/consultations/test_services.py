@@ -591,3 +591,17 @@ def test_list_newest_first(demo):
     found = services.list_consultations(demo["citizen"])
 
     assert [c.pk for c in found] == [second.pk, first.pk]
+
+
+def test_sign_stores_seal_signature_and_journals_it(demo):
+    from protokol.signing.models import Signature
+
+    signed = consultation_in(demo, Status.SIGNED)
+
+    signatures = Signature.objects.filter(consultation=signed)
+    entry = JournalEntry.objects.filter(
+        consultation_id=signed.pk, action="consultation:transition"
+    ).latest("index")
+    assert "seal" in set(signatures.values_list("kind", flat=True))
+    assert entry.after["action"] == "sign"
+    assert len(entry.after["signatures"]) == signatures.count()

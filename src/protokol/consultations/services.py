@@ -4,6 +4,7 @@ import functools
 from datetime import timedelta
 
 import structlog
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext
@@ -31,6 +32,8 @@ from protokol.errors import (
 from protokol.journal import checkpoints
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
+from protokol.signing import pki
+from protokol.signing import services as signing
 from protokol.validation import clean_text
 
 log = structlog.get_logger(__name__)
@@ -351,7 +354,10 @@ def transition(
         )
         if action == "conclude":
             protocols.add_addendum(actor, consultation, kind="conclusion", text=comment)
+        after = {**summary(consultation), "action": action, "comment": comment}
         if action == "sign":
+            signatures = _sign(consultation, latest, actor)
+            after["signatures"] = signing.signature_summary(signatures)
             # A signed checkpoint fixes the journal, signing entry included.
             transaction.on_commit(checkpoints.issue_checkpoint_safely)
 
@@ -363,10 +369,34 @@ def transition(
             object_label=consultation.number,
             consultation_id=consultation.pk,
             before=before,
-            after={**summary(consultation), "action": action, "comment": comment},
+            after=after,
         )
     log.info("consultation_transition", consultation_id=consultation.pk, action=action)
     return consultation
+
+
+def _sign(consultation, version, actor):
+    """Sign the approved version as the actor and with the organisation seal."""
+    if version is None:
+        raise Conflict(
+            gettext("Signing needs a protocol version; none is saved."),
+            field="protocol",
+        )
+    try:
+        if settings.DEMO:
+            # The demo creates its PKI on first use; production runs pki init.
+            pki.init_pki()
+        return signing.sign_protocol(consultation, version, actor)
+    except pki.PkiNotConfigured as error:
+        log.error("signing_pki_missing", consultation_id=consultation.pk)
+        raise Conflict(
+            gettext(
+                "The signing PKI is not set up (%(error)s); "
+                "an administrator must run `protokol pki init`."
+            )
+            % {"error": error},
+            field="action",
+        ) from error
 
 
 @journal_denials

@@ -1,0 +1,363 @@
+"""The installation's PKI: a root CA, the organisation seal, the TSA and operators.
+
+Every certificate and key lives as a PEM file in the PKI directory:
+
+    root.pem, root.key.pem      self-signed root CA
+    seal.pem, seal.key.pem      the organisation's electronic seal
+    tsa.pem, tsa.key.pem        the timestamp authority (EKU timeStamping, critical)
+    users/<username>.pem, users/<username>.key.pem
+    crl.pem                     the latest revocation list (see crl.py)
+
+Private keys are RSA-3072 in PKCS#8, encrypted with the PKI passphrase
+(PROTOKOL_PKI_PASSPHRASE, or in demo mode a generated `passphrase` file).
+"""
+
+import datetime
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from django.conf import settings
+
+log = structlog.get_logger(__name__)
+
+KEY_SIZE = 3072
+ROOT_DAYS = 3650
+LEAF_DAYS = 1095
+USER_DAYS = 365
+PASSPHRASE_FILE = "passphrase"
+MAX_COMMON_NAME_BYTES = 64
+# Django's username characters, without a leading dot so no name is "..".
+USERNAME_PATTERN = re.compile(r"[\w@+-][\w.@+-]{0,149}")
+
+
+class PkiNotConfigured(Exception):
+    """The PKI directory, its passphrase or one of its files is missing."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A certificate with its private key file and the chain up to the root.
+
+    `name` is "seal", "tsa" or "user:<username>"; `chain` lists the issuing
+    certificates, the root last.
+    """
+
+    name: str
+    certificate: x509.Certificate
+    key_file: Path
+    chain: tuple[x509.Certificate, ...]
+
+    def load_key(self) -> rsa.RSAPrivateKey:
+        """Decrypt the identity's private key with the PKI passphrase."""
+        return _load_key(self.key_file)
+
+
+def pki_dir() -> Path:
+    """Return the configured PKI directory, or in demo mode <data dir>/pki."""
+    config = settings.CONFIG
+    if config.pki_dir is not None:
+        return config.pki_dir.expanduser()
+    if not config.demo:
+        raise PkiNotConfigured(
+            "PROTOKOL_PKI_DIR is not set: set it to the directory that contains "
+            "the signing PKI, then run `protokol pki init`."
+        )
+    return config.data_dir / "pki"
+
+
+def passphrase() -> bytes:
+    """Return the key passphrase; in demo mode generate it (mode 0600) if unset."""
+    config = settings.CONFIG
+    if config.pki_passphrase:
+        return config.pki_passphrase.encode()
+
+    path = pki_dir() / PASSPHRASE_FILE
+    if not path.exists():
+        if not config.demo:
+            raise PkiNotConfigured(
+                "PROTOKOL_PKI_PASSPHRASE is not set: set it to the passphrase "
+                "that encrypts the PKI's private keys."
+            )
+        _write_private(path, secrets.token_urlsafe(32).encode())
+    return path.read_bytes().strip()
+
+
+def _write_private(path: Path, data: bytes) -> bool:
+    """Create `path` with mode 0600; return False if another process created it."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+    return True
+
+
+def _load_key(path: Path) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=passphrase())
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise PkiNotConfigured(f"Private key {path} is not an RSA key.")
+    return key
+
+
+def _load_certificate(path: Path) -> x509.Certificate:
+    if not path.exists():
+        raise PkiNotConfigured(
+            f"Certificate {path} does not exist: run `protokol pki init`."
+        )
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def _key_for(path: Path) -> rsa.RSAPrivateKey:
+    """Load the key at `path`, or generate it there if it does not exist yet.
+
+    A key left without its certificate by an interrupted run is reused.
+    """
+    if path.exists():
+        return _load_key(path)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase()),
+    )
+    if not _write_private(path, pem):
+        # Another process generated it first: use theirs.
+        return _load_key(path)
+    return key
+
+
+def _fit(text: str) -> str:
+    """Cut `text` to the 64 UTF-8 bytes that cryptography allows in a common name."""
+    return text.encode()[:MAX_COMMON_NAME_BYTES].decode(errors="ignore")
+
+
+def _name(common_name: str, *, user_id: str | None = None) -> x509.Name:
+    attributes = [
+        x509.NameAttribute(
+            NameOID.ORGANIZATION_NAME, settings.CONFIG.organisation_name
+        ),
+        x509.NameAttribute(NameOID.COMMON_NAME, _fit(common_name)),
+    ]
+    if user_id is not None:
+        attributes.append(x509.NameAttribute(NameOID.USER_ID, user_id))
+    return x509.Name(attributes)
+
+
+def _usage(*, cert_sign: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=not cert_sign,
+        content_commitment=not cert_sign,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _build(
+    subject: x509.Name,
+    key: rsa.RSAPrivateKey,
+    *,
+    issuer: x509.Certificate | None,
+    issuer_key: rsa.RSAPrivateKey,
+    days: int,
+    timestamping: bool = False,
+) -> x509.Certificate:
+    """Sign a certificate for `key`; a root when `issuer` is None."""
+    now = datetime.datetime.now(datetime.UTC)
+    public = key.public_key()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject if issuer is None else issuer.subject)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        # Back-dated a little so a verifier with a slow clock accepts it.
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(
+            x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True
+        )
+        .add_extension(_usage(cert_sign=issuer is None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), False)
+    )
+    if issuer is not None:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key()),
+            critical=False,
+        )
+        if settings.CONFIG.pki_crl_url:
+            point = x509.DistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(settings.CONFIG.pki_crl_url)],
+                relative_name=None,
+                reasons=None,
+                crl_issuer=None,
+            )
+            builder = builder.add_extension(
+                x509.CRLDistributionPoints([point]), critical=False
+            )
+    if timestamping:
+        # RFC 3161 section 2.3: the TSA certificate carries only this
+        # extended key usage, and it must be critical.
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _write_certificate(path: Path, certificate: x509.Certificate) -> None:
+    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """Result of `init_pki`: the PKI directory and the file stems it created."""
+
+    directory: Path
+    created: tuple[str, ...]
+
+
+def init_pki() -> InitResult:
+    """Create whichever of the root, seal and TSA certificates is missing.
+
+    Existing certificates and keys are kept, so running it again changes
+    nothing. A seal or TSA certificate without its root is an error.
+    """
+    directory = pki_dir()
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (directory / "users").mkdir(exist_ok=True, mode=0o700)
+    created = []
+
+    root_path = directory / "root.pem"
+    if root_path.exists():
+        root = _load_certificate(root_path)
+        root_key = _load_key(directory / "root.key.pem")
+    else:
+        root_key = _key_for(directory / "root.key.pem")
+        subject = _name("Root CA")
+        root = _build(
+            subject, root_key, issuer=None, issuer_key=root_key, days=ROOT_DAYS
+        )
+        _write_certificate(root_path, root)
+        created.append("root")
+
+    organisation = settings.CONFIG.organisation_name
+    for stem, common_name, timestamping in (
+        ("seal", organisation, False),
+        ("tsa", "TSA", True),
+    ):
+        if (directory / f"{stem}.pem").exists():
+            continue
+        key = _key_for(directory / f"{stem}.key.pem")
+        certificate = _build(
+            _name(common_name),
+            key,
+            issuer=root,
+            issuer_key=root_key,
+            days=LEAF_DAYS,
+            timestamping=timestamping,
+        )
+        _write_certificate(directory / f"{stem}.pem", certificate)
+        created.append(stem)
+
+    log.info("pki_initialised", directory=str(directory), created=created)
+    return InitResult(directory=directory, created=tuple(created))
+
+
+def root_certificate() -> x509.Certificate:
+    """Return the root CA certificate."""
+    return _load_certificate(pki_dir() / "root.pem")
+
+
+def root_key() -> rsa.RSAPrivateKey:
+    """Decrypt and return the root CA's private key."""
+    return _load_key(pki_dir() / "root.key.pem")
+
+
+def organisation_identity(stem: str) -> Identity:
+    """Return the "seal" or "tsa" identity."""
+    directory = pki_dir()
+    return Identity(
+        name=stem,
+        certificate=_load_certificate(directory / f"{stem}.pem"),
+        key_file=directory / f"{stem}.key.pem",
+        chain=(root_certificate(),),
+    )
+
+
+def _user_paths(username: str) -> tuple[Path, Path]:
+    if not USERNAME_PATTERN.fullmatch(username):
+        raise ValueError(f"Username {username!r} cannot name a certificate file.")
+    users = pki_dir() / "users"
+    return users / f"{username}.pem", users / f"{username}.key.pem"
+
+
+def issue_user_certificate(user) -> x509.Certificate:
+    """Issue a new key and certificate to `user`, replacing an earlier one.
+
+    The caller revokes the earlier certificate (see crl.revoke) first.
+    """
+    certificate_path, key_path = _user_paths(user.username)
+    # A new certificate always gets a new key.
+    key_path.unlink(missing_ok=True)
+
+    key = _key_for(key_path)
+    certificate = _build(
+        _name(user.display_name, user_id=user.username),
+        key,
+        issuer=root_certificate(),
+        issuer_key=root_key(),
+        days=USER_DAYS,
+    )
+    _write_certificate(certificate_path, certificate)
+    log.info(
+        "pki_user_certificate_issued",
+        user_id=user.pk,
+        serial=format(certificate.serial_number, "x"),
+    )
+    return certificate
+
+
+def user_certificate(username: str) -> x509.Certificate | None:
+    """Return the user's certificate, or None if none was issued."""
+    certificate_path, _ = _user_paths(username)
+    if not certificate_path.exists():
+        return None
+    return _load_certificate(certificate_path)
+
+
+def user_identity(username: str) -> Identity | None:
+    """Return the user's identity, or None if no certificate was issued."""
+    certificate = user_certificate(username)
+    if certificate is None:
+        return None
+    _, key_path = _user_paths(username)
+    return Identity(
+        name=f"user:{username}",
+        certificate=certificate,
+        key_file=key_path,
+        chain=(root_certificate(),),
+    )
+
+
+def serial_hex(certificate: x509.Certificate) -> str:
+    """Return the certificate's serial number as lower-case hex."""
+    return format(certificate.serial_number, "x")
+
+
+def subject_text(certificate: x509.Certificate) -> str:
+    """Return the certificate's subject as an RFC 4514 string."""
+    return certificate.subject.rfc4514_string()

@@ -1,0 +1,203 @@
+"""The built-in RFC 3161 timestamp authority, signing with the PKI's TSA key.
+
+pyHanko's DummyTimeStamper builds and signs the TSTInfo. The subclass here
+sets this installation's TSA policy and a 159-bit random serial number, and
+embeds certificates only when the request sets certReq (RFC 3161 section
+2.4.1). `respond` checks a request before it is stamped.
+"""
+
+import threading
+from datetime import datetime
+
+import structlog
+from asn1crypto import algos, cms, core, keys, tsp
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from django.conf import settings
+from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+
+from protokol.signing import pki
+
+log = structlog.get_logger(__name__)
+
+# Digest algorithms accepted in a message imprint, with their lengths in bytes.
+DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
+MAX_QUERY_BYTES = 4096
+
+
+class TimeStampResponse(core.Sequence):
+    """TimeStampResp of RFC 3161 section 2.4.2, whose token is absent on rejection.
+
+    asn1crypto's tsp.TimeStampResp requires the token, so a rejection is
+    built and read with this definition.
+    """
+
+    _fields = [
+        ("status", tsp.PKIStatusInfo),
+        ("time_stamp_token", cms.ContentInfo, {"optional": True}),
+    ]
+
+
+class TimestampRejected(Exception):
+    """A timestamp request that the TSA does not stamp; carries the PKIFailureInfo."""
+
+    def __init__(self, failure: str, message: str):
+        super().__init__(message)
+        self.failure = failure
+
+
+class ProtokolTimeStamper(DummyTimeStamper):
+    """A TSA that signs tokens with the installation's TSA key and certificate."""
+
+    def __init__(self, *args, embed_certificates: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.embed_certificates = embed_certificates
+
+    def _build_tst_info(self, message_imprint, dt: datetime, req) -> tsp.TSTInfo:
+        info = super()._build_tst_info(message_imprint, dt, req)
+        info["policy"] = tsp.ObjectIdentifier(settings.CONFIG.tsa_policy_oid)
+        info["serial_number"] = x509.random_serial_number()
+        return info
+
+    def _build_signed_data(self, *args, **kwargs) -> dict:
+        signed_data = super()._build_signed_data(*args, **kwargs)
+        if not self.embed_certificates:
+            del signed_data["certificates"]
+        return signed_data
+
+
+_loaded: dict[tuple, tuple] = {}
+_loaded_lock = threading.Lock()
+
+
+def _tsa_material() -> tuple[asn1_x509.Certificate, keys.PrivateKeyInfo, list]:
+    """Return the TSA certificate, its decrypted key and the root, cached per file."""
+    identity = pki.organisation_identity("tsa")
+    cache_key = (str(identity.key_file), identity.key_file.stat().st_mtime_ns)
+    with _loaded_lock:
+        if cache_key not in _loaded:
+            key_der = identity.load_key().private_bytes(
+                serialization.Encoding.DER,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            _loaded.clear()
+            _loaded[cache_key] = (
+                _to_asn1(identity.certificate),
+                keys.PrivateKeyInfo.load(key_der),
+                [_to_asn1(certificate) for certificate in identity.chain],
+            )
+        return _loaded[cache_key]
+
+
+def _to_asn1(certificate: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(
+        certificate.public_bytes(serialization.Encoding.DER)
+    )
+
+
+def timestamper(*, embed_certificates: bool = True) -> ProtokolTimeStamper:
+    """Return a timestamper for this installation's TSA."""
+    certificate, key, chain = _tsa_material()
+    return ProtokolTimeStamper(
+        tsa_cert=certificate,
+        tsa_key=key,
+        certs_to_embed=chain,
+        embed_certificates=embed_certificates,
+    )
+
+
+def check_request(request: tsp.TimeStampReq) -> None:
+    """Raise TimestampRejected unless the TSA can stamp `request` as requested."""
+    if request["version"].native != "v1":
+        raise TimestampRejected("bad_request", "Only version 1 requests are supported.")
+
+    imprint = request["message_imprint"]
+    algorithm = imprint["hash_algorithm"]["algorithm"].native
+    if algorithm not in DIGEST_SIZES:
+        raise TimestampRejected(
+            "bad_alg",
+            f"Digest algorithm {algorithm} is not accepted; "
+            f"use one of {', '.join(DIGEST_SIZES)}.",
+        )
+    if len(imprint["hashed_message"].native) != DIGEST_SIZES[algorithm]:
+        raise TimestampRejected(
+            "bad_data_format", f"The {algorithm} message imprint has a wrong length."
+        )
+
+    policy = request["req_policy"].native
+    if policy is not None and policy != settings.CONFIG.tsa_policy_oid:
+        raise TimestampRejected(
+            "unaccepted_policy", f"TSA policy {policy} is not offered."
+        )
+    if request["extensions"].native:
+        raise TimestampRejected(
+            "unaccepted_extension", "Request extensions are not supported."
+        )
+
+
+def respond(query: bytes) -> bytes:
+    """Return the DER TimeStampResp for a DER TimeStampReq.
+
+    A malformed or unsupported request gets a response with status
+    "rejection" and the PKIFailureInfo bit naming the problem.
+    """
+    try:
+        if len(query) > MAX_QUERY_BYTES:
+            raise TimestampRejected("bad_data_format", "The request is too large.")
+        request = tsp.TimeStampReq.load(query, strict=True)
+        # asn1crypto parses lazily; reading .native surfaces a malformed field.
+        request.native  # noqa: B018 - forces the full parse
+        check_request(request)
+    except (ValueError, TypeError) as error:
+        return _rejection("bad_data_format", f"Malformed request: {error}")
+    except TimestampRejected as rejected:
+        return _rejection(rejected.failure, str(rejected))
+
+    stamper = timestamper(embed_certificates=bool(request["cert_req"].native))
+    response = stamper.request_tsa_response(request)
+    log.info("tsa_token_issued", algorithm=_algorithm_of(request))
+    return response.dump()
+
+
+def _algorithm_of(request: tsp.TimeStampReq) -> str:
+    return request["message_imprint"]["hash_algorithm"]["algorithm"].native
+
+
+def _rejection(failure: str, message: str) -> bytes:
+    log.info("tsa_request_rejected", failure=failure)
+    status = tsp.PKIStatusInfo(
+        {
+            "status": "rejection",
+            "status_string": [message],
+            "fail_info": tsp.PKIFailureInfo({failure}),
+        }
+    )
+    return TimeStampResponse({"status": status}).dump()
+
+
+def issue_token(digest: bytes, algorithm: str = "sha256") -> bytes:
+    """Return a DER timestamp token (CMS ContentInfo) for a message imprint."""
+    request = tsp.TimeStampReq(
+        {
+            "version": "v1",
+            "message_imprint": tsp.MessageImprint(
+                {
+                    "hash_algorithm": algos.DigestAlgorithm({"algorithm": algorithm}),
+                    "hashed_message": digest,
+                }
+            ),
+            "cert_req": True,
+        }
+    )
+    check_request(request)
+    response = timestamper().request_tsa_response(request)
+    return response["time_stamp_token"].dump()
+
+
+def token_time(token: cms.ContentInfo) -> datetime:
+    """Return the genTime of a timestamp token."""
+    content = token["content"]["encap_content_info"]["content"]
+    info = content.parsed if isinstance(content, core.ParsableOctetString) else content
+    return info["gen_time"].native
