@@ -31,6 +31,7 @@ from protokol.errors import (
 from protokol.journal.api import router as journal_router
 from protokol.journal.queries import consultation_journal
 from protokol.protocols import services as protocols
+from protokol.signing.api import router as signatures_router
 
 api = NinjaAPI(
     title="Protokol API",
@@ -342,3 +343,4 @@ def get_journal(request, consultation_id: int):
 
 
 api.add_router("/journal", journal_router)
+api.add_router("/consultations", signatures_router)

@@ -1,0 +1,243 @@
+"""Reports on a consultation's stored signatures, for the API and the tamper checks.
+
+Adds to `verify.check_cms` what only the installation can check: that the
+consultation still produces the signed document, and that the signing entry
+is in the journal under a signed checkpoint.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+from django.utils.translation import gettext
+
+from protokol.signing.verify import (
+    CmsCheck,
+    check_cms,
+    document_differences,
+)
+
+
+@dataclass(frozen=True)
+class JournalInclusion:
+    """The proof that a signing entry is in the tree of a signed checkpoint.
+
+    Fields:
+        index: the journal entry's index.
+        checkpoint_size: the tree size of the checkpoint.
+        root: hex root hash signed by the checkpoint.
+        hashes: hex audit path, deepest sibling first (RFC 9162 section 2.1.3).
+        note: the checkpoint as a signed note.
+    """
+
+    index: int
+    checkpoint_size: int
+    root: str
+    hashes: list[str]
+    note: str
+
+
+@dataclass(frozen=True)
+class SignatureReport:
+    """Everything checked about one stored signature.
+
+    Fields:
+        signature: the stored row.
+        cms: the check of the CMS over the stored document bytes.
+        stored_hash_matches: SHA-256 of the stored document equals the
+            stored signed_data_sha256.
+        document_matches: the document recomputed from the consultation's
+            rows has the stored signed_data_sha256; None when the protocol
+            version no longer exists.
+        differences: the parts of the recomputed document that differ.
+        signing_entry_index: index of the consultation:transition entry
+            with after.action "sign" that lists this signature, or None.
+        inclusion: the proof of that entry, None when there is none.
+        inclusion_reason: why `inclusion` is None, or "".
+        problems: one sentence for each failed check, naming the object.
+    """
+
+    signature: object
+    cms: CmsCheck
+    stored_hash_matches: bool
+    document_matches: bool | None
+    differences: list[str]
+    signing_entry_index: int | None
+    inclusion: JournalInclusion | None
+    inclusion_reason: str
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def signature_reports(consultation) -> list[SignatureReport]:
+    """Check every stored signature of the consultation, oldest first."""
+    from protokol.signing.models import Signature
+
+    signatures = list(Signature.objects.filter(consultation=consultation))
+    if not signatures:
+        return []
+    from protokol.signing import crl, pki
+
+    roots = [pki.root_certificate()]
+    revocations = crl.current_crl()
+    journal = _JournalContext(consultation)
+    return [
+        _report(signature, consultation, roots, revocations, journal)
+        for signature in signatures
+    ]
+
+
+def _report(signature, consultation, roots, revocations, journal) -> SignatureReport:
+    from protokol.signing.document import protocol_document
+
+    label = gettext("signature %(id)s") % {"id": signature.pk}
+    document = bytes(signature.document)
+    check = check_cms(bytes(signature.cms), document, roots, revocations)
+    problems = [f"{label}: {problem}" for problem in check.problems]
+
+    stored_hash_matches = (
+        hashlib.sha256(document).hexdigest() == signature.signed_data_sha256
+    )
+    if not stored_hash_matches:
+        problems.append(
+            gettext("%(label)s: the stored document does not match its SHA-256")
+            % {"label": label}
+        )
+    if signature.timestamp_time != check.timestamp_time:
+        problems.append(
+            gettext("%(label)s: the stored timestamp time differs from the token's")
+            % {"label": label}
+        )
+
+    # Rows of the consultation can change without touching the signature, so
+    # the document is recomputed and compared with the signed hash.
+    version = consultation.protocol_versions.filter(
+        version=signature.protocol_version
+    ).first()
+    document_matches, differences = None, []
+    if version is None:
+        problems.append(
+            gettext("%(label)s: protocol version %(version)s no longer exists")
+            % {"label": label, "version": signature.protocol_version}
+        )
+    else:
+        current = protocol_document(consultation, version)
+        document_matches = (
+            hashlib.sha256(current).hexdigest() == signature.signed_data_sha256
+        )
+        if not document_matches:
+            differences = document_differences(document, current)
+            problems.append(
+                gettext(
+                    "%(label)s: the consultation no longer matches the signed "
+                    "document; changed: %(parts)s"
+                )
+                % {"label": label, "parts": ", ".join(differences) or "document"}
+            )
+
+    index, inclusion, reason, journal_problems = journal.inclusion(signature)
+    problems += [f"{label}: {problem}" for problem in journal_problems]
+    return SignatureReport(
+        signature=signature,
+        cms=check,
+        stored_hash_matches=stored_hash_matches,
+        document_matches=document_matches,
+        differences=differences,
+        signing_entry_index=index,
+        inclusion=inclusion,
+        inclusion_reason=reason,
+        problems=problems,
+    )
+
+
+class _JournalContext:
+    """The signing entries of one consultation and the latest checkpoint."""
+
+    def __init__(self, consultation):
+        from protokol.journal import checkpoints
+        from protokol.journal.models import JournalAction, JournalEntry
+
+        self.entries = [
+            entry
+            for entry in JournalEntry.objects.filter(
+                consultation_id=consultation.pk,
+                action=JournalAction.CONSULTATION_TRANSITION,
+            ).order_by("index")
+            if (entry.after or {}).get("action") == "sign"
+        ]
+        self.checkpoint = checkpoints.latest_checkpoint()
+        self.signed = None
+        self.checkpoint_problem = ""
+        if self.checkpoint is not None:
+            try:
+                verifier = checkpoints.verifier_key()
+                self.signed = checkpoints.verify_note(self.checkpoint.note, verifier)
+            except (checkpoints.SigningKeyMissing, checkpoints.NoteInvalid) as error:
+                self.checkpoint_problem = gettext(
+                    "checkpoint %(id)s does not verify: %(error)s"
+                ) % {"id": self.checkpoint.pk, "error": error}
+
+    def signing_entry(self, signature):
+        for entry in self.entries:
+            for item in entry.after.get("signatures") or []:
+                if isinstance(item, dict) and item.get("id") == signature.pk:
+                    return entry, item
+        return None, None
+
+    def inclusion(self, signature):
+        """Return (index, inclusion, reason, problems) for one signature."""
+        from protokol.journal import merkle, tree
+        from protokol.journal.canonical import canonical_bytes, leaf_hash
+
+        entry, item = self.signing_entry(signature)
+        if entry is None:
+            reason = gettext("no signing entry in the journal lists this signature")
+            return None, None, reason, [reason]
+
+        problems = []
+        label = gettext("journal entry %(index)s") % {"index": entry.index}
+        if item.get("signed_data_sha256") != signature.signed_data_sha256 or (
+            item.get("certificate_serial") != signature.certificate_serial
+        ):
+            problems.append(
+                gettext("%(label)s records a different hash or certificate")
+                % {"label": label}
+            )
+        recomputed = leaf_hash(canonical_bytes(entry))
+        if recomputed != entry.leaf_hash:
+            problems.append(
+                gettext("%(label)s does not match its leaf hash") % {"label": label}
+            )
+
+        if self.checkpoint_problem:
+            problems.append(self.checkpoint_problem)
+            return entry.index, None, self.checkpoint_problem, problems
+        if self.signed is None or self.signed.size <= entry.index:
+            reason = gettext("no signed checkpoint covers %(label)s yet") % {
+                "label": label
+            }
+            return entry.index, None, reason, problems
+
+        size = self.signed.size
+        try:
+            proof = tree.inclusion_proof(entry.index, size)
+        except tree.TreeCorrupted as error:
+            reason = str(error)
+            return entry.index, None, reason, [*problems, reason]
+        if not merkle.verify_inclusion(
+            entry.index, size, bytes.fromhex(recomputed), proof, self.signed.root
+        ):
+            reason = gettext(
+                "%(label)s is not included in the tree of checkpoint size %(size)s"
+            ) % {"label": label, "size": size}
+            return entry.index, None, reason, [*problems, reason]
+        inclusion = JournalInclusion(
+            index=entry.index,
+            checkpoint_size=size,
+            root=self.signed.root.hex(),
+            hashes=[node.hex() for node in proof],
+            note=self.checkpoint.note,
+        )
+        return entry.index, inclusion, "", problems

@@ -1,0 +1,150 @@
+"""`protokol verify`: export a bundle, then check it without the database."""
+
+import io
+import json
+import zipfile
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from consultations.factories import consultation_in
+from protokol.consultations.models import Status
+from protokol.journal import checkpoints
+
+from .conftest import openssl
+
+
+@pytest.fixture
+def bundle(demo, pki_dir, tmp_path):
+    """The exported zip of a consultation signed under a checkpoint."""
+    consultation = consultation_in(demo, Status.SIGNED)
+    checkpoints.issue_checkpoint()
+    path = tmp_path / "bundle.zip"
+    call_command(
+        "verify", export=[str(consultation.pk), str(path)], stderr=io.StringIO()
+    )
+    return path
+
+
+def run_verify(*args, **options) -> tuple[str, CommandError | None]:
+    out = io.StringIO()
+    try:
+        call_command("verify", *map(str, args), stdout=out, **options)
+    except CommandError as error:
+        return out.getvalue(), error
+    return out.getvalue(), None
+
+
+def unpack(path, directory):
+    with zipfile.ZipFile(path) as archive:
+        archive.extractall(directory)
+    return directory
+
+
+def test_export_contains_bundle_files(bundle):
+    names = set(zipfile.ZipFile(bundle).namelist())
+
+    assert {"document.json", "root.pem", "crl.pem", "proof.txt", "entry.json"} <= names
+    assert "journal.pub" in names
+    assert len([name for name in names if name.endswith(".p7s")]) == 2
+
+
+def test_verify_zip_passes_without_database(bundle, django_db_blocker):
+    with django_db_blocker.block():
+        output, error = run_verify(bundle)
+
+    assert error is None, output
+    assert output.count("PASS") == 6
+    assert "FAIL" not in output
+    assert "journal entry" in output
+
+
+def test_verify_json_report(bundle, tmp_path, root_pem):
+    directory = unpack(bundle, tmp_path / "bundle")
+
+    output, error = run_verify(directory, "--json", "--root", root_pem)
+
+    report = json.loads(output)
+    assert error is None
+    assert report["ok"] is True
+    assert report["checks"][1]["detail"].endswith(
+        "sha256 fingerprint " + report["checks"][1]["detail"].split()[-1]
+    )
+    assert str(root_pem) in report["checks"][1]["detail"]
+
+
+def test_exported_p7s_accepted_by_openssl(bundle, tmp_path, root_pem):
+    directory = unpack(bundle, tmp_path / "bundle")
+
+    for signature in sorted(directory.glob("*.p7s")):
+        result = openssl(
+            "cms", "-verify", "-binary", "-inform", "DER", "-in", signature,
+            "-content", directory / "document.json", "-CAfile", root_pem,
+            "-purpose", "any", "-out", tmp_path / "out.bin",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr.decode()
+
+
+def test_verify_changed_document_fails(bundle, tmp_path):
+    directory = unpack(bundle, tmp_path / "bundle")
+    document = directory / "document.json"
+    document.write_bytes(document.read_bytes().replace(b'"version":1', b'"version":2'))
+
+    output, error = run_verify(directory)
+
+    assert error is not None
+    assert "FAIL seal-" in output
+    assert "message digest does not match" in output
+    assert "FAIL proof.txt: journal entry" in output
+
+
+def test_verify_other_root_untrusted(bundle, tmp_path):
+    from protokol.signing.verify import ChainStatus
+
+    directory = unpack(bundle, tmp_path / "bundle")
+    other = tmp_path / "other"
+    other.mkdir()
+    # A root from an unrelated PKI: any self-signed certificate will do.
+    openssl(
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-subj", "/CN=Other", "-keyout", other / "key.pem",
+        "-out", other / "root.pem", "-days", "1",
+    )  # fmt: skip
+
+    output, error = run_verify(directory, "--root", other / "root.pem")
+
+    assert error is not None
+    assert f"chain {ChainStatus.UNTRUSTED}" in output
+
+
+def test_verify_wrong_key_fails(bundle, tmp_path):
+    directory = unpack(bundle, tmp_path / "bundle")
+    key = checkpoints.VerifierKey("other.example/log", b"\0" * 4, b"\1" * 32)
+
+    output, error = run_verify(directory, "--key", str(key))
+
+    assert error is not None
+    assert "FAIL proof.txt" in output
+
+
+def test_verify_proof_without_key_fails(bundle, tmp_path):
+    directory = unpack(bundle, tmp_path / "bundle")
+    (directory / "journal.pub").unlink()
+
+    output, error = run_verify(directory)
+
+    assert "FAIL proof.txt: no verifier key" in output
+    assert error is not None
+
+
+def test_verify_missing_bundle_rejected(tmp_path):
+    with pytest.raises(CommandError, match="neither a directory nor a zip"):
+        call_command("verify", str(tmp_path / "missing.zip"))
+
+
+def test_export_unsigned_consultation_rejected(demo, pki_dir, tmp_path):
+    consultation = consultation_in(demo, Status.APPROVED)
+
+    with pytest.raises(CommandError, match="has no signatures"):
+        call_command("verify", export=[str(consultation.pk), str(tmp_path / "b.zip")])
