@@ -68,6 +68,12 @@ class ActionNotAllowed(Conflict):
         )
 
 
+class IntegrityFailed(Conflict):
+    """Stored data failed its integrity check, e.g. an altered encrypted file."""
+
+    code = "integrity_failed"
+
+
 class PayloadTooLarge(ProtokolError):
     status = 413
     code = "payload_too_large"

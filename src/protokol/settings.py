@@ -40,6 +40,10 @@ class Config(BaseSettings):
     # A checkpoint request issues a fresh one when the latest is older than
     # this many seconds and entries were added since; 0 turns it off.
     journal_checkpoint_seconds: int = 60
+    # File of 32 random bytes, the master key that wraps each attachment's
+    # AES-256-GCM data key; in demo mode generated at
+    # $PROTOKOL_DATA_DIR/master.key (mode 0600) when unset.
+    master_key_file: Path | None = None
     # Directory of the signing PKI (CA, seal, TSA and staff keys and
     # certificates). Demo mode uses $PROTOKOL_DATA_DIR/pki when it is unset.
     pki_dir: Path | None = None

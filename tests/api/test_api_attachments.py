@@ -8,6 +8,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from protokol.consultations.attachments import open_plaintext
 from protokol.consultations.models import Attachment
 from protokol.journal.models import JournalEntry
 
@@ -135,7 +136,10 @@ def test_upload_content_stored_unchanged(api, consultation):
 
     send(api("citizen"), consultation, "scan.png", content, "image/png")
 
-    with default_storage.open(Attachment.objects.get().storage_key, "rb") as handle:
+    stored = Attachment.objects.get()
+    with default_storage.open(stored.storage_key, "rb") as handle:
+        assert content not in handle.read()
+    with open_plaintext(stored) as handle:
         assert handle.read() == content
 
 

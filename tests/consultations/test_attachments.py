@@ -104,6 +104,10 @@ def test_add_stores_content_unchanged(consultation, demo):
     )
 
     with default_storage.open(attachment.storage_key, "rb") as handle:
+        stored = handle.read()
+    assert stored != content
+    assert len(stored) == len(content) + 16
+    with attachments.open_plaintext(attachment) as handle:
         assert handle.read() == content
 
 

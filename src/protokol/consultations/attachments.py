@@ -1,20 +1,29 @@
-"""Storing and serving attachments under generated keys, never the uploader's name."""
+"""Storing and serving attachments under generated keys, never the uploader's name.
+
+Stored files are AES-256-GCM ciphertext (see encryption.py). Encryption works on
+the whole file at once, so an upload or a download keeps the plaintext and the
+ciphertext in memory together: about twice PROTOKOL_MAX_UPLOAD_BYTES (40 MiB at
+the 20 MiB default) per request in progress.
+"""
 
 import hashlib
+import io
 import mimetypes
 import os
 import unicodedata
 import uuid
+from dataclasses import dataclass, field
 
 import filetype
+import structlog
 from django.conf import settings
-from django.core.files.base import File
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext
 
-from protokol.consultations import permissions
+from protokol.consultations import encryption, permissions
 from protokol.consultations.models import Attachment, Consultation
 from protokol.consultations.services import (
     _ensure_not_sealed,
@@ -22,6 +31,7 @@ from protokol.consultations.services import (
     journal_denials,
 )
 from protokol.errors import (
+    IntegrityFailed,
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
@@ -30,6 +40,8 @@ from protokol.errors import (
 )
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
+
+log = structlog.get_logger(__name__)
 
 MAX_NAME_LENGTH = 255
 GENERIC_TYPES = {"", "application/octet-stream", "binary/octet-stream"}
@@ -138,10 +150,13 @@ def add_attachment(actor, consultation_id, upload) -> Attachment:
         )
     check_content_matches(upload, content_type)
 
-    digest = hashlib.sha256()
-    for chunk in upload.chunks():
-        digest.update(chunk)
+    # The key is read before any work, so a missing key stores nothing.
+    master_key = encryption.load_master_key()
     upload.seek(0)
+    plaintext = upload.read()
+    digest = hashlib.sha256(plaintext).hexdigest()
+    ciphertext, envelope = encryption.encrypt(plaintext, master_key)
+    del plaintext
     key = uuid.uuid4().hex
     storage_key = f"{key[:2]}/{key}"
 
@@ -156,7 +171,7 @@ def add_attachment(actor, consultation_id, upload) -> Attachment:
                 gettext("You may not attach files here."), field="file"
             )
 
-        saved_key = default_storage.save(storage_key, File(upload))
+        saved_key = default_storage.save(storage_key, ContentFile(ciphertext))
         try:
             attachment = Attachment.objects.create(
                 consultation=consultation,
@@ -164,9 +179,13 @@ def add_attachment(actor, consultation_id, upload) -> Attachment:
                 original_name=name,
                 content_type=content_type,
                 size=upload.size,
-                sha256=digest.hexdigest(),
+                sha256=digest,
                 storage_key=saved_key,
                 created_at=timezone.now(),
+                encryption_key_id=envelope.key_id,
+                wrapped_key=envelope.wrapped_key,
+                wrap_nonce=envelope.wrap_nonce,
+                content_nonce=envelope.content_nonce,
             )
             journal.record(
                 JournalAction.ATTACHMENT_CREATE,
@@ -189,7 +208,11 @@ def add_attachment(actor, consultation_id, upload) -> Attachment:
 
 
 def open_attachment(actor, consultation_id, attachment_id) -> tuple[Attachment, File]:
-    """Return a visible attachment and its open file, journaling the download."""
+    """Return a visible attachment and its plaintext, journaling the download.
+
+    Raises IntegrityFailed (409) when the stored file or its wrapped key was
+    altered, before anything is journaled or sent.
+    """
     consultation: Consultation = get_visible(actor, consultation_id)
     try:
         attachment = consultation.attachments.get(pk=int(attachment_id))
@@ -198,7 +221,7 @@ def open_attachment(actor, consultation_id, attachment_id) -> tuple[Attachment, 
             gettext("Attachment not found."), field="attachment_id"
         ) from None
 
-    handle = default_storage.open(attachment.storage_key, "rb")
+    handle = open_plaintext(attachment)
     journal.record_now(
         JournalAction.ATTACHMENT_READ,
         actor=actor,
@@ -209,3 +232,109 @@ def open_attachment(actor, consultation_id, attachment_id) -> tuple[Attachment, 
         after={"sha256": attachment.sha256},
     )
     return attachment, handle
+
+
+def envelope_of(attachment: Attachment) -> encryption.Envelope | None:
+    """Return the row's encryption envelope, or None for a file stored as plaintext."""
+    if attachment.wrapped_key is None:
+        return None
+    # PostgreSQL returns bytea columns as memoryview.
+    return encryption.Envelope(
+        key_id=attachment.encryption_key_id,
+        wrapped_key=bytes(attachment.wrapped_key),
+        wrap_nonce=bytes(attachment.wrap_nonce),
+        content_nonce=bytes(attachment.content_nonce),
+    )
+
+
+def open_plaintext(attachment: Attachment) -> File:
+    """Open the stored file, decrypting and authenticating it when it is encrypted."""
+    envelope = envelope_of(attachment)
+    if envelope is None:
+        # Written before encryption at rest: the stored file is the plaintext.
+        return default_storage.open(attachment.storage_key, "rb")
+
+    master_key = encryption.load_master_key()
+    with default_storage.open(attachment.storage_key, "rb") as stored:
+        ciphertext = stored.read()
+    try:
+        plaintext = encryption.decrypt(ciphertext, envelope, master_key)
+    except encryption.DecryptionFailed as error:
+        reason = str(error)
+    else:
+        if hashlib.sha256(plaintext).hexdigest() == attachment.sha256:
+            return File(io.BytesIO(plaintext), name=attachment.storage_key)
+        reason = "plaintext SHA-256 differs from the recorded one"
+
+    log.error(
+        "attachment_integrity_failed",
+        attachment_id=attachment.pk,
+        consultation_id=attachment.consultation_id,
+        storage_key=attachment.storage_key,
+        key_id=envelope.key_id,
+        reason=reason,
+    )
+    raise IntegrityFailed(
+        gettext(
+            "The stored file of attachment %(id)d failed its integrity check, so "
+            "it is not served; report this to the administrator."
+        )
+        % {"id": attachment.pk},
+        field="attachment_id",
+    )
+
+
+@dataclass
+class RewrapBatch:
+    """The outcome of one re-wrapping transaction."""
+
+    # Highest primary key examined, where the next batch starts; None when
+    # no rows were left.
+    last_id: int | None = None
+    rewrapped: int = 0
+    # Attachment ids whose data key is wrapped under none of the given
+    # master keys, or whose wrapped key failed authentication.
+    unknown_key: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+
+
+def rewrap_batch(
+    after_id: int,
+    limit: int,
+    old_keys: dict[str, encryption.MasterKey],
+    new_key: encryption.MasterKey,
+) -> RewrapBatch:
+    """Re-wrap up to `limit` data keys after `after_id` under `new_key`, in one
+    transaction; stored files are not touched and rows already under it are skipped.
+    """
+    batch = RewrapBatch()
+    with transaction.atomic():
+        rows = list(
+            Attachment.objects.select_for_update()
+            .filter(pk__gt=after_id, wrapped_key__isnull=False)
+            .exclude(encryption_key_id=new_key.key_id)
+            .order_by("pk")[:limit]
+        )
+        changed = []
+        for row in rows:
+            batch.last_id = row.pk
+            old_key = old_keys.get(row.encryption_key_id)
+            if old_key is None:
+                batch.unknown_key.append(row.pk)
+                continue
+            try:
+                envelope = encryption.rewrap(envelope_of(row), old_key, new_key)
+            except encryption.DecryptionFailed:
+                log.error("attachment_rewrap_failed", attachment_id=row.pk)
+                batch.failed.append(row.pk)
+                continue
+            row.encryption_key_id = envelope.key_id
+            row.wrapped_key = envelope.wrapped_key
+            row.wrap_nonce = envelope.wrap_nonce
+            changed.append(row)
+
+        Attachment.objects.bulk_update(
+            changed, ["encryption_key_id", "wrapped_key", "wrap_nonce"]
+        )
+    batch.rewrapped = len(changed)
+    return batch

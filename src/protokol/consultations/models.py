@@ -143,6 +143,15 @@ class Attachment(models.Model):
     sha256 = models.CharField(max_length=64)
     storage_key = models.CharField(max_length=80, unique=True)
     created_at = models.DateTimeField()
+    # Envelope encryption (consultations/encryption.py): the file under
+    # storage_key contains AES-256-GCM ciphertext under a per-file data key,
+    # stored here wrapped under the master key `encryption_key_id`. Rows
+    # written before encryption have no wrapped key (NULL): their files are
+    # plaintext and are served as stored.
+    encryption_key_id = models.CharField(max_length=16, blank=True, default="")
+    wrapped_key = models.BinaryField(null=True, blank=True)
+    wrap_nonce = models.BinaryField(null=True, blank=True)
+    content_nonce = models.BinaryField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -362,6 +362,9 @@ def download_attachment(request, consultation_id: int, attachment_id: int):
         )
     except NotFound:
         return not_found(request)
+    except ProtokolError as exc:
+        # A stored file that fails its integrity check is reported, not served.
+        return render(request, "web/error.html", {"error": exc}, status=exc.status)
     return attachment_response(attachment, handle)
 
 

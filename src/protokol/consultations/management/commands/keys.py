@@ -1,0 +1,102 @@
+"""`protokol keys rotate`: re-wrap attachment data keys under a new master key."""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from protokol.consultations import encryption
+from protokol.consultations.attachments import rewrap_batch
+from protokol.consultations.models import Attachment
+
+
+class Command(BaseCommand):
+    help = "Manage the master key that wraps the attachments' data keys."
+
+    def add_arguments(self, parser):
+        commands = parser.add_subparsers(dest="subcommand", required=True)
+        rotate = commands.add_parser(
+            "rotate",
+            help="Re-wrap every attachment's data key under a new master key "
+            "without rewriting stored files; safe to re-run. Afterwards set "
+            "PROTOKOL_MASTER_KEY_FILE to the new key file and restart.",
+        )
+        rotate.add_argument(
+            "new_key_file", type=Path, help="File of 32 random bytes: the new key."
+        )
+        rotate.add_argument(
+            "--old-key-file",
+            type=Path,
+            action="append",
+            default=[],
+            help="A previous master key whose data keys are re-wrapped too; "
+            "repeatable. The key in PROTOKOL_MASTER_KEY_FILE is always used.",
+        )
+        rotate.add_argument(
+            "--batch-size",
+            type=int,
+            default=500,
+            help="Attachments re-wrapped per transaction (default: 500).",
+        )
+
+    def handle(self, *args, subcommand, **options):
+        if subcommand == "rotate":
+            self.rotate(**options)
+
+    def rotate(self, new_key_file: Path, old_key_file, batch_size: int, **options):
+        if batch_size < 1:
+            raise CommandError(f"--batch-size must be at least 1, not {batch_size}.")
+        try:
+            new_key = encryption.read_key_file(new_key_file.expanduser())
+            old_keys = [encryption.load_master_key()]
+            old_keys += [encryption.read_key_file(p.expanduser()) for p in old_key_file]
+        except encryption.MasterKeyMissing as error:
+            raise CommandError(str(error)) from error
+        if new_key_file.stat().st_mode & 0o077:
+            self.stderr.write(
+                f"Warning: {new_key_file} is readable by other users; "
+                f"run `chmod 600 {new_key_file}`."
+            )
+
+        pending = Attachment.objects.filter(wrapped_key__isnull=False).exclude(
+            encryption_key_id=new_key.key_id
+        )
+        keys_by_id = {key.key_id: key for key in old_keys}
+        rewrapped, unknown_key, failed = 0, [], []
+        after_id = 0
+        with tqdm(total=pending.count(), unit="key", disable=None) as progress:
+            while True:
+                batch = rewrap_batch(after_id, batch_size, keys_by_id, new_key)
+                if batch.last_id is None:
+                    break
+                after_id = batch.last_id
+                rewrapped += batch.rewrapped
+                unknown_key += batch.unknown_key
+                failed += batch.failed
+                progress.update(
+                    batch.rewrapped + len(batch.unknown_key) + len(batch.failed)
+                )
+
+        self.stdout.write(
+            f"Re-wrapped {rewrapped} data keys under master key {new_key.key_id}."
+        )
+        if unknown_key:
+            self.stderr.write(
+                "Data keys wrapped under a master key not given, left as they "
+                f"are (pass it with --old-key-file): attachments {_ids(unknown_key)}."
+            )
+        if failed:
+            self.stderr.write(
+                "Wrapped data keys that failed authentication, left as they are: "
+                f"attachments {_ids(failed)}."
+            )
+        if unknown_key or failed:
+            raise CommandError("Rotation is incomplete; fix the above and re-run.")
+        self.stdout.write(
+            f"Now set PROTOKOL_MASTER_KEY_FILE={new_key_file} and restart Protokol."
+        )
+
+
+def _ids(ids: list[int]) -> str:
+    shown = ", ".join(str(i) for i in ids[:20])
+    return shown + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
