@@ -151,7 +151,7 @@ def test_transition_wrong_status_conflict(api, consultation, counts_unchanged):
     )
 
     body = assert_error(response, 409, "action_not_allowed", "action")
-    assert body["allowed_actions"] == ["request_data", "take", "withdraw"]
+    assert body["allowed_actions"] == ["request_data", "take"]
 
 
 def test_transition_in_final_status_lists_none(api, demo, counts_unchanged):

@@ -186,11 +186,7 @@ def test_transition_wrong_status_lists_allowed_actions(consultation, demo):
     with pytest.raises(Conflict) as caught:
         act(demo["operator"], consultation, "submit")
 
-    assert caught.value.as_dict()["allowed_actions"] == [
-        "request_data",
-        "take",
-        "withdraw",
-    ]
+    assert caught.value.as_dict()["allowed_actions"] == ["request_data", "take"]
 
 
 def test_conclude_adds_addendum(demo):

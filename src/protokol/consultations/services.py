@@ -307,10 +307,11 @@ def transition(
                 field="action",
             )
         if consultation.status not in rule.sources:
+            # The list names what this caller could do now, not every role.
             raise ActionNotAllowed(
                 action,
                 consultation.status,
-                lifecycle.allowed_actions(consultation.status),
+                lifecycle.allowed_actions_for(consultation.status, actor.role),
             )
 
         latest = protocols.latest_version(consultation)
