@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from protokol.journal.tlog import parse_tlog_proof, tlog_proof_text
 from protokol.signing import crl, pki
 from protokol.signing.signers import SoftwareSigner
 from protokol.signing.verify import (
@@ -16,8 +17,6 @@ from protokol.signing.verify import (
     chain_status,
     check_cms,
     document_differences,
-    parse_tlog_proof,
-    tlog_proof_text,
 )
 
 from .conftest import REVIEWER

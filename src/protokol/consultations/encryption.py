@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from protokol.keyfiles import create_private_file
+
 log = structlog.get_logger(__name__)
 
 KEY_BYTES = 32
@@ -115,14 +117,8 @@ def read_key_file(path: Path) -> MasterKey:
 def generate_key_file(path: Path) -> None:
     """Write 32 random bytes to a new file of mode 0600; keep a file that exists."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # O_EXCL: if another process generated the key first, keep theirs.
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(secrets.token_bytes(KEY_BYTES))
-    log.info("master_key_generated", path=str(path))
+    if create_private_file(path, secrets.token_bytes(KEY_BYTES)):
+        log.info("master_key_generated", path=str(path))
 
 
 def encrypt(plaintext: bytes, master: MasterKey) -> tuple[bytes, Envelope]:

@@ -14,7 +14,6 @@ keys are written as `<name>+<hex key id>+<base64(0x01 || public key)>`.
 import base64
 import binascii
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from django.utils import timezone
 
 from protokol.journal import tree
 from protokol.journal.models import Checkpoint
+from protokol.keyfiles import create_private_file
 
 log = structlog.get_logger(__name__)
 
@@ -122,14 +122,8 @@ def _generate_key(path: Path) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    try:
-        # O_EXCL: if another process generated the key first, keep theirs.
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(pem)
-    log.info("journal_key_generated", path=str(path))
+    if create_private_file(path, pem):
+        log.info("journal_key_generated", path=str(path))
 
 
 def verifier_key() -> VerifierKey:

@@ -13,7 +13,6 @@ Private keys are RSA-3072 in PKCS#8, encrypted with the PKI passphrase
 """
 
 import datetime
-import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from django.conf import settings
+
+from protokol.keyfiles import create_private_file
 
 log = structlog.get_logger(__name__)
 
@@ -86,20 +87,8 @@ def passphrase() -> bytes:
                 "PROTOKOL_PKI_PASSPHRASE is not set: set it to the passphrase "
                 "that encrypts the PKI's private keys."
             )
-        _write_private(path, secrets.token_urlsafe(32).encode())
+        create_private_file(path, secrets.token_urlsafe(32).encode())
     return path.read_bytes().strip()
-
-
-def _write_private(path: Path, data: bytes) -> bool:
-    """Create `path` with mode 0600; return False if another process created it."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-    return True
 
 
 def _load_key(path: Path) -> rsa.RSAPrivateKey:
@@ -130,7 +119,7 @@ def _key_for(path: Path) -> rsa.RSAPrivateKey:
         serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(passphrase()),
     )
-    if not _write_private(path, pem):
+    if not create_private_file(path, pem):
         # Another process generated it first: use theirs.
         return _load_key(path)
     return key

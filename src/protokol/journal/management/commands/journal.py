@@ -1,6 +1,5 @@
 """`protokol journal …`: verify, checkpoint, prove and witness the journal."""
 
-import base64
 import sys
 from pathlib import Path
 
@@ -12,10 +11,9 @@ from protokol.journal import checkpoints, tree
 from protokol.journal.audit import AuditResult, audit, iter_stored_leaves
 from protokol.journal.models import Checkpoint, JournalEntry
 from protokol.journal.services import iter_entries
+from protokol.journal.tlog import tlog_proof_text
 from protokol.journal.witness import WitnessFailed
 from protokol.journal.witness import witness as run_witness
-
-TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
 
 
 class Command(BaseCommand):
@@ -151,9 +149,7 @@ class Command(BaseCommand):
         except ValidationFailed as error:
             raise CommandError(error.message) from error
 
-        lines = [TLOG_PROOF_HEADER, f"index {index}"]
-        lines += [base64.b64encode(node).decode() for node in proof]
-        text = "\n".join(lines) + "\n\n" + checkpoint.note
+        text = tlog_proof_text(index, proof, checkpoint.note)
         if output is None:
             self.stdout.write(text, ending="")
         else:

@@ -27,7 +27,8 @@ from django.utils.translation import gettext
 from protokol.journal import merkle
 from protokol.journal.canonical import format_time, leaf_hash
 from protokol.journal.checkpoints import NoteInvalid, parse_verifier_key, verify_note
-from protokol.signing.verify import check_cms, parse_tlog_proof, tlog_proof_text
+from protokol.journal.tlog import parse_tlog_proof, tlog_proof_text
+from protokol.signing.verify import check_cms
 
 # A bundle holds a few signatures and one JSON document; anything larger is
 # not a bundle this command wrote.
