@@ -1,7 +1,7 @@
 """Authorization predicates: one per permission, shared by every read and write path.
 
-Each predicate has an object form (`can_*`) and, where lists need it, a query form
-(`*_scope`) built from the same rule; tests check that both agree.
+Each predicate has an object form (`can_*`). Where lists need it, a query form
+(`*_scope`) is built from the same rule, and tests check that both agree.
 """
 
 from django.db.models import Q
@@ -52,7 +52,7 @@ def consultation_scope(user) -> Q:
 
 
 def can_view_consultation(user, consultation: Consultation) -> bool:
-    """Whether `user` may see the consultation at all."""
+    """Return whether `user` may see the consultation at all."""
     if not user.is_authenticated or not user.is_active:
         return False
     return _is_owner(user, consultation) or _in_department(user, consultation)
@@ -69,7 +69,7 @@ def message_visibility_scope(user) -> Q:
 
 
 def can_view_internal(user, consultation: Consultation) -> bool:
-    """Whether `user` may read internal notes of the consultation."""
+    """Return whether `user` may read internal notes of the consultation."""
     return _in_department(user, consultation)
 
 
@@ -77,7 +77,7 @@ def can_view_internal(user, consultation: Consultation) -> bool:
 
 
 def can_post_message(user, consultation: Consultation, visibility: str) -> bool:
-    """Whether `user` may add a message with `visibility` to the consultation."""
+    """Return whether `user` may add a message with `visibility` to the consultation."""
     if consultation.status in SEALED_STATUSES:
         return False
     if _is_owner(user, consultation):
@@ -88,7 +88,7 @@ def can_post_message(user, consultation: Consultation, visibility: str) -> bool:
 
 
 def can_add_attachment(user, consultation: Consultation) -> bool:
-    """Whether `user` may attach a file to the consultation."""
+    """Return whether `user` may attach a file to the consultation."""
     if consultation.status in SEALED_STATUSES:
         return False
     return _is_owner(user, consultation) or (
@@ -97,12 +97,12 @@ def can_add_attachment(user, consultation: Consultation) -> bool:
 
 
 def can_edit_protocol(user, consultation: Consultation) -> bool:
-    """Whether `user` may save a new protocol version, ignoring the status."""
+    """Return whether `user` may save a new protocol version, ignoring the status."""
     return _in_department(user, consultation) and user.role in DRAFTING_ROLES
 
 
 def can_forward(user, consultation: Consultation) -> bool:
-    """Whether `user` may move the consultation to another department."""
+    """Return whether `user` may move the consultation to another department."""
     return _in_department(user, consultation) and user.role in {
         Role.OPERATOR,
         Role.SUPERVISOR,
@@ -110,7 +110,7 @@ def can_forward(user, consultation: Consultation) -> bool:
 
 
 def can_take_action(user, consultation: Consultation, action: str) -> bool:
-    """Whether `user`'s role and relation to the consultation allow `action`.
+    """Return whether `user`'s role and relation to the consultation allow `action`.
 
     The status is checked separately, so a wrong status gives 409, not 403.
     """
@@ -123,10 +123,10 @@ def can_take_action(user, consultation: Consultation, action: str) -> bool:
 
 
 def can_view_journal(user, consultation: Consultation) -> bool:
-    """Whether `user` may read the journal entries of the consultation."""
+    """Return whether `user` may read the journal entries of the consultation."""
     return can_view_consultation(user, consultation)
 
 
 def can_create_consultation(user) -> bool:
-    """Whether `user` may open a new consultation in their own name."""
+    """Return whether `user` may open a new consultation in their own name."""
     return user.is_authenticated and user.role == Role.CITIZEN
