@@ -83,7 +83,7 @@ def server(env: dict):
             except OSError:
                 time.sleep(0.1)
         else:
-            raise RuntimeError("the server did not answer /healthz within 10 s")
+            raise RuntimeError("the server did not respond on /healthz within 10 s")
         yield port
     finally:
         process.terminate()

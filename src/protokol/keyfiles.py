@@ -8,7 +8,7 @@ def create_private_file(path: Path, data: bytes) -> bool:
     """Create `path` with mode 0600 and write `data`; return False if it exists.
 
     O_EXCL makes creation atomic: when two processes generate a key at once,
-    the first one's file is kept and the other sees False.
+    the first one's file is kept and the other gets False.
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:

@@ -13,7 +13,7 @@ def healthz(request):
 
 
 def not_found(request, exception=None):
-    """Answer unknown API paths in the API's error format and others with the page."""
+    """Return a JSON 404 for unknown API paths and the styled page for others."""
     if request.path.startswith("/api/"):
         message = gettext("No such API path.")
         body = {"error": "not_found", "message": message, "field": None}

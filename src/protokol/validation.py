@@ -9,7 +9,7 @@ from protokol.errors import ValidationFailed
 
 
 def ensure_encodable(value: str, *, field: str) -> None:
-    """Raise 422 if `value` holds lone surrogates, which no database can store."""
+    """Raise 422 if `value` contains lone surrogates, which no database can store."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

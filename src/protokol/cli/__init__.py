@@ -20,8 +20,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         execute_from_command_line(args)
     except RuntimeError as error:
-        # Settings raise RuntimeError for a missing secret or key; a traceback
-        # would hide the one line that says what to set.
+        # Settings raise RuntimeError for a missing secret or key, and a traceback
+        # would hide the one line that names the setting.
         if "PROTOKOL_" not in str(error):
             raise
         sys.stderr.write(f"protokol: {error}\n")

@@ -83,7 +83,8 @@ def journal_denials(function):
     """Journal a PermissionDenied that a write service raises, after its rollback.
 
     The denial is raised inside the service's transaction, so an entry written
-    there would roll back with it; this writes it in a transaction of its own.
+    there would roll back with it. This wrapper writes it in a transaction of
+    its own.
     """
 
     @functools.wraps(function)

@@ -11,7 +11,7 @@ from protokol.journal.services import VerifyProblem, check_entry
 
 @dataclass(frozen=True)
 class AuditResult:
-    """What a passing audit checked."""
+    """Facts checked by a passing audit."""
 
     size: int
     root: bytes

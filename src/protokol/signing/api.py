@@ -2,7 +2,7 @@
 
 Each request reads the consultation through the same visibility rule and
 journal entry as the other consultation reads, so a consultation the caller
-may not see answers 404.
+may not see returns 404.
 """
 
 from django.http import HttpResponse

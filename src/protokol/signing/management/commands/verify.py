@@ -30,7 +30,7 @@ from protokol.journal.checkpoints import NoteInvalid, parse_verifier_key, verify
 from protokol.journal.tlog import parse_tlog_proof, tlog_proof_text
 from protokol.signing.verify import check_cms
 
-# A bundle holds a few signatures and one JSON document; anything larger is
+# A bundle contains a few signatures and one JSON document; anything larger is
 # not a bundle this command wrote.
 MAX_BUNDLE_FILE_BYTES = 16 * 1024 * 1024
 
