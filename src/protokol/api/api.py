@@ -297,6 +297,15 @@ def get_protocol(request, consultation_id: int):
     return protocols.latest_version(consultation)
 
 
+@api.get("/consultations/{consultation_id}/deadlines", response=list[s.DeadlineOut])
+def get_deadlines(request, consultation_id: int):
+    """Return each regulation target: due time, state and share used."""
+    from protokol.workflow.deadlines import deadline_rows
+
+    consultation = services.read_consultation(request.user, consultation_id, via="api")
+    return deadline_rows(consultation)
+
+
 @api.put("/consultations/{consultation_id}/protocol", response=s.ProtocolOut)
 def put_protocol(request, consultation_id: int, body: s.ProtocolIn):
     """Save the protocol as a new version."""

@@ -21,6 +21,7 @@ from protokol.protocols import services as protocols
 from protokol.web import forms
 from protokol.web.labels import ACTION_LABELS, MAIN_PATH
 from protokol.web.views import FINISHED_STATUSES, is_overdue, not_found
+from protokol.workflow.deadlines import deadline_rows
 
 log = structlog.get_logger(__name__)
 
@@ -162,6 +163,7 @@ def _render_page(request, consultation_id, *, status: int = 200, **bound_forms):
             consultation.department.name, consultation.department.name_en
         ),
         "overdue": is_overdue(consultation),
+        "deadlines": deadline_rows(consultation),
         "steps": _progress_steps(consultation.status, detail["transitions"]),
         "timeline": _timeline(detail),
         "can_reply": can_reply,

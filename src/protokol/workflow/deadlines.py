@@ -1,0 +1,175 @@
+"""A consultation's regulation deadlines, recomputed from its recorded history.
+
+Nothing here is stored: the clocks are replayed from the consultation's
+transitions and messages each time, so a change of calendar or target
+applies to past consultations as well.
+"""
+
+from datetime import datetime
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from protokol.accounts.models import STAFF_ROLES
+from protokol.consultations.models import Consultation, Status
+from protokol.workflow.calendars import BusinessCalendar
+from protokol.workflow.sla import (
+    REGISTRATION,
+    ClockState,
+    Deadline,
+    Target,
+    Unit,
+    evaluate,
+)
+
+FIRST_RESPONSE = Target("first_response", 5, Unit.WORKING_DAYS)
+
+TARGET_LABELS = {
+    "registration": _("Регистрация"),
+    "first_response": _("Первый ответ"),
+    "answer": _("Ответ по существу"),
+}
+
+_RUNNING, _PAUSED, _STOPPED = ClockState.RUNNING, ClockState.PAUSED, ClockState.STOPPED
+
+# What each status does to each clock. Waiting for the citizen's data pauses
+# the clocks; a signed answer stops them; a reopened dispute resumes them.
+CLOCKS: dict[str, dict[str, ClockState]] = {
+    "registration": {Status.INITIATED: _RUNNING},
+    "first_response": {
+        Status.INITIATED: _RUNNING,
+        Status.DATA_REQUESTED: _PAUSED,
+        Status.DRAFTING: _RUNNING,
+        Status.IN_REVIEW: _RUNNING,
+        Status.APPROVED: _RUNNING,
+    },
+    "answer": {
+        Status.INITIATED: _RUNNING,
+        Status.DATA_REQUESTED: _PAUSED,
+        Status.DRAFTING: _RUNNING,
+        Status.IN_REVIEW: _RUNNING,
+        Status.APPROVED: _RUNNING,
+    },
+}
+
+
+def targets_for(consultation: Consultation) -> list[Target]:
+    """Return the regulation targets of the consultation's service."""
+    answer = Target("answer", consultation.service.deadline_days, Unit.CALENDAR_DAYS)
+    return [REGISTRATION, FIRST_RESPONSE, answer]
+
+
+def calendar_for(consultation: Consultation) -> BusinessCalendar:
+    """Return the business calendar of the department holding the consultation."""
+    # TODO: read per-department calendars (zone, hours, transferred days) once
+    # departments can configure them. Until then every department works
+    # Monday to Friday, 9:00 to 18:00 Moscow time, off on Russian holidays.
+    return BusinessCalendar()
+
+
+def consultation_deadlines(
+    consultation: Consultation, *, now: datetime | None = None
+) -> list[Deadline]:
+    """Return the state of each regulation target of `consultation`."""
+    now = now or timezone.now()
+    calendar = calendar_for(consultation)
+    transitions = list(
+        consultation.transitions.order_by("created_at", "id").values_list(
+            "created_at", "action", "to_status"
+        )
+    )
+    first_reply = (
+        consultation.messages.filter(
+            visibility="public", author_role__in=list(STAFF_ROLES)
+        )
+        .order_by("created_at", "id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+
+    deadlines = []
+    for target in targets_for(consultation):
+        changes = clock_changes(
+            CLOCKS[target.name],
+            consultation.created_at,
+            transitions,
+            restart_on_forward=target.name == "answer",
+        )
+        if target.name == "first_response" and first_reply is not None:
+            changes = [c for c in changes if c[0] < first_reply]
+            changes.append((first_reply, _STOPPED))
+        deadline = evaluate(calendar, target, changes, now)
+        if deadline is not None:
+            deadlines.append(deadline)
+    return deadlines
+
+
+def clock_changes(
+    clock: dict[str, ClockState],
+    created_at: datetime,
+    transitions: list[tuple[datetime, str, str]],
+    *,
+    restart_on_forward: bool = False,
+) -> list[tuple[datetime, ClockState]]:
+    """Turn (time, action, new status) transitions into one clock's changes.
+
+    Statuses missing from `clock` stop it. With `restart_on_forward`, a
+    forward starts the clock again, because the receiving department's time
+    for an answer runs from the day it receives the consultation.
+    """
+    changes = [(created_at, clock.get(Status.INITIATED, _STOPPED))]
+    for moment, action, to_status in transitions:
+        state = clock.get(to_status, _STOPPED)
+        if action == "forward" and restart_on_forward:
+            changes = [(moment, state)]
+        elif state is not changes[-1][1]:
+            changes.append((moment, state))
+    return changes
+
+
+STATE_LABELS = {
+    "running": _("идёт"),
+    "paused": _("приостановлен: ждём данные"),
+    "overdue": _("просрочен"),
+    "met": _("выполнен в срок"),
+    "missed": _("выполнен с опозданием"),
+}
+
+
+def deadline_rows(
+    consultation: Consultation, *, now: datetime | None = None
+) -> list[dict]:
+    """Return the deadlines as plain data for the page and the API.
+
+    Times are in the department's zone, which is where the regulation runs.
+    """
+    zone = calendar_for(consultation).zone
+    rows = []
+    for deadline in consultation_deadlines(consultation, now=now):
+        if deadline.stopped_at is not None:
+            state = "missed" if deadline.breached else "met"
+        elif deadline.breached:
+            state = "overdue"
+        else:
+            state = "paused" if deadline.paused else "running"
+        target = deadline.target
+        rows.append(
+            {
+                "target": target.name,
+                "label": str(TARGET_LABELS[target.name]),
+                "amount": target.amount,
+                "unit": str(target.unit),
+                "started_at": deadline.started_at.astimezone(zone),
+                "due_at": deadline.due_at.astimezone(zone),
+                "stopped_at": (
+                    deadline.stopped_at.astimezone(zone)
+                    if deadline.stopped_at
+                    else None
+                ),
+                "state": state,
+                "state_label": str(STATE_LABELS[state]),
+                "used_percent": min(round(float(deadline.used) * 100), 999),
+                "time_zone": zone.key,
+            }
+        )
+    return rows

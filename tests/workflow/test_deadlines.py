@@ -1,0 +1,140 @@
+"""Deadlines of real consultations, replayed from their transitions."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from api.client import login
+from consultations.factories import act, consultation_in, open_consultation
+from protokol.consultations import services
+from protokol.consultations.models import Status
+from protokol.workflow.deadlines import consultation_deadlines, deadline_rows
+
+
+def _by_target(consultation, **kwargs):
+    return {row["target"]: row for row in deadline_rows(consultation, **kwargs)}
+
+
+def test_new_consultation_runs_three_clocks(demo):
+    consultation = open_consultation(demo["citizen"])
+
+    rows = _by_target(consultation)
+
+    assert set(rows) == {"registration", "first_response", "answer"}
+    assert {row["state"] for row in rows.values()} == {"running"}
+    assert rows["registration"]["due_at"] == consultation.created_at + timedelta(days=3)
+    assert rows["answer"]["due_at"] == consultation.created_at + timedelta(days=30)
+    assert rows["answer"]["time_zone"] == "Europe/Moscow"
+
+
+def test_taking_meets_registration_and_waiting_for_data_pauses(demo):
+    consultation = consultation_in(demo, Status.DATA_REQUESTED)
+
+    rows = _by_target(consultation)
+
+    assert rows["registration"]["state"] == "met"
+    assert rows["answer"]["state"] == "paused"
+    assert rows["first_response"]["state"] == "paused"
+
+
+def test_pause_moves_the_answer_deadline(demo):
+    consultation = consultation_in(demo, Status.DATA_REQUESTED)
+    paused_at = consultation.transitions.get(action="request_data").created_at
+    two_days_later = paused_at + timedelta(days=2)
+
+    paused = _by_target(consultation, now=two_days_later)["answer"]
+    act(demo["citizen"], consultation, "provide_data")
+    transition = consultation.transitions.get(action="provide_data")
+    resumed_at = transition.created_at
+
+    running = _by_target(consultation, now=resumed_at)["answer"]
+    assert paused["due_at"] == consultation.created_at + timedelta(days=32)
+    assert running["due_at"] == consultation.created_at + timedelta(days=30) + (
+        resumed_at - paused_at
+    )
+
+
+def test_first_public_reply_stops_the_first_response_clock(demo):
+    consultation = consultation_in(demo, Status.DRAFTING)
+    services.add_message(
+        demo["operator"], consultation.pk, text="Заметка", visibility="internal"
+    )
+    assert _by_target(consultation)["first_response"]["state"] == "running"
+
+    services.add_message(
+        demo["operator"], consultation.pk, text="Ответ", visibility="public"
+    )
+
+    assert _by_target(consultation)["first_response"]["state"] == "met"
+
+
+def test_signing_meets_the_answer_target(demo):
+    consultation = consultation_in(demo, Status.SIGNED)
+
+    answer = _by_target(consultation)["answer"]
+
+    assert answer["state"] == "met"
+    assert answer["stopped_at"] is not None
+
+
+def test_late_answer_is_missed_and_open_one_overdue(demo):
+    consultation = consultation_in(demo, Status.DRAFTING)
+    later = timezone.now() + timedelta(days=31)
+
+    assert _by_target(consultation, now=later)["answer"]["state"] == "overdue"
+
+    deadlines = consultation_deadlines(consultation, now=later)
+    assert all(d.breached for d in deadlines if d.target.name == "answer")
+
+
+def test_forward_restarts_the_answer_clock(demo):
+    consultation = consultation_in(demo, Status.DRAFTING)
+    services.forward(
+        demo["supervisor"],
+        consultation.pk,
+        department_code="B",
+        reason="Вопрос другого отдела",
+    )
+    forwarded_at = consultation.transitions.get(action="forward").created_at
+
+    rows = _by_target(consultation)
+
+    assert rows["answer"]["started_at"] == forwarded_at
+    assert rows["answer"]["due_at"] == forwarded_at + timedelta(days=30)
+    assert rows["registration"]["state"] == "met"
+
+
+@pytest.fixture
+def opened(demo):
+    return open_consultation(demo["citizen"])
+
+
+def test_api_lists_deadlines_for_the_citizen(opened):
+    response = login("citizen").get(f"/consultations/{opened.pk}/deadlines")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert [row["target"] for row in body] == [
+        "registration",
+        "first_response",
+        "answer",
+    ]
+    assert body[2]["unit"] == "calendar_days"
+    assert body[2]["amount"] == 30
+
+
+def test_api_hides_deadlines_of_someone_else(opened):
+    response = login("citizen2").get(f"/consultations/{opened.pk}/deadlines")
+
+    assert response.status_code == 404
+
+
+def test_page_shows_deadline_bars(client, opened):
+    client.login(username="citizen", password="demo")
+
+    response = client.get(f"/consultations/{opened.pk}/")
+
+    html = response.content.decode()
+    assert 'id="deadlines"' in html
+    assert html.count('class="deadline__bar"') == 3
