@@ -144,6 +144,7 @@ INSTALLED_APPS = [
     "protokol.documents",
     "protokol.imports",
     "protokol.signing",
+    "protokol.workflow",
     "protokol.web",
     "protokol.api",
 ]

@@ -1,6 +1,7 @@
 """Deadlines of real consultations, replayed from their transitions."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -8,7 +9,7 @@ from django.utils import timezone
 from api.client import login
 from consultations.factories import act, consultation_in, open_consultation
 from protokol.consultations import services
-from protokol.consultations.models import Status
+from protokol.consultations.models import Consultation, Status
 from protokol.workflow.deadlines import consultation_deadlines, deadline_rows
 
 
@@ -138,3 +139,32 @@ def test_page_shows_deadline_bars(client, opened):
     html = response.content.decode()
     assert 'id="deadlines"' in html
     assert html.count('class="deadline__bar"') == 3
+
+
+def test_stored_calendar_and_target_apply(demo):
+    from protokol.workflow.models import DepartmentCalendar, ServiceTarget
+
+    consultation = open_consultation(demo["citizen"])
+    DepartmentCalendar.objects.create(
+        department=consultation.department,
+        time_zone="Asia/Yekaterinburg",
+        week=[["08:00", "17:00"]] * 5 + [None, None],
+        extra_days_off=["2026-12-07"],
+    )
+    ServiceTarget.objects.create(
+        service=consultation.service, name="answer", amount=10, unit="working_days"
+    )
+
+    # Friday 15:00 in Yekaterinburg: 2 of 9 hours that Friday, Monday 7
+    # December closed, 9 working days to Friday 18 December, 7 hours more.
+    friday = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+    Consultation.objects.filter(pk=consultation.pk).update(created_at=friday)
+    consultation.refresh_from_db()
+
+    answer = _by_target(consultation, now=friday)["answer"]
+
+    assert answer["time_zone"] == "Asia/Yekaterinburg"
+    assert answer["unit"] == "working_days"
+    assert answer["due_at"] == datetime(
+        2026, 12, 21, 15, 0, tzinfo=ZoneInfo("Asia/Yekaterinburg")
+    )

@@ -35,6 +35,7 @@ from protokol.journal.models import JournalAction
 from protokol.signing import pki
 from protokol.signing import services as signing
 from protokol.validation import clean_text
+from protokol.workflow.routing import route
 
 log = structlog.get_logger(__name__)
 
@@ -108,7 +109,7 @@ def create_consultation(
     description: str,
     channel: str = Channel.WEB,
 ) -> Consultation:
-    """Open a consultation in the citizen's name, routed to the service's department."""
+    """Open a consultation in the citizen's name, routed by the routing rules."""
     if not permissions.can_create_consultation(actor):
         raise PermissionDenied(
             gettext("Only citizens open consultations in their own name.")
@@ -123,13 +124,14 @@ def create_consultation(
             field="service",
         )
 
+    department = route(service, subject=subject, description=description)
     now = timezone.now()
     with transaction.atomic():
         consultation = Consultation.objects.create(
             number=next_number(now.year),
             citizen=actor,
             service=service,
-            department_id=service.department_id,
+            department=department,
             channel=channel,
             subject=subject,
             description=description,

@@ -5,7 +5,7 @@ transitions and messages each time, so a change of calendar or target
 applies to past consultations as well.
 """
 
-from datetime import datetime
+from datetime import date, datetime, time
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from protokol.accounts.models import STAFF_ROLES
 from protokol.consultations.models import Consultation, Status
 from protokol.workflow.calendars import BusinessCalendar
+from protokol.workflow.models import DepartmentCalendar, ServiceTarget
 from protokol.workflow.sla import (
     REGISTRATION,
     ClockState,
@@ -54,17 +55,46 @@ CLOCKS: dict[str, dict[str, ClockState]] = {
 
 
 def targets_for(consultation: Consultation) -> list[Target]:
-    """Return the regulation targets of the consultation's service."""
-    answer = Target("answer", consultation.service.deadline_days, Unit.CALENDAR_DAYS)
-    return [REGISTRATION, FIRST_RESPONSE, answer]
+    """Return the regulation targets of the consultation's service.
+
+    A target stored for the service replaces the default of the same name.
+    The default answer target is the service's `deadline_days`.
+    """
+    targets = {
+        REGISTRATION.name: REGISTRATION,
+        FIRST_RESPONSE.name: FIRST_RESPONSE,
+        "answer": Target(
+            "answer", consultation.service.deadline_days, Unit.CALENDAR_DAYS
+        ),
+    }
+    for stored in ServiceTarget.objects.filter(service_id=consultation.service_id):
+        targets[stored.name] = Target(stored.name, stored.amount, Unit(stored.unit))
+    return list(targets.values())
 
 
 def calendar_for(consultation: Consultation) -> BusinessCalendar:
     """Return the business calendar of the department holding the consultation."""
-    # TODO: read per-department calendars (zone, hours, transferred days) once
-    # departments can configure them. Until then every department works
-    # Monday to Friday, 9:00 to 18:00 Moscow time, off on Russian holidays.
-    return BusinessCalendar()
+    stored = DepartmentCalendar.objects.filter(
+        department_id=consultation.department_id
+    ).first()
+    if stored is None:
+        return BusinessCalendar()
+    return BusinessCalendar(
+        time_zone=stored.time_zone,
+        week=tuple(_hours(day) for day in stored.week),
+        extra_working_days=frozenset(
+            map(date.fromisoformat, stored.extra_working_days)
+        ),
+        extra_days_off=frozenset(map(date.fromisoformat, stored.extra_days_off)),
+    )
+
+
+def _hours(day: list[str] | None) -> tuple[time, time] | None:
+    return (
+        None
+        if day is None
+        else (time.fromisoformat(day[0]), time.fromisoformat(day[1]))
+    )
 
 
 def consultation_deadlines(
