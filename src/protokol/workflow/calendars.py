@@ -60,8 +60,19 @@ class BusinessCalendar:
         """Tell whether `day` has working hours in this calendar."""
         return self.hours(day) is not None
 
+    @cached_property
+    def _hours_by_day(self) -> dict[date, tuple[time, time] | None]:
+        return {}
+
     def hours(self, day: date) -> tuple[time, time] | None:
         """Return the working hours of `day`, or None when it is a day off."""
+        try:
+            return self._hours_by_day[day]
+        except KeyError:
+            hours = self._hours_by_day[day] = self._uncached_hours(day)
+            return hours
+
+    def _uncached_hours(self, day: date) -> tuple[time, time] | None:
         if day in self.extra_working_days:
             return self.week[0] or NINE_TO_SIX
         if day in self.extra_days_off or day in self._holidays:

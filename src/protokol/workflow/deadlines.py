@@ -15,6 +15,7 @@ from protokol.consultations.models import Consultation, Status
 from protokol.workflow.calendars import BusinessCalendar
 from protokol.workflow.models import DepartmentCalendar, ServiceTarget
 from protokol.workflow.sla import (
+    FIRST_RESPONSE,
     REGISTRATION,
     ClockState,
     Deadline,
@@ -22,8 +23,6 @@ from protokol.workflow.sla import (
     Unit,
     evaluate,
 )
-
-FIRST_RESPONSE = Target("first_response", 5, Unit.WORKING_DAYS)
 
 TARGET_LABELS = {
     "registration": _("Регистрация"),

@@ -16,6 +16,8 @@ from protokol.workflow.calendars import BusinessCalendar
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
+# Calendar time counts without gaps, so its one window is open-ended.
+END_OF_TIME = datetime.max  # noqa: DTZ901 (naive local time, as everywhere here)
 
 
 class Unit(StrEnum):
@@ -51,6 +53,8 @@ class Target:
 REGISTRATION = Target("registration", 3, Unit.CALENDAR_DAYS)
 ANSWER = Target("answer", 30, Unit.CALENDAR_DAYS)
 MAX_EXTENSION = 30
+# Not set by law: the default time for the first public reply by staff.
+FIRST_RESPONSE = Target("first_response", 5, Unit.WORKING_DAYS)
 
 
 @dataclass(frozen=True)
@@ -196,12 +200,8 @@ def _counted_windows(
     calendar: BusinessCalendar, unit: Unit, start: datetime
 ) -> Iterator[tuple[datetime, datetime, timedelta]]:
     if unit is Unit.CALENDAR_DAYS or unit is Unit.CALENDAR_HOURS:
-        length = DAY if unit is Unit.CALENDAR_DAYS else HOUR
-        # Day-long windows keep the iteration finite between pauses.
-        opens = start
-        while True:
-            yield opens, opens + DAY, length
-            opens += DAY
+        yield start, END_OF_TIME, DAY if unit is Unit.CALENDAR_DAYS else HOUR
+        return
     for opens, closes in calendar.working_periods(start):
         if unit is Unit.WORKING_HOURS:
             yield opens, closes, HOUR
