@@ -7,6 +7,7 @@ from django.db import transaction
 from protokol.accounts.models import Role, User
 from protokol.accounts.services import create_user, ensure_department
 from protokol.catalog.services import ensure_service
+from protokol.workflow.answer_templates import seed_demo_templates
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +48,7 @@ ACCOUNTS = [
 
 def seed_demo() -> int:
     """Create whatever demo data is missing; return the number of accounts created."""
+
     if not settings.DEMO:
         raise RuntimeError("Demo accounts are created only with PROTOKOL_DEMO=1.")
 
@@ -78,5 +80,6 @@ def seed_demo() -> int:
                 all_departments=everywhere,
             )
             created += 1
+        seed_demo_templates(User.objects.get(username="admin"))
     log.info("demo_seeded", accounts_created=created)
     return created

@@ -32,6 +32,7 @@ from protokol.journal.api import router as journal_router
 from protokol.journal.queries import consultation_journal
 from protokol.protocols import services as protocols
 from protokol.signing.api import router as signatures_router
+from protokol.workflow import api as workflow_api
 
 api = NinjaAPI(
     title="Protokol API",
@@ -297,15 +298,6 @@ def get_protocol(request, consultation_id: int):
     return protocols.latest_version(consultation)
 
 
-@api.get("/consultations/{consultation_id}/deadlines", response=list[s.DeadlineOut])
-def get_deadlines(request, consultation_id: int):
-    """Return each regulation target: due time, state and share used."""
-    from protokol.workflow.deadlines import deadline_rows
-
-    consultation = services.read_consultation(request.user, consultation_id, via="api")
-    return deadline_rows(consultation)
-
-
 @api.put("/consultations/{consultation_id}/protocol", response=s.ProtocolOut)
 def put_protocol(request, consultation_id: int, body: s.ProtocolIn):
     """Save the protocol as a new version."""
@@ -353,3 +345,5 @@ def get_journal(request, consultation_id: int):
 
 api.add_router("/journal", journal_router)
 api.add_router("/consultations", signatures_router)
+api.add_router("/consultations", workflow_api.consultation_router)
+api.add_router("/templates", workflow_api.templates_router)

@@ -65,20 +65,6 @@ class ConsultationOut(Schema):
     deadline: datetime | None
 
 
-class DeadlineOut(Schema):
-    target: str
-    label: str
-    amount: int
-    unit: str
-    started_at: datetime
-    due_at: datetime
-    stopped_at: datetime | None
-    state: str
-    state_label: str
-    used_percent: int
-    time_zone: str
-
-
 class ConsultationList(Schema):
     items: list[ConsultationOut]
     count: int

@@ -25,6 +25,7 @@ class JournalAction(models.TextChoices):
     TOKEN_CREATE = "token:create", _("выдача токена API")
     DEPARTMENT_CREATE = "department:create", _("создание отдела")
     SERVICE_CREATE = "service:create", _("создание услуги")
+    TEMPLATE_SAVE = "template:save", _("сохранение шаблона ответа")
 
 
 class JournalEntry(models.Model):

@@ -21,6 +21,7 @@ from protokol.protocols import services as protocols
 from protokol.web import forms
 from protokol.web.labels import ACTION_LABELS, MAIN_PATH
 from protokol.web.views import FINISHED_STATUSES, is_overdue, not_found
+from protokol.workflow import answer_templates
 from protokol.workflow.deadlines import deadline_rows
 
 log = structlog.get_logger(__name__)
@@ -101,6 +102,23 @@ def _message_form(user, consultation, data=None) -> forms.MessageForm:
     return form
 
 
+def _template_message_form(user, consultation, code: str, language: str):
+    """Return the reply form filled with a rendered template, or with its error."""
+    form = _message_form(user, consultation)
+    try:
+        template = answer_templates.get_template(code)
+        form.initial["text"] = answer_templates.render_for(
+            template, consultation, language=language
+        )
+    except ProtokolError as error:
+        # An unbound form shows no errors, so bind it to the empty text.
+        form = _message_form(user, consultation, {"text": "", "visibility": "public"})
+        form.is_valid()
+        form.errors.clear()
+        form.add_error(None, error.message)
+    return form
+
+
 def _protocol_initial(detail: dict) -> dict:
     """Return the latest version's fields, or the question alone for a first draft."""
     latest = detail["protocol"]
@@ -146,6 +164,14 @@ def _render_page(request, consultation_id, *, status: int = 200, **bound_forms):
             current_department_id=consultation.department_id
         ),
     }
+    templates = []
+    if permissions.can_post_message(user, consultation, Visibility.INTERNAL):
+        templates = answer_templates.templates_for(consultation)
+        chosen = request.GET.get("template")
+        if chosen and "message_form" not in bound_forms:
+            page_forms["message_form"] = _template_message_form(
+                user, consultation, chosen, request.LANGUAGE_CODE
+            )
     page_forms.update(bound_forms)
     error_anchor = next(
         (FORM_ANCHORS[name] for name, form in bound_forms.items() if form.errors),
@@ -164,6 +190,8 @@ def _render_page(request, consultation_id, *, status: int = 200, **bound_forms):
         ),
         "overdue": is_overdue(consultation),
         "deadlines": deadline_rows(consultation),
+        "answer_templates": templates,
+        "chosen_template": request.GET.get("template", ""),
         "steps": _progress_steps(consultation.status, detail["transitions"]),
         "timeline": _timeline(detail),
         "can_reply": can_reply,

@@ -72,3 +72,27 @@ class ServiceTarget(models.Model):
                 fields=["service", "name"], name="one_target_per_service_and_name"
             )
         ]
+
+
+class AnswerTemplate(models.Model):
+    """A reusable answer with {variables}, for one service, one department or all.
+
+    The variables are listed in workflow/answer_templates.py; saving checks
+    that the text uses no other names.
+    """
+
+    code = models.CharField(max_length=64, unique=True)
+    title = models.CharField(max_length=200)
+    body_ru = models.TextField()
+    body_en = models.TextField(blank=True)
+    service = models.ForeignKey(
+        Service, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["title", "id"]
