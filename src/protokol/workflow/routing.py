@@ -16,7 +16,7 @@ def route(
     """Return the department of the first matching rule, else the service's.
 
     Conditions left empty in a rule match anything. Without a matching rule
-    the service's own department answers, as it did before rules existed.
+    the service's own department receives it, as before rules existed.
     """
     text = search_key(f"{subject} {description}")
     for rule in RoutingRule.objects.filter(is_active=True).select_related("department"):
