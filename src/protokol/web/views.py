@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from protokol.accounts.models import Role
 from protokol.accounts.services import journal_failed_login, journal_login
+from protokol.catalog.models import Service
 from protokol.consultations import lifecycle, services
 from protokol.consultations.models import Channel, Status
 from protokol.errors import ProtokolError
@@ -21,7 +22,9 @@ from protokol.web.forms import (
     ListFilterForm,
     LoginForm,
     add_service_error,
+    localized_name,
 )
+from protokol.workflow import expectations
 
 log = structlog.get_logger(__name__)
 
@@ -182,7 +185,22 @@ def new_consultation(request):
         else:
             status = 422
 
-    return render(request, "web/new_consultation.html", {"form": form}, status=status)
+    context = {"form": form, "expectations": _expectations(request.user)}
+    return render(request, "web/new_consultation.html", context, status=status)
+
+
+def _expectations(citizen) -> list[dict]:
+    """Return each active service's typical time and the citizen's similar requests."""
+    typical = expectations.typical_days()
+    return [
+        {
+            "name": localized_name(service.name, service.name_en),
+            "typical": typical.get(service.pk),
+            "deadline_days": service.deadline_days,
+            "similar": expectations.similar_for(citizen, service.pk),
+        }
+        for service in Service.objects.filter(is_active=True)
+    ]
 
 
 def not_found(request, exception=None):

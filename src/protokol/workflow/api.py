@@ -11,16 +11,17 @@ from django.utils.translation import gettext
 from ninja import Router, Schema
 from pydantic import ConfigDict
 
-from protokol.accounts.models import Department
+from protokol.accounts.models import Department, Role
 from protokol.catalog.models import Service
 from protokol.consultations import permissions, services
 from protokol.consultations.models import Visibility
-from protokol.errors import PermissionDenied, ValidationFailed
-from protokol.workflow import answer_templates
+from protokol.errors import NotFound, PermissionDenied, ValidationFailed
+from protokol.workflow import answer_templates, expectations
 from protokol.workflow.deadlines import deadline_rows
 
 consultation_router = Router(tags=["deadlines and templates"])
 templates_router = Router(tags=["deadlines and templates"])
+services_router = Router(tags=["deadlines and templates"])
 
 
 class DeadlineOut(Schema):
@@ -35,6 +36,22 @@ class DeadlineOut(Schema):
     state_label: str
     used_percent: int
     time_zone: str
+
+
+class SimilarOut(Schema):
+    id: int
+    number: str
+    status: str
+    subject: str
+    created_at: datetime
+
+
+class ExpectationsOut(Schema):
+    service: str
+    deadline_days: int
+    typical_median_days: float | None
+    typical_sample: int
+    similar: list[SimilarOut]
 
 
 class RenderedTemplateOut(Schema):
@@ -102,6 +119,33 @@ def get_rendered_templates(request, consultation_id: int, lang: str = "ru"):
             }
         )
     return rendered
+
+
+@services_router.get("/{code}/expectations", response=ExpectationsOut)
+def get_expectations(request, code: str):
+    """Return the service's typical processing time and the caller's similar requests.
+
+    The typical time is the median over consultations signed in the last
+    90 days; `similar` lists the caller's own open or recent consultations
+    of the service (always empty for staff).
+    """
+    service = Service.objects.filter(code=code, is_active=True).first()
+    if service is None:
+        raise NotFound(
+            gettext("Unknown service code '%(code)s'; GET /api/v1/services lists them.")
+            % {"code": code}
+        )
+    typical = expectations.typical_days().get(service.pk)
+    similar = []
+    if request.user.role == Role.CITIZEN:
+        similar = expectations.similar_for(request.user, service.pk)
+    return {
+        "service": service.code,
+        "deadline_days": service.deadline_days,
+        "typical_median_days": typical["median_days"] if typical else None,
+        "typical_sample": typical["count"] if typical else 0,
+        "similar": similar,
+    }
 
 
 @templates_router.put("/{code}", response=TemplateOut)
