@@ -1,4 +1,4 @@
-"""What a citizen can expect: typical processing time and earlier requests."""
+"""Expectations before a new request: typical processing time, earlier requests."""
 
 from datetime import datetime, timedelta
 from statistics import median
