@@ -1,9 +1,11 @@
 """The main paths through the pages in Chromium, against a real uvicorn server.
 
 The server runs on a fresh SQLite database in a temporary directory. JavaScript
-is switched off in every page, because the pages must work without it.
+is switched off in every page, because the pages must work without it, except
+in the tests of live updates, which the script provides.
 """
 
+import json
 import os
 import re
 import socket
@@ -116,12 +118,12 @@ def sign_in(browser, server):
     """Open a new browser context, sign in as a demo account and return the page."""
     contexts = []
 
-    def open_page(username: str):
+    def open_page(username: str, *, javascript: bool = False):
         context = browser.new_context(
             base_url=server,
             # LocaleMiddleware follows Accept-Language, which the locale sets.
             locale="ru-RU",
-            java_script_enabled=False,
+            java_script_enabled=javascript,
             viewport={"width": 1280, "height": 900},
         )
         context.set_default_timeout(10_000)
@@ -218,3 +220,107 @@ def test_operator_and_reviewer_path(sign_in, tmp_path):
     screenshot = tmp_path / "consultation.png"
     citizen.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 0
+
+
+def _api(server: str, method: str, path: str, body=None, token: str | None = None):
+    """Call the JSON API of the test server and return the decoded answer."""
+    request = urllib.request.Request(
+        f"{server}/api/v1{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def _token(server: str, username: str) -> str:
+    body = {"username": username, "password": "demo"}
+    return _api(server, "POST", "/auth/token", body)["token"]
+
+
+def _taken_consultation(server: str) -> int:
+    """Open a consultation as the citizen and let the operator take it."""
+    created = _api(
+        server,
+        "POST",
+        "/consultations",
+        {"service": "GEN", "subject": "Живое обновление", "description": "Вопрос"},
+        _token(server, "citizen"),
+    )
+    _api(
+        server,
+        "POST",
+        f"/consultations/{created['id']}/transitions",
+        {"action": "take", "comment": ""},
+        _token(server, "operator"),
+    )
+    return created["id"]
+
+
+def test_open_page_shows_new_message_without_reload(sign_in, server):
+    consultation_id = _taken_consultation(server)
+    page = sign_in("citizen", javascript=True)
+    page.goto(f"/consultations/{consultation_id}/")
+
+    _api(
+        server,
+        "POST",
+        f"/consultations/{consultation_id}/messages",
+        {"text": "Ответ пришёл сам", "visibility": "public"},
+        _token(server, "operator"),
+    )
+
+    page.wait_for_selector("#dialogue >> text=Ответ пришёл сам")
+
+
+def test_typed_text_survives_a_change(sign_in, server):
+    consultation_id = _taken_consultation(server)
+    page = sign_in("citizen", javascript=True)
+    page.goto(f"/consultations/{consultation_id}/")
+    page.fill("#id_text", "Недописанный вопрос")
+
+    _api(
+        server,
+        "POST",
+        f"/consultations/{consultation_id}/messages",
+        {"text": "Новое сообщение", "visibility": "public"},
+        _token(server, "operator"),
+    )
+
+    page.wait_for_selector("#live-banner:not([hidden])")
+    assert page.input_value("#id_text") == "Недописанный вопрос"
+
+
+def test_staff_see_who_else_is_viewing(sign_in, server):
+    consultation_id = _taken_consultation(server)
+    operator = sign_in("operator", javascript=True)
+    supervisor = sign_in("supervisor", javascript=True)
+    citizen = sign_in("citizen", javascript=True)
+
+    operator.goto(f"/consultations/{consultation_id}/")
+    supervisor.goto(f"/consultations/{consultation_id}/")
+    citizen.goto(f"/consultations/{consultation_id}/")
+
+    operator.wait_for_selector("#presence:not([hidden])")
+    supervisor.wait_for_selector("#presence:not([hidden])")
+    assert "Соколова" in operator.inner_text("#presence")
+    assert "Смирнова" in supervisor.inner_text("#presence")
+    assert citizen.query_selector("#presence") is None
+
+
+def test_queue_updates_when_a_consultation_arrives(sign_in, server):
+    page = sign_in("operator", javascript=True)
+    page.goto("/queue/")
+
+    _api(
+        server,
+        "POST",
+        "/consultations",
+        {"service": "GEN", "subject": "Новая в очереди", "description": "Вопрос"},
+        _token(server, "citizen"),
+    )
+
+    page.wait_for_selector("text=Новая в очереди")

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
+from protokol.accounts.models import STAFF_ROLES
 from protokol.api.api import attachment_response
 from protokol.consultations import attachments, lifecycle, permissions, services
 from protokol.consultations.models import Channel, Status, Visibility
@@ -191,6 +192,7 @@ def _render_page(request, consultation_id, *, status: int = 200, **bound_forms):
         "overdue": is_overdue(consultation),
         "deadlines": deadline_rows(consultation),
         "answer_templates": templates,
+        "show_presence": user.role in STAFF_ROLES,
         "chosen_template": request.GET.get("template", ""),
         "steps": _progress_steps(consultation.status, detail["transitions"]),
         "timeline": _timeline(detail),

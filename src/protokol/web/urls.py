@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from protokol.web import consultation_views, views
+from protokol.web import consultation_views, live_views, views
 
 app_name = "web"
 
@@ -49,6 +49,12 @@ urlpatterns = [
         consultation_views.post_forward,
         name="post_forward",
     ),
+    path(
+        "consultations/<int:consultation_id>/events/",
+        live_views.consultation_events,
+        name="consultation_events",
+    ),
+    path("queue/events/", live_views.queue_events, name="queue_events"),
     path(
         "consultations/<int:consultation_id>/protocol.pdf",
         consultation_views.protocol_pdf,

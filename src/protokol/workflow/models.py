@@ -96,3 +96,27 @@ class AnswerTemplate(models.Model):
 
     class Meta:
         ordering = ["title", "id"]
+
+
+class Presence(models.Model):
+    """The last moment a signed-in user had a consultation page open.
+
+    Live pages refresh it every few seconds; rows older than a minute mean
+    the page is closed. It is not journaled, because page reads already are.
+    """
+
+    user = models.ForeignKey(
+        "accounts.User", on_delete=models.CASCADE, related_name="+"
+    )
+    consultation = models.ForeignKey(
+        "consultations.Consultation", on_delete=models.CASCADE, related_name="+"
+    )
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "consultation"], name="one_presence_per_page"
+            )
+        ]
+        indexes = [models.Index(fields=["consultation", "seen_at"])]
