@@ -10,6 +10,7 @@ class JournalAction(models.TextChoices):
     CONSULTATION_LIST = "consultation:list", _("просмотр списка")
     CONSULTATION_TRANSITION = "consultation:transition", _("смена статуса")
     CONSULTATION_FORWARD = "consultation:forward", _("переадресация")
+    CONSULTATION_EXTEND = "consultation:extend", _("продление срока")
     CONSULTATION_IMPORT = "consultation:import", _("импорт обращения")
     MESSAGE_CREATE = "message:create", _("сообщение")
     ATTACHMENT_CREATE = "attachment:create", _("загрузка файла")

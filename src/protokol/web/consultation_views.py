@@ -22,7 +22,7 @@ from protokol.protocols import services as protocols
 from protokol.web import forms
 from protokol.web.labels import ACTION_LABELS, MAIN_PATH
 from protokol.web.views import FINISHED_STATUSES, is_overdue, not_found
-from protokol.workflow import answer_templates
+from protokol.workflow import answer_templates, extensions
 from protokol.workflow.deadlines import deadline_rows
 
 log = structlog.get_logger(__name__)
@@ -135,6 +135,7 @@ FORM_ANCHORS = {
     "protocol_form": "protocol-form",
     "transition_form": "actions-form",
     "forward_form": "forward-form",
+    "extension_form": "extension-form",
 }
 
 
@@ -164,6 +165,7 @@ def _render_page(request, consultation_id, *, status: int = 200, **bound_forms):
         "forward_form": forms.ForwardForm(
             current_department_id=consultation.department_id
         ),
+        "extension_form": forms.ExtensionForm(),
     }
     templates = []
     if permissions.can_post_message(user, consultation, Visibility.INTERNAL):
@@ -193,6 +195,9 @@ def _render_page(request, consultation_id, *, status: int = 200, **bound_forms):
         "deadlines": deadline_rows(consultation),
         "answer_templates": templates,
         "show_presence": user.role in STAFF_ROLES,
+        "can_extend": extensions.can_extend(user, consultation)
+        and consultation.status not in FINISHED_STATUSES
+        and consultation.status not in lifecycle.SEALED_STATUSES,
         "chosen_template": request.GET.get("template", ""),
         "steps": _progress_steps(consultation.status, detail["transitions"]),
         "timeline": _timeline(detail),
@@ -376,6 +381,27 @@ def post_forward(request, consultation_id: int):
         anchor="timeline",
         done=_("Консультация переадресована."),
         next_url_for=lambda moved: _home_unless_visible(request.user, moved),
+    )
+
+
+@login_required
+@require_POST
+def post_extension(request, consultation_id: int):
+    form = forms.ExtensionForm(request.POST)
+
+    def write(data):
+        return extensions.extend_deadline(
+            request.user, consultation_id, days=data["days"], reason=data["reason"]
+        )
+
+    return _submit(
+        request,
+        consultation_id,
+        form_name="extension_form",
+        form=form,
+        write=write,
+        anchor="deadlines",
+        done=_("Срок ответа продлён."),
     )
 
 

@@ -147,6 +147,14 @@ class ForwardForm(PageForm):
         ]
 
 
+class ExtensionForm(PageForm):
+    days = forms.IntegerField(label=_("На сколько дней"), initial=30)
+    reason = forms.CharField(
+        label=_("Причина продления (увидит гражданин)"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
 def add_service_error(form: forms.Form, exc: ProtokolError) -> None:
     """Attach a service error to the form field it names, or to the whole form."""
     kind = ERROR_LABELS.get(exc.status, ERROR_LABELS[400])

@@ -54,6 +54,11 @@ urlpatterns = [
         live_views.consultation_events,
         name="consultation_events",
     ),
+    path(
+        "consultations/<int:consultation_id>/extend/",
+        consultation_views.post_extension,
+        name="post_extension",
+    ),
     path("queue/events/", live_views.queue_events, name="queue_events"),
     path(
         "consultations/<int:consultation_id>/protocol.pdf",

@@ -16,7 +16,7 @@ from protokol.catalog.models import Service
 from protokol.consultations import permissions, services
 from protokol.consultations.models import Visibility
 from protokol.errors import NotFound, PermissionDenied, ValidationFailed
-from protokol.workflow import answer_templates, expectations
+from protokol.workflow import answer_templates, expectations, extensions
 from protokol.workflow.deadlines import deadline_rows
 
 consultation_router = Router(tags=["deadlines and templates"])
@@ -36,6 +36,13 @@ class DeadlineOut(Schema):
     state_label: str
     used_percent: int
     time_zone: str
+
+
+class ExtensionIn(Schema):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    days: int
+    reason: str
 
 
 class SimilarOut(Schema):
@@ -85,6 +92,15 @@ class TemplateOut(Schema):
 def get_deadlines(request, consultation_id: int):
     """Return each regulation target: due time, state and share used."""
     consultation = services.read_consultation(request.user, consultation_id, via="api")
+    return deadline_rows(consultation)
+
+
+@consultation_router.post("/{consultation_id}/extend", response=list[DeadlineOut])
+def post_extension(request, consultation_id: int, body: ExtensionIn):
+    """Extend the answer deadline once, by up to 30 days (supervisors)."""
+    consultation = extensions.extend_deadline(
+        request.user, consultation_id, days=body.days, reason=body.reason
+    )
     return deadline_rows(consultation)
 
 

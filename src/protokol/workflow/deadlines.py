@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from protokol.accounts.models import STAFF_ROLES
 from protokol.consultations.models import Consultation, Status
 from protokol.workflow.calendars import BusinessCalendar
+from protokol.workflow.extensions import extension_days
 from protokol.workflow.models import DepartmentCalendar, ServiceTarget
 from protokol.workflow.sla import (
     FIRST_RESPONSE,
@@ -102,11 +103,13 @@ def consultation_deadlines(
     """Return the state of each regulation target of `consultation`."""
     now = now or timezone.now()
     calendar = calendar_for(consultation)
-    transitions = list(
+    history = list(
         consultation.transitions.order_by("created_at", "id").values_list(
-            "created_at", "action", "to_status"
+            "created_at", "action", "to_status", "details"
         )
     )
+    transitions = [(moment, action, status) for moment, action, status, _ in history]
+    extension = extension_days([(action, details) for _, action, _, details in history])
     first_reply = (
         consultation.messages.filter(
             visibility="public", author_role__in=list(STAFF_ROLES)
@@ -118,6 +121,8 @@ def consultation_deadlines(
 
     deadlines = []
     for target in targets_for(consultation):
+        if target.name == "answer" and extension:
+            target = target.extended(extension)
         changes = clock_changes(
             CLOCKS[target.name],
             consultation.created_at,
