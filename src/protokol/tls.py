@@ -21,6 +21,7 @@ from pathlib import Path
 
 import structlog
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -67,7 +68,7 @@ def ensure_certificate(directory: Path, hosts=DEFAULT_HOSTS) -> TlsFiles:
     if (
         certificate is None
         or not _usable(certificate, server_key, now)
-        or certificate.issuer != ca_certificate.subject
+        or not _issued_by(certificate, ca_certificate)
         or not _covers(certificate, hosts)
     ):
         certificate = _issue_server(server_key, ca_key, ca_certificate, hosts, now)
@@ -83,11 +84,13 @@ def _load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        # False means another process created it first; its key is read below.
+        # False means another process created it first, and its key is read below.
         create_private_file(path, pem)
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise ValueError(f"TLS key {path} is not an EC private key; remove it.")
+        raise ValueError(
+            f"TLS key {path} is not an EC private key. Remove it to generate one."
+        )
     return key
 
 
@@ -102,13 +105,21 @@ def _load_certificate(path: Path) -> x509.Certificate | None:
 
 
 def _usable(certificate, key, now: datetime.datetime) -> bool:
-    """Tell whether `certificate` belongs to `key` and stays valid for 30 days."""
+    """Check that `certificate` belongs to `key` and stays valid for 30 more days."""
     same_key = certificate.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     ) == key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return same_key and certificate.not_valid_after_utc - RENEW_BEFORE > now
+
+
+def _issued_by(certificate, ca_certificate) -> bool:
+    try:
+        certificate.verify_directly_issued_by(ca_certificate)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 def _covers(certificate: x509.Certificate, hosts) -> bool:

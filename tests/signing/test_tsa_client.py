@@ -1,5 +1,5 @@
 """fetch_timestamp against a TSA over real HTTP: the built-in one under uvicorn
-and small loopback servers that answer wrongly on purpose."""
+and small loopback servers that respond wrongly on purpose."""
 
 import datetime
 import hashlib
@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.db import transaction
+from django.utils import translation
 
 from consultations.factories import consultation_in
 from protokol.consultations.models import Consultation, Status
@@ -42,6 +43,13 @@ def http_tsa(pki_dir, tmp_path_factory):
         yield server
 
 
+@pytest.fixture(autouse=True)
+def _english_messages():
+    # The checks below read the English message texts.
+    with translation.override("en"):
+        yield
+
+
 @pytest.fixture
 def use_tsa(monkeypatch):
     """Point PROTOKOL_TSA_URL, and optionally the CA file, at a test server."""
@@ -57,7 +65,7 @@ def use_tsa(monkeypatch):
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         query = self.rfile.read(int(self.headers["Content-Length"]))
-        status, body = self.server.answer(query)
+        status, body = self.server.respond(query)
         self.send_response(status)
         self.send_header("Content-Type", tsa_client.REPLY_TYPE)
         self.send_header("Content-Length", str(len(body)))
@@ -69,10 +77,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 @contextmanager
-def loopback_tsa(answer):
-    """Serve `answer(query) -> (HTTP status, body)` over HTTP; yield the URL."""
+def loopback_tsa(respond):
+    """Serve `respond(query) -> (HTTP status, body)` over HTTP; yield the URL."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.answer = answer
+    server.respond = respond
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -84,14 +92,14 @@ def loopback_tsa(answer):
 
 
 def stamp_altered(change):
-    """Return an answer that stamps the query after `change(request)` edits it."""
+    """Return a responder that stamps the query after `change(request)` edits it."""
 
-    def answer(query):
+    def respond(query):
         request = tsp.TimeStampReq.load(query)
         change(request)
         return 200, tsa.respond(request.dump(force=True))
 
-    return answer
+    return respond
 
 
 def other_ca_pem(tmp_path):
@@ -197,7 +205,7 @@ def test_closed_port_unavailable(use_tsa):
 
 def test_silent_server_times_out(use_tsa):
     # The kernel completes the connection from the backlog, but nothing
-    # ever reads the request or answers.
+    # ever reads the request or sends a response.
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
@@ -333,7 +341,9 @@ def test_token_without_certificate_untrusted(use_tsa, pki_dir, root_pem):
 
 def sign_through_api(reviewer_client, consultation):
     return reviewer_client.post(
-        f"/api/v1/consultations/{consultation.pk}/transitions", {"action": "sign"}
+        f"/api/v1/consultations/{consultation.pk}/transitions",
+        {"action": "sign"},
+        HTTP_ACCEPT_LANGUAGE="en",
     )
 
 
@@ -360,11 +370,11 @@ def test_api_sign_tsa_down_is_503(use_tsa, approved, api_client):
 def test_api_sign_seal_stamp_fails_502(use_tsa, approved, api_client, pki_dir):
     # The reviewer's signature gets its token, the seal's gets garbage, so the
     # reviewer's Signature row exists for a moment and must be rolled back.
-    answers = []
+    queries = []
 
     def first_good_then_garbage(query):
-        answers.append(query)
-        if len(answers) == 1:
+        queries.append(query)
+        if len(queries) == 1:
             return 200, tsa.respond(query)
         return 200, b"garbage"
 
@@ -374,8 +384,31 @@ def test_api_sign_seal_stamp_fails_502(use_tsa, approved, api_client, pki_dir):
         use_tsa(url)
         response = sign_through_api(reviewer, approved)
 
-    assert len(answers) == 2
+    assert len(queries) == 2
     assert response.status_code == 502, response.content
     assert response.json()["error"] == "tsa_bad_response"
     assert_nothing_written(approved, entries_before)
-    assert Consultation.objects.get(pk=approved.pk).status == Status.APPROVED
+
+
+def test_page_sign_tsa_down_is_503(use_tsa, approved, demo, client):
+    use_tsa(f"http://127.0.0.1:{free_port()}/tsa")
+    client.force_login(demo["reviewer"])
+    entries_before = JournalEntry.objects.count()
+
+    response = client.post(
+        f"/consultations/{approved.pk}/transitions/",
+        {"action": "sign"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    new_entries = JournalEntry.objects.order_by("index")[entries_before:]
+    assert response.status_code == 503
+    assert "timestamp authority cannot be reached" in response.content.decode()
+    # The page shown again journals its read; the transition left no entry.
+    assert [entry.action for entry in new_entries] == ["consultation:read"]
+    assert refreshed_status(approved) == Status.APPROVED
+    assert not Signature.objects.filter(consultation=approved).exists()
+
+
+def refreshed_status(consultation) -> str:
+    return Consultation.objects.get(pk=consultation.pk).status

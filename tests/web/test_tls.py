@@ -268,3 +268,18 @@ def test_certificate_reissued_for_new_host(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stderr.decode()
+
+
+def test_certificate_reissued_for_new_ca(tmp_path):
+    first = tls.ensure_certificate(tmp_path / "tls")
+    (tmp_path / "tls" / "ca.key.pem").unlink()
+    first.ca_certificate.unlink()
+
+    tls.ensure_certificate(tmp_path / "tls")
+
+    result = subprocess.run(
+        ["openssl", "verify", "-CAfile", first.ca_certificate, first.certificate],
+        capture_output=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()

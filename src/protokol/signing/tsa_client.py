@@ -55,7 +55,7 @@ class TsaUnavailable(ProtokolError):
 
 
 class TsaResponseInvalid(ProtokolError):
-    """The external TSA answered, but not with a usable timestamp token."""
+    """The external TSA responded, but not with a usable timestamp token."""
 
     status = 502
     code = "tsa_bad_response"
@@ -145,7 +145,7 @@ def _post(url: str, query: bytes) -> bytes:
     except urllib.error.HTTPError as error:
         log.error("tsa_http_error", host=host, http_status=error.code)
         message = gettext(
-            "The timestamp authority answered with HTTP status %(status)s."
+            "The timestamp authority returned HTTP status %(status)s."
         ) % {"status": error.code}
         if error.code in RETRYABLE_STATUSES:
             raise TsaUnavailable(message + " " + gettext("Try again later.")) from None
@@ -155,7 +155,7 @@ def _post(url: str, query: bytes) -> bytes:
         if isinstance(reason, TimeoutError):
             log.error("tsa_timed_out", host=host, timeout_seconds=timeout)
             message = gettext(
-                "The timestamp authority did not answer within %(seconds)s "
+                "The timestamp authority did not respond within %(seconds)s "
                 "seconds. Try again later."
             ) % {"seconds": f"{timeout:g}"}
         else:
