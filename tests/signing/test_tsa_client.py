@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import translation
 
@@ -326,6 +327,15 @@ def test_untrusted_certificate(http_tsa, use_tsa, pki_dir, tmp_path):
     assert raised.value.status == 502
     assert raised.value.code == "tsa_untrusted"
     assert "PROTOKOL_TSA_CA_FILE" in raised.value.message
+
+
+def test_unreadable_ca_file_names_setting(http_tsa, use_tsa, pki_dir, tmp_path):
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text("not a certificate")
+    use_tsa(http_tsa.url + "/pki/tsa", ca_file=ca_file)
+
+    with pytest.raises(ImproperlyConfigured, match="PROTOKOL_TSA_CA_FILE"):
+        tsa_client.fetch_timestamp(DIGEST)
 
 
 def test_token_without_certificate_untrusted(use_tsa, pki_dir, root_pem):

@@ -8,8 +8,8 @@ nonce and message imprint, and with PROTOKOL_TSA_CA_FILE the token's
 signature, the TSA certificate's timeStamping usage and its chain.
 
 A failure raises a ProtokolError: 503 when the TSA cannot be reached or is
-overloaded, 502 when its response is unusable. Callers run inside their
-transaction, so the error rolls back everything they wrote.
+overloaded, 502 when its response is unusable. A caller inside a
+transaction, as signing is, rolls back everything it wrote.
 """
 
 import http.client
