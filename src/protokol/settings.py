@@ -59,8 +59,9 @@ class Config(BaseSettings):
     tsa_policy_oid: str = "2.25.251034935084449270020691694625426301592"
     # Serve the RFC 3161 timestamp endpoint over HTTP.
     tsa_http_enabled: bool = True
-    # http(s) URL of the external RFC 3161 TSA that tsa_client.fetch_timestamp
-    # asks for every timestamp; empty uses the built-in TSA in-process.
+    # http(s) URL of the external RFC 3161 TSA from which
+    # tsa_client.fetch_timestamp requests every timestamp; empty uses the
+    # built-in TSA in-process.
     tsa_url: str = ""
     # PEM file of the CA certificates that the external TSA's certificate must
     # chain to; without it the token's signature and chain are not checked.

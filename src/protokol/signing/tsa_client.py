@@ -1,11 +1,12 @@
 """RFC 3161 timestamps for every consumer: the built-in TSA or an external one.
 
 `fetch_timestamp` is the one function that issues a timestamp token. With
-PROTOKOL_TSA_URL empty it asks the built-in TSA in-process. Otherwise it
-posts a TimeStampReq with a random nonce to that URL (RFC 3161 section 3.4)
-and checks the response with rfc3161-client: status granted, the request's
-nonce and message imprint, and with PROTOKOL_TSA_CA_FILE the token's
-signature, the TSA certificate's timeStamping usage and its chain.
+PROTOKOL_TSA_URL empty it requests the token from the built-in TSA
+in-process. Otherwise it posts a TimeStampReq with a random nonce to that
+URL (RFC 3161 section 3.4) and checks the response with rfc3161-client:
+status granted, the request's nonce and message imprint, and with
+PROTOKOL_TSA_CA_FILE the token's signature, the TSA certificate's
+timeStamping usage and its chain.
 
 A failure raises a ProtokolError: 503 when the TSA cannot be reached or is
 overloaded, 502 when its response is unusable. A caller inside a
