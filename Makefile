@@ -47,6 +47,17 @@ run: setup ## Serve the demo on http://127.0.0.1:8000 (demo password: demo)
 	@echo "Protokol on http://$(HOST):$(PORT)/ (accounts: citizen, operator, reviewer, ...; password: demo)"
 	$(DEMO_ENV) $(BIN)/uvicorn protokol.asgi:application --host $(HOST) --port $(PORT) --lifespan off
 
+# `make run-tls PORT=9443` overrides the port, as for `make run`.
+run-tls: PORT := 8443
+TLS_DIR = $(or $(PROTOKOL_DATA_DIR),var)/tls
+
+.PHONY: run-tls
+run-tls: setup ## Serve the demo on https://127.0.0.1:8443 with a local CA's certificate
+	$(DEMO_ENV) $(BIN)/protokol tls-cert
+	@echo "Protokol on https://$(HOST):$(PORT)/ (trust $(TLS_DIR)/ca.pem, e.g. curl --cacert)"
+	$(DEMO_ENV) PROTOKOL_TLS=1 $(BIN)/uvicorn protokol.asgi:application --host $(HOST) --port $(PORT) --lifespan off \
+		--ssl-certfile $(TLS_DIR)/server.pem --ssl-keyfile $(TLS_DIR)/server.key.pem
+
 .PHONY: test
 test: venv system-deps-test ## Run the test suite (PROTOKOL_DATABASE_URL selects the database)
 	$(BIN)/pytest

@@ -1,7 +1,9 @@
 """Django settings built from one typed configuration read from PROTOKOL_* variables."""
 
+import re
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from pydantic import Field, field_validator
@@ -57,6 +59,23 @@ class Config(BaseSettings):
     tsa_policy_oid: str = "2.25.251034935084449270020691694625426301592"
     # Serve the RFC 3161 timestamp endpoint over HTTP.
     tsa_http_enabled: bool = True
+    # http(s) URL of the external RFC 3161 TSA from which
+    # tsa_client.fetch_timestamp requests every timestamp; empty uses the
+    # built-in TSA in-process.
+    tsa_url: str = ""
+    # PEM file of the CA certificates that the external TSA's certificate must
+    # chain to; without it the token's signature and chain are not checked.
+    tsa_ca_file: Path | None = None
+    # Seconds to wait for the external TSA to connect and to respond.
+    tsa_timeout_seconds: float = 10.0
+    # Protokol is reached over HTTPS, served by `make run-tls` or behind a
+    # TLS-terminating proxy: Secure cookies and HSTS.
+    tls: bool = False
+    # max-age of the Strict-Transport-Security header when `tls` is on.
+    hsts_seconds: int = 3600
+    # Request header by which a reverse proxy marks HTTPS requests, e.g.
+    # X-Forwarded-Proto; empty trusts no such header.
+    tls_proxy_header: str = ""
     allowed_upload_types: list[str] = Field(
         default=[
             "application/pdf",
@@ -77,6 +96,45 @@ class Config(BaseSettings):
     def _absolute_data_dir(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
+    @field_validator("tsa_url")
+    @classmethod
+    def _http_tsa_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError(f"PROTOKOL_TSA_URL {value!r} is not an http or https URL")
+        return value
+
+    @field_validator("tsa_ca_file")
+    @classmethod
+    def _existing_tsa_ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_file():
+            raise ValueError(f"PROTOKOL_TSA_CA_FILE {value} is not a file")
+        return value
+
+    @field_validator("hsts_seconds")
+    @classmethod
+    def _non_negative_hsts(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("PROTOKOL_HSTS_SECONDS must be 0 or more")
+        return value
+
+    @field_validator("tls_proxy_header")
+    @classmethod
+    def _header_name(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"[A-Za-z0-9-]+", value):
+            raise ValueError(
+                f"PROTOKOL_TLS_PROXY_HEADER {value!r} is not an HTTP header name"
+            )
+        return value
+
+    @field_validator("tsa_timeout_seconds")
+    @classmethod
+    def _positive_timeout(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("PROTOKOL_TSA_TIMEOUT_SECONDS must be positive")
+        return value
+
 
 def load_secret_key(config: Config) -> str:
     """Return the configured secret, or in demo mode one generated into the data dir."""
@@ -96,6 +154,31 @@ def load_secret_key(config: Config) -> str:
     key_file.write_text(key)
     key_file.chmod(0o600)
     return key
+
+
+def security_settings(config: Config) -> dict:
+    """Return the cookie, HSTS, redirect and proxy settings for how Protokol is served.
+
+    Cookies are Secure outside demo mode and whenever `tls` is on. HSTS and
+    the HTTPS redirect need `tls`. The redirect also needs a proxy header,
+    because uvicorn serving TLS itself has no plain-HTTP port to redirect
+    from, and behind a proxy that Django cannot detect, every request would
+    look like HTTP and redirect forever.
+    """
+    secure_cookies = config.tls or (not config.demo and not config.debug)
+    values = {
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        "CSRF_COOKIE_SECURE": secure_cookies,
+        "SECURE_HSTS_SECONDS": config.hsts_seconds if config.tls else 0,
+        "SECURE_SSL_REDIRECT": config.tls and bool(config.tls_proxy_header),
+        # Load balancers probe the health check over plain HTTP.
+        "SECURE_REDIRECT_EXEMPT": [r"^healthz$"],
+        "SECURE_PROXY_SSL_HEADER": None,
+    }
+    if config.tls_proxy_header:
+        meta_name = "HTTP_" + config.tls_proxy_header.upper().replace("-", "_")
+        values["SECURE_PROXY_SSL_HEADER"] = (meta_name, "https")
+    return values
 
 
 def database_settings(config: Config) -> dict:
@@ -214,8 +297,13 @@ MEDIA_ROOT = DATA_DIR / "attachments"
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = 8 * 3600
-SESSION_COOKIE_SECURE = not DEMO and not DEBUG
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURITY = security_settings(CONFIG)
+SESSION_COOKIE_SECURE = SECURITY["SESSION_COOKIE_SECURE"]
+CSRF_COOKIE_SECURE = SECURITY["CSRF_COOKIE_SECURE"]
+SECURE_HSTS_SECONDS = SECURITY["SECURE_HSTS_SECONDS"]
+SECURE_SSL_REDIRECT = SECURITY["SECURE_SSL_REDIRECT"]
+SECURE_REDIRECT_EXEMPT = SECURITY["SECURE_REDIRECT_EXEMPT"]
+SECURE_PROXY_SSL_HEADER = SECURITY["SECURE_PROXY_SSL_HEADER"]
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from pyhanko.sign.signers.pdf_cms import SimpleSigner
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from protokol.signing import pki, tsa
+from protokol.signing import pki, tsa, tsa_client
 
 DIGEST_ALGORITHM = "sha256"
 
@@ -85,7 +85,7 @@ class SoftwareSigner:
                 DIGEST_ALGORITHM,
                 detached=True,
                 use_cades=True,
-                timestamper=tsa.timestamper() if timestamp else None,
+                timestamper=tsa_client.timestamper() if timestamp else None,
             )
         )
         return SignedResult(
