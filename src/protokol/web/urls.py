@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from protokol.web import consultation_views, views
+from protokol.web import consultation_views, personal_views, views
 
 app_name = "web"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
     path("my/", views.my_consultations, name="my_consultations"),
+    path("my/identifiers/", personal_views.my_identifiers, name="my_identifiers"),
     path("queue/", views.queue, name="queue"),
     path("review/", views.review_queue, name="review_queue"),
     path("consultations/new/", views.new_consultation, name="new_consultation"),
@@ -48,6 +49,11 @@ urlpatterns = [
         "consultations/<int:consultation_id>/forward/",
         consultation_views.post_forward,
         name="post_forward",
+    ),
+    path(
+        "consultations/<int:consultation_id>/data/",
+        personal_views.post_collected_data,
+        name="post_collected_data",
     ),
     path(
         "consultations/<int:consultation_id>/protocol.pdf",
