@@ -12,8 +12,9 @@ from protokol.consultations.models import CollectedData, CollectedDataIndex, Ind
 from protokol.errors import Conflict, PermissionDenied
 from protokol.journal.models import JournalAction, JournalEntry
 from protokol.personal import records
+from protokol.protocols.services import save_protocol
 
-from .factories import PATHS, act, open_consultation
+from .factories import PATHS, PROTOCOL, act, open_consultation
 
 SNILS = "274-615-803 89"
 PASSPORT = "45 19 731946"
@@ -113,13 +114,9 @@ def test_auditor_and_admin_cannot_read_values(api_client, social, username):
     ).exists()
 
 
-def test_reviewer_cannot_write_sealed(demo, social):
+def test_sealed_consultation_rejected(demo, social):
     for username, action in PATHS["signed"]:
         if action == "save":
-            from protokol.protocols.services import save_protocol
-
-            from .factories import PROTOCOL
-
             save_protocol(demo[username], social.pk, **PROTOCOL)
         else:
             act(demo[username], social, action)

@@ -1,9 +1,10 @@
 """No plaintext personal data in the database, the attachment store or the logs.
 
 Known identifiers go in through the HTTP API of a uvicorn server started on a
-fresh installation: the citizen's own identifiers, data collected for two
-consultations, a text file attached to one of them, lookups by each value and
-rejected requests with invalid values. One consultation is then signed. The
+fresh installation. They are sent as the citizen's own identifiers, as data
+collected for two consultations, in a text file attached to one of them, in
+lookups and in rejected requests with invalid values. One consultation is
+then signed. The
 server logs at DEBUG with PROTOKOL_DEBUG=1, so Django logs every SQL statement
 with its parameters too. Afterwards every file of the data directory (SQLite
 database and WAL, attachments), a pg_dump of the database when the suite runs

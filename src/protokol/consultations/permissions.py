@@ -134,8 +134,8 @@ def can_create_consultation(user) -> bool:
 
 # -- personal data collected for a consultation (consultations/personal_data.py)
 
-# Staff who work on the answer read the values; auditors and admins see in the
-# journal who read them, not the values.
+# Staff who prepare and approve the protocol read the values. Auditors and
+# admins see in the journal who read them, but not the values.
 PERSONAL_DATA_ROLES = frozenset({Role.OPERATOR, Role.REVIEWER, Role.SUPERVISOR})
 
 

@@ -4,7 +4,7 @@ Key hierarchy: the master key (PROTOKOL_MASTER_KEY_FILE) wraps one random data
 key per record and the one index key. The data key encrypts the record's values
 as one JSON object. The index key computes HMAC-SHA256 digests of normalised
 identifiers. Both keys are stored only wrapped, so a copy of the database
-without the master key holds neither values nor a way to test guesses.
+without the master key contains neither values nor a way to test guesses.
 """
 
 import json

@@ -55,7 +55,8 @@ def data_context(request, consultation, data_form=None) -> dict:
     """Return the consultation page's personal-data section for the viewer.
 
     Values are decrypted, and the read journaled, only when the viewer asks
-    to see them (`?show_data=1`) or has just sent a form with an error.
+    to see them (`?show_data=1`). After a form with an error, the form shows
+    what was typed and nothing is decrypted.
     """
     user = request.user
     required = list(consultation.service.required_fields)
