@@ -324,3 +324,22 @@ def test_rotation_reports_altered_record(api_client, social, tmp_path):
     assert IndexKey.objects.get().encryption_key_id == (
         encryption.read_key_file(new_key).key_id
     )
+
+
+def test_non_string_value_names_field(api_client, social):
+    response = api_client.login("citizen").put(
+        data_path(social), {"values": {"snils": 27461580389}}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["field"] == "snils"
+    assert "27461580389" not in response.content.decode()
+    assert not CollectedData.objects.exists()
+
+
+def test_values_missing_rejected(api_client, social):
+    response = api_client.login("citizen").put(data_path(social), {"snils": SNILS})
+
+    assert response.status_code == 422
+    assert SNILS not in response.content.decode()
+    assert not CollectedData.objects.exists()

@@ -79,3 +79,13 @@ def test_invalid_value_shown_at_field(client, demo, social):
     assert response.status_code == 422
     assert "field--error" in response.content.decode()
     assert bytes(CollectedData.objects.get().ciphertext) == before
+
+
+def test_supervisor_sees_values_without_form(client, demo, social):
+    client.force_login(demo["supervisor"])
+
+    response = client.get(page(social) + "?show_data=1").content.decode()
+
+    assert "<dd>27461580389</dd>" in response
+    assert 'id="personal-data-form"' not in response
+    assert reads() == 1
