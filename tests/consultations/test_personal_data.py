@@ -343,3 +343,13 @@ def test_values_missing_rejected(api_client, social):
     assert response.status_code == 422
     assert SNILS not in response.content.decode()
     assert not CollectedData.objects.exists()
+
+
+def test_lookup_denial_journals_no_value(api_client, social):
+    response = look_up(api_client.login("citizen"), "27461580389", SNILS)
+
+    assert response.status_code == 403
+    denial = JournalEntry.objects.get(
+        action=JournalAction.ACCESS_DENIED, object_type="personal_data_lookup"
+    )
+    assert denial.after == {"reason": "forbidden", "field": None}

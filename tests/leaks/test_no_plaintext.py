@@ -332,6 +332,11 @@ def seed(site: Installation) -> None:
         citizen,
     )
     assert status == 422, body
+    # A citizen may not look up, and the unchecked field must not be journaled.
+    status, body = site.call(
+        "POST", "/lookup", {"field": "27461580389", "value": SNILS}, citizen
+    )
+    assert status == 403, body
 
     operator = site.token("operator")
     status, body = site.call(

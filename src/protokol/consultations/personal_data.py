@@ -169,14 +169,17 @@ def look_up(actor, *, field: str, value) -> LookupResult:
     unless the caller works for every department.
     """
     if not permissions.can_look_up_personal_data(actor):
+        # `field` is not checked yet and could contain a value, so only a
+        # known field name is journaled and logged.
+        known_field = field if field in INDEXED_KINDS else None
         journal.record_now(
             JournalAction.ACCESS_DENIED,
             actor=actor if actor.is_authenticated else None,
             object_type="personal_data_lookup",
             object_id="",
-            after={"reason": "forbidden", "field": field},
+            after={"reason": "forbidden", "field": known_field},
         )
-        log.warning("access_denied", operation="look_up", field=field)
+        log.warning("access_denied", operation="look_up", field=known_field)
         raise PermissionDenied(
             gettext("Your role may not look up personal data."), field="field"
         )
