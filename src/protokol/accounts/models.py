@@ -4,6 +4,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from protokol.personal.models import EncryptedRecord, IndexEntry
+
 
 class Role(models.TextChoices):
     CITIZEN = "citizen", _("гражданин")
@@ -64,3 +66,26 @@ class ApiToken(models.Model):
     key_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
+
+
+class CitizenIdentifiers(EncryptedRecord):
+    """A citizen's phone, passport, ИНН, СНИЛС and postal address, encrypted."""
+
+    user = models.OneToOneField(
+        User, on_delete=models.CASCADE, related_name="identifiers"
+    )
+
+
+class IdentifierIndex(IndexEntry):
+    """HMAC of one of a citizen's identifiers, for finding the citizen by it."""
+
+    record = models.ForeignKey(
+        CitizenIdentifiers, on_delete=models.CASCADE, related_name="index_entries"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["record", "field"], name="identifier_index_one_per_field"
+            )
+        ]

@@ -15,6 +15,7 @@ from protokol.accounts.models import Department
 from protokol.accounts.services import issue_token
 from protokol.api import schemas as s
 from protokol.api.auth import API_AUTH
+from protokol.api.personal import router as personal_router
 from protokol.catalog.models import Service
 from protokol.consultations import attachments, services
 from protokol.consultations.models import Channel, Consultation
@@ -348,3 +349,4 @@ api.add_router("/consultations", signatures_router)
 api.add_router("/consultations", workflow_api.consultation_router)
 api.add_router("/templates", workflow_api.templates_router)
 api.add_router("/services", workflow_api.services_router)
+api.add_router("", personal_router)

@@ -142,3 +142,57 @@ class JournalEntryOut(Schema):
     @staticmethod
     def resolve_created_at(entry) -> str:
         return format_time(entry.created_at)
+
+
+class IdentifiersIn(StrictIn):
+    """A citizen's identifiers; a null or empty value clears the field."""
+
+    phone: str | None = None
+    passport: str | None = None
+    inn: str | None = None
+    snils: str | None = None
+    postal_address: str | None = None
+
+
+class IdentifiersOut(Schema):
+    phone: str | None = None
+    passport: str | None = None
+    inn: str | None = None
+    snils: str | None = None
+    postal_address: str | None = None
+
+
+class IdentifiersSaved(Schema):
+    fields: list[str]
+
+
+class CollectedDataIn(StrictIn):
+    """Values of the service's required fields; a null or empty value clears one."""
+
+    values: dict[str, str | None]
+
+
+class CollectedDataSummary(Schema):
+    required: list[str]
+    given: list[str]
+    missing: list[str]
+    updated_at: datetime | None
+
+
+class CollectedDataOut(CollectedDataSummary):
+    values: dict[str, str]
+
+
+class LookupIn(StrictIn):
+    field: str
+    value: str
+
+
+class CitizenOut(Schema):
+    id: int
+    name: str
+
+
+class LookupOut(Schema):
+    citizens: list[CitizenOut]
+    consultations: list[ConsultationOut]

@@ -1,10 +1,11 @@
-"""Envelope encryption of attachment contents with AES-256-GCM.
+"""Envelope encryption of attachments and personal data with AES-256-GCM.
 
-Each file is encrypted under its own random 256-bit data key. The data key is
-stored on the Attachment row wrapped (AES-256-GCM encrypted) under the
-installation's master key, so rotating the master key re-wraps 48-byte keys
-and never rewrites a stored file. The master key is 32 raw bytes in the file
-PROTOKOL_MASTER_KEY_FILE; its id is the first 16 hex digits of its SHA-256.
+Each file or personal-data record is encrypted under its own random 256-bit
+data key. The data key is stored on its row wrapped (AES-256-GCM encrypted)
+under the installation's master key, so rotating the master key re-wraps
+48-byte keys and never rewrites a stored file or record. The master key is 32
+raw bytes in the file PROTOKOL_MASTER_KEY_FILE; its id is the first 16 hex
+digits of its SHA-256.
 """
 
 import hashlib
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import structlog
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -121,14 +123,17 @@ def generate_key_file(path: Path) -> None:
         log.info("master_key_generated", path=str(path))
 
 
-def encrypt(plaintext: bytes, master: MasterKey) -> tuple[bytes, Envelope]:
+def encrypt(
+    plaintext: bytes, master: MasterKey, *, aad: bytes = CONTENT_AAD
+) -> tuple[bytes, Envelope]:
     """Encrypt under a fresh data key; return the ciphertext and its envelope.
 
-    The ciphertext is the plaintext's length plus a 16-byte GCM tag.
+    The ciphertext is the plaintext's length plus a 16-byte GCM tag. `aad`
+    binds it to its context: decryption needs the same bytes.
     """
     data_key = AESGCM.generate_key(bit_length=256)
     content_nonce = os.urandom(NONCE_BYTES)
-    ciphertext = AESGCM(data_key).encrypt(content_nonce, plaintext, CONTENT_AAD)
+    ciphertext = AESGCM(data_key).encrypt(content_nonce, plaintext, aad)
 
     wrap_nonce = os.urandom(NONCE_BYTES)
     wrapped_key = AESGCM(master.key).encrypt(wrap_nonce, data_key, WRAP_AAD)
@@ -141,11 +146,17 @@ def encrypt(plaintext: bytes, master: MasterKey) -> tuple[bytes, Envelope]:
     return ciphertext, envelope
 
 
-def decrypt(ciphertext: bytes, envelope: Envelope, master: MasterKey) -> bytes:
+def decrypt(
+    ciphertext: bytes,
+    envelope: Envelope,
+    master: MasterKey,
+    *,
+    aad: bytes = CONTENT_AAD,
+) -> bytes:
     """Return the plaintext; raise DecryptionFailed if the key or data was altered."""
     data_key = unwrap(envelope, master)
     try:
-        return AESGCM(data_key).decrypt(envelope.content_nonce, ciphertext, CONTENT_AAD)
+        return AESGCM(data_key).decrypt(envelope.content_nonce, ciphertext, aad)
     except InvalidTag:
         raise DecryptionFailed("ciphertext failed authentication") from None
 
@@ -164,6 +175,28 @@ def unwrap(envelope: Envelope, master: MasterKey) -> bytes:
         )
     except InvalidTag:
         raise DecryptionFailed("wrapped data key failed authentication") from None
+
+
+def wrap_new_key(master: MasterKey) -> tuple[bytes, Envelope]:
+    """Return a fresh 256-bit key and its envelope under `master`, for keys
+    that are used directly, such as the HMAC index key; `content_nonce` is empty.
+    """
+    key = AESGCM.generate_key(bit_length=256)
+    wrap_nonce = os.urandom(NONCE_BYTES)
+    envelope = Envelope(
+        key_id=master.key_id,
+        wrapped_key=AESGCM(master.key).encrypt(wrap_nonce, key, WRAP_AAD),
+        wrap_nonce=wrap_nonce,
+        content_nonce=b"",
+    )
+    return key, envelope
+
+
+def hmac_sha256(key: bytes, message: bytes) -> str:
+    """Return the hex HMAC-SHA256 of `message` under `key`."""
+    mac = hmac.HMAC(key, hashes.SHA256())
+    mac.update(message)
+    return mac.finalize().hex()
 
 
 def rewrap(envelope: Envelope, old: MasterKey, new: MasterKey) -> Envelope:

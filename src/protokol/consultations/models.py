@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from protokol.accounts.models import Department
 from protokol.catalog.models import Service
+from protokol.personal.models import EncryptedRecord, IndexEntry
 
 
 class Status(models.TextChoices):
@@ -183,3 +184,47 @@ class Transition(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["consultation", "created_at"])]
+
+
+class CollectedData(EncryptedRecord):
+    """The values of the service's required fields given for a consultation."""
+
+    consultation = models.OneToOneField(
+        Consultation, on_delete=models.PROTECT, related_name="collected_data"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+
+class CollectedDataIndex(IndexEntry):
+    """HMAC of one collected value, for finding consultations by it."""
+
+    record = models.ForeignKey(
+        CollectedData, on_delete=models.CASCADE, related_name="index_entries"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["record", "field"], name="collected_index_one_per_field"
+            )
+        ]
+
+
+class IndexKey(models.Model):
+    """The key of the personal-data HMAC index, wrapped under the master key.
+
+    It is created once on first use and never changes when the master key is
+    rotated (only re-wrapped), so stored digests stay valid.
+    """
+
+    name = models.CharField(max_length=32, unique=True)
+    encryption_key_id = models.CharField(max_length=16)
+    wrapped_key = models.BinaryField()
+    wrap_nonce = models.BinaryField()
+    created_at = models.DateTimeField()

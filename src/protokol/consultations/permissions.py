@@ -130,3 +130,36 @@ def can_view_journal(user, consultation: Consultation) -> bool:
 def can_create_consultation(user) -> bool:
     """Return whether `user` may open a new consultation in their own name."""
     return user.is_authenticated and user.role == Role.CITIZEN
+
+
+# -- personal data collected for a consultation (consultations/personal_data.py)
+
+# Staff who prepare and approve the protocol read the values. Auditors and
+# admins see in the journal who read them, but not the values.
+PERSONAL_DATA_ROLES = frozenset({Role.OPERATOR, Role.REVIEWER, Role.SUPERVISOR})
+
+
+def personal_data_scope(user) -> Q:
+    """Return the filter of consultations whose collected data `user` may read."""
+    if user.is_authenticated and user.role in PERSONAL_DATA_ROLES | {Role.CITIZEN}:
+        return consultation_scope(user)
+    return Q(pk__in=[])
+
+
+def can_view_personal_data(user, consultation: Consultation) -> bool:
+    """Return whether `user` may read the decrypted data collected for it."""
+    if not can_view_consultation(user, consultation):
+        return False
+    return _is_owner(user, consultation) or user.role in PERSONAL_DATA_ROLES
+
+
+def can_give_personal_data(user, consultation: Consultation) -> bool:
+    """Return whether `user` may set the collected data, ignoring the status."""
+    return _is_owner(user, consultation) or (
+        _in_department(user, consultation) and user.role in DRAFTING_ROLES
+    )
+
+
+def can_look_up_personal_data(user) -> bool:
+    """Return whether `user` may find consultations and citizens by an identifier."""
+    return user.is_authenticated and user.is_active and user.role in PERSONAL_DATA_ROLES

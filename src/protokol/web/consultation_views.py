@@ -21,6 +21,7 @@ from protokol.imports.portal_facts import portal_facts
 from protokol.protocols import services as protocols
 from protokol.web import forms
 from protokol.web.labels import ACTION_LABELS, MAIN_PATH
+from protokol.web.personal_views import data_context
 from protokol.web.views import FINISHED_STATUSES, is_overdue, not_found
 from protokol.workflow import answer_templates, extensions
 from protokol.workflow.deadlines import deadline_rows
@@ -136,6 +137,7 @@ FORM_ANCHORS = {
     "transition_form": "actions-form",
     "forward_form": "forward-form",
     "extension_form": "extension-form",
+    "data_form": "personal-data",
 }
 
 
@@ -214,6 +216,7 @@ def _render_page(request, consultation_id, *, status: int = 200, **bound_forms):
             ACTION_LABELS[rule.name] for rule in action_rules if rule.comment_required
         ],
         "error_anchor": error_anchor,
+        **data_context(request, consultation, bound_forms.get("data_form")),
         **page_forms,
     }
     return render(request, "web/consultation.html", context, status=status)
@@ -247,7 +250,7 @@ def _submit(
             consultation_id=consultation_id,
             error=exc.code,
         )
-        forms.add_service_error(form, exc)
+        forms.add_field_errors(form, exc)
         return _render_page(
             request, consultation_id, status=exc.status, **{form_name: form}
         )

@@ -10,6 +10,7 @@ from protokol.catalog.models import Service
 from protokol.consultations.lifecycle import ACTIONS
 from protokol.consultations.models import Status, Visibility
 from protokol.errors import ProtokolError
+from protokol.personal.validators import field_label
 from protokol.protocols.services import PROTOCOL_FIELDS
 from protokol.web.labels import ACTION_LABELS, ERROR_LABELS
 
@@ -161,3 +162,26 @@ def add_service_error(form: forms.Form, exc: ProtokolError) -> None:
     message = f"{kind}: {exc.message}"
     field = exc.field if exc.field in form.fields else None
     form.add_error(field, message)
+
+
+class PersonalDataForm(PageForm):
+    """Optional text fields, one per personal-data field name; services check them."""
+
+    def __init__(self, *args, field_names=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in field_names:
+            self.fields[name] = forms.CharField(
+                label=field_label(name), required=False, max_length=500
+            )
+
+
+def add_field_errors(form: forms.Form, exc: ProtokolError) -> None:
+    """Attach each field error of a 422 to its field, or the whole error to the form."""
+    errors = exc.extra.get("errors") or []
+    if not errors:
+        add_service_error(form, exc)
+        return
+    kind = ERROR_LABELS.get(exc.status, ERROR_LABELS[400])
+    for error in errors:
+        field = error["field"] if error["field"] in form.fields else None
+        form.add_error(field, f"{kind}: {error['message']}")

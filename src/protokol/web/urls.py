@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from protokol.web import consultation_views, live_views, views
+from protokol.web import consultation_views, live_views, personal_views, views
 
 app_name = "web"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
     path("my/", views.my_consultations, name="my_consultations"),
+    path("my/identifiers/", personal_views.my_identifiers, name="my_identifiers"),
     path("queue/", views.queue, name="queue"),
     path("review/", views.review_queue, name="review_queue"),
     path("consultations/new/", views.new_consultation, name="new_consultation"),
@@ -60,6 +61,11 @@ urlpatterns = [
         name="post_extension",
     ),
     path("queue/events/", live_views.queue_events, name="queue_events"),
+    path(
+        "consultations/<int:consultation_id>/data/",
+        personal_views.post_collected_data,
+        name="post_collected_data",
+    ),
     path(
         "consultations/<int:consultation_id>/protocol.pdf",
         consultation_views.protocol_pdf,

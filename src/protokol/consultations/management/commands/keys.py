@@ -1,24 +1,35 @@
-"""`protokol keys rotate`: re-wrap attachment data keys under a new master key."""
+"""`protokol keys rotate`: re-wrap data keys under a new master key.
 
+It covers the attachments' data keys, the personal-data records' data keys and
+the personal-data index key.
+"""
+
+import functools
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from protokol.accounts.models import CitizenIdentifiers
 from protokol.consultations import encryption
 from protokol.consultations.attachments import rewrap_batch
-from protokol.consultations.models import Attachment
+from protokol.consultations.models import Attachment, CollectedData, IndexKey
+from protokol.personal import records
 
 
 class Command(BaseCommand):
-    help = "Manage the master key that wraps the attachments' data keys."
+    help = (
+        "Manage the master key that wraps the data keys of attachments and "
+        "personal data."
+    )
 
     def add_arguments(self, parser):
         commands = parser.add_subparsers(dest="subcommand", required=True)
         rotate = commands.add_parser(
             "rotate",
-            help="Re-wrap every attachment's data key under a new master key "
-            "without rewriting stored files; safe to re-run. Afterwards set "
+            help="Re-wrap every data key of attachments and personal data, and "
+            "the personal-data index key, under a new master key without "
+            "rewriting stored files or records; safe to re-run. Afterwards set "
             "PROTOKOL_MASTER_KEY_FILE to the new key file and restart.",
         )
         rotate.add_argument(
@@ -36,7 +47,7 @@ class Command(BaseCommand):
             "--batch-size",
             type=int,
             default=500,
-            help="Attachments re-wrapped per transaction (default: 500).",
+            help="Rows re-wrapped per transaction (default: 500).",
         )
 
     def handle(self, *args, subcommand, **options):
@@ -58,15 +69,40 @@ class Command(BaseCommand):
                 f"run `chmod 600 {new_key_file}`."
             )
 
-        pending = Attachment.objects.filter(wrapped_key__isnull=False).exclude(
-            encryption_key_id=new_key.key_id
-        )
         keys_by_id = {key.key_id: key for key in old_keys}
         rewrapped, unknown_key, failed = 0, [], []
+        for label, pending, rewrap in _targets(keys_by_id, new_key):
+            total, missed, broken = self.rewrap_all(pending, rewrap, batch_size)
+            rewrapped += total
+            unknown_key += [f"{label} {_ids(missed)}"] if missed else []
+            failed += [f"{label} {_ids(broken)}"] if broken else []
+
+        self.stdout.write(
+            f"Re-wrapped {rewrapped} data keys under master key {new_key.key_id}."
+        )
+        if unknown_key:
+            self.stderr.write(
+                "Data keys wrapped under a master key not given, left as they "
+                f"are (pass it with --old-key-file): {'; '.join(unknown_key)}."
+            )
+        if failed:
+            self.stderr.write(
+                "Wrapped data keys that failed authentication, left as they are: "
+                f"{'; '.join(failed)}."
+            )
+        if unknown_key or failed:
+            raise CommandError("Rotation is incomplete; fix the above and re-run.")
+        self.stdout.write(
+            f"Now set PROTOKOL_MASTER_KEY_FILE={new_key_file} and restart Protokol."
+        )
+
+    def rewrap_all(self, pending: int, rewrap, batch_size: int):
+        """Run `rewrap` batch after batch; return the count and the ids left over."""
+        rewrapped, unknown_key, failed = 0, [], []
         after_id = 0
-        with tqdm(total=pending.count(), unit="key", disable=None) as progress:
+        with tqdm(total=pending, unit="key", disable=None) as progress:
             while True:
-                batch = rewrap_batch(after_id, batch_size, keys_by_id, new_key)
+                batch = rewrap(after_id, batch_size)
                 if batch.last_id is None:
                     break
                 after_id = batch.last_id
@@ -76,25 +112,38 @@ class Command(BaseCommand):
                 progress.update(
                     batch.rewrapped + len(batch.unknown_key) + len(batch.failed)
                 )
+        return rewrapped, unknown_key, failed
 
-        self.stdout.write(
-            f"Re-wrapped {rewrapped} data keys under master key {new_key.key_id}."
+
+def _targets(keys_by_id, new_key):
+    """Return, for each kind of row with a wrapped key, its label, the number of
+    rows still to re-wrap and a function that re-wraps one batch after an id.
+    """
+    attachments = Attachment.objects.filter(wrapped_key__isnull=False).exclude(
+        encryption_key_id=new_key.key_id
+    )
+    targets = [
+        (
+            "attachments",
+            attachments.count(),
+            lambda after_id, limit: rewrap_batch(after_id, limit, keys_by_id, new_key),
         )
-        if unknown_key:
-            self.stderr.write(
-                "Data keys wrapped under a master key not given, left as they "
-                f"are (pass it with --old-key-file): attachments {_ids(unknown_key)}."
+    ]
+    for label, model in [
+        ("personal-data index key", IndexKey),
+        ("citizen identifiers", CitizenIdentifiers),
+        ("collected data", CollectedData),
+    ]:
+        targets.append(
+            (
+                label,
+                records.rewrap_needed(model, new_key),
+                functools.partial(
+                    records.rewrap_batch, model, old_keys=keys_by_id, new_key=new_key
+                ),
             )
-        if failed:
-            self.stderr.write(
-                "Wrapped data keys that failed authentication, left as they are: "
-                f"attachments {_ids(failed)}."
-            )
-        if unknown_key or failed:
-            raise CommandError("Rotation is incomplete; fix the above and re-run.")
-        self.stdout.write(
-            f"Now set PROTOKOL_MASTER_KEY_FILE={new_key_file} and restart Protokol."
         )
+    return targets
 
 
 def _ids(ids: list[int]) -> str:

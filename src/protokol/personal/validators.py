@@ -1,0 +1,250 @@
+"""Normalising and checking personal identifiers before they are encrypted.
+
+Each check returns the normal form that is encrypted and HMAC-indexed, or
+raises ValidationFailed naming the field and the rule. Error messages never
+repeat the value, because API errors and page errors may reach logs.
+"""
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.utils.translation import gettext, gettext_lazy
+
+from protokol.errors import ValidationFailed
+from protokol.validation import clean_text
+
+# Characters people put between the digits of a document number or phone.
+SEPARATORS = re.compile(r"[\s\-–—.,()/№#]+")
+MAX_ADDRESS_CHARS = 500
+MAX_TEXT_CHARS = 500
+
+INN10_WEIGHTS = (2, 4, 10, 3, 5, 9, 4, 6, 8)
+INN11_WEIGHTS = (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
+INN12_WEIGHTS = (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
+# SNILS numbers up to 001-001-998 were issued before the checksum existed.
+SNILS_CHECKSUM_FROM = 1_001_998
+
+
+def _text(value, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationFailed(
+            gettext("%(field)s must be a string.") % {"field": field}, field=field
+        )
+    # NFKC turns full-width digits into ASCII ones, but also № into "No".
+    return unicodedata.normalize("NFKC", value.replace("№", " ")).strip()
+
+
+def _digits(value, field: str, rule: str) -> str:
+    """Return the digits of `value`; raise 422 on anything but digits and separators."""
+    digits = SEPARATORS.sub("", _text(value, field))
+    if not digits.isascii() or not digits.isdigit():
+        raise ValidationFailed(
+            gettext("%(field)s may contain only digits and separators; %(rule)s.")
+            % {"field": field, "rule": rule},
+            field=field,
+        )
+    return digits
+
+
+def _check_digit(digits: str, weights: tuple[int, ...]) -> str:
+    total = sum(int(d) * w for d, w in zip(digits, weights, strict=False))
+    return str(total % 11 % 10)
+
+
+def normalise_inn(value, field: str = "inn") -> str:
+    """Return a taxpayer number (ИНН) of 10 or 12 digits whose check digits match."""
+    rule = gettext("expected 10 digits (organisation) or 12 digits (person)")
+    digits = _digits(value, field, rule)
+    if len(digits) == 10:
+        valid = digits[9] == _check_digit(digits, INN10_WEIGHTS)
+    elif len(digits) == 12:
+        valid = digits[10] == _check_digit(digits, INN11_WEIGHTS) and digits[
+            11
+        ] == _check_digit(digits, INN12_WEIGHTS)
+    else:
+        raise ValidationFailed(
+            gettext("%(field)s has %(count)d digits; %(rule)s.")
+            % {"field": field, "count": len(digits), "rule": rule},
+            field=field,
+        )
+    if not valid:
+        raise ValidationFailed(
+            gettext("%(field)s: the check digits do not match; check the number.")
+            % {"field": field},
+            field=field,
+        )
+    return digits
+
+
+def snils_checksum(number: str) -> str:
+    """Return the two check digits of a 9-digit SNILS number."""
+    total = sum(int(d) * w for d, w in zip(number, range(9, 0, -1), strict=True))
+    if total > 101:
+        total %= 101
+    return "00" if total in (100, 101) else f"{total:02d}"
+
+
+def normalise_snils(value, field: str = "snils") -> str:
+    """Return an insurance number (СНИЛС) of 11 digits whose checksum matches."""
+    digits = _digits(value, field, gettext("expected 11 digits, e.g. 123-456-789 01"))
+    if len(digits) != 11:
+        raise ValidationFailed(
+            gettext("%(field)s has %(count)d digits; expected 11.")
+            % {"field": field, "count": len(digits)},
+            field=field,
+        )
+    number, checksum = digits[:9], digits[9:]
+    if int(number) > SNILS_CHECKSUM_FROM and snils_checksum(number) != checksum:
+        raise ValidationFailed(
+            gettext("%(field)s: the checksum does not match; check the number.")
+            % {"field": field},
+            field=field,
+        )
+    return digits
+
+
+def normalise_passport(value, field: str = "passport") -> str:
+    """Return a Russian passport's 4-digit series and 6-digit number as 10 digits."""
+    digits = _digits(
+        value, field, gettext("expected a 4-digit series and a 6-digit number")
+    )
+    if len(digits) != 10:
+        raise ValidationFailed(
+            gettext(
+                "%(field)s has %(count)d digits; expected 10: a 4-digit series and "
+                "a 6-digit number."
+            )
+            % {"field": field, "count": len(digits)},
+            field=field,
+        )
+    return digits
+
+
+def normalise_phone(value, field: str = "phone") -> str:
+    """Return a phone number as + and 8 to 15 digits (E.164).
+
+    Numbers without a country code are taken as Russian: 8 or 7 followed by
+    10 digits, or 10 digits alone, become +7 and the 10 digits.
+    """
+    text = _text(value, field)
+    international = text.startswith("+")
+    digits = _digits(
+        text[1:] if international else text,
+        field,
+        gettext("expected + and the country code, e.g. +7 912 345-67-89"),
+    )
+    if not international:
+        if len(digits) == 11 and digits[0] in "78":
+            digits = "7" + digits[1:]
+        elif len(digits) == 10:
+            digits = "7" + digits
+        else:
+            raise ValidationFailed(
+                gettext(
+                    "%(field)s has %(count)d digits; give the number with + and "
+                    "the country code."
+                )
+                % {"field": field, "count": len(digits)},
+                field=field,
+            )
+    if not 8 <= len(digits) <= 15 or digits[0] == "0":
+        raise ValidationFailed(
+            gettext(
+                "%(field)s: an international number has 8 to 15 digits and does not "
+                "start with 0."
+            )
+            % {"field": field},
+            field=field,
+        )
+    return "+" + digits
+
+
+def normalise_address(value, field: str = "postal_address") -> str:
+    """Return a postal address as cleaned text of at most 500 characters."""
+    return clean_text(value, field=field, max_length=MAX_ADDRESS_CHARS)
+
+
+def normalise_text(value, field: str) -> str:
+    """Return the value of a field with no known format as cleaned text."""
+    return clean_text(value, field=field, max_length=MAX_TEXT_CHARS)
+
+
+@dataclass(frozen=True)
+class FieldKind:
+    """A kind of personal data: its label, normaliser and whether it is indexed."""
+
+    name: str
+    label: str
+    normalise: Callable[[object, str], str]
+    # Indexed kinds get an HMAC of their normal form for exact-match lookup.
+    indexed: bool
+
+
+KINDS = {
+    kind.name: kind
+    for kind in [
+        FieldKind("phone", gettext_lazy("Телефон"), normalise_phone, True),
+        FieldKind(
+            "passport", gettext_lazy("Паспорт: серия и номер"), normalise_passport, True
+        ),
+        FieldKind("inn", gettext_lazy("ИНН"), normalise_inn, True),
+        FieldKind("snils", gettext_lazy("СНИЛС"), normalise_snils, True),
+        FieldKind(
+            "postal_address", gettext_lazy("Почтовый адрес"), normalise_address, False
+        ),
+    ]
+}
+INDEXED_KINDS = tuple(name for name, kind in KINDS.items() if kind.indexed)
+
+
+def normalise(field: str, value) -> str:
+    """Return the normal form of `value` for the field named `field`."""
+    kind = KINDS.get(field)
+    if kind is None:
+        return normalise_text(value, field)
+    return kind.normalise(value, field)
+
+
+def field_label(field: str) -> str:
+    """Return the display label of a field, or its name for a field of no known kind."""
+    kind = KINDS.get(field)
+    return str(kind.label) if kind else field
+
+
+def clean_values(values, *, allowed: list[str]) -> dict[str, str]:
+    """Return the normal forms of the given values, dropping empty ones.
+
+    Raises one ValidationFailed naming the first field at fault, with every
+    field's error in `errors`, so that nothing is stored from a partly valid set.
+    """
+    if not isinstance(values, dict):
+        raise ValidationFailed(
+            gettext("values must be an object of field names and strings."),
+            field="values",
+        )
+    cleaned, errors = {}, []
+    for field, value in values.items():
+        if field not in allowed:
+            errors.append(
+                {
+                    "field": field,
+                    "message": gettext(
+                        "%(field)s is not a field here; allowed: %(allowed)s."
+                    )
+                    % {"field": field, "allowed": ", ".join(allowed) or "-"},
+                }
+            )
+            continue
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        try:
+            cleaned[field] = normalise(field, value)
+        except ValidationFailed as error:
+            errors.append({"field": error.field, "message": error.message})
+    if errors:
+        raise ValidationFailed(
+            errors[0]["message"], field=errors[0]["field"], errors=errors
+        )
+    return cleaned

@@ -1,0 +1,63 @@
+"""The citizen's identifiers page."""
+
+import pytest
+
+from protokol.accounts.models import CitizenIdentifiers
+from protokol.journal.models import JournalEntry
+from protokol.personal import records
+
+PAGE = "/my/identifiers/"
+
+
+@pytest.fixture
+def master_key_file(settings, tmp_path, monkeypatch):
+    path = tmp_path / "master.key"
+    path.write_bytes(bytes(range(32)))
+    monkeypatch.setattr(settings.CONFIG, "master_key_file", path)
+    return path
+
+
+@pytest.fixture
+def citizen_client(client, demo, master_key_file):
+    client.force_login(demo["citizen"])
+    return client
+
+
+def test_save_then_show(citizen_client):
+    saved = citizen_client.post(
+        PAGE, {"phone": "8 916 482 07 35", "snils": "274-615-803 89"}
+    )
+    shown = citizen_client.get(PAGE)
+
+    assert saved.status_code == 302
+    assert 'value="+79164820735"' in shown.content.decode()
+    assert 'value="27461580389"' in shown.content.decode()
+    assert JournalEntry.objects.filter(
+        action=records.PERSONAL_DATA_READ, after__via="page"
+    ).exists()
+
+
+def test_invalid_value_shown_at_field(citizen_client):
+    response = citizen_client.post(
+        PAGE, {"inn": "502731884665", "snils": "274-615-803 88"}
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 422
+    assert page.count("field--error") == 2
+    assert not CitizenIdentifiers.objects.exists()
+
+
+def test_staff_redirected(client, demo, master_key_file):
+    client.force_login(demo["operator"])
+
+    response = client.get(PAGE)
+
+    assert response.status_code == 302
+    assert not JournalEntry.objects.filter(action=records.PERSONAL_DATA_READ).exists()
+
+
+def test_nav_links_identifiers(citizen_client):
+    response = citizen_client.get("/my/")
+
+    assert PAGE in response.content.decode()

@@ -1,0 +1,92 @@
+"""Normalising and checking personal identifiers."""
+
+import pytest
+from django.utils import translation
+
+from protokol.errors import ValidationFailed
+from protokol.personal import validators as v
+
+VALID = [
+    ("inn", "7707083893", "7707083893"),
+    ("inn", " 5027 3188 4666 ", "502731884666"),
+    ("snils", "112-233-445 95", "11223344595"),
+    ("snils", "11223344595", "11223344595"),
+    ("snils", "274 615 803 89", "27461580389"),
+    # Numbers up to 001-001-998 predate the checksum.
+    ("snils", "001-001-998 00", "00100199800"),
+    ("passport", "45 19 731946", "4519731946"),
+    ("passport", "4519 № 731946", "4519731946"),
+    ("passport", "４５１９７３１９４６", "4519731946"),
+    ("phone", "+7 (916) 482-07-35", "+79164820735"),
+    ("phone", "8 916 482 07 35", "+79164820735"),
+    ("phone", "9164820735", "+79164820735"),
+    ("phone", "+44 20 7946 0958", "+442079460958"),
+    ("postal_address", "  г. Санкт-Петербург, Невский пр., д. 1 ", None),
+]
+
+INVALID = [
+    ("inn", "7707083894", "check digits"),
+    ("inn", "502731884665", "check digits"),
+    ("inn", "12345", "5 digits"),
+    ("inn", "77070838ab", "only digits"),
+    ("snils", "112-233-445 96", "checksum"),
+    ("snils", "112-233-445", "9 digits"),
+    ("passport", "4519 73194", "9 digits"),
+    ("passport", "45AB 731946", "only digits"),
+    ("phone", "12345", "5 digits"),
+    ("phone", "+0 123 456 789", "does not start with 0"),
+    ("phone", "+7 916 482 07 35 12 34 56", "8 to 15 digits"),
+    ("postal_address", "a" * 501, "500"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "expected"), VALID)
+def test_valid_value_normalised(field, value, expected):
+    assert v.normalise(field, value) == (expected or value.strip())
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), INVALID)
+def test_invalid_value_rejected(field, value, reason):
+    # The reasons are English source text, which a Russian catalog would replace.
+    with translation.override("en"), pytest.raises(ValidationFailed) as caught:
+        v.normalise(field, value)
+
+    assert caught.value.field == field
+    assert reason in caught.value.message
+    # Error messages reach logs and pages, so they never repeat the value.
+    assert value.strip() not in caught.value.message
+    assert v.SEPARATORS.sub("", value) not in caught.value.message
+
+
+def test_non_string_rejected():
+    with pytest.raises(ValidationFailed) as caught:
+        v.normalise("inn", 7707083893)
+
+    assert caught.value.field == "inn"
+
+
+def test_unknown_field_is_text():
+    assert v.normalise("birth_place", " Тверь ") == "Тверь"
+
+
+def test_clean_values_lists_every_error():
+    with pytest.raises(ValidationFailed) as caught:
+        v.clean_values(
+            {"inn": "7707083894", "snils": "112-233-445 95", "car": "A123BC"},
+            allowed=["inn", "snils"],
+        )
+
+    errors = caught.value.extra["errors"]
+    assert caught.value.field == "inn"
+    assert [e["field"] for e in errors] == ["inn", "car"]
+
+
+def test_clean_values_drops_empty():
+    cleaned = v.clean_values({"inn": "", "snils": None}, allowed=["inn", "snils"])
+
+    assert cleaned == {}
+
+
+def test_snils_checksum_over_101():
+    # 9·9 + 8·9 + … + 1·9 = 405, and 405 mod 101 = 1.
+    assert v.snils_checksum("999999999") == "01"
