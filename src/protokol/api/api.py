@@ -13,6 +13,7 @@ from ninja.files import UploadedFile
 
 from protokol.accounts.models import Department
 from protokol.accounts.services import issue_token
+from protokol.analytics.api import router as analytics_router
 from protokol.api import schemas as s
 from protokol.api.auth import API_AUTH
 from protokol.catalog.models import Service
@@ -353,3 +354,4 @@ def get_journal(request, consultation_id: int):
 
 api.add_router("/journal", journal_router)
 api.add_router("/consultations", signatures_router)
+api.add_router("/analytics", analytics_router)
