@@ -26,6 +26,7 @@ def drilldown(user, filters: Filters, measure: str):
         )
     queryset = (
         services.list_consultations(user)
+        .select_related(None)
         .filter(filter_q(filters))
         .annotate(**fact_annotations(filters.repeat_days))
         .filter(measure_q(measure))

@@ -1,0 +1,30 @@
+"""Number formats of the analytics pages."""
+
+from django import template
+from django.utils.formats import number_format
+
+register = template.Library()
+
+
+@register.filter
+def days(seconds) -> str:
+    """Format a duration in seconds as days with one decimal, or a dash."""
+    if seconds is None:
+        return "—"
+    return number_format(seconds / 86400, 1)
+
+
+@register.filter
+def percent(share) -> str:
+    """Format a share from 0 to 1 as a percentage with one decimal, or a dash."""
+    if share is None:
+        return "—"
+    return number_format(share * 100, 1) + " %"
+
+
+@register.filter
+def ratio(value) -> str:
+    """Format a ratio such as an index with two decimals, or a dash."""
+    if value is None:
+        return "—"
+    return number_format(value, 2)
