@@ -166,3 +166,11 @@ def test_compare_and_problems_render(client, demo, two_departments):
 
     assert client.get("/analytics/compare/?by=operator").status_code == 200
     assert client.get("/analytics/problems/").status_code == 200
+
+
+def test_problems_bad_threshold_gives_422(client, demo):
+    client.force_login(demo["supervisor"])
+    response = client.get("/analytics/problems/?min_count=2.5")
+
+    assert response.status_code == 422
+    assert "min_count" in response.content.decode()

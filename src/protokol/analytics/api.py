@@ -48,22 +48,6 @@ def _choice(value: str | None, allowed: tuple, field: str, default=None):
     return value
 
 
-def _number(value: str | None, field: str, default: float, low: float) -> float:
-    if value in (None, ""):
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        number = None
-    if number is None or number < low or number != number:
-        raise ValidationFailed(
-            gettext("%(field)s must be a number of at least %(low)s.")
-            % {"field": field, "low": low},
-            field=field,
-        )
-    return number
-
-
 def _rows(rows: list[dict]) -> list[dict]:
     return [{**row, "key": _plain(row["key"])} for row in rows]
 
@@ -114,16 +98,13 @@ def problems(
 ):
     """Return services and districts whose last period grew against their history."""
     filters = _filters(request, params)
-    result = comparison.problem_areas(
-        request.user,
-        filters,
-        threshold=_number(
-            threshold, "threshold", comparison.DEFAULT_THRESHOLD, low=1.0
-        ),
-        min_count=int(
-            _number(min_count, "min_count", comparison.DEFAULT_MIN_COUNT, low=1)
-        ),
+    threshold, min_count = comparison.problem_parameters(
+        {"threshold": threshold, "min_count": min_count}
     )
+    result = comparison.problem_areas(
+        request.user, filters, threshold=threshold, min_count=min_count
+    )
+    result.pop("last_period_start", None)
     for by in comparison.PROBLEM_DIMENSIONS:
         result[by] = _rows(result[by])
     return {"filters": filters.as_params(), **result}

@@ -1,8 +1,11 @@
 """Operators and departments compared with their service mix taken into account,
 and services or districts whose volume or delays grow against their own history."""
 
+import math
 import statistics
 from collections import defaultdict
+
+from django.utils.translation import gettext
 
 from protokol.analytics.filters import Filters
 from protokol.analytics.measures import (
@@ -13,6 +16,7 @@ from protokol.analytics.measures import (
     period_label,
     statistics_rows,
 )
+from protokol.errors import ValidationFailed
 
 COMPARED = ("operator", "department")
 TIMES = ("processing", "first_response")
@@ -76,6 +80,34 @@ DEFAULT_THRESHOLD = 1.5
 DEFAULT_MIN_COUNT = 5
 
 
+def problem_parameters(params) -> tuple[float, int]:
+    """Return the threshold and minimum count from query parameters, or defaults."""
+    threshold = _number(params, "threshold", DEFAULT_THRESHOLD, low=1.0)
+    min_count = _number(params, "min_count", DEFAULT_MIN_COUNT, low=1.0)
+    if min_count != int(min_count):
+        raise ValidationFailed(
+            gettext("min_count must be a whole number."), field="min_count"
+        )
+    return threshold, int(min_count)
+
+
+def _number(params, name: str, default: float, low: float) -> float:
+    value = params.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < low:
+        raise ValidationFailed(
+            gettext("%(field)s must be a number of at least %(low)s.")
+            % {"field": name, "low": low},
+            field=name,
+        )
+    return number
+
+
 def problem_areas(
     user,
     filters: Filters,
@@ -108,6 +140,7 @@ def problem_areas(
         return result
     last = periods[-1]
     result["last_period"] = period_label(last, filters.granularity)
+    result["last_period_start"] = last
     result["previous_periods"] = [
         period_label(p, filters.granularity) for p in periods[:-1]
     ]

@@ -187,10 +187,22 @@ def compare(request, form, filters: Filters):
 @analytics_page
 def problems(request, form, filters: Filters):
     """Render the services and districts whose last period grew."""
-    result = comparison.problem_areas(request.user, filters)
+    try:
+        threshold, min_count = comparison.problem_parameters(request.GET)
+    except ProtokolError as exc:
+        return _bad_request(request, form, exc)
+    result = comparison.problem_areas(
+        request.user, filters, threshold=threshold, min_count=min_count
+    )
+    last_period = {}
+    if result["last_period"]:
+        first, last = measures.period_bounds(
+            result["last_period_start"], filters.granularity
+        )
+        last_period = {"date_from": first.isoformat(), "date_to": last.isoformat()}
     for by in comparison.PROBLEM_DIMENSIONS:
         for row in result[by]:
-            row["link"] = drill_url(filters, **{by: row["key"] or ""})
+            row["link"] = drill_url(filters, **last_period, **{by: row["key"] or ""})
     return render(
         request,
         "analytics/problems.html",
