@@ -1,6 +1,7 @@
 """Analytics at /api/v1/analytics: the numbers of the pages as JSON.
 
-Times are in seconds and shares are fractions from 0 to 1; null means no data.
+Times are in seconds and shares are fractions from 0 to 1. A null value means
+there is no data for it.
 """
 
 from django.utils.translation import gettext
