@@ -251,6 +251,8 @@ def statistics_rows(
         _add_shares(row)
         rows.append(row)
     label_rows(rows, by, filters.granularity)
+    if by != "period":
+        rows.sort(key=lambda row: str(row["label"]).casefold())
     return rows
 
 
