@@ -174,3 +174,11 @@ def test_problems_bad_threshold_gives_422(client, demo):
 
     assert response.status_code == 422
     assert "min_count" in response.content.decode()
+
+
+def test_problems_page_keeps_thresholds(client, demo):
+    client.force_login(demo["supervisor"])
+    page = client.get("/analytics/problems/?threshold=2&min_count=3").content.decode()
+
+    assert 'name="threshold" id="id_threshold" value="2"' in page
+    assert 'name="min_count" id="id_min_count" value="3"' in page

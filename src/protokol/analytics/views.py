@@ -206,7 +206,12 @@ def problems(request, form, filters: Filters):
     return render(
         request,
         "analytics/problems.html",
-        {"form": form, "filters": filters, "result": result},
+        {
+            "form": form,
+            "filters": filters,
+            "result": result,
+            "thresholds": (f"{threshold:g}", min_count),
+        },
     )
 
 
