@@ -228,6 +228,7 @@ INSTALLED_APPS = [
     "protokol.imports",
     "protokol.signing",
     "protokol.workflow",
+    "protokol.analytics",
     "protokol.web",
     "protokol.api",
 ]

@@ -29,5 +29,6 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("pki/", include("protokol.signing.urls")),
+    path("analytics/", include("protokol.analytics.urls")),
     path("", include("protokol.web.urls")),
 ]

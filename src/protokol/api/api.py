@@ -13,6 +13,7 @@ from ninja.files import UploadedFile
 
 from protokol.accounts.models import Department
 from protokol.accounts.services import issue_token
+from protokol.analytics.api import router as analytics_router
 from protokol.api import schemas as s
 from protokol.api.auth import API_AUTH
 from protokol.api.personal import router as personal_router
@@ -350,3 +351,4 @@ api.add_router("/consultations", workflow_api.consultation_router)
 api.add_router("/templates", workflow_api.templates_router)
 api.add_router("/services", workflow_api.services_router)
 api.add_router("", personal_router)
+api.add_router("/analytics", analytics_router)

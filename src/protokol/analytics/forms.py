@@ -1,0 +1,60 @@
+"""The filter form of the analytics pages; parse_filters checks the values."""
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from protokol.accounts.models import Department
+from protokol.analytics.filters import DEFAULT_REPEAT_DAYS
+from protokol.catalog.models import Service
+from protokol.consultations.models import Channel, Consultation
+from protokol.consultations.permissions import consultation_scope
+from protokol.web.forms import PageForm, localized_name
+
+ALL = [("", _("все"))]
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class AnalyticsFilterForm(PageForm):
+    date_from = forms.CharField(label=_("С даты"), required=False, widget=DateInput)
+    date_to = forms.CharField(label=_("По дату"), required=False, widget=DateInput)
+    granularity = forms.ChoiceField(
+        label=_("Период"),
+        required=False,
+        choices=[("month", _("месяц")), ("week", _("неделя"))],
+    )
+    service = forms.ChoiceField(label=_("Услуга"), required=False)
+    department = forms.ChoiceField(label=_("Отдел"), required=False)
+    district = forms.ChoiceField(label=_("Район"), required=False)
+    channel = forms.ChoiceField(
+        label=_("Канал"), required=False, choices=ALL + list(Channel.choices)
+    )
+    repeat_days = forms.IntegerField(
+        label=_("Повторное обращение: дней"),
+        required=False,
+        min_value=1,
+        initial=DEFAULT_REPEAT_DAYS,
+        help_text=_("Та же услуга от того же гражданина за это число дней."),
+    )
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        visible = Consultation.objects.filter(consultation_scope(user)).order_by()
+        departments = Department.objects.filter(pk__in=visible.values("department_id"))
+        services = Service.objects.filter(pk__in=visible.values("service_id"))
+        districts = (
+            visible.exclude(district="")
+            .values_list("district", flat=True)
+            .distinct()
+            .order_by("district")
+        )
+        self.fields["department"].choices = ALL + [
+            (d.code, localized_name(d.name, d.name_en)) for d in departments
+        ]
+        self.fields["service"].choices = ALL + sorted(
+            ((s.code, localized_name(s.name, s.name_en)) for s in services),
+            key=lambda choice: choice[1].casefold(),
+        )
+        self.fields["district"].choices = ALL + [(d, d) for d in districts]

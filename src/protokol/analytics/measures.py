@@ -1,0 +1,384 @@
+"""Statistics of consultations grouped by service, department, district, channel,
+operator or period.
+
+Counts and shares are aggregated in the database, one GROUP BY query per table.
+Times are differences of timestamps that the same query set delivers per row,
+and their median and 90th percentile are computed in Python.
+
+NOTE: SQLite has no percentile aggregate, so percentiles are computed over a
+values_list on both databases. PostgreSQL's percentile_cont could take that
+over when SQLite support is dropped.
+"""
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
+from django.utils import timezone
+
+from protokol.accounts.models import STAFF_ROLES, Department, User
+from protokol.analytics.filters import Filters, analytics_scope, filter_q
+from protokol.catalog.models import Service
+from protokol.consultations.models import (
+    Consultation,
+    Message,
+    Status,
+    Transition,
+    Visibility,
+)
+from protokol.web.forms import localized_name
+from protokol.web.labels import channel_label
+from protokol.workflow.deadlines import consultation_deadlines
+
+# The portal status a citizen sets when the answer solved the problem. The
+# importer keeps it in the transition's details["portal_status"]
+# (protokol.imports.timeline, _Replay._status).
+SATISFIED_STATUS = "Завершено: Пользователь удовлетворен решением проблемы"
+
+DIMENSIONS = ("service", "department", "district", "channel", "operator", "period")
+
+# Columns of every statistics row, in the order of tables and exports.
+COLUMNS = (
+    "total",
+    "closed",
+    "processing_n",
+    "processing_median_s",
+    "processing_p90_s",
+    "first_response_n",
+    "first_response_median_s",
+    "first_response_p90_s",
+    "deadline_known",
+    "deadline_met",
+    "deadline_share",
+    "overdue_open",
+    "returns",
+    "returned",
+    "disputed",
+    "dispute_concluded",
+    "dispute_reopened",
+    "dispute_open",
+    "repeats",
+    "repeat_share",
+    "closed_first",
+    "closed_first_share",
+    "satisfied",
+    "satisfied_share",
+)
+
+
+def _transitions(action: str | None = None, **lookups) -> QuerySet:
+    queryset = Transition.objects.filter(consultation=OuterRef("pk"), **lookups)
+    return queryset.filter(action=action) if action else queryset
+
+
+def fact_annotations(repeat_days: int) -> dict:
+    """Return per-consultation facts as annotations: times and yes/no flags.
+
+    `end_at` is the first signing, or the closing for consultations archived
+    without one. `first_reply_at` is the first public message by staff.
+    """
+    first_reply = (
+        Message.objects.filter(
+            consultation=OuterRef("pk"),
+            visibility=Visibility.PUBLIC,
+            author_role__in=list(STAFF_ROLES),
+        )
+        .order_by("created_at", "id")
+        .values("created_at")[:1]
+    )
+    signed = _transitions("sign").order_by("created_at", "id").values("created_at")[:1]
+    returns = (
+        _transitions("return")
+        .order_by()
+        .values("consultation")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    earlier_request = Consultation.objects.filter(
+        citizen_id=OuterRef("citizen_id"),
+        service_id=OuterRef("service_id"),
+        created_at__lt=OuterRef("created_at"),
+        created_at__gte=OuterRef("created_at") - timedelta(days=repeat_days),
+    )
+    return {
+        "first_reply_at": Subquery(first_reply, output_field=DateTimeField()),
+        "end_at": Coalesce(
+            Subquery(signed, output_field=DateTimeField()),
+            Case(
+                When(status=Status.ARCHIVED, then=F("closed_at")),
+                output_field=DateTimeField(),
+            ),
+        ),
+        "f_returns": Coalesce(Subquery(returns, output_field=IntegerField()), Value(0)),
+        "f_disputed": Exists(_transitions("dispute")),
+        "f_concluded": Exists(_transitions("conclude")),
+        "f_reopened": Exists(_transitions("reopen")),
+        "f_satisfied": Exists(_transitions(details__portal_status=SATISFIED_STATUS)),
+        "f_repeat": Exists(earlier_request),
+    }
+
+
+def facts(user, filters: Filters) -> QuerySet:
+    """Return the consultations `user` may see within `filters`, with their facts."""
+    queryset = Consultation.objects.filter(analytics_scope(user)).filter(
+        filter_q(filters)
+    )
+    return queryset.annotate(**fact_annotations(filters.repeat_days)).order_by()
+
+
+def measure_q(measure: str, now: datetime | None = None) -> Q:
+    """Return the filter of the consultations that one counted measure covers."""
+    now = now or timezone.now()
+    closed = Q(status=Status.ARCHIVED)
+    return {
+        "all": Q(),
+        "closed": closed,
+        "answered": Q(end_at__isnull=False),
+        "first_response": Q(first_reply_at__isnull=False),
+        "no_first_response": Q(first_reply_at__isnull=True),
+        # NOTE: the drill-down lists only consultations with a stored deadline;
+        # the few without one are counted by their workflow answer target.
+        "deadline_met": Q(end_at__isnull=False, end_at__lte=F("deadline")),
+        "deadline_missed": Q(end_at__isnull=False, end_at__gt=F("deadline")),
+        "overdue_open": Q(end_at__isnull=True, deadline__lt=now)
+        & ~Q(status=Status.WITHDRAWN),
+        "returned": Q(f_returns__gt=0),
+        "disputed": Q(f_disputed=True),
+        "dispute_concluded": Q(f_concluded=True),
+        "dispute_reopened": Q(f_reopened=True),
+        "dispute_open": Q(status=Status.DISPUTED),
+        "repeat": Q(f_repeat=True),
+        "closed_first": closed & Q(f_disputed=False),
+        "satisfied": Q(f_satisfied=True),
+    }[measure]
+
+
+MEASURES = (
+    "all",
+    "closed",
+    "answered",
+    "first_response",
+    "no_first_response",
+    "deadline_met",
+    "deadline_missed",
+    "overdue_open",
+    "returned",
+    "disputed",
+    "dispute_concluded",
+    "dispute_reopened",
+    "dispute_open",
+    "repeat",
+    "closed_first",
+    "satisfied",
+)
+
+
+def group_expression(by: str | None, granularity: str = "month"):
+    """Return the expression whose value names a row's group."""
+    if by is None:
+        return Value("all")
+    if by == "period":
+        trunc = TruncWeek if granularity == "week" else TruncMonth
+        return trunc("created_at")
+    return {
+        "service": F("service__code"),
+        "department": F("department__code"),
+        "district": F("district"),
+        "channel": F("channel"),
+        "operator": F("assignee_id"),
+    }[by]
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float | None:
+    """Return the percentile by linear interpolation between the closest ranks."""
+    if not sorted_values:
+        return None
+    position = (len(sorted_values) - 1) * fraction
+    low, high = math.floor(position), math.ceil(position)
+    share = position - low
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * share
+
+
+def distribution(seconds: Iterable[float]) -> tuple[int, float | None, float | None]:
+    """Return the count, median and 90th percentile of durations in seconds."""
+    values = sorted(seconds)
+    if not values:
+        return 0, None, None
+    return len(values), statistics.median(values), percentile(values, 0.9)
+
+
+def statistics_rows(
+    user, filters: Filters, by: str | None, *, now: datetime | None = None
+) -> list[dict]:
+    """Return one row of COLUMNS per group of `by`, or a single total for None."""
+    now = now or timezone.now()
+    queryset = facts(user, filters).annotate(
+        group=group_expression(by, filters.granularity)
+    )
+    counted = _counts(queryset, now)
+    times = _times(queryset)
+    workflow = _workflow_deadlines(queryset, now)
+
+    rows = []
+    for key in sorted(counted, key=_sort_key):
+        row = {"key": key, **counted[key]}
+        for name, durations in times.get(key, {}).items():
+            n, median, p90 = distribution(durations)
+            row.update(
+                {f"{name}_n": n, f"{name}_median_s": median, f"{name}_p90_s": p90}
+            )
+        known, met = workflow.get(key, (0, 0))
+        row["deadline_known"] += known
+        row["deadline_met"] += met
+        _add_shares(row)
+        rows.append(row)
+    label_rows(rows, by, filters.granularity)
+    if by != "period":
+        rows.sort(key=lambda row: str(row["label"]).casefold())
+    return rows
+
+
+def _sort_key(key):
+    return (key is None, key if not isinstance(key, str) else key.casefold())
+
+
+def _counts(queryset: QuerySet, now: datetime) -> dict:
+    with_deadline = Q(end_at__isnull=False, deadline__isnull=False)
+    aggregates = {
+        "total": Count("pk"),
+        "closed": Count("pk", filter=measure_q("closed")),
+        "deadline_known": Count("pk", filter=with_deadline),
+        "deadline_met": Count("pk", filter=measure_q("deadline_met")),
+        "overdue_open": Count("pk", filter=measure_q("overdue_open", now)),
+        "returns": Coalesce(Sum("f_returns"), Value(0)),
+        "returned": Count("pk", filter=measure_q("returned")),
+        "disputed": Count("pk", filter=measure_q("disputed")),
+        "dispute_concluded": Count("pk", filter=measure_q("dispute_concluded")),
+        "dispute_reopened": Count("pk", filter=measure_q("dispute_reopened")),
+        "dispute_open": Count("pk", filter=measure_q("dispute_open")),
+        "repeats": Count("pk", filter=measure_q("repeat")),
+        "closed_first": Count("pk", filter=measure_q("closed_first")),
+        "satisfied": Count("pk", filter=measure_q("satisfied")),
+    }
+    grouped = queryset.values("group").annotate(**aggregates).order_by()
+    return {row.pop("group"): row for row in grouped}
+
+
+def _times(queryset: QuerySet) -> dict:
+    times: dict = defaultdict(lambda: {"processing": [], "first_response": []})
+    rows = queryset.values_list("group", "created_at", "end_at", "first_reply_at")
+    for key, created_at, end_at, first_reply_at in rows.iterator(chunk_size=2000):
+        if end_at is not None:
+            times[key]["processing"].append((end_at - created_at).total_seconds())
+        if first_reply_at is not None:
+            elapsed = (first_reply_at - created_at).total_seconds()
+            times[key]["first_response"].append(elapsed)
+    return times
+
+
+def _workflow_deadlines(queryset: QuerySet, now: datetime) -> dict:
+    """Count answered consultations without a stored deadline by the answer target."""
+    groups = dict(
+        queryset.filter(deadline__isnull=True, end_at__isnull=False).values_list(
+            "pk", "group"
+        )
+    )
+    counts: dict = defaultdict(lambda: (0, 0))
+    consultations = Consultation.objects.filter(pk__in=groups).select_related("service")
+    for consultation in consultations:
+        answer = next(
+            (
+                d
+                for d in consultation_deadlines(consultation, now=now)
+                if d.target.name == "answer" and d.stopped_at is not None
+            ),
+            None,
+        )
+        if answer is None:
+            continue
+        known, met = counts[groups[consultation.pk]]
+        counts[groups[consultation.pk]] = (known + 1, met + int(not answer.breached))
+    return counts
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _add_shares(row: dict) -> None:
+    for name in ("processing", "first_response"):
+        row.setdefault(f"{name}_n", 0)
+        row.setdefault(f"{name}_median_s", None)
+        row.setdefault(f"{name}_p90_s", None)
+    row["deadline_share"] = _share(row["deadline_met"], row["deadline_known"])
+    row["repeat_share"] = _share(row["repeats"], row["total"])
+    row["closed_first_share"] = _share(row["closed_first"], row["closed"])
+    row["satisfied_share"] = _share(row["satisfied"], row["total"])
+
+
+def period_label(start: datetime, granularity: str) -> str:
+    """Return "2021-03" for a month or "2021-W09" for an ISO week."""
+    start = timezone.localtime(start) if timezone.is_aware(start) else start
+    if granularity == "week":
+        year, week, _ = start.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{start.year}-{start.month:02d}"
+
+
+def label_rows(rows: list[dict], by: str | None, granularity: str) -> None:
+    """Add a display `label` and a filter value `param` to each row."""
+    keys = [row["key"] for row in rows]
+    names = {}
+    if by == "service":
+        names = {
+            s.code: localized_name(s.name, s.name_en)
+            for s in Service.objects.filter(code__in=keys)
+        }
+    elif by == "department":
+        names = {
+            d.code: localized_name(d.name, d.name_en)
+            for d in Department.objects.filter(code__in=keys)
+        }
+    elif by == "operator":
+        names = {
+            u.pk: u.display_name
+            for u in User.objects.filter(pk__in=[k for k in keys if k])
+        }
+    for row in rows:
+        key = row["key"]
+        if by == "period":
+            row["label"] = period_label(key, granularity)
+        elif by == "channel":
+            row["label"] = str(channel_label(key))
+        else:
+            row["label"] = names.get(key, key)
+        row["param"] = key
+        if key is None or key == "":
+            row["label"] = "—"
+
+
+def period_bounds(start: datetime, granularity: str):
+    """Return the first and last day of the period that starts at `start`."""
+    first = timezone.localtime(start).date() if timezone.is_aware(start) else start
+    if granularity == "week":
+        return first, first + timedelta(days=6)
+    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return first, following - timedelta(days=1)

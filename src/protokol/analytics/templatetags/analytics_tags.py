@@ -1,0 +1,32 @@
+"""Number formats of the analytics pages."""
+
+from django import template
+from django.utils.formats import number_format
+
+register = template.Library()
+
+# number_format cuts decimals off rather than rounding, so values are rounded first.
+
+
+@register.filter
+def days(seconds) -> str:
+    """Format a duration in seconds as days with one decimal, or a dash."""
+    if seconds is None:
+        return "—"
+    return number_format(round(seconds / 86400, 1), 1)
+
+
+@register.filter
+def percent(share) -> str:
+    """Format a share from 0 to 1 as a percentage with one decimal, or a dash."""
+    if share is None:
+        return "—"
+    return number_format(round(share * 100, 1), 1) + " %"
+
+
+@register.filter
+def ratio(value) -> str:
+    """Format a ratio such as an index with two decimals, or a dash."""
+    if value is None:
+        return "—"
+    return number_format(round(value, 2), 2)

@@ -1,0 +1,137 @@
+"""The analytics API: access by role and department, filters, drill-down."""
+
+import pytest
+
+from protokol.consultations import services
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def two_departments(demo):
+    """One consultation in department A (service GEN) and two in B (service PAS)."""
+    citizen = demo["citizen"]
+    made = {
+        "A": [
+            services.create_consultation(
+                citizen, service_code="GEN", subject="Пособие", description="Вопрос"
+            )
+        ],
+        "B": [
+            services.create_consultation(
+                citizen, service_code="PAS", subject=f"Паспорт {n}", description="?"
+            )
+            for n in range(2)
+        ],
+    }
+    return made
+
+
+def test_citizen_gets_403(api_client, two_departments):
+    api_client.login("citizen")
+    for path in ("statistics", "comparison", "problems", "consultations"):
+        response = api_client.get(f"/api/v1/analytics/{path}")
+        assert response.status_code == 403, path
+        assert response.json()["error"] == "forbidden"
+
+
+def test_anonymous_gets_401(client):
+    response = client.get("/api/v1/analytics/statistics")
+    assert response.status_code == 401
+
+
+def test_operator_sees_own_department_only(api_client, two_departments):
+    api_client.login("operator")
+    body = api_client.get("/api/v1/analytics/statistics?by=department").json()
+
+    assert body["total"]["total"] == 1
+    assert [row["key"] for row in body["rows"]] == ["A"]
+
+
+def test_supervisor_sees_every_department(api_client, two_departments):
+    api_client.login("supervisor")
+    body = api_client.get("/api/v1/analytics/statistics?by=department").json()
+
+    assert body["total"]["total"] == 3
+    assert {row["key"]: row["total"] for row in body["rows"]} == {"A": 1, "B": 2}
+
+
+def test_operator_filter_on_other_department_is_empty(api_client, two_departments):
+    api_client.login("operator")
+    body = api_client.get("/api/v1/analytics/statistics?department=B").json()
+
+    assert body["total"]["total"] == 0
+    assert body["rows"] == []
+
+
+def test_drilldown_hides_other_department(api_client, two_departments):
+    api_client.login("operator2")
+    body = api_client.get("/api/v1/analytics/consultations").json()
+    own = {c.pk for c in two_departments["B"]}
+
+    assert body["total"] == 2
+    assert {item["id"] for item in body["items"]} == own
+
+    body = api_client.get("/api/v1/analytics/consultations?service=GEN").json()
+    assert body["total"] == 0
+    assert body["items"] == []
+
+
+def test_drilldown_lists_numbers_and_subjects(api_client, two_departments):
+    api_client.login("supervisor")
+    body = api_client.get("/api/v1/analytics/consultations?service=GEN").json()
+
+    (item,) = body["items"]
+    assert item["number"] == two_departments["A"][0].number
+    assert item["subject"] == "Пособие"
+    assert set(item) == {"id", "number", "subject", "status", "created_at"}
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("date_from=2021-13-01", "date_from"),
+        ("date_from=2021-03-02&date_to=2021-03-01", "date_to"),
+        ("service=NOPE", "service"),
+        ("department=NOPE", "department"),
+        ("channel=fax", "channel"),
+        ("granularity=day", "granularity"),
+        ("repeat_days=0", "repeat_days"),
+        ("repeat_days=x", "repeat_days"),
+        ("operator=999999", "operator"),
+        ("by=colour", "by"),
+    ],
+)
+def test_bad_filter_names_field(api_client, two_departments, query, field):
+    api_client.login("supervisor")
+    response = api_client.get(f"/api/v1/analytics/statistics?{query}")
+
+    assert response.status_code == 422
+    assert response.json()["field"] == field
+
+
+def test_bad_measure_names_field(api_client, two_departments):
+    api_client.login("supervisor")
+    response = api_client.get("/api/v1/analytics/consultations?measure=secret")
+
+    assert response.status_code == 422
+    assert response.json()["field"] == "measure"
+
+
+def test_bad_threshold_names_field(api_client, two_departments):
+    api_client.login("supervisor")
+    response = api_client.get("/api/v1/analytics/problems?threshold=0.5")
+
+    assert response.status_code == 422
+    assert response.json()["field"] == "threshold"
+
+
+def test_comparison_by_operator(api_client, two_departments, demo):
+    consultation = two_departments["A"][0]
+    services.transition(demo["operator"], consultation.pk, action="take")
+    api_client.login("supervisor")
+    body = api_client.get("/api/v1/analytics/comparison?by=operator").json()
+
+    keys = {row["key"] for row in body["rows"]}
+    assert demo["operator"].pk in keys
+    assert None in keys

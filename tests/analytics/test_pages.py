@@ -1,0 +1,184 @@
+"""The analytics pages: access, filters, charts, drill-down and exports."""
+
+import csv
+import io
+
+import pytest
+from openpyxl import load_workbook
+
+from protokol.consultations import services
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def two_departments(demo):
+    citizen = demo["citizen"]
+    a = services.create_consultation(
+        citizen, service_code="GEN", subject="Пособие на ребёнка", description="?"
+    )
+    b = services.create_consultation(
+        citizen, service_code="PAS", subject="Замена паспорта", description="?"
+    )
+    return a, b
+
+
+PAGES = [
+    "/analytics/",
+    "/analytics/compare/",
+    "/analytics/problems/",
+    "/analytics/consultations/",
+    "/analytics/export.csv",
+    "/analytics/export.xlsx",
+]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_citizen_gets_403(client, demo, path):
+    client.force_login(demo["citizen"])
+    response = client.get(path)
+
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_anonymous_goes_to_login(client, path):
+    response = client.get(path)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+def test_overview_renders_charts_and_totals(client, demo, two_departments):
+    client.force_login(demo["supervisor"])
+    response = client.get("/analytics/?by=department")
+    page = response.content.decode()
+
+    assert response.status_code == 200
+    assert page.count("<svg") == 2
+    assert 'role="img"' in page
+    assert "url(#hatch)" in page
+    assert "Отдел консультаций по документам" in page
+    assert "Отдел консультаций по социальным вопросам" in page
+
+
+def test_overview_has_no_citizen_data(client, demo, two_departments):
+    client.force_login(demo["supervisor"])
+    page = client.get("/analytics/?by=service").content.decode()
+
+    assert "Иванова" not in page
+    assert "Пособие на ребёнка" not in page
+
+
+def test_nav_link_for_supervisor_only(client, demo):
+    client.force_login(demo["supervisor"])
+    assert "/analytics/" in client.get("/queue/").content.decode()
+
+    client.force_login(demo["operator"])
+    assert "/analytics/" not in client.get("/queue/").content.decode()
+
+
+def test_operator_sees_own_department(client, demo, two_departments):
+    client.force_login(demo["operator"])
+    page = client.get("/analytics/?by=department").content.decode()
+
+    assert "Отдел консультаций по социальным вопросам" in page
+    assert "Отдел консультаций по документам" not in page
+
+
+def test_drilldown_hides_other_department(client, demo, two_departments):
+    a, b = two_departments
+    client.force_login(demo["operator"])
+    page = client.get("/analytics/consultations/").content.decode()
+
+    assert a.number in page
+    assert b.number not in page
+
+    page = client.get("/analytics/consultations/?department=B").content.decode()
+    assert b.number not in page
+
+
+def test_drilldown_shows_subjects_to_staff(client, demo, two_departments):
+    a, _ = two_departments
+    client.force_login(demo["supervisor"])
+    page = client.get("/analytics/consultations/?service=GEN").content.decode()
+
+    assert a.number in page
+    assert "Пособие на ребёнка" in page
+
+
+def test_bad_filter_gives_422_naming_field(client, demo):
+    client.force_login(demo["supervisor"])
+    response = client.get("/analytics/?date_from=yesterday")
+
+    assert response.status_code == 422
+    assert "date_from" in response.content.decode()
+
+
+def test_bad_measure_gives_422(client, demo):
+    client.force_login(demo["supervisor"])
+    response = client.get("/analytics/consultations/?measure=nope")
+
+    assert response.status_code == 422
+
+
+def test_unknown_export_format_gives_422(client, demo):
+    client.force_login(demo["supervisor"])
+    response = client.get("/analytics/export.pdf")
+
+    assert response.status_code == 422
+
+
+def test_csv_export_matches_numbers(client, demo, two_departments):
+    client.force_login(demo["supervisor"])
+    response = client.get("/analytics/export.csv?by=department")
+    text = response.content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert rows[0][:3] == ["Код", "Отдел", "Всего"]
+    assert {row[0]: row[2] for row in rows[1:]} == {"A": "1", "B": "1"}
+
+
+def test_csv_export_of_operator_sees_own_department(client, demo, two_departments):
+    client.force_login(demo["operator"])
+    text = client.get("/analytics/export.csv?by=department").content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+
+    assert [row[0] for row in rows[1:]] == ["A"]
+
+
+def test_xlsx_export_opens(client, demo, two_departments):
+    client.force_login(demo["supervisor"])
+    response = client.get("/analytics/export.xlsx?table=comparison&by=department")
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+
+    assert response.status_code == 200
+    assert rows[0][:3] == ("Код", "Отдел", "Всего")
+    assert "Индекс обработки с учётом услуг" in rows[0]
+    assert sorted(row[0] for row in rows[1:]) == ["A", "B"]
+
+
+def test_compare_and_problems_render(client, demo, two_departments):
+    client.force_login(demo["auditor"])
+
+    assert client.get("/analytics/compare/?by=operator").status_code == 200
+    assert client.get("/analytics/problems/").status_code == 200
+
+
+def test_problems_bad_threshold_gives_422(client, demo):
+    client.force_login(demo["supervisor"])
+    response = client.get("/analytics/problems/?min_count=2.5")
+
+    assert response.status_code == 422
+    assert "min_count" in response.content.decode()
+
+
+def test_problems_page_keeps_thresholds(client, demo):
+    client.force_login(demo["supervisor"])
+    page = client.get("/analytics/problems/?threshold=2&min_count=3").content.decode()
+
+    assert 'name="threshold" id="id_threshold" value="2"' in page
+    assert 'name="min_count" id="id_min_count" value="3"' in page
