@@ -1,23 +1,110 @@
-"""Canonical bytes of a journal entry (RFC 8785) and its RFC 6962 leaf hash."""
+"""Canonical bytes of a journal entry (RFC 8785) and its RFC 6962 leaf hash.
+
+Journal entries hold strings, integers, booleans, None, lists and objects. For
+those values with object keys below U+D800, `json` with sorted keys, no
+spaces and no ASCII escaping writes exactly the RFC 8785 form, in C and about
+50 times faster than the pure-Python `rfc8785` encoder. Anything else (floats,
+integers beyond 2**53 - 1, keys whose UTF-16 order may differ from code point
+order, lone surrogates, other types) goes through `rfc8785`, which also raises
+the same errors for what JCS cannot represent. tests/journal/test_canonical.py
+compares both encoders over real and adversarial values.
+"""
 
 import hashlib
+import json
 from datetime import UTC, datetime
 
 import rfc8785
 
 LEAF_PREFIX = b"\x00"
+# The largest integer an IEEE 754 double holds exactly; JCS allows no more.
+SAFE_INTEGER = 2**53 - 1
+# Below the surrogates, UTF-16 code units order strings as code points do.
+FIRST_SURROGATE = "\ud800"
+
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False,
+    sort_keys=True,
+    separators=(",", ":"),
+    allow_nan=False,
+    check_circular=False,
+)
+# Quotes and escapes one string as JSON does, leaving non-ASCII text as is.
+_encode_string = json.encoder.encode_basestring
 
 
 def format_time(moment: datetime) -> str:
     """Format an aware time as UTC with microseconds: 2026-01-02T03:04:05.000006Z."""
     if moment.tzinfo is None:
         raise ValueError("journal times must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    # isoformat ends in +00:00 here and pads the year to four digits as %Y
+    # does for the years after 999.
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
-def canonical_bytes(entry) -> bytes:
-    """Serialise the fields of a JournalEntry with the JSON Canonicalization Scheme."""
-    document = {
+def _is_plain(value) -> bool:
+    """Tell whether `json` writes `value` exactly as RFC 8785 does."""
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return True
+    if kind is int:
+        return -SAFE_INTEGER <= value <= SAFE_INTEGER
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or (
+                not key.isascii() and max(key) >= FIRST_SURROGATE
+            ):
+                return False
+            if not _is_plain(item):
+                return False
+        return True
+    if kind is list:
+        return all(_is_plain(item) for item in value)
+    return False
+
+
+def dumps(value) -> bytes:
+    """Return the RFC 8785 serialisation of `value`, fast for plain values."""
+    if _is_plain(value):
+        try:
+            return _ENCODER.encode(value).encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate: rfc8785 raises its own error for it below.
+            pass
+    return rfc8785.dumps(value)
+
+
+class _NotPlain(Exception):
+    """A field outside the shapes that the fast encoder writes."""
+
+
+def _string(value) -> str:
+    if not isinstance(value, str):
+        raise _NotPlain
+    return _encode_string(value)
+
+
+def _integer(value) -> str:
+    if value is None:
+        return "null"
+    if type(value) is not int or not -SAFE_INTEGER <= value <= SAFE_INTEGER:
+        raise _NotPlain
+    return str(value)
+
+
+def _value(value) -> str:
+    if value is None:
+        return "null"
+    if not _is_plain(value):
+        raise _NotPlain
+    return _ENCODER.encode(value)
+
+
+def entry_document(entry) -> dict:
+    """Return the fields of a JournalEntry (or a row with its attributes) to hash."""
+    return {
         "index": entry.index,
         "time": format_time(entry.created_at),
         "action": entry.action,
@@ -36,7 +123,33 @@ def canonical_bytes(entry) -> bytes:
         "before": entry.before,
         "after": entry.after,
     }
-    return rfc8785.dumps(document)
+
+
+def canonical_bytes(entry) -> bytes:
+    """Serialise the fields of a JournalEntry with the JSON Canonicalization Scheme.
+
+    The members are written in their sorted order by hand; `entry_document`
+    through `rfc8785` is the reference that this must equal.
+    """
+    try:
+        text = (
+            f'{{"action":{_string(entry.action)},'
+            f'"actor":{{"id":{_integer(entry.actor_id)},'
+            f'"name":{_string(entry.actor_name)},'
+            f'"role":{_string(entry.actor_role)}}},'
+            f'"after":{_value(entry.after)},'
+            f'"before":{_value(entry.before)},'
+            f'"consultation_id":{_integer(entry.consultation_id)},'
+            f'"index":{_integer(entry.index)},'
+            f'"object":{{"id":{_string(entry.object_id)},'
+            f'"label":{_string(entry.object_label)},'
+            f'"type":{_string(entry.object_type)}}},'
+            f'"request_id":{_string(entry.request_id)},'
+            f'"time":"{format_time(entry.created_at)}"}}'
+        )
+        return text.encode("utf-8")
+    except (_NotPlain, UnicodeEncodeError):
+        return rfc8785.dumps(entry_document(entry))
 
 
 def leaf_hash(data: bytes) -> str:

@@ -6,15 +6,17 @@ query and never rehashes the whole tree.
 """
 
 from django.db import connection
-from django.db.models import Max, Q
 
 from protokol.errors import ValidationFailed
 from protokol.journal import merkle
-from protokol.journal.models import JournalEntry, MerkleNode
+from protokol.journal.models import MerkleNode
 
 # Key of the PostgreSQL advisory lock that serialises appends, so indexes stay
 # gapless and in commit order.
 APPEND_LOCK_KEY = 0x70726F746F6B6F6C
+_TABLE = MerkleNode._meta.db_table
+# "index" is a keyword in SQL.
+_INDEX = connection.ops.quote_name("index")
 
 
 class TreeCorrupted(Exception):
@@ -34,23 +36,32 @@ def lock_appends() -> None:
 
 def append_leaf(index: int, leaf_hash: str) -> None:
     """Store leaf `index` and every subtree it completes; run inside record()."""
-    size = index + 1
-    # Each trailing zero bit of the new size completes one more subtree, whose
-    # left half is already stored.
-    left_halves = []
-    level = 0
-    while size % (2 << level) == 0:
-        left_halves.append((level, (size >> level) - 2))
-        level += 1
-    stored = _read_left_halves(left_halves)
+    append_leaves(index, [leaf_hash])
 
-    nodes = [MerkleNode(level=0, index=index, hash=leaf_hash)]
-    right = bytes.fromhex(leaf_hash)
-    for level, left_index in left_halves:
-        right = merkle.hash_children(stored[(level, left_index)], right)
-        nodes.append(
-            MerkleNode(level=level + 1, index=left_index // 2, hash=right.hex())
-        )
+
+def append_leaves(first: int, leaf_hashes: list[str]) -> None:
+    """Store leaves `first`, `first` + 1, … and every subtree they complete.
+
+    Reads the perfect subtrees of the first `first` leaves in one query, folds
+    the new leaves into them in memory and inserts all new nodes in one
+    statement (a few on SQLite, which limits the parameters per statement).
+    """
+    # (level, hash) of each perfect subtree of the tree so far, largest first.
+    stack: list[tuple[int, bytes]] = []
+    if first:
+        cover = merkle.perfect_cover(0, first)
+        stored = read_nodes(cover)
+        stack = [(level, stored[(level, index)]) for level, index in cover]
+
+    nodes = []
+    for index, leaf_hash in enumerate(leaf_hashes, start=first):
+        nodes.append(MerkleNode(level=0, index=index, hash=leaf_hash))
+        level, node = 0, bytes.fromhex(leaf_hash)
+        while stack and stack[-1][0] == level:
+            node = merkle.hash_children(stack.pop()[1], node)
+            level += 1
+            nodes.append(MerkleNode(level=level, index=index >> level, hash=node.hex()))
+        stack.append((level, node))
     MerkleNode.objects.bulk_create(nodes)
 
 
@@ -59,45 +70,31 @@ def read_nodes(keys) -> dict[merkle.NodeKey, bytes]:
     keys = set(keys)
     if not keys:
         return {}
-    condition = Q()
-    for level, index in keys:
-        condition |= Q(level=level, index=index)
-    found = {
-        (level, index): bytes.fromhex(value)
-        for level, index, value in MerkleNode.objects.filter(condition).values_list(
-            "level", "index", "hash"
+    condition = " OR ".join([f"(level = %s AND {_INDEX} = %s)"] * len(keys))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT level, {_INDEX}, hash FROM {_TABLE} WHERE {condition}",
+            [number for key in keys for number in key],
         )
-    }
+        found = {
+            (level, index): bytes.fromhex(value)
+            for level, index, value in cursor.fetchall()
+        }
     missing = keys - found.keys()
     if missing:
         raise TreeCorrupted(f"Merkle tree nodes missing: {sorted(missing)}")
     return found
 
 
-def _read_left_halves(keys: list[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
-    # One level per key, so a filter on levels and indexes is cheaper to build
-    # than read_nodes' OR of pairs; rows matching a wrong pair are dropped.
-    if not keys:
-        return {}
-    rows = MerkleNode.objects.filter(
-        level__lt=len(keys), index__in=[index for _, index in keys]
-    ).values_list("level", "index", "hash")
-    wanted = set(keys)
-    found = {
-        (level, index): bytes.fromhex(value)
-        for level, index, value in rows
-        if (level, index) in wanted
-    }
-    if len(found) != len(wanted):
-        raise TreeCorrupted(
-            f"Merkle tree nodes missing: {sorted(wanted - found.keys())}"
-        )
-    return found
-
-
 def tree_size() -> int:
-    """Return the number of journal entries, which is the current tree size."""
-    last = JournalEntry.objects.aggregate(last=Max("index"))["last"]
+    """Return the number of stored leaves, which is the number of journal entries.
+
+    Each entry and its leaf node are inserted in one transaction; reading the
+    nodes lets a proof be served from this table alone.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MAX({_INDEX}) FROM {_TABLE} WHERE level = 0")
+        (last,) = cursor.fetchone()
     return 0 if last is None else last + 1
 
 

@@ -10,7 +10,7 @@ from protokol.errors import ValidationFailed
 from protokol.journal import checkpoints, tree
 from protokol.journal.audit import AuditResult, audit, iter_stored_leaves
 from protokol.journal.models import Checkpoint, JournalEntry
-from protokol.journal.services import iter_entries
+from protokol.journal.services import iter_entry_rows
 from protokol.journal.tlog import tlog_proof_text
 from protokol.journal.witness import WitnessFailed
 from protokol.journal.witness import witness as run_witness
@@ -90,7 +90,7 @@ class Command(BaseCommand):
                 raise CommandError(str(error)) from error
 
         entries = tqdm(
-            iter_entries(),
+            iter_entry_rows(),
             total=total,
             unit="entry",
             desc="Verifying journal",
