@@ -200,7 +200,7 @@ def fill_synthetic(leaves: int) -> float:
                 cursor.executemany(
                     'INSERT INTO journal_merkle_node (level, "index", hash) '
                     "VALUES (%s, %s, %s)",
-                    [(level, i, node.hex()) for i, node in enumerate(below)],
+                    ((level, i, node.hex()) for i, node in enumerate(below)),
                 )
                 below = [
                     merkle.hash_children(below[i], below[i + 1])

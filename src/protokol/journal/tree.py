@@ -98,46 +98,56 @@ def tree_size() -> int:
     return 0 if last is None else last + 1
 
 
-def _subtree_hashes(ranges: list[merkle.Range]) -> list[bytes]:
+def _subtree_hashes(ranges: list[merkle.Range], size: int, field: str) -> list[bytes]:
+    """Return the hashes of `ranges` in the tree of `size` leaves, in one query.
+
+    The last leaf of that tree is read with them: it exists exactly when the
+    journal has at least `size` entries, so the size needs no query of its own.
+    """
     covers = [merkle.perfect_cover(start, end) for start, end in ranges]
-    stored = read_nodes(key for cover in covers for key in cover)
+    try:
+        stored = read_nodes([(0, size - 1), *(key for c in covers for key in c)])
+    except TreeCorrupted:
+        current = tree_size()
+        if size > current:
+            raise ValidationFailed(
+                f"{field} {size} is larger than the journal, which has {current} "
+                "entries.",
+                field=field,
+            ) from None
+        raise
     return [merkle.fold_cover([stored[key] for key in cover]) for cover in covers]
 
 
-def _check_size(size: int, field: str, current: int) -> None:
+def _check_positive(size: int, field: str) -> None:
     if size < 1:
         raise ValidationFailed(f"{field} must be at least 1, got {size}.", field=field)
-    if size > current:
-        raise ValidationFailed(
-            f"{field} {size} is larger than the journal, which has {current} entries.",
-            field=field,
-        )
 
 
 def root(size: int) -> bytes:
     """Return the root hash of the tree of the first `size` entries."""
     if size == 0:
         return merkle.EMPTY_ROOT
-    _check_size(size, "size", tree_size())
-    return _subtree_hashes([(0, size)])[0]
+    _check_positive(size, "size")
+    return _subtree_hashes([(0, size)], size, "size")[0]
 
 
 def inclusion_proof(index: int, size: int) -> list[bytes]:
     """Return the audit path of entry `index` in the tree of `size` entries."""
-    _check_size(size, "size", tree_size())
+    _check_positive(size, "size")
     if not 0 <= index < size:
         raise ValidationFailed(
             f"index must be between 0 and size - 1 ({size - 1}), got {index}.",
             field="index",
         )
-    return _subtree_hashes(merkle.inclusion_ranges(index, size))
+    return _subtree_hashes(merkle.inclusion_ranges(index, size), size, "size")
 
 
 def consistency_proof(old: int, new: int) -> list[bytes]:
     """Return the proof that the tree of `new` entries extends that of `old`."""
-    _check_size(new, "new", tree_size())
+    _check_positive(new, "new")
     if not 1 <= old <= new:
         raise ValidationFailed(
             f"old must be between 1 and new ({new}), got {old}.", field="old"
         )
-    return _subtree_hashes(merkle.consistency_ranges(old, new))
+    return _subtree_hashes(merkle.consistency_ranges(old, new), new, "new")
