@@ -97,11 +97,6 @@ def test_empty_batch_writes_nothing(demo):
     assert JournalEntry.objects.count() == count
 
 
-def test_batch_outside_transaction_rejected(transactional_db):
-    with pytest.raises(RuntimeError, match="inside a transaction"):
-        record_many([draft(1)])
-
-
 @pytest.mark.parametrize(
     "broken",
     [
