@@ -130,3 +130,30 @@ def test_batch_crossing_checkpoint_size_schedules_one(
 
     assert before_boundary == []
     assert len(across) == 1
+
+
+def test_batch_stores_values_as_given(demo):
+    after = {
+        "text": 'О"Брайен \\ \u2028 \U0001f600 \t',
+        "nested": [1, None, True, {"b": 2.5, "a": [2**53 - 1]}],
+        "empty": {},
+    }
+    with transaction.atomic():
+        written = record_many(
+            [draft(1, after=after, before={"status": "new"}), draft(2, after=None)]
+        )
+
+    stored = {
+        entry.index: entry
+        for entry in JournalEntry.objects.filter(
+            index__in=[entry.index for entry in written]
+        )
+    }
+    first, second = (stored[entry.index] for entry in written)
+    assert first.after == after
+    assert first.before == {"status": "new"}
+    assert first.action == "consultation:read"
+    assert second.after is None
+    assert second.before is None
+    assert first.leaf_hash == independent_leaf_hash(first)
+    assert verify(iter_entries()) is None
