@@ -157,3 +157,16 @@ def test_batch_stores_values_as_given(demo):
     assert second.before is None
     assert first.leaf_hash == independent_leaf_hash(first)
     assert verify(iter_entries()) is None
+
+
+def test_read_nodes_beyond_one_query(demo):
+    with transaction.atomic():
+        record_many([draft(number) for number in range(tree.READ_CHUNK + 50)])
+    size = tree.tree_size()
+
+    found = tree.read_nodes((0, index) for index in range(size))
+
+    assert len(found) == size
+    assert (
+        found[(0, size - 1)].hex() == JournalEntry.objects.get(index=size - 1).leaf_hash
+    )

@@ -15,6 +15,8 @@ from protokol.journal.models import MerkleNode
 # gapless and in commit order.
 APPEND_LOCK_KEY = 0x70726F746F6B6F6C
 _TABLE = MerkleNode._meta.db_table
+# Nodes read per query, well below SQLite's expression depth of 1000.
+READ_CHUNK = 200
 # "index" is a keyword in SQL.
 _INDEX = connection.ops.quote_name("index")
 
@@ -85,21 +87,24 @@ def _insert_nodes(nodes: list[tuple[int, int, str]]) -> None:
 
 
 def read_nodes(keys) -> dict[merkle.NodeKey, bytes]:
-    """Return the stored hashes of the (level, index) nodes in `keys`, in one query."""
-    keys = set(keys)
-    if not keys:
-        return {}
-    condition = " OR ".join([f"(level = %s AND {_INDEX} = %s)"] * len(keys))
+    """Return the stored hashes of the (level, index) nodes in `keys`.
+
+    A proof's O(log n) nodes take one query. Longer lists are read
+    READ_CHUNK keys a query, because SQLite limits the depth of an expression.
+    """
+    keys = list(set(keys))
+    found: dict[merkle.NodeKey, bytes] = {}
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT level, {_INDEX}, hash FROM {_TABLE} WHERE {condition}",
-            [number for key in keys for number in key],
-        )
-        found = {
-            (level, index): bytes.fromhex(value)
-            for level, index, value in cursor.fetchall()
-        }
-    missing = keys - found.keys()
+        for start in range(0, len(keys), READ_CHUNK):
+            chunk = keys[start : start + READ_CHUNK]
+            condition = " OR ".join([f"(level = %s AND {_INDEX} = %s)"] * len(chunk))
+            cursor.execute(
+                f"SELECT level, {_INDEX}, hash FROM {_TABLE} WHERE {condition}",
+                [number for key in chunk for number in key],
+            )
+            for level, index, value in cursor.fetchall():
+                found[(level, index)] = bytes.fromhex(value)
+    missing = set(keys) - found.keys()
     if missing:
         raise TreeCorrupted(f"Merkle tree nodes missing: {sorted(missing)}")
     return found
