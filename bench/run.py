@@ -32,8 +32,11 @@ def protokol(env: dict, *args: str) -> None:
     subprocess.run([BIN / "protokol", *args], env=env, check=True, capture_output=True)
 
 
-def fresh_environment(database: str, data_dir: Path) -> dict:
-    """Return the environment of an empty, migrated installation with demo accounts."""
+def fresh_environment(database: str, data_dir: Path, seed: bool = True) -> dict:
+    """Return the environment of an empty, migrated installation.
+
+    With `seed`, it also has the demo accounts, whose creation is journaled.
+    """
     env = {**os.environ, "PROTOKOL_DEMO": "1", "PROTOKOL_DATA_DIR": str(data_dir)}
     env.pop("PROTOKOL_DATABASE_URL", None)
     if database == "postgresql":
@@ -44,7 +47,8 @@ def fresh_environment(database: str, data_dir: Path) -> dict:
             connection.execute("CREATE DATABASE protokol_bench")
         env["PROTOKOL_DATABASE_URL"] = POSTGRES_BENCH
     protokol(env, "migrate", "--no-input", "-v", "0")
-    protokol(env, "seed-demo")
+    if seed:
+        protokol(env, "seed-demo")
     return env
 
 
@@ -179,14 +183,17 @@ def bench_import(database: str) -> dict:
 
 
 def journal_bench(env: dict, *args: str) -> dict:
-    output = subprocess.run(
+    finished = subprocess.run(
         [BIN / "python", ROOT / "bench" / "journal_bench.py", *args],
         env=env,
-        check=True,
         capture_output=True,
         text=True,
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    )
+    if finished.returncode != 0:
+        raise RuntimeError(
+            f"journal_bench.py {' '.join(args)} failed:\n{finished.stderr[-3000:]}"
+        )
+    return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
 def bench_journal(database: str, entries: int) -> dict:
@@ -199,7 +206,8 @@ def bench_journal(database: str, entries: int) -> dict:
 def bench_proofs(database: str, leaves: int) -> dict:
     """Prove in a tree of `leaves` synthetic leaves in an empty installation."""
     with tempfile.TemporaryDirectory(prefix="protokol-bench-") as data_dir:
-        env = fresh_environment(database, Path(data_dir))
+        # No demo accounts: the synthetic leaves need an empty journal.
+        env = fresh_environment(database, Path(data_dir), seed=False)
         return journal_bench(env, "proofs", "--leaves", str(leaves))
 
 

@@ -52,10 +52,10 @@ def record(
 def record_many(entries: Iterable[Mapping]) -> list[JournalEntry]:
     """Append several entries, in order, inside the caller's transaction.
 
-    Each mapping holds `record()`'s arguments by name. The batch takes the
-    append lock and reads the last index once, then inserts the entries and
-    their Merkle nodes with one statement each, so it costs about as much
-    as a single `record()` plus the rows themselves.
+    Each mapping contains `record()`'s arguments by name. The batch takes the
+    append lock and reads the last index once. It then inserts the entries
+    and their Merkle nodes with one statement each on PostgreSQL (SQLite
+    needs one per few dozen rows, as it limits parameters per statement).
     """
     if not connection.in_atomic_block:
         raise RuntimeError("journal entries are written inside a transaction")
