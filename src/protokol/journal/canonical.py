@@ -113,30 +113,14 @@ def dumps(value) -> bytes:
     return rfc8785.dumps(value)
 
 
-class _NotPlain(Exception):
-    """A field outside the shapes that the fast encoder writes."""
+def _is_safe_integer(value) -> bool:
+    return value is None or (
+        type(value) is int and -SAFE_INTEGER <= value <= SAFE_INTEGER
+    )
 
 
-def _string(value) -> str:
-    if not isinstance(value, str):
-        raise _NotPlain
-    return _encode_string(value)
-
-
-def _integer(value) -> str:
-    if value is None:
-        return "null"
-    if type(value) is not int or not -SAFE_INTEGER <= value <= SAFE_INTEGER:
-        raise _NotPlain
-    return str(value)
-
-
-def _value(value) -> str:
-    if value is None:
-        return "null"
-    if not _is_plain(value):
-        raise _NotPlain
-    return _encode(value)
+def _null_or(value, encode) -> str:
+    return "null" if value is None else encode(value)
 
 
 def entry_document(entry) -> dict:
@@ -168,25 +152,55 @@ def canonical_bytes(entry) -> bytes:
     The members are written in their sorted order by hand; `entry_document`
     through `rfc8785` is the reference that this must equal.
     """
-    try:
+    action, name, role = entry.action, entry.actor_name, entry.actor_role
+    object_type, object_id, label = (
+        entry.object_type,
+        entry.object_id,
+        entry.object_label,
+    )
+    request_id, index, before, after = (
+        entry.request_id,
+        entry.index,
+        entry.before,
+        entry.after,
+    )
+    # Plain `and` of checks, as all() over a generator costs a tenth of the
+    # time per entry.
+    plain = (
+        isinstance(action, str)
+        and type(name) is str
+        and type(role) is str
+        and type(object_type) is str
+        and type(object_id) is str
+        and type(label) is str
+        and type(request_id) is str
+        and index is not None
+        and _is_safe_integer(index)
+        and _is_safe_integer(entry.actor_id)
+        and _is_safe_integer(entry.consultation_id)
+        and (before is None or _is_plain(before))
+        and (after is None or _is_plain(after))
+    )
+    if plain:
+        quote = _encode_string
         text = (
-            f'{{"action":{_string(entry.action)},'
-            f'"actor":{{"id":{_integer(entry.actor_id)},'
-            f'"name":{_string(entry.actor_name)},'
-            f'"role":{_string(entry.actor_role)}}},'
-            f'"after":{_value(entry.after)},'
-            f'"before":{_value(entry.before)},'
-            f'"consultation_id":{_integer(entry.consultation_id)},'
-            f'"index":{_integer(entry.index)},'
-            f'"object":{{"id":{_string(entry.object_id)},'
-            f'"label":{_string(entry.object_label)},'
-            f'"type":{_string(entry.object_type)}}},'
-            f'"request_id":{_string(entry.request_id)},'
+            f'{{"action":{quote(action)},'
+            f'"actor":{{"id":{_null_or(entry.actor_id, str)},'
+            f'"name":{quote(name)},"role":{quote(role)}}},'
+            f'"after":{_null_or(after, _encode)},'
+            f'"before":{_null_or(before, _encode)},'
+            f'"consultation_id":{_null_or(entry.consultation_id, str)},'
+            f'"index":{index},'
+            f'"object":{{"id":{quote(object_id)},"label":{quote(label)},'
+            f'"type":{quote(object_type)}}},'
+            f'"request_id":{quote(request_id)},'
             f'"time":"{format_time(entry.created_at)}"}}'
         )
-        return text.encode("utf-8")
-    except (_NotPlain, UnicodeEncodeError):
-        return rfc8785.dumps(entry_document(entry))
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # A lone surrogate: rfc8785 raises its own error for it.
+    return rfc8785.dumps(entry_document(entry))
 
 
 def leaf_hash(data: bytes) -> str:
