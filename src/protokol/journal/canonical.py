@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 import rfc8785
 
 LEAF_PREFIX = b"\x00"
-# The largest integer an IEEE 754 double holds exactly; JCS allows no more.
+# The largest integer that an IEEE 754 double represents exactly. JCS allows
+# no larger one.
 SAFE_INTEGER = 2**53 - 1
 # Below the surrogates, UTF-16 code units order strings as code points do.
 FIRST_SURROGATE = "\ud800"
@@ -36,10 +37,10 @@ _encode_string = json.encoder.encode_basestring
 def _make_encode():
     """Return a function that writes a value as _ENCODER does, without its setup.
 
-    JSONEncoder.encode builds a new C encoder on every call; building it once
+    JSONEncoder.encode builds a new C encoder on every call. Building it once
     here, with the arguments that JSONEncoder.iterencode passes, saves about a
-    fifth of the encoding time (CPython 3.11). Without the C module,
-    _ENCODER.encode is used.
+    fifth of the encoding time (CPython 3.11). Without the C module, this
+    returns _ENCODER.encode.
     """
     if json.encoder.c_make_encoder is None:
         return _ENCODER.encode
