@@ -15,7 +15,8 @@ from protokol.journal.models import MerkleNode
 # gapless and in commit order.
 APPEND_LOCK_KEY = 0x70726F746F6B6F6C
 _TABLE = MerkleNode._meta.db_table
-# Nodes read per query, well below SQLite's expression depth of 1000.
+# Nodes read per query, so that SQLite's OR of pairs stays well below its
+# expression depth limit of 1000.
 READ_CHUNK = 200
 # "index" is a keyword in SQL.
 _INDEX = connection.ops.quote_name("index")
@@ -96,18 +97,31 @@ def read_nodes(keys) -> dict[merkle.NodeKey, bytes]:
     found: dict[merkle.NodeKey, bytes] = {}
     with connection.cursor() as cursor:
         for start in range(0, len(keys), READ_CHUNK):
-            chunk = keys[start : start + READ_CHUNK]
-            condition = " OR ".join([f"(level = %s AND {_INDEX} = %s)"] * len(chunk))
-            cursor.execute(
-                f"SELECT level, {_INDEX}, hash FROM {_TABLE} WHERE {condition}",
-                [number for key in chunk for number in key],
-            )
+            cursor.execute(*_nodes_query(keys[start : start + READ_CHUNK]))
             for level, index, value in cursor.fetchall():
                 found[(level, index)] = bytes.fromhex(value)
     missing = set(keys) - found.keys()
     if missing:
         raise TreeCorrupted(f"Merkle tree nodes missing: {sorted(missing)}")
     return found
+
+
+def _nodes_query(keys: list[merkle.NodeKey]) -> tuple[str, list]:
+    if connection.vendor == "postgresql":
+        # A join with two arrays plans in a fraction of the time of an OR of
+        # pairs, and its text is the same for every proof.
+        return (
+            f"SELECT node.level, node.{_INDEX}, node.hash "
+            "FROM unnest(%s::smallint[], %s::bigint[]) AS wanted(level, position) "
+            f"JOIN {_TABLE} AS node "
+            f"ON node.level = wanted.level AND node.{_INDEX} = wanted.position",
+            [[level for level, _ in keys], [index for _, index in keys]],
+        )
+    condition = " OR ".join([f"(level = %s AND {_INDEX} = %s)"] * len(keys))
+    return (
+        f"SELECT level, {_INDEX}, hash FROM {_TABLE} WHERE {condition}",
+        [number for key in keys for number in key],
+    )
 
 
 def tree_size() -> int:
