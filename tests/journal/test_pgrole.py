@@ -46,7 +46,7 @@ def conninfo(**override) -> str:
 
 @pytest.fixture
 def app_role(db):
-    """A login role with the printed grants, committed so a new session sees them."""
+    """Create a login role with the printed grants, committed for other sessions."""
     role = f"protokol_app_test_{secrets.token_hex(4)}"
     with psycopg.connect(conninfo(), autocommit=True) as admin:
         admin.execute(f'CREATE ROLE "{role}" LOGIN')

@@ -28,17 +28,17 @@ def grant_statements(role: str, database: str, schema: str = "public") -> list[s
         raise ValueError(
             f"role name {role!r} must be lowercase letters, digits and underscores"
         )
-    who = _quote(role)
+    grantee = _quote(role)
     where = _quote(schema)
     journal = ", ".join(f"{where}.{table}" for table in JOURNAL_TABLES)
     return [
-        f"GRANT CONNECT, TEMPORARY ON DATABASE {_quote(database)} TO {who};",
-        f"GRANT USAGE ON SCHEMA {where} TO {who};",
+        f"GRANT CONNECT, TEMPORARY ON DATABASE {_quote(database)} TO {grantee};",
+        f"GRANT USAGE ON SCHEMA {where} TO {grantee};",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {where} "
-        f"TO {who};",
-        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {where} TO {who};",
-        f"REVOKE ALL ON {journal} FROM PUBLIC, {who};",
-        f"GRANT SELECT, INSERT ON {journal} TO {who};",
+        f"TO {grantee};",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {where} TO {grantee};",
+        f"REVOKE ALL ON {journal} FROM PUBLIC, {grantee};",
+        f"GRANT SELECT, INSERT ON {journal} TO {grantee};",
     ]
 
 
