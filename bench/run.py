@@ -32,8 +32,11 @@ def protokol(env: dict, *args: str) -> None:
     subprocess.run([BIN / "protokol", *args], env=env, check=True, capture_output=True)
 
 
-def fresh_environment(database: str, data_dir: Path) -> dict:
-    """Return the environment of an empty, migrated installation with demo accounts."""
+def fresh_environment(database: str, data_dir: Path, seed: bool = True) -> dict:
+    """Return the environment of an empty, migrated installation.
+
+    With `seed`, it also has the demo accounts, whose creation is journaled.
+    """
     env = {**os.environ, "PROTOKOL_DEMO": "1", "PROTOKOL_DATA_DIR": str(data_dir)}
     env.pop("PROTOKOL_DATABASE_URL", None)
     if database == "postgresql":
@@ -44,7 +47,8 @@ def fresh_environment(database: str, data_dir: Path) -> dict:
             connection.execute("CREATE DATABASE protokol_bench")
         env["PROTOKOL_DATABASE_URL"] = POSTGRES_BENCH
     protokol(env, "migrate", "--no-input", "-v", "0")
-    protokol(env, "seed-demo")
+    if seed:
+        protokol(env, "seed-demo")
     return env
 
 
@@ -178,18 +182,33 @@ def bench_import(database: str) -> dict:
     }
 
 
+def journal_bench(env: dict, *args: str) -> dict:
+    finished = subprocess.run(
+        [BIN / "python", ROOT / "bench" / "journal_bench.py", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if finished.returncode != 0:
+        raise RuntimeError(
+            f"journal_bench.py {' '.join(args)} failed:\n{finished.stderr[-3000:]}"
+        )
+    return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
 def bench_journal(database: str, entries: int) -> dict:
     """Append, verify and prove journal entries in an empty installation."""
     with tempfile.TemporaryDirectory(prefix="protokol-bench-") as data_dir:
         env = fresh_environment(database, Path(data_dir))
-        output = subprocess.run(
-            [BIN / "python", ROOT / "bench" / "journal_bench.py", str(entries)],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+        return journal_bench(env, "appends", str(entries))
+
+
+def bench_proofs(database: str, leaves: int) -> dict:
+    """Prove in a tree of `leaves` synthetic leaves in an empty installation."""
+    with tempfile.TemporaryDirectory(prefix="protokol-bench-") as data_dir:
+        # No demo accounts: the synthetic leaves need an empty journal.
+        env = fresh_environment(database, Path(data_dir), seed=False)
+        return journal_bench(env, "proofs", "--leaves", str(leaves))
 
 
 def postgres_available() -> bool:
@@ -204,7 +223,21 @@ def main() -> None:
     parser.add_argument("--consultations", type=int, default=200)
     parser.add_argument("--messages", type=int, default=10)
     parser.add_argument("--journal-entries", type=int, default=2000)
+    parser.add_argument(
+        "--proof-leaves",
+        type=int,
+        nargs="*",
+        default=[1_000_000],
+        help="Tree sizes of synthetic leaves to time proofs at (10,000,000 "
+        "takes several minutes and about 3 GB on PostgreSQL).",
+    )
+    parser.add_argument(
+        "--sections",
+        default="api,journal,proofs,import",
+        help="Comma-separated sections to run: api, journal, proofs, import.",
+    )
     options = parser.parse_args()
+    sections = set(options.sections.split(","))
 
     databases = ["sqlite"] + (["postgresql"] if postgres_available() else [])
     print(f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
@@ -214,6 +247,17 @@ def main() -> None:
     )
     print(f"Command: make bench ({' '.join(sys.argv[1:]) or 'defaults'})\n")
 
+    if "api" in sections:
+        print_api(databases, options)
+    if "journal" in sections:
+        print_journal(databases, options.journal_entries)
+    if "proofs" in sections:
+        print_proofs(databases, options.proof_leaves)
+    if "import" in sections:
+        print_import(databases)
+
+
+def print_api(databases: list[str], options) -> None:
     print(
         "| database | consultations/s (10 msgs each) | API writes/s "
         "| GET /healthz/s | writes ÷ healthz |"
@@ -227,24 +271,55 @@ def main() -> None:
             f"{r['ratio']:.2f} |",
             flush=True,
         )
+    print()
 
+
+def print_journal(databases: list[str], entries: int) -> None:
     print(
-        "\n| database | entries | appends/s | batched appends/s | verify entries/s "
-        "| hashlib entries/s | verify ÷ hashlib | inclusion proof ms (hashes) |"
+        "| database | entries | appends/s | record() ×100/s | record_many(100)/s "
+        "| verify entries/s | read+hash entries/s | verify ÷ read+hash (CPU) "
+        "| hashlib entries/s | verify ÷ hashlib | inclusion proof ms (hashes) "
+        "| consistency proof ms (hashes) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for database in databases:
-        r = bench_journal(database, options.journal_entries)
+        r = bench_journal(database, entries)
         print(
             f"| {database} | {r['entries']} | {r['appends_per_s']:.0f} | "
-            f"{r['batched_appends_per_s']:.0f} | {r['verify_entries_per_s']:.0f} | "
+            f"{r['batched_appends_per_s']:.0f} | {r['record_many_per_s']:.0f} | "
+            f"{r['verify_entries_per_s']:.0f} | {r['read_hash_entries_per_s']:.0f} | "
+            f"{r['verify_entries_per_s'] / r['read_hash_entries_per_s']:.2f} "
+            f"({r['verify_cpu_ratio']:.2f}) | "
             f"{r['hashlib_entries_per_s']:.0f} | "
             f"{r['verify_entries_per_s'] / r['hashlib_entries_per_s']:.3f} | "
-            f"{r['inclusion_proof_ms']:.2f} ({r['inclusion_proof_hashes']}) |",
+            f"{r['inclusion_proof_ms']:.2f} ({r['inclusion_proof_hashes']}) | "
+            f"{r['consistency_proof_ms']:.2f} ({r['consistency_proof_hashes']}) |",
             flush=True,
         )
+    print()
 
-    print("\n| database | appeals | import s | appeals/s | parse s | import ÷ parse |")
+
+def print_proofs(databases: list[str], sizes: list[int]) -> None:
+    print(
+        "| database | leaves | fill s | inclusion proof ms | hashes (bytes) "
+        "| consistency proof ms | hashes | proofs checked |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for leaves in sizes:
+        for database in databases:
+            r = bench_proofs(database, leaves)
+            print(
+                f"| {database} | {r['leaves']} | {r['fill_seconds']:.0f} | "
+                f"{r['inclusion_proof_ms']:.2f} | {r['inclusion_proof_hashes']} "
+                f"({r['inclusion_proof_bytes']}) | {r['consistency_proof_ms']:.2f} | "
+                f"{r['consistency_proof_hashes']} | {r['proofs_checked']} |",
+                flush=True,
+            )
+    print()
+
+
+def print_import(databases: list[str]) -> None:
+    print("| database | appeals | import s | appeals/s | parse s | import ÷ parse |")
     print("|---|---:|---:|---:|---:|---:|")
     for database in databases:
         r = bench_import(database)

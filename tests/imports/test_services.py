@@ -93,19 +93,20 @@ def test_invalid_line_number_counts_blank_lines(tmp_path, five):
 
 def test_failure_inside_appeal_rolls_back(tmp_path, five, monkeypatch):
     target = five[1]["source_id"]
-    record = services.journal.record
+    record_many = services.journal.record_many
 
-    def failing_record(action, **fields):
-        entry = record(action, **fields)
-        consultation = Consultation.objects.filter(pk=fields.get("consultation_id"))
-        if (
-            action == "consultation:transition"
-            and consultation.get().external_ref == target
-        ):
-            raise IntegrityError("simulated failure")
-        return entry
+    def failing_record_many(entries):
+        written = record_many(entries)
+        for entry in written:
+            if (
+                entry.action == "consultation:transition"
+                and Consultation.objects.get(pk=entry.consultation_id).external_ref
+                == target
+            ):
+                raise IntegrityError("simulated failure")
+        return written
 
-    monkeypatch.setattr(services.journal, "record", failing_record)
+    monkeypatch.setattr(services.journal, "record_many", failing_record_many)
     path = _write(tmp_path / "appeals.jsonl", [_dump(r) for r in five[:3]])
 
     report = import_appeals(path)

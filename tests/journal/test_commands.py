@@ -162,7 +162,9 @@ class LogServer:
             try:
                 with urllib.request.urlopen(f"{self.url}/healthz", timeout=1):
                     return
-            except OSError:  # URLError, refused or timed out while starting
+            except OSError:
+                # Refused before uvicorn listens; timed out while it starts
+                # on a busy machine. URLError is an OSError too.
                 time.sleep(0.2)
         pytest.fail(f"uvicorn did not answer {self.url} in {SERVER_START_SECONDS} s")
 

@@ -346,14 +346,14 @@ def _import_appeal(
         for draft in timeline.transitions
     )
 
-    journal.record(
-        JournalAction.CONSULTATION_IMPORT,
-        actor=None,
-        object_type="consultation",
-        object_id=consultation.pk,
-        object_label=consultation.number,
-        consultation_id=consultation.pk,
-        after={
+    imported = {
+        "action": JournalAction.CONSULTATION_IMPORT,
+        "actor": None,
+        "object_type": "consultation",
+        "object_id": consultation.pk,
+        "object_label": consultation.number,
+        "consultation_id": consultation.pk,
+        "after": {
             **summary(consultation),
             "source_id": appeal.source_id,
             "at": appeal.created_at.isoformat(),
@@ -361,8 +361,11 @@ def _import_appeal(
             "messages": len(messages),
             "transitions": len(transitions),
         },
+    }
+    # One batch per appeal: a single lock and index read for all its entries.
+    journal.record_many(
+        [imported, *_transition_entries(consultation, timeline, transitions, catalog)]
     )
-    _journal_transitions(consultation, timeline, transitions, catalog)
     return Counter(
         users=int(user_created),
         messages=len(messages),
@@ -408,33 +411,37 @@ def _deadline(appeal: Appeal) -> datetime:
     return appeal.created_at + timedelta(days=DEFAULT_DEADLINE_DAYS)
 
 
-def _journal_transitions(consultation, timeline, transitions, catalog) -> None:
-    """Journal each replayed step with its original time in `after`."""
+def _transition_entries(consultation, timeline, transitions, catalog) -> list[dict]:
+    """Return the journal entry of each replayed step, its original time in `after`."""
     department_ids = {
         name: department.pk for name, department in catalog.departments.items()
     }
     triage_id = department_ids.get(TRIAGE_DEPARTMENT)
+    entries = []
     for draft, row in zip(timeline.transitions, transitions, strict=True):
         before_id = department_ids.get(draft.department_before, triage_id)
         after_id = department_ids.get(draft.department_after, triage_id)
-        journal.record(
-            JournalAction.CONSULTATION_FORWARD
-            if draft.action == "forward"
-            else JournalAction.CONSULTATION_TRANSITION,
-            actor=None,
-            object_type="consultation",
-            object_id=consultation.pk,
-            object_label=consultation.number,
-            consultation_id=consultation.pk,
-            before={"status": draft.from_status, "department_id": before_id},
-            after={
-                "number": consultation.number,
-                "status": draft.to_status,
-                "department_id": after_id,
-                "service_id": consultation.service_id,
-                "action": draft.action,
-                "transition_id": row.pk,
-                "at": draft.created_at.isoformat(),
-                **draft.details,
-            },
+        entries.append(
+            {
+                "action": JournalAction.CONSULTATION_FORWARD
+                if draft.action == "forward"
+                else JournalAction.CONSULTATION_TRANSITION,
+                "actor": None,
+                "object_type": "consultation",
+                "object_id": consultation.pk,
+                "object_label": consultation.number,
+                "consultation_id": consultation.pk,
+                "before": {"status": draft.from_status, "department_id": before_id},
+                "after": {
+                    "number": consultation.number,
+                    "status": draft.to_status,
+                    "department_id": after_id,
+                    "service_id": consultation.service_id,
+                    "action": draft.action,
+                    "transition_id": row.pk,
+                    "at": draft.created_at.isoformat(),
+                    **draft.details,
+                },
+            }
         )
+    return entries

@@ -19,7 +19,7 @@ class AuditResult:
     checkpoint_size: int | None
 
 
-def iter_stored_leaves(batch_size: int = 2000) -> Iterator[tuple[int, str]]:
+def iter_stored_leaves(batch_size: int = 5000) -> Iterator[tuple[int, str]]:
     """Yield (index, hash) of the stored level-0 Merkle nodes in index order."""
     after = -1
     while True:

@@ -4,13 +4,14 @@ import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
 from tqdm import tqdm
 
 from protokol.errors import ValidationFailed
-from protokol.journal import checkpoints, tree
+from protokol.journal import checkpoints, pgrole, tree
 from protokol.journal.audit import AuditResult, audit, iter_stored_leaves
 from protokol.journal.models import Checkpoint, JournalEntry
-from protokol.journal.services import iter_entries
+from protokol.journal.services import iter_entry_rows
 from protokol.journal.tlog import tlog_proof_text
 from protokol.journal.witness import WitnessFailed
 from protokol.journal.witness import witness as run_witness
@@ -51,6 +52,28 @@ class Command(BaseCommand):
             "-o", "--output", type=Path, help="Output file (default: stdout)."
         )
 
+        role = commands.add_parser(
+            "pg-role",
+            help="Print the GRANT and REVOKE statements that let a PostgreSQL "
+            "application role only SELECT and INSERT the journal tables.",
+        )
+        role.add_argument(
+            "--role",
+            default="protokol_app",
+            help="Application role to grant to (default: protokol_app).",
+        )
+        role.add_argument(
+            "--database",
+            help="Database to grant CONNECT on (default: the configured "
+            "PostgreSQL database's name).",
+        )
+        role.add_argument(
+            "--apply",
+            action="store_true",
+            help="Run the statements on the configured database instead of "
+            "printing them; connect as the owner of the tables.",
+        )
+
         watch = commands.add_parser(
             "witness",
             help="Fetch a server's checkpoint, check its signature and that it "
@@ -76,6 +99,7 @@ class Command(BaseCommand):
             "public-key": self.public_key,
             "prove": self.prove,
             "witness": self.witness,
+            "pg-role": self.pg_role,
         }[subcommand]
         handler(**options)
 
@@ -90,7 +114,7 @@ class Command(BaseCommand):
                 raise CommandError(str(error)) from error
 
         entries = tqdm(
-            iter_entries(),
+            iter_entry_rows(),
             total=total,
             unit="entry",
             desc="Verifying journal",
@@ -158,6 +182,30 @@ class Command(BaseCommand):
                 f"Wrote the proof of entry {index} at size {checkpoint.size} "
                 f"to {output}."
             )
+
+    def pg_role(self, *, role, database, apply, **options):
+        if database is None:
+            database = (
+                connection.settings_dict["NAME"]
+                if connection.vendor == "postgresql"
+                else "protokol"
+            )
+        try:
+            statements = pgrole.grant_statements(role, database)
+        except ValueError as error:
+            raise CommandError(str(error)) from error
+        if not apply:
+            self.stdout.write(pgrole.script(role, database), ending="")
+            return
+        if connection.vendor != "postgresql":
+            raise CommandError("pg-role --apply needs a PostgreSQL database.")
+        with transaction.atomic(), connection.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+        self.stderr.write(
+            f"Granted {role} SELECT and INSERT on the journal tables of "
+            f"{database}, and every privilege but ownership elsewhere."
+        )
 
     def witness(self, *, url, state, key, **options):
         try:
