@@ -20,6 +20,8 @@ class JournalAction(models.TextChoices):
     COPY_READ = "copy:read", _("выдача копии PDF")
     JOURNAL_READ = "journal:read", _("просмотр журнала")
     ACCESS_DENIED = "access:denied", _("отказ в доступе")
+    SECURITY_ALERT = "security:alert", _("тревога безопасности")
+    PROTOCOL_ACKNOWLEDGE = "protocol:acknowledge", _("ознакомление с протоколом")
     USER_LOGIN = "user:login", _("вход")
     USER_LOGIN_FAILED = "user:login_failed", _("неудачный вход")
     USER_CREATE = "user:create", _("создание учётной записи")

@@ -12,6 +12,7 @@ from ninja import Router, Schema
 from protokol.consultations import services
 from protokol.errors import NotFound
 from protokol.journal.canonical import format_time
+from protokol.security.services import record_denial
 from protokol.signing import reports
 from protokol.signing.models import Signature
 
@@ -110,6 +111,14 @@ def _signature(request, consultation_id: int, signature_id: int) -> Signature:
         consultation=consultation, pk=signature_id
     ).first()
     if signature is None:
+        owner = Signature.objects.filter(pk=signature_id).first()
+        record_denial(
+            request.user,
+            object_type="signature",
+            object_id=signature_id,
+            reason="not_found" if owner is None else "other_consultation",
+            consultation_id=None if owner is None else owner.consultation_id,
+        )
         raise NotFound(gettext("Signature not found."), field="signature_id")
     return signature
 
