@@ -15,12 +15,13 @@ class Client:
     user_agent: str = ""
 
 
-client_var: ContextVar[Client] = ContextVar("client", default=Client())
+NO_CLIENT = Client()
+client_var: ContextVar[Client | None] = ContextVar("client", default=None)
 
 
 def current_client() -> Client:
     """Return the client of the request being served, or an empty one outside one."""
-    return client_var.get()
+    return client_var.get() or NO_CLIENT
 
 
 def client_of(request) -> Client:

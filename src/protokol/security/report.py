@@ -76,7 +76,7 @@ def parse_since(value: str, *, now: datetime | None = None) -> datetime:
         moment = parse_datetime(text)
         if moment is None:
             day = parse_date(text)
-            moment = datetime(day.year, day.month, day.day) if day else None
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None
     except ValueError:
         moment = None
     if moment is None:

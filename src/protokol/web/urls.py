@@ -61,6 +61,11 @@ urlpatterns = [
     ),
     path("queue/events/", live_views.queue_events, name="queue_events"),
     path(
+        "consultations/<int:consultation_id>/acknowledge/",
+        consultation_views.post_acknowledge,
+        name="post_acknowledge",
+    ),
+    path(
         "consultations/<int:consultation_id>/protocol.pdf",
         consultation_views.protocol_pdf,
         name="protocol_pdf",

@@ -76,7 +76,7 @@ class Command(BaseCommand):
             )
         widths = [max(len(row[column]) for row in rows) for column in range(5)]
         for row in rows:
-            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+            cells = [row[column].ljust(widths[column]) for column in range(5)]
             self.stdout.write("  ".join([*cells, row[5]]).rstrip())
 
 
