@@ -66,7 +66,7 @@ def _deny(actor, consultation_id, reason: str, operation: str = "") -> None:
 
     The entry names the consultation as its object and, when it exists, as
     its consultation_id, so auditors find the attempt in that consultation's
-    journal; the citizen's view of the journal leaves denials out.
+    journal. The citizen's view of the journal leaves denials out.
     """
     target = _existing_id(consultation_id) if reason != "not_found" else None
     security.record_denial(

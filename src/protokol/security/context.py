@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Client:
-    """Where a request came from, as the server saw it.
+    """The address and user agent of a request's client, as the server saw them.
 
-    `ip` is REMOTE_ADDR: behind a reverse proxy it is the proxy's address.
+    `ip` is REMOTE_ADDR, so behind a reverse proxy it is the proxy's address.
     """
 
     ip: str = ""
