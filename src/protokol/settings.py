@@ -42,6 +42,10 @@ class Config(BaseSettings):
     # A checkpoint request issues a fresh one when the latest is older than
     # this many seconds and entries were added since; 0 turns it off.
     journal_checkpoint_seconds: int = 60
+    # An actor denied this many times within the window raises one
+    # security:alert entry per window; 0 turns alerts off.
+    security_alert_denials: int = 5
+    security_alert_window_seconds: int = 600
     # File of 32 random bytes, the master key that wraps each attachment's
     # AES-256-GCM data key; in demo mode generated at
     # $PROTOKOL_DATA_DIR/master.key (mode 0600) when unset.
@@ -229,6 +233,7 @@ INSTALLED_APPS = [
     "protokol.signing",
     "protokol.workflow",
     "protokol.analytics",
+    "protokol.security",
     "protokol.web",
     "protokol.api",
 ]
@@ -237,6 +242,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "protokol.logging.RequestIdMiddleware",
+    "protokol.security.context.ClientMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",

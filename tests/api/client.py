@@ -11,7 +11,7 @@ from protokol.protocols.models import ProtocolVersion
 BASE = "/api/v1"
 ERROR_KEYS = {"error", "message", "field"}
 # Failed requests may still journal these: the attempt itself is the record.
-ATTEMPT_ACTIONS = ["access:denied", "user:login_failed"]
+ATTEMPT_ACTIONS = ["access:denied", "security:alert", "user:login_failed"]
 
 
 class ApiClient:

@@ -69,8 +69,13 @@ def test_wrong_role_write_journaled(api, consultation):
     )
 
     entry = JournalEntry.objects.filter(action="access:denied").get()
-    assert entry.after == {"reason": "forbidden", "operation": "transition"}
+    assert entry.after == {
+        "reason": "forbidden",
+        "operation": "transition",
+        "ip": "127.0.0.1",
+    }
     assert entry.object_id == str(consultation.pk)
+    assert entry.consultation_id == consultation.pk
 
 
 def test_citizen_journal_hides_internal_notes(api, consultation):

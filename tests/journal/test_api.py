@@ -122,7 +122,7 @@ def test_entry_forbidden_to_others(api_client, consultation, username):
     assert response.json()["error"] == "forbidden"
     last = JournalEntry.objects.order_by("-index").first()
     assert last.action == "access:denied"
-    assert last.after == {"reason": "role"}
+    assert last.after == {"reason": "role", "ip": "127.0.0.1"}
 
 
 def test_entry_missing_is_404(api_client, consultation):

@@ -40,6 +40,7 @@ from protokol.errors import (
 )
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
+from protokol.security.services import record_denial
 
 log = structlog.get_logger(__name__)
 
@@ -217,6 +218,14 @@ def open_attachment(actor, consultation_id, attachment_id) -> tuple[Attachment, 
     try:
         attachment = consultation.attachments.get(pk=int(attachment_id))
     except (Attachment.DoesNotExist, ValueError, TypeError):
+        owner = Attachment.objects.filter(pk=_int_or_none(attachment_id)).first()
+        record_denial(
+            actor,
+            object_type="attachment",
+            object_id=attachment_id,
+            reason="not_found" if owner is None else "other_consultation",
+            consultation_id=None if owner is None else owner.consultation_id,
+        )
         raise NotFound(
             gettext("Attachment not found."), field="attachment_id"
         ) from None
@@ -232,6 +241,13 @@ def open_attachment(actor, consultation_id, attachment_id) -> tuple[Attachment, 
         after={"sha256": attachment.sha256},
     )
     return attachment, handle
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def envelope_of(attachment: Attachment) -> encryption.Envelope | None:

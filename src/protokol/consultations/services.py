@@ -32,6 +32,7 @@ from protokol.errors import (
 from protokol.journal import checkpoints
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
+from protokol.security import services as security
 from protokol.signing import pki
 from protokol.signing import services as signing
 from protokol.validation import clean_text
@@ -61,23 +62,29 @@ def summary(consultation: Consultation) -> dict:
 
 
 def _deny(actor, consultation_id, reason: str, operation: str = "") -> None:
-    after = {"reason": reason}
-    if operation:
-        after["operation"] = operation
-    journal.record_now(
-        JournalAction.ACCESS_DENIED,
-        actor=actor if actor.is_authenticated else None,
+    """Journal a denied attempt on a consultation, found or not.
+
+    The entry names the consultation as its object and, when it exists, as
+    its consultation_id, so auditors find the attempt in that consultation's
+    journal. The citizen's view of the journal leaves denials out.
+    """
+    target = _existing_id(consultation_id) if reason != "not_found" else None
+    security.record_denial(
+        actor,
         object_type="consultation",
         object_id=consultation_id,
-        consultation_id=None,
-        after=after,
-    )
-    log.warning(
-        "access_denied",
-        consultation_id=consultation_id,
         reason=reason,
+        consultation_id=target,
         operation=operation,
     )
+
+
+def _existing_id(consultation_id) -> int | None:
+    try:
+        pk = int(consultation_id)
+    except (TypeError, ValueError):
+        return None
+    return pk if Consultation.objects.filter(pk=pk).exists() else None
 
 
 def journal_denials(function):

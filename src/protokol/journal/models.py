@@ -23,6 +23,8 @@ class JournalAction(models.TextChoices):
     PERSONAL_DATA_UPDATE = "personal_data:update", _("изменение персональных данных")
     PERSONAL_DATA_LOOKUP = "personal_data:lookup", _("поиск по персональным данным")
     ACCESS_DENIED = "access:denied", _("отказ в доступе")
+    SECURITY_ALERT = "security:alert", _("тревога безопасности")
+    PROTOCOL_ACKNOWLEDGE = "protocol:acknowledge", _("ознакомление с протоколом")
     USER_LOGIN = "user:login", _("вход")
     USER_LOGIN_FAILED = "user:login_failed", _("неудачный вход")
     USER_CREATE = "user:create", _("создание учётной записи")

@@ -6,15 +6,37 @@ from protokol.consultations.services import get_visible
 from protokol.errors import NotFound, PermissionDenied
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction, JournalEntry
+from protokol.security.services import record_denial
+
+# Roles that may read any journal entry by its index, and the denials and
+# alerts in a consultation's journal.
+ENTRY_READER_ROLES = frozenset({Role.AUDITOR, Role.SUPERVISOR, Role.ADMIN})
+
+# Entries about other people's attempts, which only ENTRY_READER_ROLES see.
+SECURITY_ACTIONS = (JournalAction.ACCESS_DENIED, JournalAction.SECURITY_ALERT)
 
 
 def consultation_journal(actor, consultation_id) -> list[JournalEntry]:
-    """Return the consultation's entries if `actor` may read its journal."""
+    """Return the consultation's entries if `actor` may read its journal.
+
+    Denied attempts on the consultation are listed for auditors, supervisors
+    and administrators only, so a citizen does not learn who tried to open
+    their consultation, nor staff who were turned away.
+    """
     consultation = get_visible(actor, consultation_id)
     if not permissions.can_view_journal(actor, consultation):
+        record_denial(
+            actor,
+            object_type="journal",
+            object_id=consultation.pk,
+            reason="not_visible",
+            consultation_id=consultation.pk,
+        )
         raise NotFound("Consultation not found.", field="id")
 
     entries = JournalEntry.objects.filter(consultation_id=consultation.pk)
+    if actor.role not in ENTRY_READER_ROLES:
+        entries = entries.exclude(action__in=SECURITY_ACTIONS)
     if not permissions.can_view_internal(actor, consultation):
         # Citizens do not learn that internal notes exist.
         entries = entries.exclude(
@@ -33,19 +55,11 @@ def consultation_journal(actor, consultation_id) -> list[JournalEntry]:
     return entries
 
 
-# Roles that may read any journal entry by its index.
-ENTRY_READER_ROLES = frozenset({Role.AUDITOR, Role.SUPERVISOR, Role.ADMIN})
-
-
 def journal_entry(actor, index: int) -> JournalEntry:
     """Return entry `index` if `actor` is an auditor, supervisor or administrator."""
     if actor.role not in ENTRY_READER_ROLES:
-        journal.record_now(
-            JournalAction.ACCESS_DENIED,
-            actor=actor,
-            object_type="journal_entry",
-            object_id=index,
-            after={"reason": "role"},
+        record_denial(
+            actor, object_type="journal_entry", object_id=index, reason="role"
         )
         raise PermissionDenied(
             "Only auditors, supervisors and administrators may read journal "

@@ -7,12 +7,13 @@ may not see returns 404.
 
 from django.http import HttpResponse
 from django.utils.translation import gettext
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from protokol.consultations import services
 from protokol.errors import NotFound
 from protokol.journal.canonical import format_time
-from protokol.signing import reports
+from protokol.security.services import record_denial
+from protokol.signing import acknowledgement, reports
 from protokol.signing.models import Signature
 
 router = Router(tags=["signatures"])
@@ -102,6 +103,24 @@ def list_signatures(request, consultation_id: int):
     ]
 
 
+@router.post("/{consultation_id}/acknowledge", response={201: SignatureOut})
+def acknowledge(request, consultation_id: int):
+    """Acknowledge the signed protocol as the consultation's citizen, once.
+
+    The record binds the signed document's hash to the caller's token or
+    session, and the organisation seal signs it.
+    """
+    signature = acknowledgement.acknowledge(
+        request.user, consultation_id, acknowledgement.session_of(request)
+    )
+    report = next(
+        report
+        for report in reports.signature_reports(signature.consultation)
+        if report.signature.pk == signature.pk
+    )
+    return Status(201, _signature_out(report))
+
+
 def _signature(request, consultation_id: int, signature_id: int) -> Signature:
     consultation = services.read_consultation(
         request.user, consultation_id, via="api:signature"
@@ -110,6 +129,14 @@ def _signature(request, consultation_id: int, signature_id: int) -> Signature:
         consultation=consultation, pk=signature_id
     ).first()
     if signature is None:
+        owner = Signature.objects.filter(pk=signature_id).first()
+        record_denial(
+            request.user,
+            object_type="signature",
+            object_id=signature_id,
+            reason="not_found" if owner is None else "other_consultation",
+            consultation_id=None if owner is None else owner.consultation_id,
+        )
         raise NotFound(gettext("Signature not found."), field="signature_id")
     return signature
 

@@ -8,6 +8,9 @@ from protokol.consultations.models import Consultation
 class SignatureKind(models.TextChoices):
     SIGNER = "signer", "signer"
     SEAL = "seal", "seal"
+    # The citizen's acknowledgement: a record binding the signed hash to the
+    # citizen's session, signed with the organisation seal (acknowledgement.py).
+    ACKNOWLEDGEMENT = "acknowledgement", "acknowledgement"
 
 
 class Signature(models.Model):
@@ -15,6 +18,8 @@ class Signature(models.Model):
 
     `document` is the exact signed byte string (see document.py), so a
     signature still verifies after later rows of the consultation change.
+    For an acknowledgement, `document` is the acknowledgement record, the
+    seal signs it, and `signer_name` is the citizen's name.
     """
 
     consultation = models.ForeignKey(
@@ -37,6 +42,13 @@ class Signature(models.Model):
         db_table = "signing_signature"
         ordering = ["consultation", "protocol_version", "id"]
         indexes = [models.Index(fields=["consultation", "protocol_version"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["consultation", "protocol_version"],
+                condition=models.Q(kind="acknowledgement"),
+                name="signing_one_acknowledgement_per_version",
+            )
+        ]
 
 
 class Revocation(models.Model):

@@ -6,6 +6,7 @@ is in the journal under a signed checkpoint.
 """
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 from django.utils.translation import gettext
@@ -47,10 +48,12 @@ class SignatureReport:
             stored signed_data_sha256.
         document_matches: the document recomputed from the consultation's
             rows has the stored signed_data_sha256; None when the protocol
-            version no longer exists.
+            version no longer exists. For an acknowledgement: its record
+            binds the seal's signed hash of the same version.
         differences: the parts of the recomputed document that differ.
         signing_entry_index: index of the consultation:transition entry
-            with after.action "sign" that lists this signature, or None.
+            with after.action "sign", or of the protocol:acknowledge entry,
+            that lists this signature, or None.
         inclusion: the proof of that entry, None when there is none.
         inclusion_reason: why `inclusion` is None, or "".
         problems: one sentence for each failed check, naming the object.
@@ -91,6 +94,7 @@ def signature_reports(consultation) -> list[SignatureReport]:
 
 def _report(signature, consultation, roots, revocations, journal) -> SignatureReport:
     from protokol.signing.document import protocol_document
+    from protokol.signing.models import SignatureKind
 
     label = gettext("signature %(id)s") % {"id": signature.pk}
     document = bytes(signature.document)
@@ -117,7 +121,12 @@ def _report(signature, consultation, roots, revocations, journal) -> SignatureRe
         version=signature.protocol_version
     ).first()
     document_matches, differences = None, []
-    if version is None:
+    if signature.kind == SignatureKind.ACKNOWLEDGEMENT:
+        document_matches, binding_problems = _acknowledgement_binds(
+            signature, consultation, document, check
+        )
+        problems += [f"{label}: {problem}" for problem in binding_problems]
+    elif version is None:
         problems.append(
             gettext("%(label)s: protocol version %(version)s no longer exists")
             % {"label": label, "version": signature.protocol_version}
@@ -152,6 +161,46 @@ def _report(signature, consultation, roots, revocations, journal) -> SignatureRe
     )
 
 
+def _acknowledgement_binds(signature, consultation, document, check):
+    """Return whether an acknowledgement record binds a signed document, and why not.
+
+    The record must name this consultation and version and the signed hash
+    of another signature of that version, and the seal must have signed it.
+    """
+    from protokol.signing.models import Signature, SignatureKind
+
+    try:
+        record = json.loads(document)
+        bound = record["protocol"]["signed_data_sha256"]
+        record_consultation = record["consultation"]["id"]
+        record_version = record["protocol"]["version"]
+    except (ValueError, TypeError, KeyError):
+        return False, [gettext("the acknowledgement record is not valid JSON")]
+
+    problems = []
+    if record_consultation != consultation.pk or (
+        record_version != signature.protocol_version
+    ):
+        problems.append(
+            gettext("the acknowledgement record names another consultation or version")
+        )
+    signed = Signature.objects.filter(
+        consultation=consultation,
+        protocol_version=signature.protocol_version,
+        signed_data_sha256=bound,
+    ).exclude(kind=SignatureKind.ACKNOWLEDGEMENT)
+    seal = signed.filter(kind=SignatureKind.SEAL).first()
+    if seal is None:
+        problems.append(
+            gettext("the acknowledged hash is not that of a signed protocol version")
+        )
+    elif check.certificate_subject != seal.certificate_subject:
+        problems.append(
+            gettext("the acknowledgement is not signed with the organisation seal")
+        )
+    return not problems, problems
+
+
 class _JournalContext:
     """The signing entries of one consultation and the latest checkpoint."""
 
@@ -167,6 +216,10 @@ class _JournalContext:
             ).order_by("index")
             if (entry.after or {}).get("action") == "sign"
         ]
+        self.entries += JournalEntry.objects.filter(
+            consultation_id=consultation.pk,
+            action=JournalAction.PROTOCOL_ACKNOWLEDGE,
+        ).order_by("index")
         self.checkpoint = checkpoints.latest_checkpoint()
         self.signed = None
         self.checkpoint_problem = ""

@@ -19,6 +19,7 @@ from protokol.documents import services as documents
 from protokol.errors import NotFound, ProtokolError
 from protokol.imports.portal_facts import portal_facts
 from protokol.protocols import services as protocols
+from protokol.signing import acknowledgement
 from protokol.web import forms
 from protokol.web.labels import ACTION_LABELS, MAIN_PATH
 from protokol.web.personal_views import data_context
@@ -141,7 +142,14 @@ FORM_ANCHORS = {
 }
 
 
-def _render_page(request, consultation_id, *, status: int = 200, **bound_forms):
+def _render_page(
+    request,
+    consultation_id,
+    *,
+    status: int = 200,
+    acknowledge_error: str = "",
+    **bound_forms,
+):
     """Render the consultation page, with any posted form kept as it was sent."""
     user = request.user
     try:
@@ -215,7 +223,10 @@ def _render_page(request, consultation_id, *, status: int = 200, **bound_forms):
         "comment_required_for": [
             ACTION_LABELS[rule.name] for rule in action_rules if rule.comment_required
         ],
-        "error_anchor": error_anchor,
+        "error_anchor": "acknowledge" if acknowledge_error else error_anchor,
+        "acknowledgement": acknowledgement.acknowledgement_of(consultation),
+        "can_acknowledge": acknowledgement.can_acknowledge(user, consultation),
+        "acknowledge_error": acknowledge_error,
         **data_context(request, consultation, bound_forms.get("data_form")),
         **page_forms,
     }
@@ -413,6 +424,30 @@ def _home_unless_visible(user, consultation):
     if permissions.can_view_consultation(user, consultation):
         return None
     return reverse("web:home")
+
+
+@login_required
+@require_POST
+def post_acknowledge(request, consultation_id: int):
+    """Record the citizen's acknowledgement of the signed protocol."""
+    try:
+        acknowledgement.acknowledge(
+            request.user, consultation_id, acknowledgement.session_of(request)
+        )
+    except NotFound:
+        return not_found(request)
+    except ProtokolError as exc:
+        log.info(
+            "page_request_rejected",
+            page="acknowledge",
+            consultation_id=consultation_id,
+            error=exc.code,
+        )
+        return _render_page(
+            request, consultation_id, status=exc.status, acknowledge_error=exc.message
+        )
+    messages.success(request, _("Ознакомление с протоколом записано."))
+    return _back_to_page(consultation_id, "acknowledge")
 
 
 @login_required

@@ -67,6 +67,11 @@ urlpatterns = [
         name="post_collected_data",
     ),
     path(
+        "consultations/<int:consultation_id>/acknowledge/",
+        consultation_views.post_acknowledge,
+        name="post_acknowledge",
+    ),
+    path(
         "consultations/<int:consultation_id>/protocol.pdf",
         consultation_views.protocol_pdf,
         name="protocol_pdf",

@@ -9,6 +9,13 @@ A bundle is a directory or a zip file with these top-level files:
     proof.txt       optional c2sp.org/tlog-proof@v1 of the signing entry
     entry.json      the signing entry's canonical bytes, needed with proof.txt
     journal.pub     the checkpoint verifier key, unless --key gives one
+    acknowledgement.json  optional: the citizen's acknowledgement record
+    acknowledgement.cms   the organisation seal's detached CMS over it
+
+The acknowledgement passes when the seal's signature over the record
+verifies and the record names document.json's consultation, version and
+SHA-256. Its signature is not a .p7s file, because every .p7s file signs
+document.json.
 
 `protokol verify --export CONSULTATION_ID OUT.zip` writes one from the
 database.
@@ -33,6 +40,9 @@ from protokol.signing.verify import check_cms
 # A bundle contains a few signatures and one JSON document; anything larger is
 # not a bundle this command wrote.
 MAX_BUNDLE_FILE_BYTES = 16 * 1024 * 1024
+
+ACKNOWLEDGEMENT_RECORD = "acknowledgement.json"
+ACKNOWLEDGEMENT_CMS = "acknowledgement.cms"
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,7 @@ def export_bundle(consultation_id: str) -> dict[str, bytes]:
     from protokol.journal.canonical import canonical_bytes
     from protokol.journal.models import JournalAction, JournalEntry
     from protokol.signing import crl, pki
+    from protokol.signing.models import SignatureKind
     from protokol.signing.reports import signature_reports
 
     consultation = Consultation.objects.filter(pk=consultation_id).first()
@@ -140,8 +151,15 @@ def export_bundle(consultation_id: str) -> dict[str, bytes]:
         raise CommandError(
             gettext("Consultation %(id)s has no signatures.") % {"id": consultation_id}
         )
+    acknowledgements = [
+        r for r in reports if r.signature.kind == SignatureKind.ACKNOWLEDGEMENT
+    ]
+    reports = [r for r in reports if r.signature.kind != SignatureKind.ACKNOWLEDGEMENT]
     version = max(report.signature.protocol_version for report in reports)
     reports = [r for r in reports if r.signature.protocol_version == version]
+    acknowledgements = [
+        r for r in acknowledgements if r.signature.protocol_version == version
+    ]
 
     # One bundle has one document.json, so signatures whose stored documents
     # differ cannot share it; the signatures report names the changed one.
@@ -173,6 +191,10 @@ def export_bundle(consultation_id: str) -> dict[str, bytes]:
     for report in reports:
         signature = report.signature
         files[f"{signature.kind}-{signature.pk}.p7s"] = bytes(signature.cms)
+
+    for report in acknowledgements:
+        files[ACKNOWLEDGEMENT_RECORD] = bytes(report.signature.document)
+        files[ACKNOWLEDGEMENT_CMS] = bytes(report.signature.cms)
 
     inclusion = reports[-1].inclusion
     if inclusion is not None:
@@ -271,8 +293,11 @@ def verify_bundle(
     signatures = sorted(name for name in files if name.endswith(".p7s"))
     if not signatures:
         checks.append(Check("signatures", False, gettext("no .p7s file in the bundle")))
+    seal_subjects = set()
     for name in signatures:
         result = check_cms(files[name], document, roots, revocations)
+        if name.startswith("seal-") and result.ok:
+            seal_subjects.add(result.certificate_subject)
         time = format_time(result.timestamp_time) if result.timestamp_time else "-"
         detail = (
             f"{result.certificate_subject}, serial {result.certificate_serial}, "
@@ -282,8 +307,78 @@ def verify_bundle(
             detail += "; " + "; ".join(result.problems)
         checks.append(Check(name, result.ok and bool(roots), detail))
 
+    if ACKNOWLEDGEMENT_RECORD in files or ACKNOWLEDGEMENT_CMS in files:
+        checks.append(
+            _acknowledgement_check(files, document, roots, revocations, seal_subjects)
+        )
     checks.append(_journal_check(files, key, digest))
     return checks
+
+
+def _acknowledgement_check(
+    files, document: bytes, roots, revocations, seal_subjects: set[str]
+) -> Check:
+    """Check the seal's signature over the acknowledgement and what it binds."""
+    name = ACKNOWLEDGEMENT_RECORD
+    record_bytes = files.get(ACKNOWLEDGEMENT_RECORD)
+    cms_der = files.get(ACKNOWLEDGEMENT_CMS)
+    if record_bytes is None or cms_der is None:
+        missing = ACKNOWLEDGEMENT_CMS if record_bytes is not None else name
+        return Check(name, False, gettext("%(name)s is missing") % {"name": missing})
+
+    result = check_cms(cms_der, record_bytes, roots, revocations)
+    problems = list(result.problems)
+    if not roots:
+        problems.append(gettext("no trusted root to check the seal against"))
+    if result.certificate_subject not in seal_subjects:
+        problems.append(
+            gettext("it is not signed with the seal that signed document.json")
+        )
+    try:
+        record = json.loads(record_bytes)
+        signed = json.loads(document)
+        protocol = record["protocol"]
+        citizen = dict(record["citizen"])
+        facts = (
+            record["consultation"]["id"],
+            protocol["version"],
+            protocol["signed_data_sha256"],
+        )
+        expected = (
+            signed["consultation"]["id"],
+            signed["protocol"]["version"],
+            hashlib.sha256(document).hexdigest(),
+        )
+    except (ValueError, TypeError, KeyError) as error:
+        problems.append(
+            gettext("the record is not an acknowledgement: %(error)s")
+            % {"error": error}
+        )
+        return Check(name, False, "; ".join(problems))
+    if facts != expected:
+        problems.append(
+            gettext(
+                "the record acknowledges consultation %(id)s, version %(version)s, "
+                "sha256 %(sha256)s, not document.json"
+            )
+            % {"id": facts[0], "version": facts[1], "sha256": facts[2]}
+        )
+
+    time = format_time(result.timestamp_time) if result.timestamp_time else "-"
+    detail = gettext(
+        "%(name)s (user %(user)s) acknowledged document.json at %(at)s from "
+        "%(ip)s; sealed by %(seal)s, timestamp %(time)s"
+    ) % {
+        "name": citizen.get("name"),
+        "user": citizen.get("id"),
+        "at": record.get("acknowledged_at"),
+        "ip": (record.get("client") or {}).get("ip") or "-",
+        "seal": result.certificate_subject,
+        "time": time,
+    }
+    if problems:
+        detail += "; " + "; ".join(problems)
+    return Check(name, not problems, detail)
 
 
 def _roots(files, root: Path | None) -> tuple[Check, list[x509.Certificate]]:

@@ -1,0 +1,1 @@
+"""Denied access: journal entries, alerts on repeated denials and their report."""
