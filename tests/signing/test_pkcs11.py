@@ -244,9 +244,7 @@ def test_key_missing_on_token_names_import(token_pki, monkeypatch):
     with pytest.raises(tokens.TokenUnavailable) as raised:
         signers.Pkcs11Signer().sign(DATA, identity, timestamp=False)
 
-    assert "Could not find private key with label 'user:supervisor'" in str(
-        raised.value
-    )
+    assert "holds no key labelled 'user:supervisor'" in str(raised.value)
     assert "protokol pki pkcs11-import user:supervisor" in str(raised.value)
 
 

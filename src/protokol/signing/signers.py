@@ -43,8 +43,8 @@ class SignedResult:
 class Signer(Protocol):
     """Signing backend: PKCS#8 key files (software) or a PKCS#11 token (pkcs11).
 
-    Another provider, such as a GOST one, implements this method and is
-    added to BACKENDS under the name PROTOKOL_SIGNER_BACKEND selects it by.
+    Another provider, such as a GOST one, implements `sign` and is added to
+    BACKENDS and to the values that Config.signer_backend accepts.
     """
 
     def sign(
@@ -98,6 +98,15 @@ class Pkcs11Signer:
     ) -> SignedResult:
         identifier = tokens.key_id(identity.certificate.public_key())
         with tokens.session() as session:
+            if not tokens.has_private_key(session, identity.name, identifier):
+                raise tokens.TokenUnavailable(
+                    f"Token {tokens.token_label()!r} holds no key labelled "
+                    f"{identity.name!r} with ID {identifier.hex()}, the key of "
+                    f"certificate {pki.serial_hex(identity.certificate)}: make it "
+                    "with `protokol pki init` or `protokol pki issue` under "
+                    "PROTOKOL_SIGNER_BACKEND=pkcs11, or move the key file there "
+                    f"with `protokol pki pkcs11-import {identity.name}`."
+                )
             signer = PKCS11Signer(
                 session,
                 signing_cert=_to_asn1(identity.certificate),
@@ -109,11 +118,8 @@ class Pkcs11Signer:
                 return _sign_cms(signer, data, identity, timestamp=timestamp)
             except PKCS11Error as error:
                 raise tokens.TokenUnavailable(
-                    f"Token {tokens.token_label()!r} cannot sign as "
-                    f"{identity.name} with the key of ID {identifier.hex()}: "
-                    f"{error} Put the key on the token with `protokol pki init` "
-                    f"or `protokol pki issue`, or move a key file there with "
-                    f"`protokol pki pkcs11-import {identity.name}`."
+                    f"Token {tokens.token_label()!r} failed to sign as "
+                    f"{identity.name}: {type(error).__name__} {error}"
                 ) from error
 
 

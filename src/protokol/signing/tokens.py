@@ -116,7 +116,11 @@ def _library(module: str):
 
 
 def _token(library, label: str):
-    """Find the token; rescan the slots once for a token made after start-up."""
+    """Find the token by label.
+
+    The module is initialised again once when no token matches, because
+    SoftHSM2, for one, lists only the tokens that existed at C_Initialize.
+    """
     for attempt in range(2):
         try:
             return library.get_token(token_label=label)
@@ -139,8 +143,8 @@ def session(*, rw: bool = False) -> Iterator[pkcs11.Session]:
     """Open a logged-in session with the configured token, closed on exit.
 
     Raises:
-        TokenUnavailable: a setting is missing or wrong, or the token is
-            absent or refuses the PIN; the message names the setting.
+        TokenUnavailable: a setting is missing or wrong, the token is
+            absent, or it rejects the PIN. The message names the setting.
     """
     module, label, pin = _module(), token_label(), _pin()
     with _lock:
@@ -243,13 +247,16 @@ def store_certificate(label: str, certificate: x509.Certificate) -> None:
         )
 
 
+def has_private_key(opened, label: str, identifier: bytes) -> bool:
+    """Return True if the session finds the private key with this label and ID."""
+    return bool(_objects(opened, ObjectClass.PRIVATE_KEY, label, identifier))
+
+
 def has_key(identity: pki.Identity) -> bool:
-    """Return True if the token holds the private key of the identity's certificate."""
+    """Return True if the token contains the key of the identity's certificate."""
     identifier = key_id(identity.certificate.public_key())
     with session() as opened:
-        return bool(
-            _objects(opened, ObjectClass.PRIVATE_KEY, identity.name, identifier)
-        )
+        return has_private_key(opened, identity.name, identifier)
 
 
 def import_identity(identity: pki.Identity) -> None:
