@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -316,3 +317,46 @@ def test_token_made_after_start_is_found(token_pki, monkeypatch):
 
     with tokens.session() as session:
         assert session.token.label == "later"
+
+
+def test_renew_signs_with_new_key(token_pki, demo, tmp_path):
+    call_command("pki", "issue", "operator2", stdout=io.StringIO())
+    first = pki.user_certificate("operator2")
+    call_command("pki", "issue", "operator2", "--renew", stdout=io.StringIO())
+    identity = pki.user_identity("operator2")
+
+    result = signers.default_signer().sign(DATA, identity, timestamp=False)
+    verified = openssl_verify(tmp_path, result.cms, DATA, token_pki / "root.pem")
+    keys = token_objects(ObjectClass.PRIVATE_KEY, "user:operator2")
+
+    assert identity.certificate.serial_number != first.serial_number
+    assert verified.returncode == 0, verified.stderr.decode()
+    assert result.certificate_serial == pki.serial_hex(identity.certificate)
+    assert {key[Attribute.ID] for key in keys} == {
+        tokens.key_id(first.public_key()),
+        tokens.key_id(identity.certificate.public_key()),
+    }
+
+
+def test_key_without_certificate_reused(token_pki):
+    first = tokens.generate_key("user:interrupted")
+    second = tokens.generate_key("user:interrupted")
+
+    assert first.public_numbers() == second.public_numbers()
+    assert len(token_objects(ObjectClass.PRIVATE_KEY, "user:interrupted")) == 1
+
+
+def test_concurrent_signatures_all_verify(token_pki, tmp_path):
+    seal = pki.organisation_identity("seal")
+
+    def sign(number):
+        data = DATA + str(number).encode()
+        return data, signers.default_signer().sign(data, seal, timestamp=False)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(sign, range(8)))
+
+    assert len(results) == 8
+    for data, result in results:
+        verified = openssl_verify(tmp_path, result.cms, data, token_pki / "root.pem")
+        assert verified.returncode == 0, verified.stderr.decode()
