@@ -217,7 +217,7 @@ def test_import_software_key(token_pki, monkeypatch, tmp_path):
     keys = token_objects(ObjectClass.PRIVATE_KEY, "user:operator")
 
     assert "Imported the key and certificate of user:operator" in out.getvalue()
-    assert "already holds the key of user:operator" in out.getvalue()
+    assert "already has the key of user:operator" in out.getvalue()
     assert str(identity.key_file) in out.getvalue()
     assert len(keys) == 1
     assert keys[0][Attribute.EXTRACTABLE] is False
@@ -245,7 +245,7 @@ def test_key_missing_on_token_names_import(token_pki, monkeypatch):
     with pytest.raises(tokens.TokenUnavailable) as raised:
         signers.Pkcs11Signer().sign(DATA, identity, timestamp=False)
 
-    assert "holds no key labelled 'user:supervisor'" in str(raised.value)
+    assert "has no key labelled 'user:supervisor'" in str(raised.value)
     assert "protokol pki pkcs11-import user:supervisor" in str(raised.value)
 
 

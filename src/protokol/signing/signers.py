@@ -100,7 +100,7 @@ class Pkcs11Signer:
         with tokens.session() as session:
             if not tokens.has_private_key(session, identity.name, identifier):
                 raise tokens.TokenUnavailable(
-                    f"Token {tokens.token_label()!r} holds no key labelled "
+                    f"Token {tokens.token_label()!r} has no key labelled "
                     f"{identity.name!r} with ID {identifier.hex()}, the key of "
                     f"certificate {pki.serial_hex(identity.certificate)}: make it "
                     "with `protokol pki init` or `protokol pki issue` under "

@@ -93,7 +93,7 @@ class Command(BaseCommand):
         found = _software_identity(identity)
         if tokens.has_key(found):
             self.stdout.write(
-                f"Token {tokens.token_label()!r} already holds the key of "
+                f"Token {tokens.token_label()!r} already has the key of "
                 f"{identity}; nothing imported."
             )
             return
