@@ -11,6 +11,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from pkcs11 import PKCS11Error
+from pyhanko.sign.attributes import TSTProvider
 from pyhanko.sign.pkcs11 import PKCS11Signer
 from pyhanko.sign.signers.pdf_cms import SimpleSigner
 from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -115,12 +116,18 @@ class Pkcs11Signer:
                 key_id=identifier,
             )
             try:
-                return _sign_cms(signer, data, identity, timestamp=timestamp)
+                signed = _signed_data(signer, data, timestamper=None)
             except PKCS11Error as error:
                 raise tokens.TokenUnavailable(
                     f"Token {tokens.token_label()!r} failed to sign as "
                     f"{identity.name}: {type(error).__name__} {error}"
                 ) from error
+
+        # The timestamp is requested after the session closes, so a slow
+        # TSA does not hold the token lock that other signatures wait for.
+        if timestamp:
+            signed = _add_signature_timestamp(signed)
+        return _result(signed, data, identity)
 
 
 BACKENDS: dict[str, type] = {"software": SoftwareSigner, "pkcs11": Pkcs11Signer}
@@ -130,19 +137,45 @@ def _sign_cms(
     signer, data: bytes, identity: pki.Identity, *, timestamp: bool
 ) -> SignedResult:
     """Sign `data` detached with a pyHanko signer; add the timestamp if asked."""
+    timestamper = tsa_client.timestamper() if timestamp else None
+    return _result(_signed_data(signer, data, timestamper), data, identity)
+
+
+def _signed_data(signer, data: bytes, timestamper) -> cms.ContentInfo:
+    """Return the detached CAdES SignedData over `data`, CAdES-T with a timestamper."""
     # NOTE: asyncio.run fails in a thread with a running event loop, so
     # async views must call this through sync_to_async.
     # use_cades adds signing-certificate-v2 (RFC 5035) to the signed
     # attributes; the timestamper adds signature-time-stamp-token.
-    signed = asyncio.run(
+    return asyncio.run(
         signer.async_sign_general_data(
             data,
             DIGEST_ALGORITHM,
             detached=True,
             use_cades=True,
-            timestamper=tsa_client.timestamper() if timestamp else None,
+            timestamper=timestamper,
         )
     )
+
+
+def _add_signature_timestamp(signed: cms.ContentInfo) -> cms.ContentInfo:
+    """Add the signature-time-stamp-token that pyHanko's timestamper would add.
+
+    The token's imprint is the hash of the first signer's signature value
+    (CAdES-T), as `verify.check_cms` expects.
+    """
+    signer_info = signed["content"]["signer_infos"][0]
+    provider = TSTProvider(
+        DIGEST_ALGORITHM, signer_info["signature"].native, tsa_client.timestamper()
+    )
+    attribute = asyncio.run(provider.get_attribute())
+    signer_info["unsigned_attrs"] = cms.CMSAttributes([attribute])
+    return cms.ContentInfo.load(signed.dump(force=True))
+
+
+def _result(
+    signed: cms.ContentInfo, data: bytes, identity: pki.Identity
+) -> SignedResult:
     return SignedResult(
         cms=signed.dump(),
         signed_data_sha256=hashlib.sha256(data).hexdigest(),
@@ -181,6 +214,7 @@ def default_signer() -> Signer:
     """Return the backend that PROTOKOL_SIGNER_BACKEND names.
 
     This is the one place that picks the backend for seal and staff
-    signatures; the TSA always signs in software (see tsa.py).
+    signatures. Signature timestamps come from tsa_client, whichever backend
+    signs.
     """
     return BACKENDS[settings.CONFIG.signer_backend]()
