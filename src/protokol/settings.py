@@ -3,6 +3,7 @@
 import re
 import secrets
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -58,6 +59,17 @@ class Config(BaseSettings):
     pki_passphrase: str = ""
     # Public URL of the revocation list, written into issued certificates.
     pki_crl_url: str = ""
+    # Where the seal's and staff members' signing keys live: "software" (the
+    # PKI directory's encrypted key files) or "pkcs11" (a PKCS#11 token).
+    signer_backend: Literal["software", "pkcs11"] = "software"
+    # PKCS#11 module (shared library) of the token, e.g. SoftHSM2's
+    # /usr/lib/softhsm/libsofthsm2.so; used by the pkcs11 backend.
+    pkcs11_module: Path | None = None
+    # Label of the token that holds the signing keys.
+    pkcs11_token: str = ""
+    # User PIN of the token, or a file whose first line is the PIN.
+    pkcs11_pin: str = ""
+    pkcs11_pin_file: Path | None = None
     # TSA policy of issued timestamp tokens: a UUID-derived OID (ITU-T X.667)
     # unless the organisation has a registered one.
     tsa_policy_oid: str = "2.25.251034935084449270020691694625426301592"

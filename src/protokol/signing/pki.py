@@ -10,6 +10,8 @@ Every certificate and key lives as a PEM file in the PKI directory:
 
 Private keys are RSA-3072 in PKCS#8, encrypted with the PKI passphrase
 (PROTOKOL_PKI_PASSPHRASE, or in demo mode a generated `passphrase` file).
+With PROTOKOL_SIGNER_BACKEND=pkcs11 the seal's and staff members' keys are
+made on the PKCS#11 token instead (see tokens.py) and have no key file.
 """
 
 import datetime
@@ -158,16 +160,15 @@ def _usage(*, cert_sign: bool) -> x509.KeyUsage:
 
 def _build(
     subject: x509.Name,
-    key: rsa.RSAPrivateKey,
+    public: rsa.RSAPublicKey,
     *,
     issuer: x509.Certificate | None,
     issuer_key: rsa.RSAPrivateKey,
     days: int,
     timestamping: bool = False,
 ) -> x509.Certificate:
-    """Sign a certificate for `key`; a root when `issuer` is None."""
+    """Sign a certificate for the key `public`; a root when `issuer` is None."""
     now = datetime.datetime.now(datetime.UTC)
-    public = key.public_key()
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -211,6 +212,37 @@ def _write_certificate(path: Path, certificate: x509.Certificate) -> None:
     path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
 
 
+def _keys_on_token() -> bool:
+    """Return True when new seal and staff keys are made on the PKCS#11 token."""
+    from protokol.signing import tokens
+
+    return tokens.enabled()
+
+
+def _new_public_key(name: str, key_path: Path, on_token: bool) -> rsa.RSAPublicKey:
+    """Make the identity's key on the token or in `key_path`; return its public key."""
+    if on_token:
+        from protokol.signing import tokens
+
+        return tokens.generate_key(name)
+    return _key_for(key_path).public_key()
+
+
+def _store(
+    name: str, path: Path, certificate: x509.Certificate, on_token: bool
+) -> None:
+    """Write the certificate file, after its copy on the token if the key is there.
+
+    The file comes last, so a failed run leaves no certificate without its key
+    and the next run reuses the key.
+    """
+    if on_token:
+        from protokol.signing import tokens
+
+        tokens.store_certificate(name, certificate)
+    _write_certificate(path, certificate)
+
+
 @dataclass(frozen=True)
 class InitResult:
     """Result of `init_pki`: the PKI directory and the file stems it created."""
@@ -238,7 +270,11 @@ def init_pki() -> InitResult:
         root_key = _key_for(directory / "root.key.pem")
         subject = _name("Root CA")
         root = _build(
-            subject, root_key, issuer=None, issuer_key=root_key, days=ROOT_DAYS
+            subject,
+            root_key.public_key(),
+            issuer=None,
+            issuer_key=root_key,
+            days=ROOT_DAYS,
         )
         _write_certificate(root_path, root)
         created.append("root")
@@ -250,16 +286,18 @@ def init_pki() -> InitResult:
     ):
         if (directory / f"{stem}.pem").exists():
             continue
-        key = _key_for(directory / f"{stem}.key.pem")
+        # The TSA key stays a file whatever the backend: tsa.py signs with it.
+        on_token = stem == "seal" and _keys_on_token()
+        public = _new_public_key(stem, directory / f"{stem}.key.pem", on_token)
         certificate = _build(
             _name(common_name),
-            key,
+            public,
             issuer=root,
             issuer_key=root_key,
             days=LEAF_DAYS,
             timestamping=timestamping,
         )
-        _write_certificate(directory / f"{stem}.pem", certificate)
+        _store(stem, directory / f"{stem}.pem", certificate, on_token)
         created.append(stem)
 
     log.info("pki_initialised", directory=str(directory), created=created)
@@ -303,15 +341,17 @@ def issue_user_certificate(user) -> x509.Certificate:
     # A new certificate always gets a new key.
     key_path.unlink(missing_ok=True)
 
-    key = _key_for(key_path)
+    name = f"user:{user.username}"
+    on_token = _keys_on_token()
+    public = _new_public_key(name, key_path, on_token)
     certificate = _build(
         _name(user.display_name, user_id=user.username),
-        key,
+        public,
         issuer=root_certificate(),
         issuer_key=root_key(),
         days=USER_DAYS,
     )
-    _write_certificate(certificate_path, certificate)
+    _store(name, certificate_path, certificate, on_token)
     log.info(
         "pki_user_certificate_issued",
         user_id=user.pk,

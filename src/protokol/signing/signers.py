@@ -9,10 +9,14 @@ from typing import Protocol
 from asn1crypto import cms, keys
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
+from django.conf import settings
+from pkcs11 import PKCS11Error
+from pyhanko.sign.attributes import TSTProvider
+from pyhanko.sign.pkcs11 import PKCS11Signer
 from pyhanko.sign.signers.pdf_cms import SimpleSigner
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from protokol.signing import pki, tsa, tsa_client
+from protokol.signing import pki, tokens, tsa, tsa_client
 
 DIGEST_ALGORITHM = "sha256"
 
@@ -38,7 +42,11 @@ class SignedResult:
 
 
 class Signer(Protocol):
-    """Signing backend: software key files now, a PKCS#11 token in future."""
+    """Signing backend: PKCS#8 key files (software) or a PKCS#11 token (pkcs11).
+
+    Another provider, such as a GOST one, implements `sign` and is added to
+    BACKENDS and to the values that Config.signer_backend accepts.
+    """
 
     def sign(
         self, data: bytes, identity: pki.Identity, *, timestamp: bool = True
@@ -52,7 +60,9 @@ class Signer(Protocol):
                 TSA as an unsigned attribute (CAdES-T).
 
         Raises:
-            pki.PkiNotConfigured: a certificate or key file is missing.
+            pki.PkiNotConfigured: a certificate or key file is missing, or
+                (tokens.TokenUnavailable) the token, its PIN or the key on
+                it cannot be used.
         """
         ...
 
@@ -68,33 +78,115 @@ class SoftwareSigner:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        chain = [_to_asn1(certificate) for certificate in identity.chain]
         signer = SimpleSigner(
             signing_cert=_to_asn1(identity.certificate),
             signing_key=keys.PrivateKeyInfo.load(key_der),
-            cert_registry=SimpleCertificateStore.from_certs(chain),
+            cert_registry=SimpleCertificateStore.from_certs(_chain(identity)),
         )
+        return _sign_cms(signer, data, identity, timestamp=timestamp)
 
-        # NOTE: asyncio.run fails in a thread with a running event loop, so
-        # async views must call this through sync_to_async.
-        # use_cades adds signing-certificate-v2 (RFC 5035) to the signed
-        # attributes; the timestamper adds signature-time-stamp-token.
-        signed = asyncio.run(
-            signer.async_sign_general_data(
-                data,
-                DIGEST_ALGORITHM,
-                detached=True,
-                use_cades=True,
-                timestamper=tsa_client.timestamper() if timestamp else None,
+
+class Pkcs11Signer:
+    """Signs with a private key that never leaves a PKCS#11 token.
+
+    The key is the one labelled with the identity's name whose CKA_ID is the
+    certificate's subjectKeyIdentifier (see tokens.py). The certificate and
+    chain come from the PKI directory, as for the software backend.
+    """
+
+    def sign(
+        self, data: bytes, identity: pki.Identity, *, timestamp: bool = True
+    ) -> SignedResult:
+        identifier = tokens.key_id(identity.certificate.public_key())
+        with tokens.session() as session:
+            if not tokens.has_private_key(session, identity.name, identifier):
+                raise tokens.TokenUnavailable(
+                    f"Token {tokens.token_label()!r} has no key labelled "
+                    f"{identity.name!r} with ID {identifier.hex()}, the key of "
+                    f"certificate {pki.serial_hex(identity.certificate)}: make it "
+                    "with `protokol pki init` or `protokol pki issue` under "
+                    "PROTOKOL_SIGNER_BACKEND=pkcs11, or move the key file there "
+                    f"with `protokol pki pkcs11-import {identity.name}`."
+                )
+            signer = PKCS11Signer(
+                session,
+                signing_cert=_to_asn1(identity.certificate),
+                ca_chain=_chain(identity),
+                key_label=identity.name,
+                key_id=identifier,
             )
+            try:
+                signed = _signed_data(signer, data, timestamper=None)
+            except PKCS11Error as error:
+                raise tokens.TokenUnavailable(
+                    f"Token {tokens.token_label()!r} failed to sign as "
+                    f"{identity.name}: {type(error).__name__} {error}"
+                ) from error
+
+        # The timestamp is requested after the session closes, so a slow
+        # TSA does not hold the token lock that other signatures wait for.
+        if timestamp:
+            signed = _add_signature_timestamp(signed)
+        return _result(signed, data, identity)
+
+
+BACKENDS: dict[str, type] = {"software": SoftwareSigner, "pkcs11": Pkcs11Signer}
+
+
+def _sign_cms(
+    signer, data: bytes, identity: pki.Identity, *, timestamp: bool
+) -> SignedResult:
+    """Sign `data` detached with a pyHanko signer; add the timestamp if asked."""
+    timestamper = tsa_client.timestamper() if timestamp else None
+    return _result(_signed_data(signer, data, timestamper), data, identity)
+
+
+def _signed_data(signer, data: bytes, timestamper) -> cms.ContentInfo:
+    """Return the detached CAdES SignedData over `data`, CAdES-T with a timestamper."""
+    # NOTE: asyncio.run fails in a thread with a running event loop, so
+    # async views must call this through sync_to_async.
+    # use_cades adds signing-certificate-v2 (RFC 5035) to the signed
+    # attributes; the timestamper adds signature-time-stamp-token.
+    return asyncio.run(
+        signer.async_sign_general_data(
+            data,
+            DIGEST_ALGORITHM,
+            detached=True,
+            use_cades=True,
+            timestamper=timestamper,
         )
-        return SignedResult(
-            cms=signed.dump(),
-            signed_data_sha256=hashlib.sha256(data).hexdigest(),
-            certificate_serial=pki.serial_hex(identity.certificate),
-            certificate_subject=pki.subject_text(identity.certificate),
-            timestamp_time=signature_timestamp_time(signed),
-        )
+    )
+
+
+def _add_signature_timestamp(signed: cms.ContentInfo) -> cms.ContentInfo:
+    """Add the signature-time-stamp-token that pyHanko's timestamper would add.
+
+    The token's imprint is the hash of the first signer's signature value
+    (CAdES-T), as `verify.check_cms` expects.
+    """
+    signer_info = signed["content"]["signer_infos"][0]
+    provider = TSTProvider(
+        DIGEST_ALGORITHM, signer_info["signature"].native, tsa_client.timestamper()
+    )
+    attribute = asyncio.run(provider.get_attribute())
+    signer_info["unsigned_attrs"] = cms.CMSAttributes([attribute])
+    return cms.ContentInfo.load(signed.dump(force=True))
+
+
+def _result(
+    signed: cms.ContentInfo, data: bytes, identity: pki.Identity
+) -> SignedResult:
+    return SignedResult(
+        cms=signed.dump(),
+        signed_data_sha256=hashlib.sha256(data).hexdigest(),
+        certificate_serial=pki.serial_hex(identity.certificate),
+        certificate_subject=pki.subject_text(identity.certificate),
+        timestamp_time=signature_timestamp_time(signed),
+    )
+
+
+def _chain(identity: pki.Identity) -> list[asn1_x509.Certificate]:
+    return [_to_asn1(certificate) for certificate in identity.chain]
 
 
 def _to_asn1(certificate) -> asn1_x509.Certificate:
@@ -119,5 +211,10 @@ def signature_timestamp_time(signed: cms.ContentInfo) -> datetime | None:
 
 
 def default_signer() -> Signer:
-    """Return the configured backend; only the software backend exists so far."""
-    return SoftwareSigner()
+    """Return the backend that PROTOKOL_SIGNER_BACKEND names.
+
+    This is the one place that picks the backend for seal and staff
+    signatures. Signature timestamps come from tsa_client, whichever backend
+    signs.
+    """
+    return BACKENDS[settings.CONFIG.signer_backend]()

@@ -4,7 +4,7 @@ from cryptography.hazmat.primitives import serialization
 from django.core.management.base import BaseCommand, CommandError
 
 from protokol.accounts.models import Role, User
-from protokol.signing import crl, pki
+from protokol.signing import crl, pki, tokens
 
 SIGNING_ROLES = (Role.OPERATOR, Role.REVIEWER, Role.SUPERVISOR)
 
@@ -44,9 +44,18 @@ class Command(BaseCommand):
 
         commands.add_parser("crl", help="Issue a new CRL and print it as PEM.")
 
+        token_import = commands.add_parser(
+            "pkcs11-import",
+            help="Copy an identity's key file and certificate onto the PKCS#11 "
+            "token (PROTOKOL_PKCS11_*); the key file is left for you to delete.",
+        )
+        token_import.add_argument(
+            "identity", help='"seal" or "user:USERNAME", as the token labels it.'
+        )
+
     def handle(self, *args, subcommand, **options):
         try:
-            getattr(self, f"_{subcommand}")(**options)
+            getattr(self, "_" + subcommand.replace("-", "_"))(**options)
         except (pki.PkiNotConfigured, crl.AlreadyRevoked, ValueError) as error:
             raise CommandError(str(error)) from error
 
@@ -80,9 +89,45 @@ class Command(BaseCommand):
         crl.revoke(current, reason)
         self.stdout.write(f"Revoked certificate {pki.serial_hex(current)}.")
 
+    def _pkcs11_import(self, *, identity, **options):
+        found = _software_identity(identity)
+        if tokens.has_key(found):
+            self.stdout.write(
+                f"Token {tokens.token_label()!r} already has the key of "
+                f"{identity}; nothing imported."
+            )
+            return
+        tokens.import_identity(found)
+        self.stdout.write(
+            f"Imported the key and certificate of {identity} into token "
+            f"{tokens.token_label()!r}. With PROTOKOL_SIGNER_BACKEND=pkcs11 it "
+            f"signs from the token; once it does, delete {found.key_file}."
+        )
+
     def _crl(self, **options):
         issued = crl.issue_crl()
         self.stdout.write(issued.public_bytes(serialization.Encoding.PEM).decode())
+
+
+def _software_identity(name: str) -> pki.Identity:
+    """Return the seal or user identity `name` whose key is still a file."""
+    if name == "seal":
+        identity = pki.organisation_identity("seal")
+    elif name.startswith("user:"):
+        identity = pki.user_identity(name.removeprefix("user:"))
+    else:
+        raise CommandError(
+            f'Identity {name!r} is neither "seal" nor "user:USERNAME"; the TSA '
+            "key stays a file."
+        )
+    if identity is None:
+        raise CommandError(f"{name} has no certificate: issue one first.")
+    if not identity.key_file.exists():
+        raise CommandError(
+            f"{name} has no key file {identity.key_file}: its key is on a token "
+            "already, or was never a file."
+        )
+    return identity
 
 
 def _staff_user(username: str) -> User:
