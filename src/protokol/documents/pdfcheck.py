@@ -26,6 +26,8 @@ BUNDLE_NAMES = {
     PROOF_FILE: "proof.txt",
     JOURNAL_KEY_FILE: "journal.pub",
 }
+# pyHanko's reason for rejecting an update can list hundreds of object paths.
+MAX_REASON_CHARS = 200
 RELATIONSHIPS = {"/Source", "/Data", "/Alternative", "/Supplement", "/Unspecified"}
 
 
@@ -149,6 +151,9 @@ def pades_checks(data: bytes, root: Path) -> list[Check]:
                 gettext("a later update changed the document (%(level)s)")
                 % {"level": level.name}
             )
+            if isinstance(status.diff_result, Exception):
+                reason = str(status.diff_result).splitlines()[0]
+                problems.append(reason[:MAX_REASON_CHARS])
         if status.docmdp_ok is False:
             problems.append(gettext("a later update is not allowed by the signature"))
         kind = (
