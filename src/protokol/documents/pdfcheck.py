@@ -57,6 +57,17 @@ def verify_pdf(data: bytes, *, root: Path, key: str | None = None) -> list[Check
     return checks
 
 
+def embedded_document(data: bytes) -> bytes | None:
+    """Return the signed document embedded in a copy, None if there is none."""
+    import pikepdf
+
+    try:
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            return embedded_files(pdf).get(DOCUMENT_FILE)
+    except pikepdf.PdfError:
+        return None
+
+
 def embedded_files(pdf) -> dict[str, bytes]:
     """Return the embedded files of an open pikepdf document by name."""
     return {
