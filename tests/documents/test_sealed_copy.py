@@ -71,7 +71,7 @@ def test_sealed_copy_passes_pdfsig(sealed):
     assert "Total document signed" in timestamp
     assert "Not total document signed" not in timestamp
     # NOTE: poppler 22.12 cannot check ETSI.RFC3161 document timestamps and
-    # says "not yet verified"; assert "Signature is Valid." here once the
+    # reports "not yet verified"; assert "Signature is Valid." here once the
     # Debian poppler-utils validates them.
     assert "Signature is Invalid" not in timestamp
 

@@ -19,8 +19,8 @@ from protokol.signing.management.commands.verify import Check
 
 log = structlog.get_logger(__name__)
 
-# Checks per client address in one window; a PDF check takes about half a
-# second of CPU.
+# Checks per client address in one window, because each PDF check costs
+# about a second of CPU (see bench/pdf_bench.py).
 RATE_LIMIT = 20
 RATE_WINDOW_SECONDS = 600
 

@@ -94,7 +94,7 @@ def verify_url(number: str, code: str) -> str:
 
 @dataclass(frozen=True)
 class SignedEvidence:
-    """What a sealed copy embeds: the signed document, signatures and proof."""
+    """The evidence a sealed copy embeds: signed document, signatures, proof."""
 
     document: bytes
     code: str
