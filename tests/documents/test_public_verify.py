@@ -111,6 +111,14 @@ def test_verify_upload_not_pdf(client, db):
     assert "The file is not a PDF." in response.content.decode()
 
 
+def test_verify_upload_without_file(client, db):
+    response = client.post("/verify", {})
+
+    assert response.status_code == 422
+    assert 'id="id_file"' in response.content.decode()
+    assert "field--error" in response.content.decode()
+
+
 def test_verify_rate_limited(client, signed_consultation):
     for _ in range(public.RATE_LIMIT):
         response = client.get("/verify", {"number": "КП-0", "code": "X"})

@@ -1,5 +1,6 @@
 """The public page that checks a protocol copy, without signing in."""
 
+import structlog
 from django import forms
 from django.conf import settings
 from django.shortcuts import render
@@ -9,7 +10,10 @@ from django.views.decorators.http import require_http_methods
 
 from protokol.documents import public
 from protokol.errors import PayloadTooLarge, ProtokolError
+from protokol.signing.pki import PkiNotConfigured
 from protokol.web.forms import PageForm
+
+log = structlog.get_logger(__name__)
 
 
 class CodeForm(PageForm):
@@ -25,7 +29,10 @@ class UploadForm(PageForm):
 def verify_page(request):
     """Check a copy by number and code (GET) or by uploading its PDF (POST)."""
     code_form = CodeForm(request.GET if "number" in request.GET else None)
-    upload_form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        upload_form = UploadForm(request.POST, request.FILES)
+    else:
+        upload_form = UploadForm()
     context = {"code_form": code_form, "upload_form": upload_form}
     status = 200
     try:
@@ -36,6 +43,12 @@ def verify_page(request):
     except public.TooManyRequests as error:
         context["error"] = error
         status = error.status
+    except PkiNotConfigured as error:
+        log.error("public_verify_pki_missing", error=str(error))
+        context["error"] = ProtokolError(
+            gettext("Checking is not available: the signing PKI is not set up.")
+        )
+        status = 503
     except ProtokolError as error:
         form = upload_form if request.method == "POST" else code_form
         form.add_error(
