@@ -95,6 +95,7 @@ def verify_code(number: str, code: str) -> PublicReport:
     """
     from protokol.consultations.models import Consultation
     from protokol.documents.services import verification_code
+    from protokol.journal.canonical import format_time
     from protokol.signing.models import Signature
     from protokol.signing.reports import signature_reports
 
@@ -123,10 +124,11 @@ def verify_code(number: str, code: str) -> PublicReport:
         signature = report.signature
         if signature.protocol_version != latest.protocol_version:
             continue
+        time = report.cms.timestamp_time
         detail = gettext("%(kind)s, %(subject)s, timestamp %(time)s") % {
             "kind": signature.kind,
             "subject": report.cms.certificate_subject,
-            "time": report.cms.timestamp_time or "-",
+            "time": format_time(time) if time else "-",
         }
         if report.problems:
             detail += "; " + "; ".join(report.problems)
