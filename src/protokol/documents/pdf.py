@@ -282,7 +282,7 @@ class RenderedCopy:
     """A rendered copy and the place kept free for the seal stamp.
 
     `seal_box` is (left, bottom, right, top) in PDF points on the last page,
-    or None when the copy has no place for a stamp (drafts).
+    or None when the copy has no place for a stamp (no QR code).
     """
 
     content: bytes
@@ -299,8 +299,8 @@ def render_copy(
 ) -> RenderedCopy:
     """Render the copy with associated files and a QR code of `verify_url`.
 
-    A sealed copy (not a draft) keeps an empty box at its end for the visible
-    seal stamp, whose position `RenderedCopy.seal_box` gives.
+    A copy with a QR code (a signed protocol, never a draft) keeps an empty
+    box at its end for the visible seal stamp, at `RenderedCopy.seal_box`.
     """
     if language not in LABELS:
         raise ValueError(f"language must be one of {sorted(LABELS)}, not {language!r}.")
@@ -341,7 +341,7 @@ def render_copy(
         _render_warnings.reset(token)
 
     _log_warnings(warnings, consultation_id=detail["id"])
-    seal_box = None if context["is_draft"] else _seal_box(document.pages[-1])
+    seal_box = _seal_box(document.pages[-1])
     return RenderedCopy(content=content, seal_box=seal_box)
 
 
