@@ -33,6 +33,8 @@ class Config(BaseSettings):
     max_text_chars: int = 20_000
     token_ttl_hours: int = 24
     organisation_name: str = "Контакт-центр государственных услуг"
+    # Public address of the site; QR codes on signed copies point to its /verify.
+    public_url: str = "http://127.0.0.1:8000"
     # Origin line of the journal's signed checkpoints; also the signing key's name.
     journal_origin: str = "protokol.local/journal"
     # Ed25519 private key (PKCS#8 PEM) that signs checkpoints; in demo mode

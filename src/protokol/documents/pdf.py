@@ -1,9 +1,11 @@
 """Rendering of the citizen's protocol copy as a PDF/A-3b document with WeasyPrint."""
 
 import atexit
+import io
 import logging
 import threading
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -40,6 +42,9 @@ LABELS = {
         "zone_abbreviation": "МСК",
         "time_format": "%d.%m.%Y %H:%M",
         "issued_at": "Копия выдана",
+        "verify_note": "Проверка подлинности копии",
+        "verification_code": "Код проверки",
+        "seal_stamp": "Подписано электронной печатью\n%(signer)s\nВремя: %(ts)s",
         "not_set": "—",
         "section_summary": "Сведения о консультации",
         "status": "Статус",
@@ -147,6 +152,9 @@ LABELS = {
         "zone_abbreviation": "MSK",
         "time_format": "%Y-%m-%d %H:%M",
         "issued_at": "Copy issued",
+        "verify_note": "Checking that the copy is authentic",
+        "verification_code": "Verification code",
+        "seal_stamp": "Sealed electronically\n%(signer)s\nTime: %(ts)s",
         "not_set": "—",
         "section_summary": "Consultation",
         "status": "Status",
@@ -251,31 +259,120 @@ def render_protocol_pdf(detail: dict, *, language: str) -> bytes:
     `language` is "ru" or "en", and any other value raises ValueError. The copy
     is the citizen's, so internal messages are left out even if `detail` has them.
     """
+    return render_copy(detail, language=language).content
+
+
+@dataclass(frozen=True)
+class EmbeddedFile:
+    """A file to embed as a PDF/A-3 associated file.
+
+    `relationship` is the /AFRelationship name: "Source" for the data the
+    document was made from, "Supplement" for what supports it.
+    """
+
+    name: str
+    content: bytes
+    description: str
+    media_type: str
+    relationship: str = "Supplement"
+
+
+@dataclass(frozen=True)
+class RenderedCopy:
+    """A rendered copy and the place kept free for the seal stamp.
+
+    `seal_box` is (left, bottom, right, top) in PDF points on the last page,
+    or None when the copy has no place for a stamp (no QR code).
+    """
+
+    content: bytes
+    seal_box: tuple[float, float, float, float] | None
+
+
+def render_copy(
+    detail: dict,
+    *,
+    language: str,
+    files: tuple[EmbeddedFile, ...] = (),
+    verify_url: str | None = None,
+    verification_code: str = "",
+) -> RenderedCopy:
+    """Render the copy with associated files and a QR code of `verify_url`.
+
+    A copy with a QR code (a signed protocol, never a draft) keeps an empty
+    box at its end for the visible seal stamp, at `RenderedCopy.seal_box`.
+    """
     if language not in LABELS:
         raise ValueError(f"language must be one of {sorted(LABELS)}, not {language!r}.")
     # Importing WeasyPrint takes about half a second, paid only by processes
     # that render.
-    from weasyprint import HTML
+    from weasyprint import HTML, Attachment
 
     font_config, stylesheet, fetcher = _weasyprint_objects()
+    context = build_context(detail, language=language)
+    if verify_url is not None and not context["is_draft"]:
+        context["verification_code"] = verification_code
+        context["verify_qr"] = mark_safe(qr_svg(verify_url))
     with translation.override(language):
-        html = render_to_string(
-            "documents/protocol.html", build_context(detail, language=language)
-        )
+        html = render_to_string("documents/protocol.html", context)
 
+    created = timezone.now().astimezone(UTC).replace(microsecond=0)
+    attachments = [
+        Attachment(
+            file_obj=io.BytesIO(item.content),
+            name=item.name,
+            description=item.description,
+            created=created,
+            modified=created,
+            relationship=item.relationship,
+        )
+        for item in files
+    ]
     warnings: list[str] = []
     token = _render_warnings.set(warnings)
     try:
-        content = HTML(string=html, url_fetcher=fetcher).write_pdf(
-            stylesheets=[stylesheet],
-            font_config=font_config,
-            pdf_variant=PDF_VARIANT,
+        document = HTML(string=html, url_fetcher=fetcher).render(
+            stylesheets=[stylesheet], font_config=font_config
+        )
+        content = document.write_pdf(
+            pdf_variant=PDF_VARIANT, attachments=attachments or None
         )
     finally:
         _render_warnings.reset(token)
 
     _log_warnings(warnings, consultation_id=detail["id"])
-    return content
+    seal_box = _seal_box(document.pages[-1])
+    return RenderedCopy(content=content, seal_box=seal_box)
+
+
+# CSS pixels are 1/96 inch, PDF points 1/72 inch.
+POINTS_PER_PIXEL = 0.75
+SEAL_ANCHOR = "seal-place"
+
+
+def _seal_box(page) -> tuple[float, float, float, float] | None:
+    """Return the PDF box of the seal place on `page`, from its anchor."""
+    anchor = page.anchors.get(SEAL_ANCHOR)
+    if anchor is None:
+        return None
+    x, y = anchor[0] * POINTS_PER_PIXEL, anchor[1] * POINTS_PER_PIXEL
+    page_height = page.height * POINTS_PER_PIXEL
+    top = page_height - y
+    return (x, top - SEAL_HEIGHT_PT, x + SEAL_WIDTH_PT, top)
+
+
+# Size of the seal stamp; protocol.css gives .seal-place the same size in mm.
+SEAL_WIDTH_PT = 80 * 72 / 25.4
+SEAL_HEIGHT_PT = 22 * 72 / 25.4
+
+
+def qr_svg(url: str) -> str:
+    """Return an inline SVG QR code of `url` (error correction M, no border)."""
+    import segno
+
+    return segno.make(url, error="m", micro=False).svg_inline(
+        scale=1, border=0, omitsize=True
+    )
 
 
 def build_context(detail: dict, *, language: str) -> dict:

@@ -1,7 +1,14 @@
 """Issuing protocol copies: authorization, rendering and the journal entry."""
 
+import base64
+import hashlib
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.conf import settings
 from django.utils.translation import gettext
 
+from protokol.consultations.lifecycle import SEALED_STATUSES
 from protokol.consultations.presenters import consultation_detail
 from protokol.consultations.services import get_visible
 from protokol.errors import ValidationFailed
@@ -9,20 +16,28 @@ from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
 
 LANGUAGES = ("ru", "en")
+# Names of the associated files in a sealed copy; `protokol verify` reads them.
+DOCUMENT_FILE = "protocol.json"
+ENTRY_FILE = "journal-entry.json"
+PROOF_FILE = "journal-entry.tlog-proof"
+JOURNAL_KEY_FILE = "journal.pub"
+# Characters of the verification code: 80 bits of the signed document's SHA-256.
+CODE_LENGTH = 16
 
 
 def issue_copy(actor, consultation_id, *, language: str = "ru") -> tuple[str, bytes]:
     """Render the protocol copy for `actor` and journal the issuance.
 
+    A signed protocol's copy carries the signed document, its signatures and
+    the journal proof as associated files, a QR code of the verification
+    page, and the organisation seal as PAdES B-LTA. A draft is not signed.
     Returns the download file name and the PDF bytes.
     """
-    from protokol.documents.pdf import render_protocol_pdf
-
     if language not in LANGUAGES:
         raise ValidationFailed(gettext("lang must be 'ru' or 'en'."), field="lang")
     consultation = get_visible(actor, consultation_id)
     detail = consultation_detail(consultation, actor, public_only=True)
-    content = render_protocol_pdf(detail, language=language)
+    content = render_sealed_copy(consultation, detail, language=language)
 
     journal.record_now(
         JournalAction.COPY_READ,
@@ -34,3 +49,145 @@ def issue_copy(actor, consultation_id, *, language: str = "ru") -> tuple[str, by
         after={"language": language, "bytes": len(content)},
     )
     return f"protocol-{consultation.pk}-{language}.pdf", content
+
+
+def render_sealed_copy(consultation, detail: dict, *, language: str) -> bytes:
+    """Render the copy; seal it when the consultation has a signed protocol."""
+    from protokol.documents.pdf import LABELS, render_copy
+
+    evidence = None
+    if consultation.status in SEALED_STATUSES:
+        evidence = signed_evidence(consultation)
+    if evidence is None:
+        return render_copy(detail, language=language).content
+
+    from protokol.documents import pades
+
+    rendered = render_copy(
+        detail,
+        language=language,
+        files=evidence.files,
+        verify_url=verify_url(consultation.number, evidence.code),
+        verification_code=evidence.code,
+    )
+    labels = LABELS[language]
+    media_types = {item.name: item.media_type for item in evidence.files}
+    return pades.sign_copy(
+        pades.prepare_copy(rendered.content, media_types),
+        seal_box=rendered.seal_box,
+        stamp_text=labels["seal_stamp"],
+        reason=f"{labels['document_title']} {consultation.number}",
+    )
+
+
+def verification_code(document: bytes) -> str:
+    """Return the copy's verification code: base32 of the document's SHA-256."""
+    digest = hashlib.sha256(document).digest()
+    return base64.b32encode(digest).decode()[:CODE_LENGTH]
+
+
+def verify_url(number: str, code: str) -> str:
+    """Return the public verification URL of a copy."""
+    query = urlencode({"number": number, "code": code})
+    return f"{settings.CONFIG.public_url.rstrip('/')}/verify?{query}"
+
+
+@dataclass(frozen=True)
+class SignedEvidence:
+    """The evidence a sealed copy embeds: signed document, signatures, proof."""
+
+    document: bytes
+    code: str
+    files: tuple
+
+
+def signed_evidence(consultation) -> SignedEvidence | None:
+    """Return the evidence of the latest signed protocol version, or None.
+
+    Issues a journal checkpoint first when none covers the signing entry yet,
+    so the copy's proof verifies against a signed tree head.
+    """
+    from protokol.documents.pdf import EmbeddedFile
+    from protokol.journal import checkpoints
+    from protokol.journal.canonical import canonical_bytes
+    from protokol.journal.models import JournalEntry
+    from protokol.journal.tlog import tlog_proof_text
+    from protokol.signing.models import Signature
+    from protokol.signing.reports import signature_reports
+
+    latest = (
+        Signature.objects.filter(consultation=consultation)
+        .order_by("-protocol_version")
+        .first()
+    )
+    if latest is None:
+        return None
+    entry_index = (
+        JournalEntry.objects.filter(
+            consultation_id=consultation.pk,
+            action=JournalAction.CONSULTATION_TRANSITION,
+        )
+        .order_by("-index")
+        .values_list("index", flat=True)
+        .first()
+    )
+    checkpoint = checkpoints.latest_checkpoint()
+    if entry_index is not None and (
+        checkpoint is None or checkpoint.size <= entry_index
+    ):
+        checkpoints.issue_checkpoint()
+
+    reports = [
+        report
+        for report in signature_reports(consultation)
+        if report.signature.protocol_version == latest.protocol_version
+    ]
+    document = bytes(latest.document)
+    files = [
+        EmbeddedFile(
+            DOCUMENT_FILE,
+            document,
+            "Signed protocol document (RFC 8785 JSON)",
+            "application/json",
+            relationship="Source",
+        )
+    ]
+    for report in reports:
+        signature = report.signature
+        if bytes(signature.document) != document:
+            continue
+        files.append(
+            EmbeddedFile(
+                f"protocol.{signature.kind}-{signature.pk}.p7s",
+                bytes(signature.cms),
+                f"CAdES-T signature ({signature.kind}) over {DOCUMENT_FILE}",
+                "application/pkcs7-signature",
+            )
+        )
+    inclusion = reports[-1].inclusion if reports else None
+    if inclusion is not None:
+        entry = JournalEntry.objects.get(index=inclusion.index)
+        proof = [bytes.fromhex(node) for node in inclusion.hashes]
+        files += [
+            EmbeddedFile(
+                ENTRY_FILE,
+                canonical_bytes(entry),
+                "Journal entry of the signing (canonical JSON)",
+                "application/json",
+            ),
+            EmbeddedFile(
+                PROOF_FILE,
+                tlog_proof_text(inclusion.index, proof, inclusion.note).encode(),
+                "Inclusion proof of the journal entry (c2sp.org/tlog-proof@v1)",
+                "text/plain",
+            ),
+            EmbeddedFile(
+                JOURNAL_KEY_FILE,
+                f"{checkpoints.verifier_key()}\n".encode(),
+                "Verifier key of the journal checkpoints",
+                "text/plain",
+            ),
+        ]
+    return SignedEvidence(
+        document=document, code=verification_code(document), files=tuple(files)
+    )

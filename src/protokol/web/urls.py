@@ -2,7 +2,13 @@
 
 from django.urls import path
 
-from protokol.web import consultation_views, live_views, personal_views, views
+from protokol.web import (
+    consultation_views,
+    live_views,
+    personal_views,
+    verify_views,
+    views,
+)
 
 app_name = "web"
 
@@ -10,6 +16,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
+    path("verify", verify_views.verify_page, name="verify"),
     path("my/", views.my_consultations, name="my_consultations"),
     path("my/identifiers/", personal_views.my_identifiers, name="my_identifiers"),
     path("queue/", views.queue, name="queue"),

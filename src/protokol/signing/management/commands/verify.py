@@ -1,5 +1,9 @@
 """`protokol verify BUNDLE`: check a signed protocol bundle without the database.
 
+`protokol verify COPY.pdf` checks a sealed protocol copy instead: its PAdES
+signatures, the embedded signed document, signatures and journal proof, and
+the PDF/A-3 rules (see protokol.documents.pdfcheck).
+
 A bundle is a directory or a zip file with these top-level files:
 
     document.json   the signed document (canonical JSON), required
@@ -23,6 +27,7 @@ database.
 
 import hashlib
 import json
+import logging
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,6 +45,8 @@ from protokol.signing.verify import check_cms
 # A bundle contains a few signatures and one JSON document; anything larger is
 # not a bundle this command wrote.
 MAX_BUNDLE_FILE_BYTES = 16 * 1024 * 1024
+# A sealed copy of a protocol with a long dialogue stays well under this.
+MAX_PDF_BYTES = 64 * 1024 * 1024
 
 ACKNOWLEDGEMENT_RECORD = "acknowledgement.json"
 ACKNOWLEDGEMENT_CMS = "acknowledgement.cms"
@@ -63,7 +70,9 @@ class Command(BaseCommand):
     requires_system_checks = []
 
     def add_arguments(self, parser):
-        parser.add_argument("bundle", nargs="?", type=Path, help="Directory or zip.")
+        parser.add_argument(
+            "bundle", nargs="?", type=Path, help="Directory, zip, or sealed .pdf copy."
+        )
         parser.add_argument(
             "--root",
             type=Path,
@@ -94,8 +103,10 @@ class Command(BaseCommand):
         if bundle is None:
             raise CommandError(gettext("Give a BUNDLE to verify, or --export."))
 
-        files = read_bundle(bundle)
-        checks = verify_bundle(files, root=root, key=key)
+        if bundle.suffix.lower() == ".pdf":
+            checks = self.verify_pdf(bundle, root=root, key=key)
+        else:
+            checks = verify_bundle(read_bundle(bundle), root=root, key=key)
         passed = all(check.ok for check in checks)
         if json:
             report = {"ok": passed, "checks": [asdict(check) for check in checks]}
@@ -110,6 +121,34 @@ class Command(BaseCommand):
                 gettext("Verification failed: %(failed)d of %(total)d checks.")
                 % {"failed": failed, "total": len(checks)}
             )
+
+    def verify_pdf(self, path: Path, *, root: Path | None, key) -> list[Check]:
+        """Check a sealed protocol copy; the root defaults to the installation's."""
+        from protokol.documents.pdfcheck import verify_pdf
+        from protokol.signing import pki
+
+        # pikepdf and pyHanko log progress, and pyHanko logs each rejected
+        # update with a traceback; the report names every failure already.
+        for name in ("pikepdf", "pyhanko", "pyhanko_certvalidator"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+        if not path.is_file():
+            raise CommandError(
+                gettext("File %(path)s does not exist.") % {"path": path}
+            )
+        if path.stat().st_size > MAX_PDF_BYTES:
+            raise CommandError(_too_large(path.name, MAX_PDF_BYTES))
+        if root is None:
+            try:
+                root = pki.pki_dir() / "root.pem"
+            except pki.PkiNotConfigured as error:
+                raise CommandError(str(error)) from error
+            if not root.is_file():
+                raise CommandError(
+                    gettext("No installation root at %(path)s: give --root.")
+                    % {"path": root}
+                )
+        return verify_pdf(path.read_bytes(), root=root, key=key)
 
     def export(self, consultation_id: str, output: str) -> None:
         files = export_bundle(consultation_id)
@@ -252,10 +291,10 @@ def read_bundle(path: Path) -> dict[str, bytes]:
     return files
 
 
-def _too_large(name: str) -> str:
+def _too_large(name: str, limit: int = MAX_BUNDLE_FILE_BYTES) -> str:
     return gettext("Bundle file %(name)s is larger than %(limit)d bytes.") % {
         "name": name,
-        "limit": MAX_BUNDLE_FILE_BYTES,
+        "limit": limit,
     }
 
 

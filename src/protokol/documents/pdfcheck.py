@@ -1,0 +1,421 @@
+"""Checking a sealed protocol copy without the database.
+
+`verify_pdf` checks each PAdES signature and document timestamp with
+pyHanko, including its difference analysis of later increments, the
+embedded signed document against its CMS signatures and journal proof, and
+the PDF/A-3 rules that most often break. It reads no database.
+"""
+
+import io
+from pathlib import Path
+
+from django.utils.translation import gettext
+
+from protokol.documents.services import (
+    DOCUMENT_FILE,
+    ENTRY_FILE,
+    JOURNAL_KEY_FILE,
+    PROOF_FILE,
+)
+from protokol.signing.management.commands.verify import Check, verify_bundle
+
+# Names of the copy's associated files in a signed protocol bundle.
+BUNDLE_NAMES = {
+    DOCUMENT_FILE: "document.json",
+    ENTRY_FILE: "entry.json",
+    PROOF_FILE: "proof.txt",
+    JOURNAL_KEY_FILE: "journal.pub",
+}
+# pyHanko's reason for rejecting an update can list hundreds of object paths.
+MAX_REASON_CHARS = 200
+RELATIONSHIPS = {"/Source", "/Data", "/Alternative", "/Supplement", "/Unspecified"}
+
+
+def verify_pdf(data: bytes, *, root: Path, key: str | None = None) -> list[Check]:
+    """Check a sealed copy; it passes when every returned check is ok.
+
+    Args:
+        data: the PDF file's bytes.
+        root: the trusted root certificate file (PEM or DER).
+        key: a checkpoint verifier key or a file with one; else the copy's
+            embedded journal.pub, which is only as trustworthy as the copy.
+    """
+    import pikepdf
+
+    try:
+        pdf = pikepdf.open(io.BytesIO(data))
+    except pikepdf.PdfError as error:
+        message = gettext("the file is not a readable PDF: %(error)s") % {
+            "error": error
+        }
+        return [Check("pdf", False, message)]
+    with pdf:
+        files = embedded_files(pdf)
+        checks = pades_checks(data, root)
+        checks += pdfa_checks(pdf)
+    checks += embedded_checks(files, root=root, key=key)
+    return checks
+
+
+def embedded_document(data: bytes) -> bytes | None:
+    """Return the signed document embedded in a copy, None if there is none."""
+    import pikepdf
+
+    try:
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            return embedded_files(pdf).get(DOCUMENT_FILE)
+    except pikepdf.PdfError:
+        return None
+
+
+def embedded_files(pdf) -> dict[str, bytes]:
+    """Return the embedded files of an open pikepdf document by name."""
+    return {
+        name: attached.get_file().read_bytes()
+        for name, attached in pdf.attachments.items()
+    }
+
+
+def embedded_checks(files: dict[str, bytes], *, root: Path, key) -> list[Check]:
+    """Check the embedded signed document, its CMS signatures and journal proof."""
+    if DOCUMENT_FILE not in files:
+        message = gettext("the copy has no embedded %(name)s") % {"name": DOCUMENT_FILE}
+        return [Check(DOCUMENT_FILE, False, message)]
+    bundle = {
+        BUNDLE_NAMES.get(name, name): content
+        for name, content in files.items()
+        if name in BUNDLE_NAMES or name.endswith(".p7s")
+    }
+    checks = [
+        Check(_embedded_name(check.name), check.ok, check.detail)
+        for check in verify_bundle(bundle, root=root, key=key)
+    ]
+    if PROOF_FILE not in files:
+        # A bundle without a proof skips the journal; a sealed copy has one.
+        message = gettext("the copy has no embedded %(name)s") % {"name": PROOF_FILE}
+        checks = [check for check in checks if check.name != PROOF_FILE]
+        checks.append(Check(PROOF_FILE, False, message))
+    return checks
+
+
+def _embedded_name(name: str) -> str:
+    reverse = {bundle: embedded for embedded, bundle in BUNDLE_NAMES.items()}
+    return reverse.get(name, name)
+
+
+def pades_checks(data: bytes, root: Path) -> list[Check]:
+    """Validate every signature and document timestamp of the PDF with pyHanko."""
+    from pyhanko.pdf_utils.misc import PdfReadError
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.diff_analysis import ModificationLevel
+    from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
+    from pyhanko_certvalidator import ValidationContext
+
+    from protokol.documents.pades import to_asn1
+    from protokol.signing.management.commands.verify import _load_certificate
+
+    try:
+        trust_root = to_asn1(_load_certificate(root.read_bytes()))
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        signatures = reader.embedded_signatures
+    except (OSError, ValueError, PdfReadError) as error:
+        return [Check("signatures", False, str(error))]
+    if not signatures:
+        return [Check("signatures", False, gettext("the PDF has no signature"))]
+
+    checks = []
+    allowed = {ModificationLevel.NONE, ModificationLevel.LTA_UPDATES}
+    for signature in signatures:
+        name = signature.field_name
+        # Revocation data is embedded in the document security store.
+        context = ValidationContext(trust_roots=[trust_root], allow_fetching=False)
+        try:
+            if signature.sig_object_type == "/DocTimeStamp":
+                status = validate_pdf_timestamp(signature, validation_context=context)
+            else:
+                status = validate_pdf_signature(
+                    signature,
+                    signer_validation_context=context,
+                    ts_validation_context=context,
+                )
+        except Exception as error:  # noqa: BLE001 - pyHanko raises many kinds
+            checks.append(Check(name, False, str(error)))
+            continue
+
+        problems = []
+        if not status.intact:
+            problems.append(gettext("the signed bytes were changed"))
+        if not status.valid:
+            problems.append(gettext("the signature value does not verify"))
+        if not status.trusted:
+            problems.append(gettext("the certificate does not chain to the root"))
+        coverage = status.coverage
+        if coverage not in (
+            SignatureCoverageLevel.ENTIRE_FILE,
+            SignatureCoverageLevel.ENTIRE_REVISION,
+        ):
+            problems.append(gettext("the signature does not cover its revision"))
+        level = status.modification_level
+        if level is not None and level not in allowed:
+            problems.append(
+                gettext("a later update changed the document (%(level)s)")
+                % {"level": level.name}
+            )
+            if isinstance(status.diff_result, Exception):
+                reason = str(status.diff_result).splitlines()[0]
+                problems.append(reason[:MAX_REASON_CHARS])
+        if status.docmdp_ok is False:
+            problems.append(gettext("a later update is not allowed by the signature"))
+        kind = (
+            gettext("document timestamp")
+            if signature.sig_object_type == "/DocTimeStamp"
+            else gettext("signature")
+        )
+        detail = _status_detail(kind, status)
+        if problems:
+            detail += "; " + "; ".join(problems)
+        checks.append(Check(name, not problems, detail))
+        if signature.sig_object_type != "/DocTimeStamp":
+            checks.append(_lta_check(signature, trust_root))
+    return checks
+
+
+def _lta_check(signature, trust_root) -> Check:
+    """Validate a signature as PAdES B-LTA (ETSI EN 319 102-1, section 5.6.3).
+
+    Only the validation data embedded in the document is used, and the
+    signing certificate needs a CRL that shows it was not revoked.
+    """
+    import asyncio
+
+    from pyhanko.sign.ades.report import AdESStatus
+    from pyhanko.sign.validation.ades import ades_lta_validation
+    from pyhanko.sign.validation.policy_decl import (
+        CertificateFetchingRule,
+        PdfSignatureValidationSpec,
+        RevinfoOnlineFetchingRule,
+        RevocationInfoGatheringSpec,
+        SignatureValidationSpec,
+    )
+    from pyhanko_certvalidator.context import CertValidationPolicySpec
+    from pyhanko_certvalidator.policy_decl import (
+        CertRevTrustPolicy,
+        RevocationCheckingPolicy,
+        RevocationCheckingRule,
+    )
+    from pyhanko_certvalidator.registry import SimpleTrustManager
+
+    from protokol.journal.canonical import format_time
+
+    required = RevocationCheckingRule.CRL_REQUIRED
+    policy = CertValidationPolicySpec(
+        trust_manager=SimpleTrustManager.build(trust_roots=[trust_root]),
+        revinfo_policy=CertRevTrustPolicy(
+            RevocationCheckingPolicy(
+                ee_certificate_rule=required, intermediate_ca_cert_rule=required
+            )
+        ),
+    )
+    spec = PdfSignatureValidationSpec(
+        SignatureValidationSpec(
+            cert_validation_policy=policy,
+            revinfo_gathering_policy=RevocationInfoGatheringSpec(
+                online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY,
+                certificate_fetching_rule=CertificateFetchingRule.NEVER_FETCH,
+            ),
+        )
+    )
+    name = f"{signature.field_name}:B-LTA"
+    try:
+        result = asyncio.run(ades_lta_validation(signature, spec))
+    except Exception as error:  # noqa: BLE001 - pyHanko raises many kinds
+        return Check(name, False, str(error))
+    indication = result.ades_subindic
+    if indication.status != AdESStatus.PASSED:
+        message = gettext("AdES validation is %(status)s: %(indication)s") % {
+            "status": indication.status.name,
+            "indication": indication.standard_name,
+        }
+        return Check(name, False, message)
+    oldest = result.oldest_evidence_record_timestamp
+    detail = gettext("AdES LTA validation passed, archived since %(time)s") % {
+        "time": format_time(oldest) if oldest else "-"
+    }
+    return Check(name, True, detail)
+
+
+def _status_detail(kind: str, status) -> str:
+    from protokol.journal.canonical import format_time
+
+    parts = [kind]
+    signer = getattr(status, "signing_cert", None)
+    if signer is not None:
+        parts.append(signer.subject.human_friendly)
+    timestamp = getattr(status, "timestamp_validity", None)
+    if timestamp is not None:
+        parts.append(f"timestamp {format_time(timestamp.timestamp)}")
+    elif getattr(status, "timestamp", None) is not None:
+        parts.append(f"timestamp {format_time(status.timestamp)}")
+    parts.append(f"coverage {status.coverage.name}")
+    if status.modification_level is not None:
+        parts.append(f"later updates {status.modification_level.name}")
+    return ", ".join(parts)
+
+
+def pdfa_checks(pdf) -> list[Check]:
+    """Check the PDF/A-3 rules that most often fail, one check per rule."""
+    return [
+        _check("pdfa:identification", _identification(pdf)),
+        _check("pdfa:metadata", _metadata_agrees(pdf)),
+        _check("pdfa:output-intent", _output_intent(pdf)),
+        _check("pdfa:fonts", _fonts_embedded(pdf)),
+        _check("pdfa:trailer-id", _trailer_id(pdf)),
+        _check("pdfa:no-encryption", _no_encryption(pdf)),
+        _check("pdfa:no-javascript", _no_javascript(pdf)),
+        _check("pdfa:annotations", _annotation_flags(pdf)),
+        _check("pdfa:associated-files", _associated_files(pdf)),
+    ]
+
+
+def _check(name: str, problems: list[str]) -> Check:
+    return Check(name, not problems, "; ".join(problems) or gettext("passed"))
+
+
+def _identification(pdf) -> list[str]:
+    meta = pdf.open_metadata()
+    part, conformance = meta.get("pdfaid:part"), meta.get("pdfaid:conformance")
+    if part != "3" or conformance not in ("A", "B", "U"):
+        return [
+            gettext("XMP pdfaid is part %(part)s conformance %(conformance)s")
+            % {"part": part, "conformance": conformance}
+        ]
+    return []
+
+
+def _metadata_agrees(pdf) -> list[str]:
+    meta = pdf.open_metadata()
+    info_producer = str(pdf.docinfo.get("/Producer", ""))
+    xmp_producer = meta.get("pdf:Producer") or ""
+    if info_producer != xmp_producer:
+        return [
+            gettext("Info Producer %(info)r differs from XMP %(xmp)r")
+            % {"info": info_producer, "xmp": xmp_producer}
+        ]
+    return []
+
+
+def _output_intent(pdf) -> list[str]:
+    for intent in pdf.Root.get("/OutputIntents", []):
+        profile = intent.get("/DestOutputProfile")
+        has_profile = profile is not None and profile.get("/N") in (1, 3, 4)
+        if intent.get("/S") == "/GTS_PDFA1" and has_profile:
+            return []
+    return [gettext("no GTS_PDFA1 output intent with an ICC profile")]
+
+
+def _fonts(resources, seen: set):
+    """Yield every font dictionary reachable from a resources dictionary."""
+    if resources is None or resources.objgen in seen and resources.objgen != (0, 0):
+        return
+    seen.add(resources.objgen)
+    yield from (resources.get("/Font") or {}).values()
+    for xobject in (resources.get("/XObject") or {}).values():
+        if xobject.get("/Subtype") == "/Form":
+            yield from _fonts(xobject.get("/Resources"), seen)
+
+
+def _all_resources(pdf):
+    for page in pdf.pages:
+        yield page.obj.get("/Resources")
+        for annotation in page.obj.get("/Annots") or []:
+            appearance = annotation.get("/AP")
+            if appearance is None:
+                continue
+            for stream in appearance.values():
+                if hasattr(stream, "get") and stream.get("/Resources") is not None:
+                    yield stream.get("/Resources")
+
+
+def _fonts_embedded(pdf) -> list[str]:
+    problems, seen = [], set()
+    for resources in _all_resources(pdf):
+        for font in _fonts(resources, seen):
+            descendant = font
+            if font.get("/Subtype") == "/Type0":
+                descendant = font.DescendantFonts[0]
+            if font.get("/Subtype") == "/Type3":
+                continue
+            descriptor = descendant.get("/FontDescriptor")
+            embedded = descriptor is not None and any(
+                key in descriptor for key in ("/FontFile", "/FontFile2", "/FontFile3")
+            )
+            if not embedded:
+                problems.append(
+                    gettext("font %(name)s is not embedded")
+                    % {"name": font.get("/BaseFont")}
+                )
+    return sorted(set(problems))
+
+
+def _trailer_id(pdf) -> list[str]:
+    identifier = pdf.trailer.get("/ID")
+    if identifier is None or len(identifier) != 2:
+        return [gettext("the trailer has no /ID of two strings")]
+    return []
+
+
+def _no_encryption(pdf) -> list[str]:
+    if pdf.is_encrypted or "/Encrypt" in pdf.trailer:
+        return [gettext("the PDF is encrypted")]
+    return []
+
+
+def _no_javascript(pdf) -> list[str]:
+    import pikepdf
+
+    names = pdf.Root.get("/Names")
+    if names is not None and "/JavaScript" in names:
+        return [gettext("the name tree has JavaScript")]
+    for item in pdf.objects:
+        is_dictionary = isinstance(item, pikepdf.Dictionary | pikepdf.Stream)
+        if is_dictionary and ("/JS" in item or item.get("/S") == "/JavaScript"):
+            return [
+                gettext("object %(id)s is a JavaScript action") % {"id": item.objgen[0]}
+            ]
+    return []
+
+
+def _annotation_flags(pdf) -> list[str]:
+    problems = []
+    for number, page in enumerate(pdf.pages, start=1):
+        for annotation in page.obj.get("/Annots") or []:
+            flags = int(annotation.get("/F", 0))
+            # PDF/A: Print set; Invisible, Hidden and NoView clear.
+            if not flags & 4 or flags & (1 | 2 | 32):
+                problems.append(
+                    gettext("an annotation on page %(page)s has flags %(flags)s")
+                    % {"page": number, "flags": flags}
+                )
+    return problems
+
+
+def _associated_files(pdf) -> list[str]:
+    problems = []
+    listed = {spec.objgen for spec in pdf.Root.get("/AF") or []}
+    for name, attached in pdf.attachments.items():
+        spec = attached.obj
+        relationship = spec.get("/AFRelationship")
+        if relationship not in RELATIONSHIPS:
+            problems.append(
+                gettext("%(name)s has no valid AFRelationship") % {"name": name}
+            )
+        if spec.objgen not in listed:
+            problems.append(gettext("%(name)s is not listed in /AF") % {"name": name})
+        stream = spec.EF.F
+        if "/Subtype" not in stream or "/ModDate" not in (stream.get("/Params") or {}):
+            problems.append(
+                gettext("%(name)s has no media type or modification date")
+                % {"name": name}
+            )
+    return problems

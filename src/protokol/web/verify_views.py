@@ -1,0 +1,82 @@
+"""The public page that checks a protocol copy, without signing in."""
+
+import structlog
+from django import forms
+from django.conf import settings
+from django.shortcuts import render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_http_methods
+
+from protokol.documents import public
+from protokol.errors import PayloadTooLarge, ProtokolError
+from protokol.signing.pki import PkiNotConfigured
+from protokol.web.forms import PageForm
+
+log = structlog.get_logger(__name__)
+
+
+class CodeForm(PageForm):
+    number = forms.CharField(label=_("Номер протокола"), max_length=32)
+    code = forms.CharField(label=_("Код проверки"), max_length=32)
+
+
+class UploadForm(PageForm):
+    file = forms.FileField(label=_("Файл копии (PDF)"))
+
+
+@require_http_methods(["GET", "POST"])
+def verify_page(request):
+    """Check a copy by number and code (GET) or by uploading its PDF (POST)."""
+    code_form = CodeForm(request.GET if "number" in request.GET else None)
+    if request.method == "POST":
+        upload_form = UploadForm(request.POST, request.FILES)
+    else:
+        upload_form = UploadForm()
+    context = {"code_form": code_form, "upload_form": upload_form}
+    status = 200
+    try:
+        if request.method == "POST":
+            context["report"] = _check_upload(request, upload_form)
+        elif code_form.is_bound:
+            context["report"] = _check_code(request, code_form)
+    except public.TooManyRequests as error:
+        context["error"] = error
+        status = error.status
+    except PkiNotConfigured as error:
+        log.error("public_verify_pki_missing", error=str(error))
+        context["error"] = ProtokolError(
+            gettext("Checking is not available: the signing PKI is not set up.")
+        )
+        status = 503
+    except ProtokolError as error:
+        form = upload_form if request.method == "POST" else code_form
+        form.add_error(
+            error.field if error.field in form.fields else None, error.message
+        )
+        status = error.status
+    if any(form.errors for form in (code_form, upload_form)) and status == 200:
+        status = 422
+    return render(request, "web/verify.html", context, status=status)
+
+
+def _check_upload(request, form):
+    if not form.is_valid():
+        return None
+    public.check_rate(request.META.get("REMOTE_ADDR", ""))
+    # Read into memory and dropped with the request; nothing is stored.
+    upload = form.cleaned_data["file"]
+    limit = settings.CONFIG.max_upload_bytes
+    if upload.size > limit:
+        raise PayloadTooLarge(
+            gettext("The file is larger than %(limit)d bytes.") % {"limit": limit},
+            field="file",
+        )
+    return public.verify_upload(upload.read())
+
+
+def _check_code(request, form):
+    if not form.is_valid():
+        return None
+    public.check_rate(request.META.get("REMOTE_ADDR", ""))
+    return public.verify_code(form.cleaned_data["number"], form.cleaned_data["code"])

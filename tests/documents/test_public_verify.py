@@ -1,0 +1,129 @@
+"""The public /verify page: by number and code, or by uploading the copy."""
+
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from protokol.documents import public
+from protokol.documents.services import issue_copy, verification_code, verify_url
+from protokol.journal.models import JournalEntry
+from protokol.signing.models import Signature
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limit():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def sealed_pdf(signed_consultation, demo) -> bytes:
+    _, content = issue_copy(demo["citizen"], signed_consultation.pk)
+    return content
+
+
+def verify_entries(consultation):
+    return [
+        entry
+        for entry in JournalEntry.objects.filter(
+            consultation_id=consultation.pk, action="consultation:read"
+        )
+        if (entry.after or {}).get("via") == "web:verify"
+    ]
+
+
+def code_of(consultation) -> str:
+    seal = Signature.objects.get(consultation=consultation, kind="seal")
+    return verification_code(bytes(seal.document))
+
+
+def test_verify_page_needs_no_login(client, db):
+    response = client.get("/verify")
+
+    assert response.status_code == 200
+    assert "Проверка копии протокола" in response.content.decode()
+
+
+def test_verify_by_qr_url(client, signed_consultation):
+    url = verify_url(signed_consultation.number, code_of(signed_consultation))
+    parts = urlsplit(url)
+    response = client.get(f"{parts.path}?{parts.query}")
+
+    page = response.content.decode()
+    assert response.status_code == 200, page
+    assert "Все проверки пройдены" in page
+    assert signed_consultation.number in page
+
+    (entry,) = verify_entries(signed_consultation)
+    assert entry.actor_id is None
+    assert entry.after == {"via": "web:verify", "mode": "code", "ok": True}
+
+
+def test_verify_wrong_code(client, signed_consultation):
+    response = client.get(
+        "/verify", {"number": signed_consultation.number, "code": "AAAAAAAAAAAAAAAA"}
+    )
+
+    assert response.status_code == 422
+    assert "No signed protocol has this number and code." in response.content.decode()
+    assert not verify_entries(signed_consultation)
+
+
+def test_verify_empty_code_names_field(signed_consultation):
+    with pytest.raises(public.ValidationFailed) as raised:
+        public.verify_code(signed_consultation.number, " ")
+    assert raised.value.field == "code"
+
+
+def test_verify_upload(client, signed_consultation, sealed_pdf):
+    upload = SimpleUploadedFile("copy.pdf", sealed_pdf, "application/pdf")
+    response = client.post("/verify", {"file": upload})
+
+    page = response.content.decode()
+    assert response.status_code == 200, page
+    assert "Все проверки пройдены" in page
+    (entry,) = verify_entries(signed_consultation)
+    assert entry.after == {"via": "web:verify", "mode": "upload", "ok": True}
+
+
+def test_verify_upload_tampered(client, signed_consultation, sealed_pdf):
+    data = bytearray(sealed_pdf)
+    data[11] ^= 0x01
+    upload = SimpleUploadedFile("copy.pdf", bytes(data), "application/pdf")
+    response = client.post("/verify", {"file": upload})
+
+    page = response.content.decode()
+    assert response.status_code == 200, page
+    assert "Проверка не пройдена" in page
+    assert "the signed bytes were changed" in page
+    (entry,) = verify_entries(signed_consultation)
+    assert entry.after["ok"] is False
+
+
+def test_verify_upload_not_pdf(client, db):
+    upload = SimpleUploadedFile("copy.pdf", b"plain text", "application/pdf")
+    response = client.post("/verify", {"file": upload})
+
+    assert response.status_code == 422
+    assert "The file is not a PDF." in response.content.decode()
+
+
+def test_verify_upload_without_file(client, db):
+    response = client.post("/verify", {})
+
+    assert response.status_code == 422
+    assert 'id="id_file"' in response.content.decode()
+    assert "field--error" in response.content.decode()
+
+
+def test_verify_rate_limited(client, signed_consultation):
+    for _ in range(public.RATE_LIMIT):
+        response = client.get("/verify", {"number": "КП-0", "code": "X"})
+        assert response.status_code == 422
+
+    response = client.get("/verify", {"number": "КП-0", "code": "X"})
+    assert response.status_code == 429
+    assert "Too many checks" in response.content.decode()

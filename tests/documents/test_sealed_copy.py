@@ -1,0 +1,306 @@
+"""Sealed copies of signed protocols, checked with poppler, qpdf and `verify`."""
+
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from protokol.consultations import services
+from protokol.documents.services import issue_copy, verification_code
+from protokol.signing.models import Signature
+
+from .pdf_tools import (
+    CITIZEN_MESSAGE,
+    DECISION,
+    OPERATOR_ANSWER,
+    contains_words,
+    pdf_text,
+    run_tool,
+)
+
+EMBEDDED = {
+    "protocol.json",
+    "journal-entry.json",
+    "journal-entry.tlog-proof",
+    "journal.pub",
+}
+
+
+@pytest.fixture
+def sealed(signed_consultation, demo, tmp_path):
+    """The citizen's sealed copy of the signed consultation, as a file."""
+    _, content = issue_copy(demo["citizen"], signed_consultation.pk)
+    path = tmp_path / "sealed.pdf"
+    path.write_bytes(content)
+    return path
+
+
+def verify(path, *args) -> tuple[bool, dict]:
+    """Run `protokol verify --json PATH`; return whether it passed and the report."""
+    output = io.StringIO()
+    try:
+        call_command("verify", str(path), "--json", *args, stdout=output)
+        passed = True
+    except CommandError:
+        passed = False
+    return passed, json.loads(output.getvalue())
+
+
+def failed_checks(report: dict) -> dict[str, str]:
+    return {
+        check["name"]: check["detail"] for check in report["checks"] if not check["ok"]
+    }
+
+
+def pdfsig_sections(path) -> list[str]:
+    """Return pdfsig's report, one section per signature."""
+    result = run_tool("pdfsig", path)
+    return result.stdout.split("Signature #")[1:]
+
+
+def test_sealed_copy_passes_pdfsig(sealed):
+    seal, timestamp = pdfsig_sections(sealed)
+
+    assert "Signature Field Name: OrganisationSeal" in seal
+    assert "Signature Type: ETSI.CAdES.detached" in seal
+    assert "Signature is Valid." in seal
+    # The DSS and the document timestamp follow the seal's revision.
+    assert "Not total document signed" in seal
+    assert "Signature Field Name: DocumentTimestamp" in timestamp
+    assert "Total document signed" in timestamp
+    assert "Not total document signed" not in timestamp
+    # NOTE: poppler 22.12 cannot check ETSI.RFC3161 document timestamps and
+    # reports "not yet verified"; assert "Signature is Valid." here once the
+    # Debian poppler-utils validates them.
+    assert "Signature is Invalid" not in timestamp
+
+
+def test_sealed_copy_passes_qpdf_check(sealed):
+    result = run_tool("qpdf", "--check", sealed)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No syntax or stream encoding errors found" in result.stdout
+
+
+def test_sealed_copy_embeds_the_signed_files(sealed, signed_consultation, tmp_path):
+    listing = run_tool("pdfdetach", "-list", sealed)
+    assert listing.returncode == 0, listing.stderr
+    names = {line.split(": ", 1)[1] for line in listing.stdout.splitlines()[1:]}
+    seal = Signature.objects.get(consultation=signed_consultation, kind="seal")
+    assert names == EMBEDDED | {f"protocol.seal-{seal.pk}.p7s"}
+
+    out = tmp_path / "detached"
+    out.mkdir()
+    result = run_tool("pdfdetach", "-saveall", "-o", out, sealed)
+    assert result.returncode == 0, result.stderr
+    assert (out / "protocol.json").read_bytes() == bytes(seal.document)
+    assert (out / f"protocol.seal-{seal.pk}.p7s").read_bytes() == bytes(seal.cms)
+    proof = (out / "journal-entry.tlog-proof").read_text()
+    assert proof.startswith("c2sp.org/tlog-proof@v1\nindex ")
+
+
+def test_sealed_copy_text_and_code(sealed, signed_consultation):
+    text = pdf_text(sealed)
+    seal = Signature.objects.get(consultation=signed_consultation, kind="seal")
+
+    assert contains_words(text, CITIZEN_MESSAGE)
+    assert contains_words(text, OPERATOR_ANSWER)
+    assert contains_words(text, DECISION)
+    assert contains_words(text, "Подписано электронной печатью")
+    code = verification_code(bytes(seal.document))
+    assert contains_words(text, f"Код проверки: {code}")
+
+
+def test_verify_passes_sealed_copy(sealed):
+    passed, report = verify(sealed)
+
+    assert passed, failed_checks(report)
+    names = [check["name"] for check in report["checks"]]
+    assert names[:3] == [
+        "OrganisationSeal",
+        "OrganisationSeal:B-LTA",
+        "DocumentTimestamp",
+    ]
+    assert "pdfa:identification" in names
+    assert "pdfa:associated-files" in names
+    assert "journal-entry.tlog-proof" in names
+
+
+def test_verify_text_report(sealed):
+    output = io.StringIO()
+    call_command("verify", str(sealed), stdout=output)
+
+    lines = output.getvalue().splitlines()
+    assert lines and all(line.startswith("PASS ") for line in lines)
+
+
+def test_flipped_byte_fails(sealed):
+    data = bytearray(sealed.read_bytes())
+    # The binary comment on the second line is inside the first signed range
+    # and changes nothing else, so the PDF still parses.
+    assert data[9:10] == b"%"
+    data[11] ^= 0x01
+    sealed.write_bytes(bytes(data))
+
+    passed, report = verify(sealed)
+    assert not passed
+    failures = failed_checks(report)
+    assert "the signed bytes were changed" in failures["OrganisationSeal"]
+    assert "the signed bytes were changed" in failures["DocumentTimestamp"]
+    seal, timestamp = pdfsig_sections(sealed)
+    assert "Signature is Valid." not in seal
+
+
+def append_update(path, change) -> None:
+    """Append an incremental update made by `change(writer)` to the PDF."""
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    buffer = io.BytesIO(path.read_bytes())
+    writer = IncrementalPdfFileWriter(buffer, strict=False)
+    change(writer)
+    writer.write_in_place()
+    path.write_bytes(buffer.getvalue())
+
+
+def test_overlaid_text_fails(sealed):
+    from pyhanko.pdf_utils import generic
+
+    def overlay(writer):
+        font = writer.add_object(
+            generic.DictionaryObject(
+                {
+                    generic.pdf_name("/Type"): generic.pdf_name("/Font"),
+                    generic.pdf_name("/Subtype"): generic.pdf_name("/Type1"),
+                    generic.pdf_name("/BaseFont"): generic.pdf_name("/Helvetica"),
+                }
+            )
+        )
+        stream = writer.add_object(
+            generic.StreamObject(
+                stream_data=b"BT /Forged 8 Tf 200 815 Td (Refund approved) Tj ET"
+            )
+        )
+        resources = generic.DictionaryObject(
+            {
+                generic.pdf_name("/Font"): generic.DictionaryObject(
+                    {generic.pdf_name("/Forged"): font}
+                )
+            }
+        )
+        writer.add_stream_to_page(0, stream, resources=resources)
+
+    append_update(sealed, overlay)
+    assert "Refund approved" in pdf_text(sealed)
+
+    passed, report = verify(sealed)
+    assert not passed
+    failures = failed_checks(report)
+    assert "a later update changed the document" in failures["DocumentTimestamp"]
+    assert "a later update changed the document" in failures["OrganisationSeal"]
+    # pdfsig still calls the seal valid (it has no difference analysis), but
+    # the last timestamp no longer covers the whole file.
+    seal, timestamp = pdfsig_sections(sealed)
+    assert "Not total document signed" in timestamp
+
+
+def test_replaced_embedded_json_fails(sealed, tmp_path):
+    from pyhanko.pdf_utils import generic
+
+    forged = json.dumps({"format": "protokol.protocol/v1", "forged": True}).encode()
+
+    def replace(writer):
+        names = writer.root["/Names"]["/EmbeddedFiles"]["/Names"]
+        position = next(
+            index
+            for index in range(0, len(names), 2)
+            if str(names[index]) == "protocol.json"
+        )
+        spec = names[position + 1]
+        stream = writer.add_object(
+            generic.StreamObject(
+                {
+                    generic.pdf_name("/Type"): generic.pdf_name("/EmbeddedFile"),
+                    generic.pdf_name("/Subtype"): generic.pdf_name(
+                        "/application#2fjson"
+                    ),
+                },
+                stream_data=forged,
+            )
+        )
+        spec["/EF"] = generic.DictionaryObject({generic.pdf_name("/F"): stream})
+        writer.update_container(spec)
+
+    append_update(sealed, replace)
+    out = tmp_path / "detached"
+    out.mkdir()
+    run_tool("pdfdetach", "-saveall", "-o", out, sealed)
+    assert (out / "protocol.json").read_bytes() == forged
+
+    passed, report = verify(sealed)
+    assert not passed
+    failures = failed_checks(report)
+    assert "a later update changed the document" in failures["DocumentTimestamp"]
+    assert "message digest does not match" in " ".join(failures.values())
+    assert "journal-entry.tlog-proof" in failures
+    seal, timestamp = pdfsig_sections(sealed)
+    assert "Not total document signed" in timestamp
+
+
+def test_verify_rejects_unsigned_draft(consultation, demo, tmp_path):
+    services.transition(demo["operator"], consultation.pk, action="take")
+    _, content = issue_copy(demo["citizen"], consultation.pk)
+    path = tmp_path / "draft.pdf"
+    path.write_bytes(content)
+
+    result = run_tool("pdfsig", path)
+    assert "does not contain any signatures" in result.stdout + result.stderr
+    passed, report = verify(path)
+    assert not passed
+    assert failed_checks(report)["signatures"] == "the PDF has no signature"
+    assert "Код проверки" not in pdf_text(path)
+
+
+def test_verify_other_root_fails(sealed, tmp_path):
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Other root")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    root = tmp_path / "other-root.pem"
+    root.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+
+    passed, report = verify(sealed, "--root", str(root))
+    assert not passed
+    failures = failed_checks(report)
+    assert "does not chain to the root" in failures["OrganisationSeal"]
+
+
+def test_verify_missing_pdf(tmp_path):
+    with pytest.raises(CommandError, match="does not exist"):
+        call_command("verify", str(tmp_path / "missing.pdf"))
+
+
+def test_verify_not_a_pdf(tmp_path):
+    path = tmp_path / "text.pdf"
+    path.write_bytes(b"not a PDF at all")
+
+    passed, report = verify(path)
+    assert not passed
+    assert "not a readable PDF" in failed_checks(report)["pdf"]
