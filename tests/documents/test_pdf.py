@@ -1,8 +1,8 @@
 """render_protocol_pdf checked with the real poppler and qpdf tools."""
 
+import ctypes.util
 import logging
 import re
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -238,16 +238,13 @@ def test_render_harfbuzz_subsetting_without_warnings(signed_consultation, demo, 
     assert [record.getMessage() for record in caplog.records] == []
 
 
-def test_render_time_warm(signed_consultation, demo):
-    detail = consultation_detail(signed_consultation, demo["citizen"], public_only=True)
-    render_protocol_pdf(detail, language="ru")
-
-    started = time.perf_counter()
-    render_protocol_pdf(detail, language="ru")
-    elapsed = time.perf_counter() - started
-
-    # About 0.1 s with HarfBuzz subsetting, but seconds with the fontTools fallback.
-    assert elapsed < 1.5, f"a two-page render took {elapsed:.2f} s"
+def test_harfbuzz_subsetting_is_available():
+    # WeasyPrint subsets fonts with HarfBuzz when libharfbuzz-subset loads,
+    # which renders two pages in about 0.1 s; the fontTools fallback takes
+    # seconds. bench/pdf_bench.py measures the time itself.
+    assert ctypes.util.find_library("harfbuzz-subset"), (
+        "libharfbuzz-subset0 is missing: run make system-deps"
+    )
 
 
 def test_render_long_texts_paginate(demo, tmp_path):
@@ -280,9 +277,7 @@ def test_render_long_texts_paginate(demo, tmp_path):
     )
     consultation.refresh_from_db()
 
-    started = time.perf_counter()
     content = citizen_copy(consultation, demo["citizen"])
-    elapsed = time.perf_counter() - started
     path = write(tmp_path, content)
     text = pdf_text(path)
     info = run_tool("pdfinfo", path).stdout
@@ -296,7 +291,6 @@ def test_render_long_texts_paginate(demo, tmp_path):
     # The unbroken token wraps across lines and pages without losing characters.
     # A page break puts the running header and footer inside it.
     assert text.count("Щ") == len(token)
-    assert elapsed < 5, f"a {pages}-page render took {elapsed:.2f} s"
 
 
 class RecordingLogger:
