@@ -2,6 +2,7 @@
 
 import secrets
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import dj_database_url
 from pydantic import Field, field_validator
@@ -57,6 +58,14 @@ class Config(BaseSettings):
     tsa_policy_oid: str = "2.25.251034935084449270020691694625426301592"
     # Serve the RFC 3161 timestamp endpoint over HTTP.
     tsa_http_enabled: bool = True
+    # SMTP server of e-mail notifications, e.g. smtp://127.0.0.1:8025 or
+    # smtps://user:password@host:465; empty sends no e-mail.
+    email_url: str = ""
+    email_from: str = "protokol@localhost"
+    # Failed e-mails and webhook calls are retried after base × 2^(n-1)
+    # seconds, n = failures so far, and dead after max_attempts failures.
+    notify_retry_base_seconds: float = 30.0
+    notify_max_attempts: int = 6
     allowed_upload_types: list[str] = Field(
         default=[
             "application/pdf",
@@ -96,6 +105,29 @@ def load_secret_key(config: Config) -> str:
     key_file.write_text(key)
     key_file.chmod(0o600)
     return key
+
+
+def email_settings(config: Config) -> dict:
+    """Return Django's EMAIL_* settings for PROTOKOL_EMAIL_URL."""
+    if not config.email_url:
+        return {"EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend"}
+    url = urlsplit(config.email_url)
+    if url.scheme not in ("smtp", "smtps") or not url.hostname:
+        raise RuntimeError(
+            f"PROTOKOL_EMAIL_URL must look like smtp://host:port or "
+            f"smtps://user:password@host:port, not {url.scheme or 'empty'}://..."
+        )
+    query = parse_qs(url.query)
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": url.hostname,
+        "EMAIL_PORT": url.port or (465 if url.scheme == "smtps" else 25),
+        "EMAIL_HOST_USER": unquote(url.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(url.password or ""),
+        "EMAIL_USE_SSL": url.scheme == "smtps",
+        "EMAIL_USE_TLS": query.get("starttls", ["0"])[0] == "1",
+        "EMAIL_TIMEOUT": 10,
+    }
 
 
 def database_settings(config: Config) -> dict:
@@ -145,6 +177,9 @@ INSTALLED_APPS = [
     "protokol.imports",
     "protokol.signing",
     "protokol.workflow",
+    "django_tasks",
+    "django_tasks_db",
+    "protokol.notifications",
     "protokol.web",
     "protokol.api",
 ]
@@ -186,6 +221,11 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": database_settings(CONFIG)}
+# Background tasks live in the same database, so a task enqueued in
+# transaction.on_commit exists exactly when the change that caused it does.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+globals().update(email_settings(CONFIG))
+DEFAULT_FROM_EMAIL = CONFIG.email_from
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 PASSWORD_HASHERS = [

@@ -29,5 +29,6 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("pki/", include("protokol.signing.urls")),
+    path("notifications/", include("protokol.notifications.urls")),
     path("", include("protokol.web.urls")),
 ]

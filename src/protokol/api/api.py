@@ -30,6 +30,7 @@ from protokol.errors import (
 )
 from protokol.journal.api import router as journal_router
 from protokol.journal.queries import consultation_journal
+from protokol.notifications.api import router as notifications_router
 from protokol.protocols import services as protocols
 from protokol.signing.api import router as signatures_router
 from protokol.workflow import api as workflow_api
@@ -347,3 +348,4 @@ api.add_router("/journal", journal_router)
 api.add_router("/consultations", signatures_router)
 api.add_router("/consultations", workflow_api.consultation_router)
 api.add_router("/templates", workflow_api.templates_router)
+api.add_router("/notifications", notifications_router)
