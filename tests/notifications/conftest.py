@@ -23,7 +23,6 @@ from urllib.parse import quote
 import pytest
 from aiosmtpd.controller import Controller
 from django.apps import apps
-from django.core.management import call_command
 from django.db import connection
 
 from protokol.accounts.models import User
@@ -188,9 +187,11 @@ def worker(django_db_setup, django_db_blocker, smtp_server, tmp_path_factory):
     """A `protokol db_worker` subprocess polling the test database."""
     controller, _ = smtp_server
     with django_db_blocker.unblock():
-        if connection.vendor == "sqlite" and "memory" in str(
-            connection.settings_dict["NAME"]
-        ):
+        name = connection.settings_dict["NAME"]
+        # The worker must never poll (and the flush never empty) a real database.
+        test_name = connection.settings_dict["TEST"].get("NAME")
+        assert name == test_name if test_name else name.startswith("test_"), name
+        if connection.vendor == "sqlite" and "memory" in str(name):
             pytest.fail("the worker needs a file-based SQLite test database")
         url = database_url()
     env = {
@@ -235,21 +236,28 @@ def _triggers(action: int) -> None:
 
 
 @pytest.fixture
-def committed_db(django_db_setup, django_db_blocker, settings, smtp_server):
-    """Database access without a wrapping transaction; emptied after the test."""
+def _triggers_restored(django_db_setup, django_db_blocker):
+    # Set up before transactional_db, so torn down after its flush.
+    yield
+    with django_db_blocker.unblock():
+        _triggers(0)
+
+
+@pytest.fixture
+def committed_db(_triggers_restored, transactional_db, settings, smtp_server):
+    """Database access with real commits; the test database is flushed after.
+
+    pytest-django's flush deletes every row, which the append-only triggers
+    reject, so they are dropped before the flush and installed again after.
+    """
     controller, _ = smtp_server
     # The test process plans deliveries too (deadline checks), so it sees the
     # same SMTP server as the worker.
     settings.CONFIG = settings.CONFIG.model_copy(
         update={"email_url": f"smtp://127.0.0.1:{controller.port}"}
     )
-    with django_db_blocker.unblock():
-        yield
-        _triggers(1)
-        try:
-            call_command("flush", interactive=False, verbosity=0)
-        finally:
-            _triggers(0)
+    yield
+    _triggers(1)
 
 
 @pytest.fixture

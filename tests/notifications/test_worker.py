@@ -42,9 +42,9 @@ def add_webhook(receiver, **fields):
 
 
 def settled(event_filter) -> bool:
-    """Return whether the matching events exist and none has a pending delivery."""
+    """Return whether the matching events exist and their tasks are all done."""
     events = Event.objects.filter(**event_filter)
-    if not events.exists():
+    if not events.exists() or not tasks_idle():
         return False
     return not Delivery.objects.filter(
         event__in=events, status=DeliveryStatus.PENDING
