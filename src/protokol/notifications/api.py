@@ -6,7 +6,7 @@ channels; webhooks and the dead-letter list are for administrators.
 
 from datetime import datetime
 
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import ConfigDict
 
 from protokol.notifications import services
@@ -173,14 +173,14 @@ def create_webhook(request, body: WebhookIn):
         events=body.events,
         include_internal=body.include_internal,
     )
-    return 201, {**_webhook_out(webhook), "secret": webhook.secret}
+    return Status(201, {**_webhook_out(webhook), "secret": webhook.secret})
 
 
 @router.delete("/webhooks/{webhook_id}", response={204: None})
 def delete_webhook(request, webhook_id: int):
     """Remove a webhook and its deliveries (admins)."""
     services.delete_webhook(request.user, webhook_id)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/dead-letters", response=list[DeliveryOut])
