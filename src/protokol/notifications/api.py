@@ -73,7 +73,7 @@ class WebhookOut(Schema):
 
 
 class WebhookCreatedOut(WebhookOut):
-    # Shown only in the answer that creates the webhook.
+    # Returned only in the response that creates the webhook.
     secret: str
 
 
@@ -164,7 +164,7 @@ def list_webhooks(request):
 
 @router.post("/webhooks", response={201: WebhookCreatedOut})
 def create_webhook(request, body: WebhookIn):
-    """Register a webhook; the answer holds its signing secret, shown once."""
+    """Register a webhook; the response contains its signing secret, returned once."""
     webhook = services.create_webhook(
         request.user,
         name=body.name,

@@ -69,7 +69,7 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def send_webhook(delivery: Delivery) -> None:
-    """POST the signed event; any answer other than 2xx is a failure."""
+    """POST the signed event; any response status other than 2xx is a failure."""
     webhook = delivery.webhook
     body = webhook_body(delivery.event)
     timestamp = str(int(time.time()))
@@ -86,9 +86,11 @@ def send_webhook(delivery: Delivery) -> None:
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as answer:
-            answer.read(1024)
+        with urllib.request.urlopen(
+            request, timeout=WEBHOOK_TIMEOUT_SECONDS
+        ) as response:
+            response.read(1024)
     except urllib.error.HTTPError as error:
         raise DeliveryFailed(f"HTTP {error.code} from {webhook.url}") from error
-    except (urllib.error.URLError, OSError) as error:
+    except (urllib.error.URLError, OSError, ValueError) as error:
         raise DeliveryFailed(f"{webhook.url}: {error}") from error

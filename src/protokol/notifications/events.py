@@ -1,4 +1,4 @@
-"""Which journal entries are notifiable, and who receives each kind of event.
+"""Classification of journal entries into events, and the recipients of each kind.
 
 Recipients by kind (docs/notifications.md has the same table); the actor of
 an entry is never notified of it:
@@ -63,7 +63,7 @@ class EntryEvent:
 
 
 def classify(entry: JournalEntry) -> EntryEvent | None:
-    """Return the event of a journal entry, or None for entries nobody hears of."""
+    """Return the event of a journal entry, or None for entries that notify no one."""
     if entry.consultation_id is None:
         return None
     after = entry.after or {}

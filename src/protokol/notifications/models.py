@@ -124,8 +124,8 @@ class Delivery(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField()
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    # Set while one task is sending, so that a second task for the same row
-    # skips it; it expires, so a worker that died mid-send is retried.
+    # Set while one task is sending, so a second task for the same row skips
+    # it. The claim expires, so a repeated task can send after a worker died.
     locked_until = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 

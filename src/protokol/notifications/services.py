@@ -30,7 +30,7 @@ from protokol.notifications.models import (
 
 log = structlog.get_logger(__name__)
 
-# A sending task holds a delivery this long; longer than the webhook timeout.
+# How long a sending task keeps its claim on a delivery; above the webhook timeout.
 LEASE = timedelta(seconds=4 * channels.WEBHOOK_TIMEOUT_SECONDS)
 SENDERS = {
     ChannelKind.EMAIL: channels.send_email,
