@@ -227,12 +227,13 @@ def worker(django_db_setup, django_db_blocker, smtp_server, tmp_path_factory):
     log.close()
 
 
-def _triggers(action: int) -> None:
-    order = TRIGGER_MIGRATIONS if action == 0 else reversed(TRIGGER_MIGRATIONS)
+def _set_triggers(*, installed: bool) -> None:
+    """Install or drop the append-only triggers with their migrations' code."""
+    order = TRIGGER_MIGRATIONS if installed else reversed(TRIGGER_MIGRATIONS)
     with connection.schema_editor() as editor:
         for module_name, install, remove in order:
             module = importlib.import_module(module_name)
-            getattr(module, install if action == 0 else remove)(apps, editor)
+            getattr(module, install if installed else remove)(apps, editor)
 
 
 @pytest.fixture
@@ -240,7 +241,7 @@ def _triggers_restored(django_db_setup, django_db_blocker):
     # Set up before transactional_db, so torn down after its flush.
     yield
     with django_db_blocker.unblock():
-        _triggers(0)
+        _set_triggers(installed=True)
 
 
 @pytest.fixture
@@ -252,12 +253,12 @@ def committed_db(_triggers_restored, transactional_db, settings, smtp_server):
     """
     controller, _ = smtp_server
     # The test process plans deliveries too (deadline checks), so it sees the
-    # same SMTP server as the worker.
+    # same SMTP server address as the worker.
     settings.CONFIG = settings.CONFIG.model_copy(
         update={"email_url": f"smtp://127.0.0.1:{controller.port}"}
     )
     yield
-    _triggers(1)
+    _set_triggers(installed=False)
 
 
 @pytest.fixture
