@@ -219,3 +219,21 @@ def test_email_url_empty_sends_nothing():
 def test_email_url_bad_scheme_rejected():
     with pytest.raises(RuntimeError, match="PROTOKOL_EMAIL_URL"):
         email_settings(Config(email_url="http://127.0.0.1:25"))
+
+
+def test_webhook_delete(api_client, client, demo):
+    api_client.login("admin")
+    created = api_client.post(
+        "/api/v1/notifications/webhooks",
+        {"name": "crm", "url": "http://127.0.0.1:9/hook"},
+    ).json()
+    path = f"/api/v1/notifications/webhooks/{created['id']}"
+    client.force_login(demo["admin"])
+
+    deleted = client.delete(path)
+    again = client.delete(path)
+
+    assert deleted.status_code == 204
+    assert again.status_code == 404
+    assert again.json()["field"] == "webhook_id"
+    assert not Webhook.objects.exists()
