@@ -44,8 +44,11 @@ setup: venv system-deps ## Migrate the database and load demo accounts and real 
 	$(DEMO_ENV) $(BIN)/protokol import-appeals
 
 .PHONY: run
-run: setup ## Serve the demo on http://127.0.0.1:8000 (demo password: demo)
+run: setup ## Serve the demo on http://127.0.0.1:8000 with the notification worker (demo password: demo)
 	@echo "Protokol on http://$(HOST):$(PORT)/ (accounts: citizen, operator, reviewer, ...; password: demo)"
+	@# The task worker sends notifications; it runs in the background and stops with uvicorn.
+	$(DEMO_ENV) $(BIN)/protokol db_worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
 	$(DEMO_ENV) $(BIN)/uvicorn protokol.asgi:application --host $(HOST) --port $(PORT) --lifespan off
 
 # `make run-tls PORT=9443` overrides the port, as for `make run`.

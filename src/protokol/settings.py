@@ -4,7 +4,7 @@ import re
 import secrets
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import dj_database_url
 from pydantic import Field, field_validator
@@ -94,6 +94,14 @@ class Config(BaseSettings):
     # Request header by which a reverse proxy marks HTTPS requests, e.g.
     # X-Forwarded-Proto; empty trusts no such header.
     tls_proxy_header: str = ""
+    # SMTP server of e-mail notifications, e.g. smtp://127.0.0.1:8025 or
+    # smtps://user:password@host:465; empty sends no e-mail.
+    email_url: str = ""
+    email_from: str = "protokol@localhost"
+    # Failed e-mails and webhook calls are retried after base × 2^(n-1)
+    # seconds, n = failures so far, and dead after max_attempts failures.
+    notify_retry_base_seconds: float = 30.0
+    notify_max_attempts: int = 6
     allowed_upload_types: list[str] = Field(
         default=[
             "application/pdf",
@@ -199,6 +207,29 @@ def security_settings(config: Config) -> dict:
     return values
 
 
+def email_settings(config: Config) -> dict:
+    """Return Django's EMAIL_* settings for PROTOKOL_EMAIL_URL."""
+    if not config.email_url:
+        return {"EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend"}
+    url = urlsplit(config.email_url)
+    if url.scheme not in ("smtp", "smtps") or not url.hostname:
+        raise RuntimeError(
+            f"PROTOKOL_EMAIL_URL must look like smtp://host:port or "
+            f"smtps://user:password@host:port, not {url.scheme or 'empty'}://..."
+        )
+    query = parse_qs(url.query)
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": url.hostname,
+        "EMAIL_PORT": url.port or (465 if url.scheme == "smtps" else 25),
+        "EMAIL_HOST_USER": unquote(url.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(url.password or ""),
+        "EMAIL_USE_SSL": url.scheme == "smtps",
+        "EMAIL_USE_TLS": query.get("starttls", ["0"])[0] == "1",
+        "EMAIL_TIMEOUT": 10,
+    }
+
+
 def database_settings(config: Config) -> dict:
     """Return Django's DATABASES['default'] for the configured URL."""
     url = config.database_url or f"sqlite:///{config.data_dir / 'protokol.sqlite3'}"
@@ -248,6 +279,9 @@ INSTALLED_APPS = [
     "protokol.workflow",
     "protokol.analytics",
     "protokol.security",
+    "django_tasks",
+    "django_tasks_db",
+    "protokol.notifications",
     "protokol.web",
     "protokol.api",
 ]
@@ -290,6 +324,11 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": database_settings(CONFIG)}
+# Background tasks live in the same database, so a task enqueued in
+# transaction.on_commit exists exactly when the change that caused it does.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+globals().update(email_settings(CONFIG))
+DEFAULT_FROM_EMAIL = CONFIG.email_from
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 PASSWORD_HASHERS = [

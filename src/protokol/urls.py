@@ -30,5 +30,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("pki/", include("protokol.signing.urls")),
     path("analytics/", include("protokol.analytics.urls")),
+    path("notifications/", include("protokol.notifications.urls")),
     path("", include("protokol.web.urls")),
 ]

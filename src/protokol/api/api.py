@@ -32,6 +32,7 @@ from protokol.errors import (
 )
 from protokol.journal.api import router as journal_router
 from protokol.journal.queries import consultation_journal
+from protokol.notifications.api import router as notifications_router
 from protokol.protocols import services as protocols
 from protokol.signing.api import router as signatures_router
 from protokol.workflow import api as workflow_api
@@ -352,3 +353,4 @@ api.add_router("/templates", workflow_api.templates_router)
 api.add_router("/services", workflow_api.services_router)
 api.add_router("", personal_router)
 api.add_router("/analytics", analytics_router)
+api.add_router("/notifications", notifications_router)

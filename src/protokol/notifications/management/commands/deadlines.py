@@ -1,0 +1,40 @@
+"""`protokol deadlines check`: send deadline warnings and breach escalations."""
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from protokol.notifications.deadlines import check_deadlines
+from protokol.notifications.tasks import fan_out
+
+
+class Command(BaseCommand):
+    help = "Notify about regulation deadlines at 80 % or past due."
+
+    def add_arguments(self, parser):
+        commands = parser.add_subparsers(dest="subcommand", required=True)
+        check = commands.add_parser(
+            "check",
+            help="Find open consultations with a deadline at >= 80 %% or breached "
+            "and notify each consultation, target and kind once.",
+        )
+        check.add_argument(
+            "--every",
+            type=int,
+            default=0,
+            metavar="SECONDS",
+            help="Repeat the check every SECONDS seconds until stopped; "
+            "0 (default) checks once.",
+        )
+
+    def handle(self, *args, subcommand, every, **options):
+        if every < 0:
+            raise CommandError("--every must be 0 or a positive number of seconds.")
+        while True:
+            events = check_deadlines()
+            for event in events:
+                fan_out(event)
+            self.stdout.write(f"{len(events)} new deadline events")
+            if not every:
+                return
+            time.sleep(every)
