@@ -188,3 +188,15 @@ def test_checkpoint_note_changed_detected(signed):
     assert "does not verify" in error
     assert report.inclusion is None
     assert f"checkpoint {checkpoint.pk} does not verify" in report.inclusion_reason
+
+
+def test_checkpoint_timestamp_changed_detected(signed):
+    checkpoint = Checkpoint.objects.order_by("-id").first()
+    token = bytearray(checkpoint.timestamp_token)
+    token[-10] ^= 0x01
+
+    with triggers_removed("journal_checkpoint"):
+        Checkpoint.objects.filter(pk=checkpoint.pk).update(timestamp_token=bytes(token))
+        error = journal_verify_error()
+
+    assert error.startswith(f"Checkpoint {checkpoint.pk}:")

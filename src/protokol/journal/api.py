@@ -60,6 +60,22 @@ def get_checkpoint(request):
     return response
 
 
+@router.get("/checkpoints/{size}/timestamp.tsr", auth=None)
+def get_checkpoint_timestamp(request, size: int):
+    """Return the RFC 3161 token of the checkpoint at `size` (DER).
+
+    The token's message imprint is SHA-256 of the checkpoint note exactly as
+    `GET /checkpoint` served it, so `openssl ts -verify -data NOTE -in TOKEN
+    -token_in` checks it.
+    """
+    checkpoint = checkpoints.checkpoint_at(size)
+    if checkpoint is None or checkpoint.timestamp_token is None:
+        raise NotFound(f"No timestamped checkpoint has size {size}.")
+    return HttpResponse(
+        bytes(checkpoint.timestamp_token), content_type="application/timestamp-reply"
+    )
+
+
 @router.get("/proofs/inclusion", auth=None, response=InclusionProofOut)
 def get_inclusion_proof(request, index: int, size: int):
     """Return the audit path of entry `index` in the tree of `size` entries (hex)."""

@@ -212,15 +212,27 @@ def parse_body(body: str, text: str) -> CheckpointNote:
 
 
 def issue_checkpoint() -> Checkpoint:
-    """Sign the current tree head and store it; return the stored checkpoint."""
+    """Sign and timestamp the current tree head, store it and return it.
+
+    The timestamp is fetched between two short transactions, so a slow TSA
+    does not hold the append lock. Should a larger checkpoint be stored
+    meanwhile, this one is dropped, so stored sizes only grow.
+    """
     origin = settings.CONFIG.journal_origin
     key = load_signing_key()
     with transaction.atomic():
-        # The lock record() takes, so the sizes of stored checkpoints only grow.
+        # The lock record() takes, so the tree does not grow while it is read.
         tree.lock_appends()
         size = tree.tree_size()
         root = tree.root(size)
-        note = sign_note(checkpoint_body(origin, size, root), key, origin)
+    note = sign_note(checkpoint_body(origin, size, root), key, origin)
+    token = _timestamp(note)
+
+    with transaction.atomic():
+        tree.lock_appends()
+        latest = latest_checkpoint()
+        if latest is not None and latest.size > size:
+            return latest
         checkpoint = Checkpoint.objects.create(
             created_at=timezone.now(),
             size=size,
@@ -228,9 +240,33 @@ def issue_checkpoint() -> Checkpoint:
             origin=origin,
             key_name=origin,
             note=note,
+            timestamp_token=token,
         )
-    log.info("journal_checkpoint_issued", size=size, checkpoint_id=checkpoint.pk)
+    log.info(
+        "journal_checkpoint_issued",
+        size=size,
+        checkpoint_id=checkpoint.pk,
+        timestamped=token is not None,
+    )
     return checkpoint
+
+
+def _timestamp(note: str) -> bytes | None:
+    """Return an RFC 3161 token over SHA-256 of `note`, or None if the TSA fails."""
+    from protokol.signing import pki, tsa, tsa_client
+
+    digest = hashlib.sha256(note.encode()).digest()
+    try:
+        return tsa_client.fetch_timestamp(digest).dump()
+    except (
+        pki.PkiNotConfigured,
+        tsa.TimestampRejected,
+        tsa_client.TsaUnavailable,
+        tsa_client.TsaResponseInvalid,
+    ) as error:
+        # The signed note stands on its own; the timestamp only dates it.
+        log.warning("journal_checkpoint_not_timestamped", error=str(error))
+        return None
 
 
 def issue_checkpoint_safely() -> None:
@@ -260,6 +296,11 @@ def fresh_checkpoint() -> Checkpoint | None:
         issue_checkpoint_safely()
         latest = latest_checkpoint()
     return latest
+
+
+def checkpoint_at(size: int) -> Checkpoint | None:
+    """Return the latest checkpoint issued at tree size `size`, or None."""
+    return Checkpoint.objects.filter(size=size).order_by("-id").first()
 
 
 def latest_checkpoint() -> Checkpoint | None:

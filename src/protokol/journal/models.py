@@ -90,6 +90,9 @@ class Checkpoint(models.Model):
     key_name = models.CharField(max_length=200)
     # The whole signed note, body and signature lines, exactly as served.
     note = models.TextField()
+    # DER RFC 3161 timestamp token over SHA-256 of the note's UTF-8 bytes;
+    # null when the TSA could not be reached when the checkpoint was issued.
+    timestamp_token = models.BinaryField(null=True, blank=True)
 
     class Meta:
         db_table = "journal_checkpoint"

@@ -217,6 +217,11 @@ def _check_timestamp(token, signature: bytes, roots) -> tuple[datetime | None, s
     return gen_time, ""
 
 
+def check_timestamp_token(token_der: bytes, data: bytes, roots):
+    """Check an RFC 3161 token over `data`; return its genTime and a problem or ""."""
+    return _check_timestamp(cms.ContentInfo.load(token_der), data, roots)
+
+
 def check_cms(
     cms_der: bytes,
     document: bytes,

@@ -134,9 +134,10 @@ class Command(BaseCommand):
             if result.checkpoint_size is not None
             else "no checkpoint issued yet"
         )
+        dated = _checkpoint_time(checkpoint) if checkpoint is not None else ""
         self.stdout.write(
             f"Journal OK: {result.size} entries, every leaf hash matches, "
-            f"root {result.root.hex()}, {signed}."
+            f"root {result.root.hex()}, {signed}{dated}."
         )
 
     def checkpoint(self, **options):
@@ -221,3 +222,22 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Accepted {checkpoint.origin} at size {checkpoint.size} ({since})."
         )
+
+
+def _checkpoint_time(checkpoint) -> str:
+    """Check the checkpoint's timestamp token; return ", timestamped at …" or ""."""
+    from protokol.signing import pki
+    from protokol.signing.verify import check_timestamp_token
+
+    if checkpoint.timestamp_token is None:
+        return ", checkpoint not timestamped"
+    try:
+        roots = [pki.root_certificate()]
+    except pki.PkiNotConfigured:
+        return ", checkpoint timestamp not checked: no installation root"
+    gen_time, problem = check_timestamp_token(
+        bytes(checkpoint.timestamp_token), checkpoint.note.encode(), roots
+    )
+    if problem:
+        raise CommandError(f"Checkpoint {checkpoint.pk}: {problem}.")
+    return f", timestamped at {gen_time.isoformat()}"
