@@ -309,6 +309,17 @@ def root_certificate() -> x509.Certificate:
     return _load_certificate(pki_dir() / "root.pem")
 
 
+def timestamp_roots() -> list[x509.Certificate]:
+    """Return the external TSA's CA certificates from PROTOKOL_TSA_CA_FILE, if set.
+
+    They are trusted for timestamp tokens only, never for signers.
+    """
+    path = settings.CONFIG.tsa_ca_file
+    if not path:
+        return []
+    return x509.load_pem_x509_certificates(Path(path).read_bytes())
+
+
 def root_key() -> rsa.RSAPrivateKey:
     """Decrypt and return the root CA's private key."""
     return _load_key(pki_dir() / "root.key.pem")

@@ -93,12 +93,19 @@ def signature_reports(consultation) -> list[SignatureReport]:
 
 
 def _report(signature, consultation, roots, revocations, journal) -> SignatureReport:
+    from protokol.signing import pki
     from protokol.signing.document import protocol_document
     from protokol.signing.models import SignatureKind
 
     label = gettext("signature %(id)s") % {"id": signature.pk}
     document = bytes(signature.document)
-    check = check_cms(bytes(signature.cms), document, roots, revocations)
+    check = check_cms(
+        bytes(signature.cms),
+        document,
+        roots,
+        revocations,
+        timestamp_roots=pki.timestamp_roots(),
+    )
     problems = [f"{label}: {problem}" for problem in check.problems]
 
     stored_hash_matches = (

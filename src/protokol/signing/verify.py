@@ -227,6 +227,7 @@ def check_cms(
     document: bytes,
     roots: list[x509.Certificate],
     revocations: x509.CertificateRevocationList | None = None,
+    timestamp_roots: list[x509.Certificate] = (),
 ) -> CmsCheck:
     """Check a detached CAdES-T signature over `document`, without the database.
 
@@ -235,6 +236,8 @@ def check_cms(
         document: the bytes the signature claims to cover.
         roots: the trusted root certificates.
         revocations: a CRL issued by the root; an invalid one is ignored.
+        timestamp_roots: further roots trusted for timestamp tokens only,
+            such as an external TSA's CA.
 
     Returns:
         A CmsCheck; its `problems` are empty only when every check passed.
@@ -275,7 +278,7 @@ def check_cms(
         problems.append(gettext("the signature carries no timestamp token"))
     else:
         timestamp_time, timestamp_problem = _check_timestamp(
-            token, signer_info["signature"].native, roots
+            token, signer_info["signature"].native, [*roots, *timestamp_roots]
         )
         if timestamp_problem:
             problems.append(timestamp_problem)

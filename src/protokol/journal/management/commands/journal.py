@@ -232,7 +232,7 @@ def _checkpoint_time(checkpoint) -> str:
     if checkpoint.timestamp_token is None:
         return ", checkpoint not timestamped"
     try:
-        roots = [pki.root_certificate()]
+        roots = [pki.root_certificate(), *pki.timestamp_roots()]
     except pki.PkiNotConfigured:
         return ", checkpoint timestamp not checked: no installation root"
     gen_time, problem = check_timestamp_token(

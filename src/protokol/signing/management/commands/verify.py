@@ -221,6 +221,9 @@ def export_bundle(consultation_id: str) -> dict[str, bytes]:
             }
         )
 
+    # NOTE: tokens from an external TSA (PROTOKOL_TSA_URL) chain to its own CA,
+    # which the bundle does not carry, so offline checks call them untrusted
+    # until the bundle includes PROTOKOL_TSA_CA_FILE's certificates.
     pem = serialization.Encoding.PEM
     files = {
         "document.json": document,
