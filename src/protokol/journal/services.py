@@ -12,6 +12,7 @@ from django.utils import timezone
 from protokol.journal import checkpoints, tree
 from protokol.journal.canonical import canonical_bytes, leaf_hash
 from protokol.journal.models import JournalAction, JournalEntry
+from protokol.journal.signals import entry_recorded
 from protokol.logging import current_request_id
 
 SYSTEM_ACTOR_NAME = "system"
@@ -33,7 +34,7 @@ def record(
     `actor` is a user or None for the system. Callers pass ids and short
     summaries in `before`/`after`, never whole documents or secrets.
     """
-    return record_many(
+    entry = record_many(
         [
             {
                 "action": action,
@@ -47,6 +48,8 @@ def record(
             }
         ]
     )[0]
+    entry_recorded.send(sender=JournalEntry, entry=entry)
+    return entry
 
 
 def record_many(entries: Iterable[Mapping]) -> list[JournalEntry]:

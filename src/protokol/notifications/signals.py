@@ -1,16 +1,16 @@
 """Queue a notification task for each journal entry after its transaction commits.
 
-Entries written with bulk_create (imports, batched access reads) send no
-post_save signal and so produce no notifications.
+Entries written in batches with `journal.services.record_many` (imports)
+send no `entry_recorded` signal and so produce no notifications.
 """
 
 from functools import partial
 
 from django.db import transaction
-from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from protokol.journal.models import JournalEntry
+from protokol.journal.signals import entry_recorded
 from protokol.notifications.events import SOURCE_ACTIONS
 
 
@@ -20,7 +20,7 @@ def _enqueue(index: int) -> None:
     dispatch_entry.enqueue(index)
 
 
-@receiver(post_save, sender=JournalEntry, dispatch_uid="notifications_journal")
-def on_journal_entry(sender, instance: JournalEntry, created: bool, **kwargs) -> None:
-    if created and instance.action in SOURCE_ACTIONS:
-        transaction.on_commit(partial(_enqueue, instance.index))
+@receiver(entry_recorded, sender=JournalEntry, dispatch_uid="notifications_journal")
+def on_journal_entry(sender, entry: JournalEntry, **kwargs) -> None:
+    if entry.action in SOURCE_ACTIONS:
+        transaction.on_commit(partial(_enqueue, entry.index))
