@@ -77,8 +77,8 @@ bench: venv system-deps ## Run the benchmarks and print a table for docs/benchma
 	$(BIN)/python bench/run.py
 
 .PHONY: messages
-messages: venv ## Compile the English translation catalog
-	cd src/protokol && ../../$(BIN)/django-admin compilemessages -l en
+messages: venv ## Compile the Russian and English translation catalogs
+	cd src/protokol && ../../$(BIN)/django-admin compilemessages -l ru -l en
 
 .PHONY: clean
 clean: ## Remove the virtualenv and local data (var/)
