@@ -28,6 +28,13 @@ def _default_language_after_test():
 
 
 @pytest.fixture
+def english():
+    """Run the test in English, for assertions on the English messages."""
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
 def demo(db):
     """Seed the demo departments, services and accounts; return users by name."""
     from protokol.accounts.demo import seed_demo

@@ -5,6 +5,8 @@ from urllib.parse import urlsplit
 import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import translation
+from django.utils.translation import gettext
 
 from protokol.documents import public
 from protokol.documents.services import issue_copy, verification_code, verify_url
@@ -68,7 +70,10 @@ def test_verify_wrong_code(client, signed_consultation):
     )
 
     assert response.status_code == 422
-    assert "No signed protocol has this number and code." in response.content.decode()
+    assert (
+        russian("No signed protocol has this number and code.")
+        in response.content.decode()
+    )
     assert not verify_entries(signed_consultation)
 
 
@@ -98,7 +103,7 @@ def test_verify_upload_tampered(client, signed_consultation, sealed_pdf):
     page = response.content.decode()
     assert response.status_code == 200, page
     assert "Проверка не пройдена" in page
-    assert "the signed bytes were changed" in page
+    assert russian("the signed bytes were changed") in page
     (entry,) = verify_entries(signed_consultation)
     assert entry.after["ok"] is False
 
@@ -108,7 +113,7 @@ def test_verify_upload_not_pdf(client, db):
     response = client.post("/verify", {"file": upload})
 
     assert response.status_code == 422
-    assert "The file is not a PDF." in response.content.decode()
+    assert russian("The file is not a PDF.") in response.content.decode()
 
 
 def test_verify_upload_without_file(client, db):
@@ -126,4 +131,13 @@ def test_verify_rate_limited(client, signed_consultation):
 
     response = client.get("/verify", {"number": "КП-0", "code": "X"})
     assert response.status_code == 429
-    assert "Too many checks" in response.content.decode()
+    assert russian(TOO_MANY) in response.content.decode()
+
+
+TOO_MANY = "Too many checks from this address; try again in 10 minutes."
+
+
+def russian(message: str) -> str:
+    """Return the Russian text of a message, as the pages show it by default."""
+    with translation.override("ru"):
+        return gettext(message)

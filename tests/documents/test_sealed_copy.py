@@ -19,6 +19,9 @@ from .pdf_tools import (
     run_tool,
 )
 
+# These tests read the English messages of the CLI and the reports.
+pytestmark = pytest.mark.usefixtures("english")
+
 EMBEDDED = {
     "protocol.json",
     "journal-entry.json",

@@ -70,7 +70,7 @@ def test_signatures_without_checkpoint_reason(demo, pki_dir, api_client):
     journal = items.json()[0]["journal"]
     assert journal["index"] is not None
     assert journal["inclusion"] is None
-    assert "no signed checkpoint covers" in journal["reason"]
+    assert "ещё не входит ни в одну подписанную контрольную точку" in journal["reason"]
 
 
 def test_signatures_hidden_from_other_citizen(signed, api_client, demo):

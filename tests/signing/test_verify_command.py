@@ -14,6 +14,9 @@ from protokol.journal import checkpoints
 
 from .conftest import openssl
 
+# These tests read the English messages of the CLI and the reports.
+pytestmark = pytest.mark.usefixtures("english")
+
 
 @pytest.fixture
 def bundle(demo, pki_dir, tmp_path):

@@ -20,6 +20,9 @@ from protokol.signing.reports import signature_reports
 
 from .conftest import triggers_removed
 
+# These tests read the English messages of the CLI and the reports.
+pytestmark = pytest.mark.usefixtures("english")
+
 
 def signing_entry(consultation) -> JournalEntry:
     return JournalEntry.objects.get(

@@ -7,7 +7,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from protokol.accounts.models import STAFF_ROLES
@@ -89,9 +89,9 @@ def _timeline(detail: dict) -> list[dict]:
 
 # The note under the dialogue once no one can write to it any more.
 SEALED_NOTES = {
-    Status.SIGNED: _lazy("Протокол подписан: переписка закрыта."),
-    Status.ARCHIVED: _lazy("Консультация в архиве: переписка закрыта."),
-    Status.DISPUTED: _lazy(
+    Status.SIGNED: gettext_lazy("Протокол подписан: переписка закрыта."),
+    Status.ARCHIVED: gettext_lazy("Консультация в архиве: переписка закрыта."),
+    Status.DISPUTED: gettext_lazy(
         "Ответ оспорен: переписка закрыта, спор рассматривает руководитель."
     ),
 }
