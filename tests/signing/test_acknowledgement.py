@@ -9,12 +9,16 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, transaction
+from django.utils import translation
 
 from consultations.factories import consultation_in
 from protokol.consultations.models import Status
 from protokol.journal import checkpoints
 from protokol.journal.models import JournalEntry
 from protokol.signing.models import Signature
+
+# These tests read the English messages of the CLI and the reports.
+pytestmark = pytest.mark.usefixtures("english")
 
 BASE = "/api/v1/consultations"
 USER_AGENT = "acknowledgement-test/1.0"
@@ -203,7 +207,9 @@ def bundle_dir(signed, api_client, tmp_path):
 def run_verify(directory) -> tuple[str, CommandError | None]:
     out = io.StringIO()
     try:
-        call_command("verify", str(directory), stdout=out)
+        # Page requests in the fixtures leave Russian active for the thread.
+        with translation.override("en"):
+            call_command("verify", str(directory), stdout=out)
     except CommandError as error:
         return out.getvalue(), error
     return out.getvalue(), None

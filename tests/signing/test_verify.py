@@ -21,6 +21,9 @@ from protokol.signing.verify import (
 
 from .conftest import REVIEWER
 
+# These tests read the English messages of the CLI and the reports.
+pytestmark = pytest.mark.usefixtures("english")
+
 DOCUMENT = b'{"format":"protokol.protocol/v1"}'
 
 
