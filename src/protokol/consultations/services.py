@@ -38,6 +38,7 @@ from protokol.security import services as security
 from protokol.signing import pki
 from protokol.signing import services as signing
 from protokol.validation import clean_text
+from protokol.workflow.assignment import assign_new
 from protokol.workflow.routing import route
 
 log = structlog.get_logger(__name__)
@@ -181,6 +182,7 @@ def create_consultation(
             consultation_id=consultation.pk,
             after=summary(consultation),
         )
+        assign_new(consultation)
     log.info("consultation_created", consultation_id=consultation.pk)
     return consultation
 
