@@ -6,7 +6,7 @@ from consultations.factories import open_consultation
 from protokol.accounts.models import Department
 from protokol.accounts.services import create_user
 from protokol.consultations import services
-from protokol.consultations.models import Consultation, Transition
+from protokol.consultations.models import Transition
 from protokol.journal.models import JournalEntry
 
 
