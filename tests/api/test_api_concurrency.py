@@ -84,6 +84,17 @@ def test_writes_without_base_version_still_work(api, consultation):
     assert replied.json()["consultation_version"] == 3
 
 
+def test_base_version_below_one_is_422(api, consultation):
+    response = api("operator").post(
+        f"/consultations/{consultation.pk}/messages",
+        {"text": "Ответ", "base_version": 0},
+    )
+
+    assert response.status_code == 422
+    assert response.json()["field"] == "base_version"
+    assert not Message.objects.exists()
+
+
 def test_base_version_must_be_an_integer(api, consultation):
     response = api("operator").post(
         f"/consultations/{consultation.pk}/messages",

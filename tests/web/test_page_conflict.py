@@ -61,3 +61,16 @@ def test_stale_reply_goes_through_when_sent_again(demo, consultation):
 
     assert response.status_code == 302
     assert Message.objects.count() == 2
+
+
+def test_invalid_base_version_is_422_and_shown(login_as, consultation):
+    response = login_as("operator").post(
+        page_url(consultation) + "messages/",
+        {"text": "Мой ответ", "visibility": "public", "base_version": "abc"},
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 422
+    assert 'class="form-error" role="alert"' in page
+    assert "Мой ответ</textarea>" in page
+    assert not Message.objects.exists()

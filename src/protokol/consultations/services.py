@@ -72,6 +72,14 @@ def check_version(consultation: Consultation, base_version: int | None) -> None:
     """
     if base_version is None or base_version == consultation.version:
         return
+    if base_version < 1:
+        raise ValidationFailed(
+            gettext(
+                "base_version must be a positive integer: the consultation's "
+                "version that the write is based on."
+            ),
+            field="base_version",
+        )
     log.info(
         "consultation_stale_write",
         consultation_id=consultation.pk,

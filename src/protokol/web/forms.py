@@ -37,8 +37,15 @@ class VersionedForm(PageForm):
     """
 
     base_version = forms.IntegerField(
-        required=False, min_value=0, widget=forms.HiddenInput
+        required=False, min_value=1, widget=forms.HiddenInput
     )
+
+    def clean(self):
+        cleaned = super().clean()
+        # The field is hidden, so its error is shown for the whole form.
+        for error in self._errors.pop("base_version", []):
+            self.add_error(None, error)
+        return cleaned
 
 
 class LoginForm(AuthenticationForm):
