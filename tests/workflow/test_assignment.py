@@ -95,3 +95,12 @@ def test_assigned_operator_takes_it(demo, round_robin):
 
     assert taken.status == "drafting"
     assert taken.assignee == demo["operator"]
+
+
+def test_assignment_shows_in_timeline(client, demo, round_robin):
+    consultation = _open(demo)
+    client.force_login(demo["operator"])
+
+    page = client.get(f"/consultations/{consultation.pk}/").content.decode()
+
+    assert "Назначена исполнителю" in page
