@@ -87,7 +87,7 @@ def _triggers_restored(django_db_setup, django_db_blocker):
 @pytest.fixture
 def committed_db(_triggers_restored, transactional_db):
     """Real commits, seen by other connections; the journal's triggers are
-    dropped before the flush, which they would refuse."""
+    dropped before the flush, which they would reject."""
     yield
     _set_triggers(installed=False)
 

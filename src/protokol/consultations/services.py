@@ -65,7 +65,7 @@ def summary(consultation: Consultation) -> dict:
 
 
 def check_version(consultation: Consultation, base_version: int | None) -> None:
-    """Refuse a write based on a version other than the current one.
+    """Reject a write based on a version other than the current one.
 
     Call it under the row lock. Without `base_version` the write goes ahead,
     as it did before versions existed.

@@ -33,7 +33,7 @@ class PageForm(forms.Form):
 class VersionedForm(PageForm):
     """A form that posts the consultation version it was shown with.
 
-    The services refuse the write when the consultation has changed since.
+    The services reject the write when the consultation has changed since.
     """
 
     base_version = forms.IntegerField(
