@@ -68,6 +68,25 @@ class ActionNotAllowed(Conflict):
         )
 
 
+class StaleVersion(Conflict):
+    """A write based on a version of the consultation that is no longer current."""
+
+    code = "stale_version"
+
+    def __init__(self, base_version: int, version: int, status: str):
+        message = gettext(
+            "The consultation changed while you were working: you saw version "
+            "%(base)d, it is now at version %(version)d (status '%(status)s'). "
+            "Reload it and try again."
+        ) % {"base": base_version, "version": version, "status": status}
+        super().__init__(
+            message,
+            field="base_version",
+            current_version=version,
+            current_status=status,
+        )
+
+
 class IntegrityFailed(Conflict):
     """Stored data failed its integrity check, e.g. an altered encrypted file."""
 

@@ -75,6 +75,14 @@ class Config(BaseSettings):
     # TSA policy of issued timestamp tokens: a UUID-derived OID (ITU-T X.667)
     # unless the organisation has a registered one.
     tsa_policy_oid: str = "2.25.251034935084449270020691694625426301592"
+    # How a new consultation finds its operator: "queue" leaves it unassigned
+    # until an operator takes it; "round_robin" assigns it to the operator of
+    # its department with the fewest open consultations.
+    assignment: Literal["queue", "round_robin"] = "queue"
+    # Code of the department that receives consultations that no active
+    # routing rule matched, to forward them on; empty sends them to their
+    # service's department.
+    triage_department: str = ""
     # Serve the RFC 3161 timestamp endpoint over HTTP.
     tsa_http_enabled: bool = True
     # http(s) URL of the external RFC 3161 TSA from which

@@ -116,6 +116,7 @@ def _consultation_out(c: Consultation) -> dict:
         "id": c.pk,
         "number": c.number,
         "status": c.status,
+        "version": c.version,
         "service": c.service.code,
         "department": c.department.code,
         "channel": c.channel,
@@ -225,7 +226,11 @@ def _download_url(consultation_id: int, attachment_id: int) -> str:
 def post_message(request, consultation_id: int, body: s.MessageIn):
     """Add a message to the dialogue: public, or internal for staff only."""
     message = services.add_message(
-        request.user, consultation_id, text=body.text, visibility=body.visibility
+        request.user,
+        consultation_id,
+        text=body.text,
+        visibility=body.visibility,
+        base_version=body.base_version,
     )
     return Status(201, message)
 
@@ -311,7 +316,11 @@ def put_protocol(request, consultation_id: int, body: s.ProtocolIn):
 def post_transition(request, consultation_id: int, body: s.TransitionIn):
     """Apply a lifecycle action such as take, submit, approve, sign or archive."""
     consultation = services.transition(
-        request.user, consultation_id, action=body.action, comment=body.comment
+        request.user,
+        consultation_id,
+        action=body.action,
+        comment=body.comment,
+        base_version=body.base_version,
     )
     return _consultation_out(consultation)
 
@@ -324,6 +333,7 @@ def post_forward(request, consultation_id: int, body: s.ForwardIn):
         consultation_id,
         department_code=body.department,
         reason=body.reason,
+        base_version=body.base_version,
     )
     return _consultation_out(consultation)
 

@@ -55,6 +55,7 @@ class ConsultationOut(Schema):
     id: int
     number: str
     status: str
+    version: int
     service: str
     department: str
     channel: str
@@ -73,6 +74,8 @@ class ConsultationList(Schema):
 class MessageIn(StrictIn):
     text: str
     visibility: str = "public"
+    # The consultation version the message answers; a newer one gives 409.
+    base_version: int | None = None
 
 
 class MessageOut(Schema):
@@ -82,6 +85,11 @@ class MessageOut(Schema):
     text: str
     visibility: str
     created_at: datetime
+    consultation_version: int
+
+    @staticmethod
+    def resolve_consultation_version(message) -> int:
+        return message.consultation.version
 
 
 class AttachmentOut(Schema):
@@ -100,6 +108,7 @@ class ProtocolIn(StrictIn):
     recommendations: str
     decision: str
     decision_reason: str
+    base_version: int | None = None
 
 
 class ProtocolOut(Schema):
@@ -111,16 +120,23 @@ class ProtocolOut(Schema):
     decision_reason: str
     author_name: str
     created_at: datetime
+    consultation_version: int
+
+    @staticmethod
+    def resolve_consultation_version(version) -> int:
+        return version.consultation.version
 
 
 class TransitionIn(StrictIn):
     action: str
     comment: str = ""
+    base_version: int | None = None
 
 
 class ForwardIn(StrictIn):
     department: str
     reason: str
+    base_version: int | None = None
 
 
 class JournalEntryOut(Schema):

@@ -27,6 +27,7 @@ from protokol.consultations import encryption, permissions
 from protokol.consultations.models import Attachment, Consultation
 from protokol.consultations.services import (
     _ensure_not_sealed,
+    bump_version,
     get_visible,
     journal_denials,
 )
@@ -188,6 +189,7 @@ def add_attachment(actor, consultation_id, upload) -> Attachment:
                 wrap_nonce=envelope.wrap_nonce,
                 content_nonce=envelope.content_nonce,
             )
+            bump_version(consultation)
             journal.record(
                 JournalAction.ATTACHMENT_CREATE,
                 actor=actor,

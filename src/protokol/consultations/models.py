@@ -75,6 +75,9 @@ class Consultation(models.Model):
     # Number and subject case-folded in Python, because SQLite's LIKE folds
     # only ASCII letters and Cyrillic search must ignore case on both databases.
     search_text = models.TextField(blank=True, default="", editable=False)
+    # Raised by one in the transaction of every write, under the row lock, so
+    # a write based on an older version is rejected (optimistic concurrency).
+    version = models.PositiveIntegerField(default=1)
 
     class Meta:
         ordering = ["-created_at", "-id"]

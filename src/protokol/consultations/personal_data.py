@@ -25,6 +25,7 @@ from protokol.consultations.models import (
 )
 from protokol.consultations.services import (
     _ensure_not_sealed,
+    bump_version,
     get_visible,
     journal_denials,
 )
@@ -103,6 +104,7 @@ def set_collected_data(actor, consultation_id, values) -> dict:
         Consultation.objects.filter(pk=consultation.pk).update(
             updated_at=timezone.now()
         )
+        bump_version(consultation)
         summary = data_summary(consultation)
         journal.record(
             records.PERSONAL_DATA_UPDATE,

@@ -34,6 +34,7 @@ def consultation_detail(
         "id": consultation.pk,
         "number": consultation.number,
         "status": consultation.status,
+        "version": consultation.version,
         "status_label": Status(consultation.status).label,
         "channel": consultation.channel,
         "subject": consultation.subject,

@@ -6,6 +6,7 @@ from datetime import timedelta
 import structlog
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext
 
@@ -27,6 +28,7 @@ from protokol.errors import (
     Conflict,
     NotFound,
     PermissionDenied,
+    StaleVersion,
     ValidationFailed,
 )
 from protokol.journal import checkpoints
@@ -36,6 +38,7 @@ from protokol.security import services as security
 from protokol.signing import pki
 from protokol.signing import services as signing
 from protokol.validation import clean_text
+from protokol.workflow.assignment import assign_new
 from protokol.workflow.routing import route
 
 log = structlog.get_logger(__name__)
@@ -59,6 +62,37 @@ def summary(consultation: Consultation) -> dict:
         "department_id": consultation.department_id,
         "service_id": consultation.service_id,
     }
+
+
+def check_version(consultation: Consultation, base_version: int | None) -> None:
+    """Reject a write based on a version other than the current one.
+
+    Call it under the row lock. Without `base_version` the write goes ahead,
+    as it did before versions existed.
+    """
+    if base_version is None or base_version == consultation.version:
+        return
+    if base_version < 1:
+        raise ValidationFailed(
+            gettext(
+                "base_version must be a positive integer: the consultation's "
+                "version that the write is based on."
+            ),
+            field="base_version",
+        )
+    log.info(
+        "consultation_stale_write",
+        consultation_id=consultation.pk,
+        base_version=base_version,
+        version=consultation.version,
+    )
+    raise StaleVersion(base_version, consultation.version, consultation.status)
+
+
+def bump_version(consultation: Consultation) -> None:
+    """Count one write; call it in the write's transaction, under the row lock."""
+    Consultation.objects.filter(pk=consultation.pk).update(version=F("version") + 1)
+    consultation.version += 1
 
 
 def _deny(actor, consultation_id, reason: str, operation: str = "") -> None:
@@ -156,6 +190,7 @@ def create_consultation(
             consultation_id=consultation.pk,
             after=summary(consultation),
         )
+        assign_new(consultation)
     log.info("consultation_created", consultation_id=consultation.pk)
     return consultation
 
@@ -242,7 +277,14 @@ def _ensure_not_sealed(consultation: Consultation, what: str) -> None:
 
 
 @journal_denials
-def add_message(actor, consultation_id, *, text: str, visibility: str) -> Message:
+def add_message(
+    actor,
+    consultation_id,
+    *,
+    text: str,
+    visibility: str,
+    base_version: int | None = None,
+) -> Message:
     """Add a public or internal message to the dialogue."""
     if visibility not in Visibility.values:
         raise ValidationFailed(
@@ -255,6 +297,7 @@ def add_message(actor, consultation_id, *, text: str, visibility: str) -> Messag
     get_visible(actor, consultation_id)
     with transaction.atomic():
         consultation = get_visible(actor, consultation_id, for_update=True)
+        check_version(consultation, base_version)
         _ensure_not_sealed(consultation, pgettext("sealed", "messages"))
         if not permissions.can_post_message(actor, consultation, visibility):
             raise PermissionDenied(
@@ -275,6 +318,7 @@ def add_message(actor, consultation_id, *, text: str, visibility: str) -> Messag
             created_at=now,
         )
         Consultation.objects.filter(pk=consultation.pk).update(updated_at=now)
+        bump_version(consultation)
         journal.record(
             JournalAction.MESSAGE_CREATE,
             actor=actor,
@@ -289,7 +333,12 @@ def add_message(actor, consultation_id, *, text: str, visibility: str) -> Messag
 
 @journal_denials
 def transition(
-    actor, consultation_id, *, action: str, comment: str = ""
+    actor,
+    consultation_id,
+    *,
+    action: str,
+    comment: str = "",
+    base_version: int | None = None,
 ) -> Consultation:
     """Apply a lifecycle action; 403 for a role not allowed, 409 for a wrong status."""
     from protokol.protocols import services as protocols
@@ -310,6 +359,7 @@ def transition(
     get_visible(actor, consultation_id)
     with transaction.atomic():
         consultation = get_visible(actor, consultation_id, for_update=True)
+        check_version(consultation, base_version)
         if not permissions.can_take_action(actor, consultation, action):
             raise PermissionDenied(
                 gettext("Your role '%(role)s' may not '%(action)s' this consultation.")
@@ -363,6 +413,7 @@ def transition(
         consultation.save(
             update_fields=["status", "updated_at", "assignee", "closed_at"]
         )
+        bump_version(consultation)
         if action == "conclude":
             protocols.add_addendum(actor, consultation, kind="conclusion", text=comment)
         after = {**summary(consultation), "action": action, "comment": comment}
@@ -412,7 +463,12 @@ def _sign(consultation, version, actor):
 
 @journal_denials
 def forward(
-    actor, consultation_id, *, department_code: str, reason: str
+    actor,
+    consultation_id,
+    *,
+    department_code: str,
+    reason: str,
+    base_version: int | None = None,
 ) -> Consultation:
     """Move a consultation to another department; the deadline restarts there."""
     reason = clean_text(reason, field="reason")
@@ -428,6 +484,7 @@ def forward(
     get_visible(actor, consultation_id)
     with transaction.atomic():
         consultation = get_visible(actor, consultation_id, for_update=True)
+        check_version(consultation, base_version)
         if not permissions.can_forward(actor, consultation):
             raise PermissionDenied(gettext("Your role may not forward consultations."))
         if consultation.status in lifecycle.SEALED_STATUSES | lifecycle.CLOSED_STATUSES:
@@ -457,6 +514,7 @@ def forward(
         consultation.save(
             update_fields=["department", "assignee", "deadline", "updated_at"]
         )
+        bump_version(consultation)
         details["new_deadline"] = consultation.deadline.isoformat()
         Transition.objects.create(
             consultation=consultation,

@@ -9,6 +9,8 @@ from protokol.consultations import permissions
 from protokol.consultations.models import Consultation, Status
 from protokol.consultations.services import (
     _ensure_not_sealed,
+    bump_version,
+    check_version,
     get_visible,
     journal_denials,
 )
@@ -36,7 +38,9 @@ def latest_version(consultation: Consultation) -> ProtocolVersion | None:
 
 
 @journal_denials
-def save_protocol(actor, consultation_id, **fields) -> ProtocolVersion:
+def save_protocol(
+    actor, consultation_id, *, base_version: int | None = None, **fields
+) -> ProtocolVersion:
     """Save the protocol as a new version; earlier versions stay as they were."""
     cleaned = {}
     for name in PROTOCOL_FIELDS:
@@ -51,6 +55,7 @@ def save_protocol(actor, consultation_id, **fields) -> ProtocolVersion:
     get_visible(actor, consultation_id)
     with transaction.atomic():
         consultation = get_visible(actor, consultation_id, for_update=True)
+        check_version(consultation, base_version)
         _ensure_not_sealed(consultation, pgettext("sealed", "the protocol"))
         if not permissions.can_edit_protocol(actor, consultation):
             raise PermissionDenied(
@@ -75,6 +80,7 @@ def save_protocol(actor, consultation_id, **fields) -> ProtocolVersion:
             created_at=timezone.now(),
             **cleaned,
         )
+        bump_version(consultation)
         journal.record(
             JournalAction.PROTOCOL_SAVE,
             actor=actor,

@@ -134,7 +134,7 @@ def acknowledge(
         Conflict: the protocol is not signed yet, it is acknowledged already,
             or the signing PKI is not set up.
     """
-    from protokol.consultations.services import get_visible
+    from protokol.consultations.services import bump_version, get_visible
     from protokol.security.services import record_denial
 
     consultation = get_visible(actor, consultation_id)
@@ -208,6 +208,7 @@ def acknowledge(
                 gettext("You acknowledged this protocol already."),
                 field="acknowledgement",
             ) from None
+        bump_version(consultation)
         journal.record(
             JournalAction.PROTOCOL_ACKNOWLEDGE,
             actor=actor,

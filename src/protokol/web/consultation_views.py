@@ -142,6 +142,23 @@ FORM_ANCHORS = {
 }
 
 
+def _show_current_version(page_forms: dict, version: int) -> None:
+    """Make every versioned form post the version the page shows now.
+
+    A form sent back after a conflict keeps what the person typed but takes
+    the current version, so sending it again after a look at the changes
+    goes through.
+    """
+    for form in page_forms.values():
+        if "base_version" not in form.fields:
+            continue
+        if form.is_bound:
+            form.data = form.data.copy()
+            form.data["base_version"] = str(version)
+        else:
+            form.initial["base_version"] = version
+
+
 def _render_page(
     request,
     consultation_id,
@@ -186,6 +203,7 @@ def _render_page(
                 user, consultation, chosen, request.LANGUAGE_CODE
             )
     page_forms.update(bound_forms)
+    _show_current_version(page_forms, consultation.version)
     error_anchor = next(
         (FORM_ANCHORS[name] for name, form in bound_forms.items() if form.errors),
         None,
@@ -292,6 +310,7 @@ def post_message(request, consultation_id: int):
             consultation_id,
             text=data["text"],
             visibility=data.get("visibility") or Visibility.PUBLIC,
+            base_version=data.get("base_version"),
         )
 
     return _submit(
@@ -354,6 +373,7 @@ def post_transition(request, consultation_id: int):
             consultation_id,
             action=data["action"],
             comment=data["comment"],
+            base_version=data.get("base_version"),
         )
 
     return _submit(
@@ -384,6 +404,7 @@ def post_forward(request, consultation_id: int):
             consultation_id,
             department_code=data["department"],
             reason=data["reason"],
+            base_version=data.get("base_version"),
         )
 
     return _submit(

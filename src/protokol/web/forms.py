@@ -9,7 +9,7 @@ from protokol.accounts.models import Department
 from protokol.catalog.models import Service
 from protokol.consultations.lifecycle import ACTIONS
 from protokol.consultations.models import Status, Visibility
-from protokol.errors import ProtokolError
+from protokol.errors import ProtokolError, StaleVersion
 from protokol.personal.validators import field_label
 from protokol.protocols.services import PROTOCOL_FIELDS
 from protokol.web.labels import ACTION_LABELS, ERROR_LABELS
@@ -28,6 +28,24 @@ class PageForm(forms.Form):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+
+
+class VersionedForm(PageForm):
+    """A form that posts the consultation version it was shown with.
+
+    The services reject the write when the consultation has changed since.
+    """
+
+    base_version = forms.IntegerField(
+        required=False, min_value=1, widget=forms.HiddenInput
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        # The field is hidden, so its error is shown for the whole form.
+        for error in self._errors.pop("base_version", []):
+            self.add_error(None, error)
+        return cleaned
 
 
 class LoginForm(AuthenticationForm):
@@ -67,7 +85,7 @@ class ConsultationForm(PageForm):
         ]
 
 
-class MessageForm(PageForm):
+class MessageForm(VersionedForm):
     text = forms.CharField(
         label=_("Сообщение"), widget=forms.Textarea(attrs={"rows": 4})
     )
@@ -88,7 +106,7 @@ class AttachmentForm(PageForm):
     file = forms.FileField(label=_("Файл"), required=False)
 
 
-class ProtocolForm(PageForm):
+class ProtocolForm(VersionedForm):
     question = forms.CharField(
         label=_("Вопрос гражданина"), widget=forms.Textarea(attrs={"rows": 3})
     )
@@ -108,10 +126,10 @@ class ProtocolForm(PageForm):
         label=_("Обоснование решения"), widget=forms.Textarea(attrs={"rows": 3})
     )
 
-    field_order = list(PROTOCOL_FIELDS)
+    field_order = [*PROTOCOL_FIELDS, "base_version"]
 
 
-class TransitionForm(PageForm):
+class TransitionForm(VersionedForm):
     """One comment box shared by the action buttons, each of which posts `action`."""
 
     action = forms.ChoiceField(choices=[(name, name) for name in ACTIONS])
@@ -133,7 +151,7 @@ class TransitionForm(PageForm):
         return cleaned
 
 
-class ForwardForm(PageForm):
+class ForwardForm(VersionedForm):
     department = forms.ChoiceField(label=_("Отдел"))
     reason = forms.CharField(
         label=_("Причина переадресации"), widget=forms.Textarea(attrs={"rows": 2})
@@ -156,8 +174,18 @@ class ExtensionForm(PageForm):
     )
 
 
+STALE_MESSAGE = _(
+    "Пока вы работали, консультацию изменили (теперь версия %(version)d). "
+    "Проверьте изменения на странице и отправьте форму ещё раз: "
+    "введённый текст сохранён."
+)
+
+
 def add_service_error(form: forms.Form, exc: ProtokolError) -> None:
     """Attach a service error to the form field it names, or to the whole form."""
+    if exc.code == StaleVersion.code:
+        form.add_error(None, STALE_MESSAGE % {"version": exc.extra["current_version"]})
+        return
     kind = ERROR_LABELS.get(exc.status, ERROR_LABELS[400])
     message = f"{kind}: {exc.message}"
     field = exc.field if exc.field in form.fields else None

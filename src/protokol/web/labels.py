@@ -37,6 +37,7 @@ EVENT_LABELS = {
     "conclude": _("Спор рассмотрен"),
     "reopen": _("Подготовка ответа возобновлена"),
     "forward": _("Переадресована в другой отдел"),
+    "assign": _("Назначена исполнителю"),
     "extend": _("Срок ответа продлён"),
     "import": _("Импортирована"),
     # Steps recorded by imports from the city portal.

@@ -82,6 +82,7 @@ def extend_deadline(actor, consultation_id, *, days, reason: str) -> Consultatio
         consultation.deadline = (old_deadline or now) + timedelta(days=days)
         consultation.updated_at = now
         consultation.save(update_fields=["deadline", "updated_at"])
+        consultations.bump_version(consultation)
         details = {
             "days": days,
             "old_deadline": old_deadline.isoformat() if old_deadline else None,

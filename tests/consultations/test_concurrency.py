@@ -1,0 +1,132 @@
+"""Optimistic concurrency: a write based on an old version is refused whole."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from notifications.conftest import _set_triggers
+from protokol.accounts.models import User
+from protokol.consultations import services
+from protokol.consultations.models import Consultation, Message, Transition
+from protokol.errors import StaleVersion
+from protokol.protocols import services as protocols
+
+from .factories import PROTOCOL
+
+
+def test_new_consultation_starts_at_version_one(consultation):
+    assert consultation.version == 1
+
+
+def test_each_write_raises_the_version(demo, consultation):
+    operator = demo["operator"]
+
+    services.add_message(operator, consultation.pk, text="Ответ", visibility="public")
+    services.transition(operator, consultation.pk, action="take")
+    protocols.save_protocol(operator, consultation.pk, **PROTOCOL)
+    services.forward(operator, consultation.pk, department_code="B", reason="Не наш")
+
+    assert Consultation.objects.get(pk=consultation.pk).version == 5
+
+
+def test_current_base_version_is_accepted(demo, consultation):
+    message = services.add_message(
+        demo["operator"],
+        consultation.pk,
+        text="Ответ",
+        visibility="public",
+        base_version=1,
+    )
+
+    assert message.consultation.version == 2
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda actor, pk: services.add_message(
+            actor, pk, text="Поздно", visibility="public", base_version=1
+        ),
+        lambda actor, pk: services.transition(actor, pk, action="take", base_version=1),
+        lambda actor, pk: protocols.save_protocol(
+            actor, pk, base_version=1, **PROTOCOL
+        ),
+        lambda actor, pk: services.forward(
+            actor, pk, department_code="B", reason="Не наш", base_version=1
+        ),
+    ],
+    ids=["message", "transition", "protocol", "forward"],
+)
+def test_stale_write_is_409_and_writes_nothing(demo, consultation, write):
+    services.add_message(
+        demo["supervisor"], consultation.pk, text="Первый", visibility="public"
+    )
+    counts = (Message.objects.count(), Transition.objects.count())
+
+    with pytest.raises(StaleVersion) as caught:
+        write(demo["operator"], consultation.pk)
+
+    assert caught.value.status == 409
+    assert caught.value.field == "base_version"
+    assert caught.value.extra == {"current_version": 2, "current_status": "initiated"}
+    assert (Message.objects.count(), Transition.objects.count()) == counts
+    stored = Consultation.objects.get(pk=consultation.pk)
+    assert (stored.version, stored.department.code) == (2, "A")
+    assert not stored.protocol_versions.exists()
+
+
+@pytest.fixture
+def _triggers_restored(django_db_setup, django_db_blocker):
+    # Set up before transactional_db, so torn down after its flush.
+    yield
+    with django_db_blocker.unblock():
+        _set_triggers(installed=True)
+
+
+@pytest.fixture
+def committed_db(_triggers_restored, transactional_db):
+    """Real commits, seen by other connections; the journal's triggers are
+    dropped before the flush, which they would reject."""
+    yield
+    _set_triggers(installed=False)
+
+
+def test_racing_writers_one_wins(committed_db):
+    """Two writers on their own connections, both based on version 1."""
+    from protokol.accounts.demo import seed_demo
+
+    seed_demo()
+    citizen = User.objects.get(username="citizen")
+    consultation = services.create_consultation(
+        citizen, service_code="GEN", subject="Гонка", description="Два ответа сразу"
+    )
+    writers = [User.objects.get(username=name) for name in ("operator", "supervisor")]
+    barrier = threading.Barrier(len(writers))
+    outcomes = []
+
+    def reply(actor):
+        try:
+            barrier.wait()
+            services.add_message(
+                actor,
+                consultation.pk,
+                text=f"Ответ {actor.username}",
+                visibility="public",
+                base_version=1,
+            )
+            outcomes.append("ok")
+        except StaleVersion as error:
+            outcomes.append(error.extra["current_version"])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=reply, args=(actor,)) for actor in writers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes, key=str) == [2, "ok"]
+    assert Message.objects.filter(consultation=consultation).count() == 1
+    assert Consultation.objects.get(pk=consultation.pk).version == 2

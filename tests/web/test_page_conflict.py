@@ -1,0 +1,76 @@
+"""The page posts the version it showed; a stale post keeps the typed text."""
+
+from django.test import Client
+
+from protokol.consultations import services
+from protokol.consultations.models import Consultation, Message
+
+
+def page_url(consultation) -> str:
+    return f"/consultations/{consultation.pk}/"
+
+
+def test_forms_carry_the_current_version(login_as, consultation):
+    services.add_message(
+        consultation.citizen, consultation.pk, text="Уточнение", visibility="public"
+    )
+
+    page = login_as("operator").get(page_url(consultation)).content.decode()
+
+    # Reply, protocol, actions and forward.
+    assert page.count('name="base_version" value="2"') == 4
+    assert 'type="hidden" name="base_version"' in page
+
+
+def test_stale_reply_shows_conflict_and_keeps_text(demo, consultation):
+    first, second = Client(), Client()
+    first.force_login(demo["operator"])
+    second.force_login(demo["supervisor"])
+
+    ok = first.post(
+        page_url(consultation) + "messages/",
+        {"text": "Первый ответ", "visibility": "public", "base_version": "1"},
+    )
+    late = second.post(
+        page_url(consultation) + "messages/",
+        {"text": "Мой подробный ответ", "visibility": "public", "base_version": "1"},
+    )
+
+    assert ok.status_code == 302
+    assert late.status_code == 409
+    page = late.content.decode()
+    assert "Пока вы работали, консультацию изменили (теперь версия 2)" in page
+    assert "Мой подробный ответ</textarea>" in page
+    assert "Первый ответ" in page
+    assert 'name="base_version" value="2"' in page
+    assert Message.objects.count() == 1
+    assert Consultation.objects.get(pk=consultation.pk).version == 2
+
+
+def test_stale_reply_goes_through_when_sent_again(demo, consultation):
+    client = Client()
+    client.force_login(demo["supervisor"])
+    services.add_message(
+        demo["operator"], consultation.pk, text="Первый", visibility="public"
+    )
+    form = {"text": "Второй", "visibility": "public", "base_version": "1"}
+
+    assert client.post(page_url(consultation) + "messages/", form).status_code == 409
+    form["base_version"] = "2"
+    response = client.post(page_url(consultation) + "messages/", form)
+
+    assert response.status_code == 302
+    assert Message.objects.count() == 2
+
+
+def test_invalid_base_version_is_422_and_shown(login_as, consultation):
+    response = login_as("operator").post(
+        page_url(consultation) + "messages/",
+        {"text": "Мой ответ", "visibility": "public", "base_version": "abc"},
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 422
+    assert 'class="form-error" role="alert"' in page
+    assert "Мой ответ</textarea>" in page
+    assert not Message.objects.exists()
