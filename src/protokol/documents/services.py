@@ -69,6 +69,8 @@ def render_sealed_copy(consultation, detail: dict, *, language: str) -> bytes:
         files=evidence.files,
         verify_url=verify_url(consultation.number, evidence.code),
         verification_code=evidence.code,
+        signatures=evidence.signatures,
+        journal_facts=evidence.journal_facts,
     )
     labels = LABELS[language]
     media_types = {item.name: item.media_type for item in evidence.files}
@@ -94,11 +96,16 @@ def verify_url(number: str, code: str) -> str:
 
 @dataclass(frozen=True)
 class SignedEvidence:
-    """The evidence a sealed copy embeds: signed document, signatures, proof."""
+    """The evidence a sealed copy embeds: signed document, signatures, proof.
+
+    `signatures` and `journal_facts` are what the copy prints about them.
+    """
 
     document: bytes
     code: str
     files: tuple
+    signatures: tuple = ()
+    journal_facts: object = None
 
 
 def signed_evidence(consultation) -> SignedEvidence | None:
@@ -107,7 +114,7 @@ def signed_evidence(consultation) -> SignedEvidence | None:
     Issues a journal checkpoint first when none covers the signing entry yet,
     so the copy's proof verifies against a signed tree head.
     """
-    from protokol.documents.pdf import EmbeddedFile
+    from protokol.documents.pdf import EmbeddedFile, JournalFacts, SignatureFacts
     from protokol.journal import checkpoints
     from protokol.journal.canonical import canonical_bytes
     from protokol.journal.models import JournalEntry
@@ -152,10 +159,20 @@ def signed_evidence(consultation) -> SignedEvidence | None:
             relationship="Source",
         )
     ]
+    signatures = []
     for report in reports:
         signature = report.signature
         if bytes(signature.document) != document:
             continue
+        signatures.append(
+            SignatureFacts(
+                kind=signature.kind,
+                signer=signature.signer_name,
+                certificate_subject=report.cms.certificate_subject,
+                certificate_serial=report.cms.certificate_serial,
+                signing_time=report.cms.timestamp_time,
+            )
+        )
         files.append(
             EmbeddedFile(
                 f"protocol.{signature.kind}-{signature.pk}.p7s",
@@ -165,7 +182,13 @@ def signed_evidence(consultation) -> SignedEvidence | None:
             )
         )
     inclusion = reports[-1].inclusion if reports else None
+    journal_facts = None
     if inclusion is not None:
+        journal_facts = JournalFacts(
+            index=inclusion.index,
+            checkpoint_size=inclusion.checkpoint_size,
+            root=inclusion.root,
+        )
         entry = JournalEntry.objects.get(index=inclusion.index)
         proof = [bytes.fromhex(node) for node in inclusion.hashes]
         files += [
@@ -189,5 +212,9 @@ def signed_evidence(consultation) -> SignedEvidence | None:
             ),
         ]
     return SignedEvidence(
-        document=document, code=verification_code(document), files=tuple(files)
+        document=document,
+        code=verification_code(document),
+        files=tuple(files),
+        signatures=tuple(signatures),
+        journal_facts=journal_facts,
     )
