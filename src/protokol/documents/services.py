@@ -5,6 +5,7 @@ import hashlib
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+import structlog
 from django.conf import settings
 from django.utils.translation import gettext
 
@@ -14,6 +15,8 @@ from protokol.consultations.services import get_visible
 from protokol.errors import ValidationFailed
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
+
+log = structlog.get_logger(__name__)
 
 LANGUAGES = ("ru", "en")
 # Names of the associated files in a sealed copy; `protokol verify` reads them.
@@ -63,23 +66,68 @@ def render_sealed_copy(consultation, detail: dict, *, language: str) -> bytes:
 
     from protokol.documents import pades
 
+    files = evidence.files
+    if settings.CONFIG.copy_embed_attachments:
+        files += attachment_files(consultation, detail)
     rendered = render_copy(
         detail,
         language=language,
-        files=evidence.files,
+        files=files,
         verify_url=verify_url(consultation.number, evidence.code),
         verification_code=evidence.code,
         signatures=evidence.signatures,
         journal_facts=evidence.journal_facts,
     )
     labels = LABELS[language]
-    media_types = {item.name: item.media_type for item in evidence.files}
+    media_types = {item.name: item.media_type for item in files}
     return pades.sign_copy(
         pades.prepare_copy(rendered.content, media_types),
         seal_box=rendered.seal_box,
         stamp_text=labels["seal_stamp"],
         reason=f"{labels['document_title']} {consultation.number}",
     )
+
+
+def attachment_files(consultation, detail: dict) -> tuple:
+    """Return the copy's attachments, decrypted, as Data associated files.
+
+    Takes them oldest first and skips, with a warning in the log, each one
+    that would take the total above PROTOKOL_COPY_EMBED_MAX_BYTES.
+    Raises IntegrityFailed when a stored file fails its integrity check.
+    """
+    from protokol.consultations.attachments import open_plaintext
+    from protokol.consultations.models import Attachment
+    from protokol.documents.pdf import EmbeddedFile
+
+    budget = settings.CONFIG.copy_embed_max_bytes
+    listed = [item["id"] for item in detail["attachments"]]
+    attachments = Attachment.objects.filter(
+        consultation=consultation, pk__in=listed
+    ).order_by("created_at", "pk")
+    files = []
+    for attachment in attachments:
+        if attachment.size > budget:
+            log.warning(
+                "copy_attachment_not_embedded",
+                consultation_id=consultation.pk,
+                attachment_id=attachment.pk,
+                size=attachment.size,
+                remaining_bytes=budget,
+            )
+            continue
+        with open_plaintext(attachment) as handle:
+            content = handle.read()
+        budget -= len(content)
+        files.append(
+            EmbeddedFile(
+                f"attachment-{attachment.pk}-{attachment.original_name}",
+                content,
+                f"Attachment {attachment.original_name} (SHA-256 {attachment.sha256})",
+                attachment.content_type,
+                relationship="Data",
+            )
+        )
+    return tuple(files)
 
 
 def verification_code(document: bytes) -> str:
