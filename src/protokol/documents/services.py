@@ -12,7 +12,8 @@ from django.utils.translation import gettext
 from protokol.consultations.lifecycle import SEALED_STATUSES
 from protokol.consultations.presenters import consultation_detail
 from protokol.consultations.services import get_visible
-from protokol.errors import ValidationFailed
+from protokol.documents import cache as copy_cache
+from protokol.errors import PayloadTooLarge, ValidationFailed
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
 
@@ -40,6 +41,7 @@ def issue_copy(actor, consultation_id, *, language: str = "ru") -> tuple[str, by
         raise ValidationFailed(gettext("lang must be 'ru' or 'en'."), field="lang")
     consultation = get_visible(actor, consultation_id)
     detail = consultation_detail(consultation, actor, public_only=True)
+    check_copy_size(detail)
     content = render_sealed_copy(consultation, detail, language=language)
 
     journal.record_now(
@@ -54,8 +56,38 @@ def issue_copy(actor, consultation_id, *, language: str = "ru") -> tuple[str, by
     return f"protocol-{consultation.pk}-{language}.pdf", content
 
 
+def copy_text_chars(detail: dict) -> int:
+    """Return how many characters of user text the copy of `detail` prints."""
+    texts = [detail["subject"], detail["description"]]
+    texts += [m["text"] for m in detail["messages"] if m["visibility"] == "public"]
+    protocol = detail["protocol"] or {}
+    texts += [value for value in protocol.values() if isinstance(value, str)]
+    texts += [transition["comment"] or "" for transition in detail["transitions"]]
+    texts += [addendum["text"] for addendum in detail["addenda"]]
+    return sum(len(text) for text in texts)
+
+
+def check_copy_size(detail: dict) -> None:
+    """Raise PayloadTooLarge (413) above PROTOKOL_COPY_MAX_TEXT_CHARS of text."""
+    limit = settings.CONFIG.copy_max_text_chars
+    chars = copy_text_chars(detail)
+    if chars > limit:
+        raise PayloadTooLarge(
+            gettext(
+                "The protocol copy would contain %(chars)d characters of text, "
+                "above the limit of %(limit)d (PROTOKOL_COPY_MAX_TEXT_CHARS)."
+            )
+            % {"chars": chars, "limit": limit},
+            field="consultation_id",
+            limit=limit,
+        )
+
+
 def render_sealed_copy(consultation, detail: dict, *, language: str) -> bytes:
-    """Render the copy; seal it when the consultation has a signed protocol."""
+    """Render the copy; seal it when the consultation has a signed protocol.
+
+    A sealed copy whose rendered inputs are unchanged comes from the cache.
+    """
     from protokol.documents.pdf import LABELS, render_copy
 
     evidence = None
@@ -69,6 +101,17 @@ def render_sealed_copy(consultation, detail: dict, *, language: str) -> bytes:
     files = evidence.files
     if settings.CONFIG.copy_embed_attachments:
         files += attachment_files(consultation, detail)
+    key = copy_cache.copy_key(
+        detail,
+        language=language,
+        files=files,
+        signatures=evidence.signatures,
+        journal_facts=evidence.journal_facts,
+    )
+    cached = copy_cache.load(key)
+    if cached is not None:
+        return cached
+
     rendered = render_copy(
         detail,
         language=language,
@@ -80,12 +123,14 @@ def render_sealed_copy(consultation, detail: dict, *, language: str) -> bytes:
     )
     labels = LABELS[language]
     media_types = {item.name: item.media_type for item in files}
-    return pades.sign_copy(
+    content = pades.sign_copy(
         pades.prepare_copy(rendered.content, media_types),
         seal_box=rendered.seal_box,
         stamp_text=labels["seal_stamp"],
         reason=f"{labels['document_title']} {consultation.number}",
     )
+    copy_cache.store(key, content)
+    return content
 
 
 def attachment_files(consultation, detail: dict) -> tuple:
