@@ -33,8 +33,10 @@ import time
 import django
 
 SIZES = (10, 200)
-# (messages, attachments) of the consultations whose peak memory is measured.
-MEMORY_SIZES = ((10, 0), (200, 0), (1000, 50))
+# (messages, attachments, characters per message) of the consultations whose
+# peak memory is measured; the last prints 1,000,000 characters, the default
+# PROTOKOL_COPY_MAX_TEXT_CHARS.
+MEMORY_SIZES = ((10, 0, 0), (200, 0, 0), (1000, 50, 0), (50, 0, 20_000))
 
 
 def median_ms(function, runs: int) -> tuple[float, float]:
@@ -49,7 +51,9 @@ def median_ms(function, runs: int) -> tuple[float, float]:
     return round(statistics.median(wall), 1), round(statistics.median(cpu), 1)
 
 
-def signed_consultation(demo: dict, messages: int, attachments: int = 0):
+def signed_consultation(
+    demo: dict, messages: int, attachments: int = 0, message_chars: int = 0
+):
     """Create a consultation with public messages and attachments, and sign it."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -69,7 +73,11 @@ def signed_consultation(demo: dict, messages: int, attachments: int = 0):
         services.add_message(
             operator if number % 2 else citizen,
             consultation.pk,
-            text=f"Сообщение номер {number} о составе семьи и документах.",
+            text=f"Сообщение номер {number} о составе семьи и документах."
+            if not message_chars
+            else ("Длинное сообщение о составе семьи. " * message_chars)[
+                :message_chars
+            ],
             visibility="public",
         )
     for number in range(attachments):
@@ -186,8 +194,8 @@ def render_once(consultation_id: int) -> None:
 
 
 def measure_memory(demo: dict) -> None:
-    for messages, attachments in MEMORY_SIZES:
-        consultation = signed_consultation(demo, messages, attachments)
+    for messages, attachments, message_chars in MEMORY_SIZES:
+        consultation = signed_consultation(demo, messages, attachments, message_chars)
         result = subprocess.run(
             [sys.executable, __file__, "--render-once", str(consultation.pk)],
             capture_output=True,
@@ -195,7 +203,9 @@ def measure_memory(demo: dict) -> None:
             check=True,
         )
         peak = json.loads(result.stdout.splitlines()[-1])
-        print(json.dumps({"messages": messages, "attachments": attachments, **peak}))
+        sizes = {"messages": messages, "attachments": attachments}
+        sizes["message_chars"] = message_chars
+        print(json.dumps({**sizes, **peak}))
 
 
 def main(runs: int, memory: bool) -> None:
