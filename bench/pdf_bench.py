@@ -12,12 +12,20 @@ machine disturbs less):
     verify           `protokol verify`'s checks of that sealed copy
 
 Run: PYTHONPATH=src python bench/pdf_bench.py [RUNS]
+
+With `--memory` it signs consultations with 10, 200 and 1,000 public messages
+(the last with 50 attachments) and renders each sealed copy once in a fresh
+subprocess, printing the subprocess's peak resident set size
+(VmHWM of /proc/self/status) before and after the render, in MiB:
+
+    PYTHONPATH=src python bench/pdf_bench.py --memory
 """
 
 import io
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +33,10 @@ import time
 import django
 
 SIZES = (10, 200)
+# (messages, attachments, characters per message) of the consultations whose
+# peak memory is measured; the last prints 1,000,000 characters, the default
+# PROTOKOL_COPY_MAX_TEXT_CHARS.
+MEMORY_SIZES = ((10, 0, 0), (200, 0, 0), (1000, 50, 0), (50, 0, 20_000))
 
 
 def median_ms(function, runs: int) -> tuple[float, float]:
@@ -39,9 +51,14 @@ def median_ms(function, runs: int) -> tuple[float, float]:
     return round(statistics.median(wall), 1), round(statistics.median(cpu), 1)
 
 
-def signed_consultation(demo: dict, messages: int):
-    """Create a consultation with `messages` public messages and sign it."""
+def signed_consultation(
+    demo: dict, messages: int, attachments: int = 0, message_chars: int = 0
+):
+    """Create a consultation with public messages and attachments, and sign it."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
     from protokol.consultations import services
+    from protokol.consultations.attachments import add_attachment
     from protokol.protocols.services import save_protocol
 
     operator, reviewer, citizen = demo["operator"], demo["reviewer"], demo["citizen"]
@@ -56,8 +73,22 @@ def signed_consultation(demo: dict, messages: int):
         services.add_message(
             operator if number % 2 else citizen,
             consultation.pk,
-            text=f"Сообщение номер {number} о составе семьи и документах.",
+            text=f"Сообщение номер {number} о составе семьи и документах."
+            if not message_chars
+            else ("Длинное сообщение о составе семьи. " * message_chars)[
+                :message_chars
+            ],
             visibility="public",
+        )
+    for number in range(attachments):
+        add_attachment(
+            citizen,
+            consultation.pk,
+            SimpleUploadedFile(
+                f"документ-{number}.pdf",
+                b"%PDF-1.7 " + bytes(100_000),
+                content_type="application/pdf",
+            ),
         )
     save_protocol(
         operator,
@@ -125,7 +156,59 @@ def measure(consultation, citizen, runs: int) -> dict:
     return result
 
 
-def main(runs: int) -> None:
+def max_rss_mib() -> float:
+    """Return this process's peak resident set size in MiB.
+
+    Reads Linux's VmHWM, because getrusage's ru_maxrss keeps the parent's peak
+    across fork and exec, and the parent here holds the whole setup.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("/proc/self/status has no VmHWM line")
+
+
+def render_once(consultation_id: int) -> None:
+    """Render one sealed copy and print the peak RSS before and after, as JSON."""
+    django.setup()
+    from protokol.accounts.models import User
+    from protokol.consultations.models import Consultation
+    from protokol.consultations.presenters import consultation_detail
+    from protokol.documents import pdf
+    from protokol.documents.services import render_sealed_copy
+
+    citizen = User.objects.get(username="citizen")
+    consultation = Consultation.objects.get(pk=consultation_id)
+    detail = consultation_detail(consultation, citizen, public_only=True)
+    pdf._weasyprint_objects()
+    import weasyprint  # noqa: F401
+
+    before = max_rss_mib()
+    content = render_sealed_copy(consultation, detail, language="ru")
+    print(
+        json.dumps(
+            {"before_mib": before, "peak_mib": max_rss_mib(), "bytes": len(content)}
+        )
+    )
+
+
+def measure_memory(demo: dict) -> None:
+    for messages, attachments, message_chars in MEMORY_SIZES:
+        consultation = signed_consultation(demo, messages, attachments, message_chars)
+        result = subprocess.run(
+            [sys.executable, __file__, "--render-once", str(consultation.pk)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        peak = json.loads(result.stdout.splitlines()[-1])
+        sizes = {"messages": messages, "attachments": attachments}
+        sizes["message_chars"] = message_chars
+        print(json.dumps({**sizes, **peak}))
+
+
+def main(runs: int, memory: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="protokol-pdf-bench-") as data_dir:
         os.environ.update(
             PROTOKOL_DEMO="1", PROTOKOL_DATA_DIR=data_dir, PROTOKOL_LOG_LEVEL="WARNING"
@@ -141,10 +224,18 @@ def main(runs: int) -> None:
         call_command("migrate", "--no-input", verbosity=0)
         seed_demo()
         demo = {user.username: user for user in User.objects.all()}
+        if memory:
+            measure_memory(demo)
+            return
         for size in SIZES:
             consultation = signed_consultation(demo, size)
             print(json.dumps(measure(consultation, demo["citizen"], runs)))
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 7)
+    if sys.argv[1:2] == ["--render-once"]:
+        render_once(int(sys.argv[2]))
+    elif sys.argv[1:2] == ["--memory"]:
+        main(1, memory=True)
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 7, memory=False)

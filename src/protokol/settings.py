@@ -31,6 +31,14 @@ class Config(BaseSettings):
     log_level: str = "INFO"
     max_upload_bytes: int = 20 * 1024 * 1024
     max_text_chars: int = 20_000
+    # Embed the citizen's attachments, decrypted, as PDF/A-3 associated files
+    # of sealed copies, oldest first, skipping each one that would take their
+    # total above copy_embed_max_bytes. The copy's table lists them all.
+    copy_embed_attachments: bool = False
+    copy_embed_max_bytes: int = 20 * 1024 * 1024
+    # A PDF copy that would print more characters of text than this is
+    # rejected with 413; WeasyPrint holds the whole laid-out copy in memory.
+    copy_max_text_chars: int = 1_000_000
     token_ttl_hours: int = 24
     organisation_name: str = "Контакт-центр государственных услуг"
     # Public address of the site; QR codes on signed copies point to its /verify.

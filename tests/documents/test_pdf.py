@@ -304,10 +304,13 @@ class RecordingLogger:
 
 
 def test_render_uncovered_character_logged(consultation, demo, monkeypatch):
-    # No installed font has Egyptian hieroglyphs, so WeasyPrint draws .notdef,
-    # which PDF/A forbids. The render still succeeds and the warning is logged.
+    # No installed font has the Mro script, so WeasyPrint draws .notdef, which
+    # PDF/A forbids. The render still succeeds and the warning reaches the log.
     services.add_message(
-        demo["citizen"], consultation.pk, text="Спасибо \U00013000", visibility="public"
+        demo["citizen"],
+        consultation.pk,
+        text="Спасибо \U00016a40\U00016a41",
+        visibility="public",
     )
     recorder = RecordingLogger()
     monkeypatch.setattr(pdf, "log", recorder)
@@ -316,10 +319,10 @@ def test_render_uncovered_character_logged(consultation, demo, monkeypatch):
 
     assert content.startswith(b"%PDF-")
     events = [event for event, _ in recorder.warnings]
-    assert events == ["protocol_pdf_render_warning"]
+    assert events == ["protocol_pdf_render_warning"] * 2
     fields = recorder.warnings[0][1]
     assert fields["consultation_id"] == consultation.pk
-    assert "U+13000" in fields["message"]
+    assert "U+16A40" in fields["message"]
 
 
 def test_format_time_moscow():

@@ -7,8 +7,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from protokol.consultations import services
+from protokol.documents.pdf import DISPLAY_ZONE
 from protokol.documents.services import issue_copy, verification_code
 from protokol.signing.models import Signature
+from protokol.signing.reports import signature_reports
 
 from .pdf_tools import (
     CITIZEN_MESSAGE,
@@ -113,6 +115,30 @@ def test_sealed_copy_text_and_code(sealed, signed_consultation):
     assert contains_words(text, "Подписано электронной печатью")
     code = verification_code(bytes(seal.document))
     assert contains_words(text, f"Код проверки: {code}")
+
+
+def test_sealed_copy_prints_signatures_and_journal(sealed, signed_consultation, demo):
+    text = pdf_text(sealed)
+    flat = " ".join(text.split())
+    signatures = Signature.objects.filter(consultation=signed_consultation)
+    inclusion = signature_reports(signed_consultation)[-1].inclusion
+
+    assert contains_words(text, "Подписи")
+    for signature in signatures.exclude(kind="acknowledgement"):
+        assert contains_words(text, signature.signer_name)
+        # Serials and the root may break anywhere, so spaces are dropped.
+        assert signature.certificate_serial in "".join(text.split())
+        stamped = signature.timestamp_time.astimezone(DISPLAY_ZONE)
+        assert contains_words(text, stamped.strftime("%d.%m.%Y %H:%M МСК"))
+    assert "Владелец сертификата" in flat
+    assert contains_words(text, f"Запись журнала {inclusion.index}")
+    assert contains_words(text, f"размер дерева {inclusion.checkpoint_size}")
+    assert inclusion.root in "".join(text.split())
+    # Participants and the status history with actors come before the block,
+    # and addenda after it (test_pdf.py checks their order against the protocol).
+    assert contains_words(text, f"Заявитель {demo['citizen'].get_full_name()}")
+    assert flat.index("История статусов") < flat.index("Подписи")
+    assert contains_words(text, "из «согласована» в «подписана»")
 
 
 def test_verify_passes_sealed_copy(sealed):

@@ -87,6 +87,19 @@ LABELS = {
         "no_transitions": "Статус не менялся.",
         "status_change": "из «{source}» в «{target}»",
         "section_addenda": "Дополнения к протоколу",
+        "section_signatures": "Подписи",
+        "signature_kinds": {
+            "signer": "Подпись должностного лица",
+            "seal": "Электронная печать организации",
+        },
+        "signer": "Подписант",
+        "certificate_subject": "Владелец сертификата",
+        "certificate_serial": "Серийный номер сертификата",
+        "signing_time": "Время подписания (по метке времени)",
+        "journal_entry": "Запись журнала",
+        "checkpoint": "Контрольная точка журнала",
+        "checkpoint_size": "размер дерева {size}",
+        "checkpoint_root": "Корень дерева (SHA-256)",
         "roles": {
             "citizen": "гражданин",
             "operator": "оператор",
@@ -198,6 +211,19 @@ LABELS = {
         "no_transitions": "The status has not changed.",
         "status_change": "from “{source}” to “{target}”",
         "section_addenda": "Addenda to the protocol",
+        "section_signatures": "Signatures",
+        "signature_kinds": {
+            "signer": "Signature of the official",
+            "seal": "Organisation seal",
+        },
+        "signer": "Signer",
+        "certificate_subject": "Certificate subject",
+        "certificate_serial": "Certificate serial number",
+        "signing_time": "Signing time (from the timestamp)",
+        "journal_entry": "Journal entry",
+        "checkpoint": "Journal checkpoint",
+        "checkpoint_size": "tree size {size}",
+        "checkpoint_root": "Tree root (SHA-256)",
         "roles": {
             "citizen": "citizen",
             "operator": "operator",
@@ -278,6 +304,29 @@ class EmbeddedFile:
 
 
 @dataclass(frozen=True)
+class SignatureFacts:
+    """What the copy prints about one signature over the embedded document.
+
+    `signing_time` is the genTime of the signature's RFC 3161 token.
+    """
+
+    kind: str
+    signer: str
+    certificate_subject: str
+    certificate_serial: str
+    signing_time: datetime | None
+
+
+@dataclass(frozen=True)
+class JournalFacts:
+    """The signing entry's journal index and the checkpoint whose tree has it."""
+
+    index: int
+    checkpoint_size: int
+    root: str
+
+
+@dataclass(frozen=True)
 class RenderedCopy:
     """A rendered copy and the place kept free for the seal stamp.
 
@@ -296,6 +345,8 @@ def render_copy(
     files: tuple[EmbeddedFile, ...] = (),
     verify_url: str | None = None,
     verification_code: str = "",
+    signatures: tuple[SignatureFacts, ...] = (),
+    journal_facts: JournalFacts | None = None,
 ) -> RenderedCopy:
     """Render the copy with associated files and a QR code of `verify_url`.
 
@@ -313,6 +364,17 @@ def render_copy(
     if verify_url is not None and not context["is_draft"]:
         context["verification_code"] = verification_code
         context["verify_qr"] = mark_safe(qr_svg(verify_url))
+        context["signatures"] = [
+            _signature(facts, context["labels"]) for facts in signatures
+        ]
+        if journal_facts is not None:
+            context["journal_facts"] = {
+                "index": journal_facts.index,
+                "checkpoint": context["labels"]["checkpoint_size"].format(
+                    size=journal_facts.checkpoint_size
+                ),
+                "root": journal_facts.root,
+            }
     with translation.override(language):
         html = render_to_string("documents/protocol.html", context)
 
@@ -537,6 +599,16 @@ def _transition(transition: dict, labels: dict) -> dict:
             for fact in portal_facts(transition["action"], details)
             if not portal_status
         ],
+    }
+
+
+def _signature(facts: SignatureFacts, labels: dict) -> dict:
+    return {
+        "kind": labels["signature_kinds"].get(facts.kind, facts.kind),
+        "signer": facts.signer,
+        "certificate_subject": facts.certificate_subject,
+        "certificate_serial": facts.certificate_serial,
+        "signing_time": format_time(facts.signing_time, labels),
     }
 
 

@@ -5,15 +5,19 @@ import hashlib
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+import structlog
 from django.conf import settings
 from django.utils.translation import gettext
 
 from protokol.consultations.lifecycle import SEALED_STATUSES
 from protokol.consultations.presenters import consultation_detail
 from protokol.consultations.services import get_visible
-from protokol.errors import ValidationFailed
+from protokol.documents import cache as copy_cache
+from protokol.errors import PayloadTooLarge, ValidationFailed
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
+
+log = structlog.get_logger(__name__)
 
 LANGUAGES = ("ru", "en")
 # Names of the associated files in a sealed copy; `protokol verify` reads them.
@@ -37,6 +41,7 @@ def issue_copy(actor, consultation_id, *, language: str = "ru") -> tuple[str, by
         raise ValidationFailed(gettext("lang must be 'ru' or 'en'."), field="lang")
     consultation = get_visible(actor, consultation_id)
     detail = consultation_detail(consultation, actor, public_only=True)
+    check_copy_size(detail)
     content = render_sealed_copy(consultation, detail, language=language)
 
     journal.record_now(
@@ -51,8 +56,38 @@ def issue_copy(actor, consultation_id, *, language: str = "ru") -> tuple[str, by
     return f"protocol-{consultation.pk}-{language}.pdf", content
 
 
+def copy_text_chars(detail: dict) -> int:
+    """Return how many characters of user text the copy of `detail` prints."""
+    texts = [detail["subject"], detail["description"]]
+    texts += [m["text"] for m in detail["messages"] if m["visibility"] == "public"]
+    protocol = detail["protocol"] or {}
+    texts += [value for value in protocol.values() if isinstance(value, str)]
+    texts += [transition["comment"] or "" for transition in detail["transitions"]]
+    texts += [addendum["text"] for addendum in detail["addenda"]]
+    return sum(len(text) for text in texts)
+
+
+def check_copy_size(detail: dict) -> None:
+    """Raise PayloadTooLarge (413) above PROTOKOL_COPY_MAX_TEXT_CHARS of text."""
+    limit = settings.CONFIG.copy_max_text_chars
+    chars = copy_text_chars(detail)
+    if chars > limit:
+        raise PayloadTooLarge(
+            gettext(
+                "The protocol copy would contain %(chars)d characters of text, "
+                "above the limit of %(limit)d (PROTOKOL_COPY_MAX_TEXT_CHARS)."
+            )
+            % {"chars": chars, "limit": limit},
+            field="consultation_id",
+            limit=limit,
+        )
+
+
 def render_sealed_copy(consultation, detail: dict, *, language: str) -> bytes:
-    """Render the copy; seal it when the consultation has a signed protocol."""
+    """Render the copy; seal it when the consultation has a signed protocol.
+
+    A sealed copy whose rendered inputs are unchanged comes from the cache.
+    """
     from protokol.documents.pdf import LABELS, render_copy
 
     evidence = None
@@ -63,21 +98,81 @@ def render_sealed_copy(consultation, detail: dict, *, language: str) -> bytes:
 
     from protokol.documents import pades
 
+    files = evidence.files
+    if settings.CONFIG.copy_embed_attachments:
+        files += attachment_files(consultation, detail)
+    key = copy_cache.copy_key(
+        detail,
+        language=language,
+        files=files,
+        signatures=evidence.signatures,
+        journal_facts=evidence.journal_facts,
+    )
+    cached = copy_cache.load(key)
+    if cached is not None:
+        return cached
+
     rendered = render_copy(
         detail,
         language=language,
-        files=evidence.files,
+        files=files,
         verify_url=verify_url(consultation.number, evidence.code),
         verification_code=evidence.code,
+        signatures=evidence.signatures,
+        journal_facts=evidence.journal_facts,
     )
     labels = LABELS[language]
-    media_types = {item.name: item.media_type for item in evidence.files}
-    return pades.sign_copy(
+    media_types = {item.name: item.media_type for item in files}
+    content = pades.sign_copy(
         pades.prepare_copy(rendered.content, media_types),
         seal_box=rendered.seal_box,
         stamp_text=labels["seal_stamp"],
         reason=f"{labels['document_title']} {consultation.number}",
     )
+    copy_cache.store(key, content)
+    return content
+
+
+def attachment_files(consultation, detail: dict) -> tuple:
+    """Return the copy's attachments, decrypted, as Data associated files.
+
+    Takes them oldest first and skips, with a warning in the log, each one
+    that would take the total above PROTOKOL_COPY_EMBED_MAX_BYTES.
+    Raises IntegrityFailed when a stored file fails its integrity check.
+    """
+    from protokol.consultations.attachments import open_plaintext
+    from protokol.consultations.models import Attachment
+    from protokol.documents.pdf import EmbeddedFile
+
+    budget = settings.CONFIG.copy_embed_max_bytes
+    listed = [item["id"] for item in detail["attachments"]]
+    attachments = Attachment.objects.filter(
+        consultation=consultation, pk__in=listed
+    ).order_by("created_at", "pk")
+    files = []
+    for attachment in attachments:
+        if attachment.size > budget:
+            log.warning(
+                "copy_attachment_not_embedded",
+                consultation_id=consultation.pk,
+                attachment_id=attachment.pk,
+                size=attachment.size,
+                remaining_bytes=budget,
+            )
+            continue
+        with open_plaintext(attachment) as handle:
+            content = handle.read()
+        budget -= len(content)
+        files.append(
+            EmbeddedFile(
+                f"attachment-{attachment.pk}-{attachment.original_name}",
+                content,
+                f"Attachment {attachment.original_name} (SHA-256 {attachment.sha256})",
+                attachment.content_type,
+                relationship="Data",
+            )
+        )
+    return tuple(files)
 
 
 def verification_code(document: bytes) -> str:
@@ -94,11 +189,16 @@ def verify_url(number: str, code: str) -> str:
 
 @dataclass(frozen=True)
 class SignedEvidence:
-    """The evidence a sealed copy embeds: signed document, signatures, proof."""
+    """The evidence a sealed copy embeds: signed document, signatures, proof.
+
+    `signatures` and `journal_facts` are what the copy prints about them.
+    """
 
     document: bytes
     code: str
     files: tuple
+    signatures: tuple = ()
+    journal_facts: object = None
 
 
 def signed_evidence(consultation) -> SignedEvidence | None:
@@ -107,7 +207,7 @@ def signed_evidence(consultation) -> SignedEvidence | None:
     Issues a journal checkpoint first when none covers the signing entry yet,
     so the copy's proof verifies against a signed tree head.
     """
-    from protokol.documents.pdf import EmbeddedFile
+    from protokol.documents.pdf import EmbeddedFile, JournalFacts, SignatureFacts
     from protokol.journal import checkpoints
     from protokol.journal.canonical import canonical_bytes
     from protokol.journal.models import JournalEntry
@@ -152,10 +252,20 @@ def signed_evidence(consultation) -> SignedEvidence | None:
             relationship="Source",
         )
     ]
+    signatures = []
     for report in reports:
         signature = report.signature
         if bytes(signature.document) != document:
             continue
+        signatures.append(
+            SignatureFacts(
+                kind=signature.kind,
+                signer=signature.signer_name,
+                certificate_subject=report.cms.certificate_subject,
+                certificate_serial=report.cms.certificate_serial,
+                signing_time=report.cms.timestamp_time,
+            )
+        )
         files.append(
             EmbeddedFile(
                 f"protocol.{signature.kind}-{signature.pk}.p7s",
@@ -165,7 +275,13 @@ def signed_evidence(consultation) -> SignedEvidence | None:
             )
         )
     inclusion = reports[-1].inclusion if reports else None
+    journal_facts = None
     if inclusion is not None:
+        journal_facts = JournalFacts(
+            index=inclusion.index,
+            checkpoint_size=inclusion.checkpoint_size,
+            root=inclusion.root,
+        )
         entry = JournalEntry.objects.get(index=inclusion.index)
         proof = [bytes.fromhex(node) for node in inclusion.hashes]
         files += [
@@ -189,5 +305,9 @@ def signed_evidence(consultation) -> SignedEvidence | None:
             ),
         ]
     return SignedEvidence(
-        document=document, code=verification_code(document), files=tuple(files)
+        document=document,
+        code=verification_code(document),
+        files=tuple(files),
+        signatures=tuple(signatures),
+        journal_facts=journal_facts,
     )
