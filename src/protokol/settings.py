@@ -37,7 +37,8 @@ class Config(BaseSettings):
     copy_embed_attachments: bool = False
     copy_embed_max_bytes: int = 20 * 1024 * 1024
     # A PDF copy that would print more characters of text than this is
-    # rejected with 413; WeasyPrint holds the whole laid-out copy in memory.
+    # rejected with 413, because WeasyPrint keeps the whole laid-out copy in
+    # memory.
     copy_max_text_chars: int = 1_000_000
     token_ttl_hours: int = 24
     organisation_name: str = "Контакт-центр государственных услуг"
@@ -75,7 +76,7 @@ class Config(BaseSettings):
     # PKCS#11 module (shared library) of the token, e.g. SoftHSM2's
     # /usr/lib/softhsm/libsofthsm2.so; used by the pkcs11 backend.
     pkcs11_module: Path | None = None
-    # Label of the token that holds the signing keys.
+    # Label of the token that contains the signing keys.
     pkcs11_token: str = ""
     # User PIN of the token, or a file whose first line is the PIN.
     pkcs11_pin: str = ""
@@ -83,9 +84,9 @@ class Config(BaseSettings):
     # TSA policy of issued timestamp tokens: a UUID-derived OID (ITU-T X.667)
     # unless the organisation has a registered one.
     tsa_policy_oid: str = "2.25.251034935084449270020691694625426301592"
-    # How a new consultation finds its operator: "queue" leaves it unassigned
-    # until an operator takes it; "round_robin" assigns it to the operator of
-    # its department with the fewest open consultations.
+    # Assignment of new consultations. "queue" leaves them unassigned until an
+    # operator takes one. "round_robin" assigns each to the operator of its
+    # department with the fewest open consultations.
     assignment: Literal["queue", "round_robin"] = "queue"
     # Code of the department that receives consultations that no active
     # routing rule matched, to forward them on; empty sends them to their

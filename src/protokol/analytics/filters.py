@@ -1,4 +1,4 @@
-"""Who may see analytics, and the filters every analytics view and export takes."""
+"""Access to analytics, and the filters every analytics view and export takes."""
 
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta

@@ -264,7 +264,8 @@ def _timestamp(note: str) -> bytes | None:
         tsa_client.TsaUnavailable,
         tsa_client.TsaResponseInvalid,
     ) as error:
-        # The signed note stands on its own; the timestamp only dates it.
+        # The signed note is valid without it, because the timestamp only
+        # dates the note.
         log.warning("journal_checkpoint_not_timestamped", error=str(error))
         return None
 

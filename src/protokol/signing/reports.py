@@ -84,16 +84,19 @@ def signature_reports(consultation) -> list[SignatureReport]:
     from protokol.signing import crl, pki
 
     roots = [pki.root_certificate()]
+    # Read once per report: they are trusted for timestamp tokens only.
+    timestamp_roots = pki.timestamp_roots()
     revocations = crl.current_crl()
     journal = _JournalContext(consultation)
     return [
-        _report(signature, consultation, roots, revocations, journal)
+        _report(signature, consultation, roots, revocations, journal, timestamp_roots)
         for signature in signatures
     ]
 
 
-def _report(signature, consultation, roots, revocations, journal) -> SignatureReport:
-    from protokol.signing import pki
+def _report(
+    signature, consultation, roots, revocations, journal, timestamp_roots
+) -> SignatureReport:
     from protokol.signing.document import protocol_document
     from protokol.signing.models import SignatureKind
 
@@ -104,7 +107,7 @@ def _report(signature, consultation, roots, revocations, journal) -> SignatureRe
         document,
         roots,
         revocations,
-        timestamp_roots=pki.timestamp_roots(),
+        timestamp_roots=timestamp_roots,
     )
     problems = [f"{label}: {problem}" for problem in check.problems]
 

@@ -18,7 +18,7 @@ from protokol.workflow.sla import MAX_EXTENSION
 
 
 def can_extend(user, consultation: Consultation) -> bool:
-    """Tell whether `user` may extend the deadline: a supervisor who sees it."""
+    """Tell whether `user`'s role may extend deadlines; callers check visibility."""
     return user.role == Role.SUPERVISOR
 
 
