@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 
 from notifications.conftest import _set_triggers
+from protokol.accounts import services as accounts
 from protokol.accounts.models import User
 from protokol.consultations import services
 from protokol.consultations.models import Consultation, Message, Transition
@@ -130,3 +131,53 @@ def test_racing_writers_one_wins(committed_db):
     assert sorted(outcomes, key=str) == [2, "ok"]
     assert Message.objects.filter(consultation=consultation).count() == 1
     assert Consultation.objects.get(pk=consultation.pk).version == 2
+
+
+def test_concurrent_writers_never_deadlock(committed_db):
+    """One citizen writes to and reads three consultations from six connections.
+
+    A write locks its consultation, then the journal; a read takes only the
+    journal lock. Both insert journal entries that refer to the citizen, which
+    takes a KEY SHARE lock on the citizen's row. Locking the joined citizen row
+    FOR UPDATE made PostgreSQL detect deadlocks here.
+    """
+    from protokol.accounts.demo import seed_demo
+
+    seed_demo()
+    citizen = User.objects.get(username="citizen")
+    consultations = [
+        services.create_consultation(
+            citizen, service_code="GEN", subject=f"Поток {n}", description="Вопрос"
+        )
+        for n in range(3)
+    ]
+    writers = 6
+    barrier = threading.Barrier(writers)
+    errors = []
+
+    def write(number):
+        try:
+            barrier.wait()
+            for round_ in range(5):
+                accounts.issue_token("citizen", "demo")
+                target = consultations[(number + round_) % len(consultations)]
+                services.add_message(
+                    citizen, target.pk, text=f"Дополнение {round_}", visibility="public"
+                )
+                services.read_consultation(citizen, target.pk, via="api")
+                services.create_consultation(
+                    citizen, service_code="GEN", subject="Ещё", description="Вопрос"
+                )
+        except Exception as error:  # noqa: BLE001 - the test reports any failure
+            errors.append(repr(error))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert Message.objects.filter(author=citizen).count() == writers * 5

@@ -48,7 +48,9 @@ NUMBER_PREFIX = "КП"
 
 def next_number(year: int) -> str:
     """Issue the next human number of `year`, e.g. КП-2026-000123."""
-    sequence, _ = NumberSequence.objects.select_for_update().get_or_create(year=year)
+    sequence, _ = NumberSequence.objects.select_for_update(no_key=True).get_or_create(
+        year=year
+    )
     sequence.last += 1
     sequence.save(update_fields=["last"])
     return f"{NUMBER_PREFIX}-{year}-{sequence.last:06d}"
@@ -203,7 +205,11 @@ def get_visible(actor, consultation_id, *, for_update: bool = False) -> Consulta
     """
     queryset = Consultation.objects.select_related("service", "department", "citizen")
     if for_update:
-        queryset = queryset.select_for_update()
+        # Only the consultation row, and FOR NO KEY UPDATE: inserts that refer to
+        # it or to its citizen (messages, journal entries) take KEY SHARE locks,
+        # which a plain FOR UPDATE would block while this transaction waits for
+        # the journal lock: a deadlock under concurrent writes.
+        queryset = queryset.select_for_update(of=("self",), no_key=True)
     try:
         consultation = queryset.get(pk=int(consultation_id))
     except (Consultation.DoesNotExist, ValueError, TypeError):

@@ -81,7 +81,9 @@ def assign_new(consultation: Consultation) -> User | None:
     """
     if settings.CONFIG.assignment != ROUND_ROBIN:
         return None
-    Department.objects.select_for_update().filter(pk=consultation.department_id).get()
+    Department.objects.select_for_update(no_key=True).filter(
+        pk=consultation.department_id
+    ).get()
     picked = pick_operator(consultation.department)
     if picked is None:
         log.warning(
