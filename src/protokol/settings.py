@@ -24,6 +24,9 @@ class Config(BaseSettings):
     demo: bool = False
     data_dir: Path = Path("var")
     database_url: str = ""
+    # PostgreSQL only: keep up to this many connections per process in a
+    # psycopg pool instead of connecting for every request; 0 turns it off.
+    database_pool: int = 0
     secret_key: str = ""
     debug: bool = False
     allowed_hosts: list[str] = Field(default=["127.0.0.1", "localhost", "testserver"])
@@ -265,6 +268,10 @@ def database_settings(config: Config) -> dict:
             ),
         }
         database["TEST"] = {"NAME": str(config.data_dir / "test.sqlite3")}
+    elif config.database_pool:
+        database["OPTIONS"] = {
+            "pool": {"min_size": 1, "max_size": config.database_pool, "timeout": 30}
+        }
     return database
 
 
