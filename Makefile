@@ -77,6 +77,14 @@ lint: venv ## Check formatting, lint rules and missing migrations
 bench: venv system-deps ## Run the benchmarks and print a table for docs/benchmarks.md
 	$(BIN)/python bench/run.py
 
+.PHONY: bench-peers
+bench-peers: venv ## Compare API writes with django-helpdesk and raw INSERTs (PostgreSQL)
+	$(BIN)/python bench/peer_bench.py
+
+.PHONY: bench-load
+bench-load: venv ## Open-loop load test of the API on PostgreSQL (RATE sessions/s)
+	$(BIN)/python bench/load_bench.py --rate $(or $(RATE),2) --seconds $(or $(SECONDS),60)
+
 .PHONY: messages
 messages: venv ## Compile the Russian and English translation catalogs
 	cd src/protokol && ../../$(BIN)/django-admin compilemessages -l ru -l en

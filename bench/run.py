@@ -59,26 +59,36 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(env: dict):
+def server(
+    env: dict,
+    *,
+    uvicorn: Path = BIN / "uvicorn",
+    app: str = "protokol.asgi:application",
+    cwd: Path | None = None,
+    workers: int = 1,
+):
     """Run uvicorn on a free loopback port; yield the port."""
     port = free_port()
     process = subprocess.Popen(
         [
-            BIN / "uvicorn",
-            "protokol.asgi:application",
+            uvicorn,
+            app,
             "--port",
             str(port),
             "--host",
             "127.0.0.1",
+            "--workers",
+            str(workers),
             "--log-level",
             "warning",
         ],
         env={**env, "PROTOKOL_LOG_LEVEL": "WARNING"},
+        cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(100):
+        for _ in range(300):
             try:
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
                 connection.request("GET", "/healthz")
@@ -87,11 +97,11 @@ def server(env: dict):
             except OSError:
                 time.sleep(0.1)
         else:
-            raise RuntimeError("the server did not respond on /healthz within 10 s")
+            raise RuntimeError("the server did not respond on /healthz within 30 s")
         yield port
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=20)
 
 
 class Client:
@@ -117,6 +127,33 @@ class Client:
         self.headers["Authorization"] = f"Bearer {token}"
 
 
+def protokol_writes(client: Client, consultations: int, messages: int):
+    """Create consultations with messages; return seconds in all and in appends."""
+    appending = 0.0
+    started = time.perf_counter()
+    for number in range(consultations):
+        created = client.call(
+            "POST",
+            "/api/v1/consultations",
+            {
+                "service": "GEN",
+                "subject": f"Вопрос {number}",
+                "description": "Как оформить меру социальной поддержки?",
+            },
+            expect=201,
+        )
+        appended = time.perf_counter()
+        for reply in range(messages):
+            client.call(
+                "POST",
+                f"/api/v1/consultations/{created['id']}/messages",
+                {"text": f"Сообщение {reply}", "visibility": "public"},
+                expect=201,
+            )
+        appending += time.perf_counter() - appended
+    return time.perf_counter() - started, appending
+
+
 def bench_api(database: str, consultations: int, messages: int) -> dict:
     """Create consultations with `messages` messages each through the HTTP API."""
     with tempfile.TemporaryDirectory(prefix="protokol-bench-") as data_dir:
@@ -131,26 +168,7 @@ def bench_api(database: str, consultations: int, messages: int) -> dict:
                 client.call("GET", "/healthz")
             healthz_rate = baseline_requests / (time.perf_counter() - started)
 
-            started = time.perf_counter()
-            for number in range(consultations):
-                created = client.call(
-                    "POST",
-                    "/api/v1/consultations",
-                    {
-                        "service": "GEN",
-                        "subject": f"Вопрос {number}",
-                        "description": "Как оформить меру социальной поддержки?",
-                    },
-                    expect=201,
-                )
-                for reply in range(messages):
-                    client.call(
-                        "POST",
-                        f"/api/v1/consultations/{created['id']}/messages",
-                        {"text": f"Сообщение {reply}", "visibility": "public"},
-                        expect=201,
-                    )
-            elapsed = time.perf_counter() - started
+            elapsed, _ = protokol_writes(client, consultations, messages)
 
     requests = consultations * (1 + messages)
     return {

@@ -1,0 +1,275 @@
+"""Protokol's write path side by side with django-helpdesk and a raw INSERT loop.
+
+All three run in one invocation on the same PostgreSQL server, each against a
+fresh database: Protokol and django-helpdesk behind uvicorn with the same
+worker count, driven by the same keep-alive JSON client. django-helpdesk runs
+in its own virtualenv under var/peers/, installed from PyPI with the pins in
+bench/peers/helpdesk/requirements.txt. Prints a Markdown table of rates and
+ratios.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from run import (
+    POSTGRES_ADMIN,
+    POSTGRES_BENCH,
+    ROOT,
+    Client,
+    fresh_environment,
+    postgres_available,
+    protokol_writes,
+    server,
+)
+
+PEER = ROOT / "bench" / "peers" / "helpdesk"
+PEER_VENV = ROOT / "var" / "peers" / "helpdesk-venv"
+HELPDESK_DATABASE = "helpdesk_bench"
+HELPDESK_URL = f"postgresql://postgres@127.0.0.1:5432/{HELPDESK_DATABASE}"
+
+# Creates the API user, its token and one queue; prints them as JSON.
+HELPDESK_SETUP = """
+import json
+from django.contrib.auth import get_user_model
+from helpdesk.models import Queue
+from rest_framework.authtoken.models import Token
+user = get_user_model().objects.create_superuser("bench", "bench@example.org", "x")
+queue = Queue.objects.create(title="Bench", slug="bench")
+print(json.dumps({"token": Token.objects.create(user=user).key, "queue": queue.id}))
+"""
+
+
+def helpdesk_venv() -> Path:
+    """Create django-helpdesk's virtualenv on first use; return its bin dir."""
+    bin_dir = PEER_VENV / "bin"
+    marker = PEER_VENV / ".installed"
+    requirements = PEER / "requirements.txt"
+    if not marker.exists() or marker.read_text() != requirements.read_text():
+        subprocess.run([sys.executable, "-m", "venv", PEER_VENV], check=True)
+        subprocess.run(
+            [bin_dir / "pip", "install", "--quiet", "-r", requirements], check=True
+        )
+        marker.write_text(requirements.read_text())
+    return bin_dir
+
+
+def fresh_helpdesk(bin_dir: Path, media: Path, pool: int) -> tuple[dict, dict]:
+    """Return the environment and API credentials of an empty django-helpdesk."""
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {HELPDESK_DATABASE}")
+        connection.execute(f"CREATE DATABASE {HELPDESK_DATABASE}")
+    env = {
+        **os.environ,
+        "HELPDESK_DATABASE_POOL": str(pool),
+        "HELPDESK_DATABASE_URL": HELPDESK_URL,
+        "HELPDESK_MEDIA_ROOT": str(media),
+    }
+
+    manage = [bin_dir / "python", "manage.py"]
+    subprocess.run(
+        [*manage, "migrate", "--no-input", "-v", "0"],
+        cwd=PEER,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    created = subprocess.run(
+        [*manage, "shell", "-c", HELPDESK_SETUP],
+        cwd=PEER,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return env, json.loads(created.stdout.strip().splitlines()[-1])
+
+
+def helpdesk_writes(client: Client, queue: int, tickets: int, follow_ups: int):
+    """Create tickets with follow-ups; return seconds in all and in follow-ups."""
+    appending = 0.0
+    started = time.perf_counter()
+    for number in range(tickets):
+        ticket = client.call(
+            "POST",
+            "/helpdesk/api/tickets/",
+            {
+                "queue": queue,
+                "title": f"Вопрос {number}",
+                "description": "Как оформить меру социальной поддержки?",
+                "submitter_email": "citizen@example.org",
+                "priority": 3,
+            },
+            expect=201,
+        )
+        appended = time.perf_counter()
+        for reply in range(follow_ups):
+            client.call(
+                "POST",
+                "/helpdesk/api/followups/",
+                {
+                    "ticket": ticket["id"],
+                    "title": "Ответ",
+                    "comment": f"Сообщение {reply}",
+                    "public": True,
+                },
+                expect=201,
+            )
+        appending += time.perf_counter() - appended
+    return time.perf_counter() - started, appending
+
+
+def in_parallel(clients: int, work) -> float:
+    """Run `work(index)` in `clients` threads at once; return the wall seconds."""
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
+def bench_protokol(options, clients: int) -> dict:
+    per_client = options.consultations // clients
+    appending = []
+    with tempfile.TemporaryDirectory(prefix="protokol-bench-") as data_dir:
+        env = fresh_environment("postgresql", Path(data_dir))
+        env["PROTOKOL_DATABASE_POOL"] = str(options.pool)
+        with server(env, workers=options.workers) as port:
+            logged_in = []
+            for _ in range(clients):
+                client = Client(port)
+                client.login("citizen")
+                logged_in.append(client)
+
+            def work(index: int) -> None:
+                _, seconds = protokol_writes(
+                    logged_in[index], per_client, options.messages
+                )
+                appending.append(seconds)
+
+            elapsed = in_parallel(clients, work)
+    return rates(per_client * clients, options.messages, elapsed, appending)
+
+
+def bench_helpdesk(options, clients: int) -> dict:
+    per_client = options.consultations // clients
+    appending = []
+    bin_dir = helpdesk_venv()
+    with tempfile.TemporaryDirectory(prefix="helpdesk-bench-") as media:
+        env, credentials = fresh_helpdesk(bin_dir, Path(media), options.pool)
+        with server(
+            env,
+            uvicorn=bin_dir / "uvicorn",
+            app="peer_site.asgi:application",
+            cwd=PEER,
+            workers=options.workers,
+        ) as port:
+            logged_in = []
+            for _ in range(clients):
+                client = Client(port)
+                client.headers["Authorization"] = f"Token {credentials['token']}"
+                logged_in.append(client)
+
+            def work(index: int) -> None:
+                _, seconds = helpdesk_writes(
+                    logged_in[index], credentials["queue"], per_client, options.messages
+                )
+                appending.append(seconds)
+
+            elapsed = in_parallel(clients, work)
+    return rates(per_client * clients, options.messages, elapsed, appending)
+
+
+def rates(items: int, messages: int, elapsed: float, appending: list[float]) -> dict:
+    # Threads append at the same time, so the append rate is per client, summed.
+    clients = len(appending)
+    per_client = items // clients * messages
+    return {
+        "items_per_s": items / elapsed,
+        "requests_per_s": items * (1 + messages) / elapsed,
+        "appends_per_s": sum(per_client / seconds for seconds in appending),
+    }
+
+
+def bench_raw_inserts(rows: int) -> float:
+    """INSERT and COMMIT one message-sized row at a time; return rows per second.
+
+    The table is an ordinary logged table in the benchmark's database, so each
+    commit waits for the WAL flush under the server's own durability settings,
+    as the API's commits do.
+    """
+    with psycopg.connect(POSTGRES_BENCH) as connection:
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS bench_raw_message (id bigserial PRIMARY KEY, "
+            "consultation_id bigint NOT NULL, author_id bigint NOT NULL, "
+            "visibility varchar(16) NOT NULL, text text NOT NULL, "
+            "created_at timestamptz NOT NULL DEFAULT now())"
+        )
+        connection.commit()
+        started = time.perf_counter()
+        for number in range(rows):
+            connection.execute(
+                "INSERT INTO bench_raw_message "
+                "(consultation_id, author_id, visibility, text) "
+                "VALUES (%s, %s, 'public', %s)",
+                (number // 10, 1, f"Сообщение {number}"),
+            )
+            connection.commit()
+        return rows / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--consultations", type=int, default=200)
+    parser.add_argument("--messages", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=int, nargs="*", default=[1, 4])
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=8,
+        help="psycopg pool size per worker for both servers; 0 connects per request",
+    )
+    options = parser.parse_args()
+    if not postgres_available():
+        sys.exit("PostgreSQL on 127.0.0.1:5432 is required for this benchmark.")
+
+    print(f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.platform()}"
+    )
+    print(f"Command: make bench-peers ({' '.join(sys.argv[1:]) or 'defaults'})\n")
+
+    print(
+        "| clients | Protokol consultations/s | django-helpdesk tickets/s "
+        "| Protokol ÷ helpdesk | Protokol appends/s | helpdesk follow-ups/s "
+        "| raw INSERT+COMMIT/s | Protokol appends ÷ raw |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for clients in options.clients:
+        ours = bench_protokol(options, clients)
+        theirs = bench_helpdesk(options, clients)
+        raw = bench_raw_inserts(options.consultations * options.messages)
+        print(
+            f"| {clients} | {ours['items_per_s']:.1f} | {theirs['items_per_s']:.1f} "
+            f"| {ours['items_per_s'] / theirs['items_per_s']:.2f} "
+            f"| {ours['appends_per_s']:.0f} | {theirs['appends_per_s']:.0f} "
+            f"| {raw:.0f} | {ours['appends_per_s'] / raw:.2f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
