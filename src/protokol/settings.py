@@ -33,6 +33,14 @@ class Config(BaseSettings):
     log_json: bool = False
     log_level: str = "INFO"
     max_upload_bytes: int = 20 * 1024 * 1024
+    # S3-compatible object storage for attachments; an empty bucket keeps
+    # them as files under data_dir/attachments. Credentials may also come from the
+    # usual AWS_* variables or an instance role, as boto3 looks them up.
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
     max_text_chars: int = 20_000
     # Embed the citizen's attachments, decrypted, as PDF/A-3 associated files
     # of sealed copies, oldest first, skipping each one that would take their
@@ -348,6 +356,35 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": database_settings(CONFIG)}
+
+
+def storage_settings(config: Config) -> dict:
+    """Return Django's STORAGES: local files, or S3 when a bucket is set."""
+    static = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    if not config.s3_bucket:
+        local = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+        return {"default": local, "staticfiles": static}
+
+    options = {
+        "bucket_name": config.s3_bucket,
+        # Attachments are encrypted before upload and served only through
+        # the application, so objects stay private and keys never collide.
+        "default_acl": "private",
+        "file_overwrite": False,
+        "querystring_auth": True,
+    }
+    if config.s3_endpoint_url:
+        options["endpoint_url"] = config.s3_endpoint_url
+    if config.s3_region:
+        options["region_name"] = config.s3_region
+    if config.s3_access_key:
+        options["access_key"] = config.s3_access_key
+        options["secret_key"] = config.s3_secret_key
+    s3 = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    return {"default": s3, "staticfiles": static}
+
+
+STORAGES = storage_settings(CONFIG)
 # Background tasks live in the same database, so a task enqueued in
 # transaction.on_commit exists exactly when the change that caused it does.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
