@@ -27,6 +27,9 @@ class Config(BaseSettings):
     # PostgreSQL only: keep up to this many connections per process in a
     # psycopg pool instead of connecting for every request; 0 turns it off.
     database_pool: int = 0
+    # PostgreSQL read replica for the analytics pages and API; empty reads
+    # them from the primary.
+    analytics_database_url: str = ""
     secret_key: str = ""
     debug: bool = False
     allowed_hosts: list[str] = Field(default=["127.0.0.1", "localhost", "testserver"])
@@ -330,6 +333,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "protokol.analytics.replica.AnalyticsReplicaMiddleware",
 ]
 
 ROOT_URLCONF = "protokol.urls"
@@ -356,6 +360,15 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": database_settings(CONFIG)}
+if CONFIG.analytics_database_url:
+    DATABASES["analytics"] = {
+        **database_settings(
+            CONFIG.model_copy(update={"database_url": CONFIG.analytics_database_url})
+        ),
+        # Tests read the replica's rows from the primary's test database.
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["protokol.analytics.replica.AnalyticsRouter"]
 
 
 def storage_settings(config: Config) -> dict:
