@@ -9,16 +9,13 @@ the production deployment in docs/deployment.md, scaled down to one machine.
 
 With --users, a closed loop instead: that many users, half citizens and half
 operators, repeat a mix of list, detail, search and write requests for the
-given time, while --sse clients hold live-update streams open; the server's
-resident memory is read at the end.
+given time. Meanwhile --sse clients keep live-update streams open. The
+server's resident memory is read at the end.
 """
 
 import argparse
 import http.client
 import http.cookiejar
-import json
-import os
-import platform
 import random
 import re
 import sys
@@ -30,9 +27,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from run import Client, fresh_environment, postgres_available, server
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from run import (
+    Client,
+    fresh_environment,
+    machine,
+    postgres_available,
+    server,
+    write_result,
+)
 
 
 def session(port: int, messages: int, latencies: list, errors: list) -> None:
@@ -219,29 +221,6 @@ def closed_loop(options) -> dict:
         "errors": errors,
         "memory_mib": memory,
     }
-
-
-def write_result(name: str, numbers: dict, command: str) -> Path:
-    """Write one benchmark's numbers as JSON under bench/results/."""
-    RESULTS.mkdir(exist_ok=True)
-    moment = datetime.now(UTC)
-    path = RESULTS / f"{name}-{moment:%Y%m%dT%H%M%S}.json"
-    record = {
-        "name": name,
-        "date": moment.isoformat(timespec="seconds"),
-        "machine": machine(),
-        "command": command,
-        **numbers,
-    }
-    path.write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n")
-    return path
-
-
-def machine() -> str:
-    return (
-        f"{platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {platform.platform()}"
-    )
 
 
 def percentile(values: list[float], share: float) -> float:

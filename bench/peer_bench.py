@@ -30,6 +30,7 @@ from run import (
     postgres_available,
     protokol_writes,
     server,
+    write_result,
 )
 
 PEER = ROOT / "bench" / "peers" / "helpdesk"
@@ -268,6 +269,26 @@ def main() -> None:
             f"| {ours['appends_per_s']:.0f} | {theirs['appends_per_s']:.0f} "
             f"| {raw:.0f} | {ours['appends_per_s'] / raw:.2f} |",
             flush=True,
+        )
+        write_result(
+            f"peer-helpdesk-{clients}-clients",
+            {
+                "baseline": theirs["items_per_s"],
+                "value": ours["items_per_s"],
+                "ratio": ours["items_per_s"] / theirs["items_per_s"],
+                "protokol": ours,
+                "helpdesk": theirs,
+            },
+            "make bench-peers",
+        )
+        write_result(
+            f"append-vs-raw-insert-{clients}-clients",
+            {
+                "baseline": raw,
+                "value": ours["appends_per_s"],
+                "ratio": ours["appends_per_s"] / raw,
+            },
+            "make bench-peers",
         )
 
 

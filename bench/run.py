@@ -26,6 +26,30 @@ BIN = ROOT / ".venv" / "bin"
 SAMPLE = ROOT / "src" / "protokol" / "data" / "spb_appeals_sample.jsonl.gz"
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 POSTGRES_BENCH = "postgresql://postgres@127.0.0.1:5432/protokol_bench"
+RESULTS = ROOT / "bench" / "results"
+
+
+def write_result(name: str, numbers: dict, command: str) -> Path:
+    """Write one benchmark's numbers as JSON under bench/results/."""
+    RESULTS.mkdir(exist_ok=True)
+    moment = datetime.now(UTC)
+    path = RESULTS / f"{name}-{moment:%Y%m%dT%H%M%S}.json"
+    record = {
+        "name": name,
+        "date": moment.isoformat(timespec="seconds"),
+        "machine": machine(),
+        "command": command,
+        **numbers,
+    }
+    path.write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n")
+    return path
+
+
+def machine() -> str:
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.platform()}"
+    )
 
 
 def protokol(env: dict, *args: str) -> None:
@@ -229,6 +253,21 @@ def bench_proofs(database: str, leaves: int) -> dict:
         return journal_bench(env, "proofs", "--leaves", str(leaves))
 
 
+def bench_authz(database: str, consultations: int) -> dict:
+    """Time the access predicate on a page of 100 in an installation."""
+    with tempfile.TemporaryDirectory(prefix="protokol-bench-") as data_dir:
+        env = fresh_environment(database, Path(data_dir))
+        finished = subprocess.run(
+            [BIN / "python", ROOT / "bench" / "authz_bench.py", str(consultations)],
+            env={**env, "DJANGO_SETTINGS_MODULE": "protokol.settings"},
+            capture_output=True,
+            text=True,
+        )
+    if finished.returncode != 0:
+        raise RuntimeError(f"authz_bench.py failed:\n{finished.stderr[-3000:]}")
+    return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
 def postgres_available() -> bool:
     return shutil.which("pg_isready") is not None and (
         subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-q"]).returncode
@@ -251,8 +290,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--sections",
-        default="api,journal,proofs,import",
-        help="Comma-separated sections to run: api, journal, proofs, import.",
+        default="api,journal,proofs,import,authz",
+        help="Comma-separated sections to run: api, journal, proofs, import, authz.",
     )
     options = parser.parse_args()
     sections = set(options.sections.split(","))
@@ -273,6 +312,8 @@ def main() -> None:
         print_proofs(databases, options.proof_leaves)
     if "import" in sections:
         print_import(databases)
+    if "authz" in sections:
+        print_authz(databases)
 
 
 def print_api(databases: list[str], options) -> None:
@@ -283,6 +324,7 @@ def print_api(databases: list[str], options) -> None:
     print("|---|---:|---:|---:|---:|")
     for database in databases:
         r = bench_api(database, options.consultations, options.messages)
+        write_result(f"api-{database}", r, "make bench (api)")
         print(
             f"| {database} | {r['consultations_per_s']:.1f} | "
             f"{r['requests_per_s']:.0f} | {r['healthz_per_s']:.0f} | "
@@ -302,6 +344,7 @@ def print_journal(databases: list[str], entries: int) -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for database in databases:
         r = bench_journal(database, entries)
+        write_result(f"journal-{database}", r, "make bench (journal)")
         print(
             f"| {database} | {r['entries']} | {r['appends_per_s']:.0f} | "
             f"{r['batched_appends_per_s']:.0f} | {r['record_many_per_s']:.0f} | "
@@ -326,6 +369,7 @@ def print_proofs(databases: list[str], sizes: list[int]) -> None:
     for leaves in sizes:
         for database in databases:
             r = bench_proofs(database, leaves)
+            write_result(f"proofs-{database}-{leaves}", r, "make bench (proofs)")
             print(
                 f"| {database} | {r['leaves']} | {r['fill_seconds']:.0f} | "
                 f"{r['inclusion_proof_ms']:.2f} | {r['inclusion_proof_hashes']} "
@@ -341,12 +385,31 @@ def print_import(databases: list[str]) -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for database in databases:
         r = bench_import(database)
+        write_result(f"import-{database}", r, "make bench (import)")
         print(
             f"| {database} | {r['records']} | {r['seconds']:.1f} | "
             f"{r['records_per_s']:.0f} | {r['parse_seconds']:.2f} | "
             f"{r['ratio']:.0f} |",
             flush=True,
         )
+
+
+def print_authz(databases: list[str]) -> None:
+    print(
+        "| database | consultations | rows visible | page of 100 scoped ms "
+        "| unscoped ms | scoped ÷ unscoped | 100 object checks ms |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for database in databases:
+        r = bench_authz(database, 400)
+        print(
+            f"| {database} | {r['consultations']} | {r['visible_rows']} "
+            f"| {r['scoped_ms']:.2f} | {r['unscoped_ms']:.2f} | {r['ratio']:.2f} "
+            f"| {r['object_checks_ms']:.3f} |",
+            flush=True,
+        )
+        write_result(f"authz-{database}", r, "make bench (authz)")
+    print()
 
 
 if __name__ == "__main__":
