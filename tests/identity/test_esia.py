@@ -138,6 +138,20 @@ def test_provider_rejects_secret_of_other_key(client, esia):
     ]
 
 
+def test_token_request_rejected_by_provider(client, esia, english):
+    # ESIA no longer trusts the seal between authorization and token request.
+    esia.next_oid = "1000299353"
+    response = requests.get(authorization_url(client), allow_redirects=False)
+    esia.client_certificate = pki.organisation_identity("tsa").certificate
+
+    response = client.get(local_path(response.headers["Location"]))
+
+    assert response.status_code == 401
+    assert "invalid_client" in response.content.decode()
+    assert len(esia.rejections) == 1
+    assert not ExternalIdentity.objects.exists()
+
+
 def test_bad_state_rejected(client, esia, english):
     esia.next_oid = "1000299353"
     response = requests.get(authorization_url(client), allow_redirects=False)

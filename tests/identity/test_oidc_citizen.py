@@ -3,9 +3,10 @@
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from django.conf import settings
 from django.db import transaction
 
-from identity.conftest import SNILS, drive_provider, local_path
+from identity.conftest import SNILS, drive_provider, free_port, local_path
 from protokol.accounts import identifiers
 from protokol.accounts.models import ExternalIdentity, Provider, Role, User
 from protokol.accounts.services import create_user
@@ -204,10 +205,22 @@ def test_wrong_issuer_rejected(client, citizen_oidc, monkeypatch, settings, engl
     assert "PROTOKOL_OIDC_ISSUER" in text
 
 
-def test_wrong_password_at_provider_never_calls_back(client, citizen_oidc):
+def test_provider_rejects_wrong_password(client, citizen_oidc):
     with pytest.raises(AssertionError, match="invalid_credentials"):
         drive_provider(start(client), "anna", "wrong")
     assert not ExternalIdentity.objects.exists()
+
+
+def test_unreachable_provider_is_502(client, citizen_oidc, monkeypatch, english):
+    issuer = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setattr(settings.CONFIG, "oidc_issuer", issuer)
+
+    response = client.get(START)
+
+    assert response.status_code == 502
+    text = response.content.decode()
+    assert issuer + "/.well-known/openid-configuration" in text
+    assert "PROTOKOL_OIDC_DISCOVERY_URL" in text
 
 
 def test_unconfigured_provider_is_404(client, english):

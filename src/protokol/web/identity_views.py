@@ -40,7 +40,10 @@ def sign_in_options() -> list[dict]:
     options = []
     if oidc.client_config(Provider.CITIZEN_OIDC):
         options.append(
-            {"url": reverse("web:oidc_start", args=["citizen"]), "label": _("Войти")}
+            {
+                "url": reverse("web:oidc_start", args=["citizen"]),
+                "label": _("Войти через OpenID Connect"),
+            }
         )
     if esia.configured():
         options.append(
