@@ -49,7 +49,7 @@ def test_staff_without_role_claim_rejected(client, staff_oidc, demo, english):
     assert not ExternalIdentity.objects.exists()
 
 
-def test_citizen_provider_cannot_reach_staff_account(
+def test_staff_identity_rejected_as_citizen(
     client, staff_oidc, citizen_oidc, demo, english
 ):
     # The same subject at the same issuer, signed in as staff first.

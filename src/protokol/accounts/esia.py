@@ -121,10 +121,10 @@ def authorization_url(request, redirect_uri: str) -> str:
 
 
 def complete(request) -> ExternalClaims:
-    """Check the callback, fetch the tokens and the person; return their claims.
+    """Check the callback, fetch the tokens and the person, and return the claims.
 
     Raises NotAuthenticated (401) naming the failed check, and
-    ProviderUnavailable (502) when ESIA does not answer.
+    ProviderUnavailable (502) when ESIA does not respond.
     """
     _require_configured()
     started = request.session.pop(SESSION_KEY, None)
@@ -236,7 +236,7 @@ def _call(method: str, url: str, **kwargs) -> requests.Response:
     except requests.RequestException as error:
         log.warning("esia_request_failed", url=url, error=type(error).__name__)
         raise ProviderUnavailable(
-            gettext("The identity provider did not answer; try again later."),
+            gettext("The identity provider did not respond; try again later."),
             field="provider",
         ) from error
 

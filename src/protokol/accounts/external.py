@@ -42,7 +42,7 @@ ALL_DEPARTMENTS = "*"
 
 @dataclass(frozen=True)
 class ExternalClaims:
-    """What a provider said about the person signing in, already validated.
+    """The claims a provider sent about the person signing in, already validated.
 
     Fields:
         provider: a Provider value.

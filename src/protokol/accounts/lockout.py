@@ -23,8 +23,8 @@ class LockoutBackend(AxesStandaloneBackend):
 
     def authenticate(self, request, username=None, password=None, **kwargs):
         # NOTE: POST /api/v1/auth/token calls authenticate() without the request,
-        # so its failures are journaled but not counted towards a lockout;
-        # remove this skip once accounts.services.issue_token passes the request.
+        # so its failures are journaled but not counted towards a lockout.
+        # Remove this skip once accounts.services.issue_token passes the request.
         if request is None:
             return None
         return super().authenticate(request, username, password, **kwargs)

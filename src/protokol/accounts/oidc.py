@@ -29,7 +29,7 @@ DISCOVERY_PATH = "/.well-known/openid-configuration"
 
 
 class ProviderUnavailable(ProtokolError):
-    """The identity provider did not answer or answered with an error."""
+    """The identity provider did not respond or responded with an error."""
 
     status = 502
     code = "identity_provider_unavailable"
@@ -91,7 +91,7 @@ def client_config(provider: str) -> ClientConfig | None:
 
 
 def require_config(provider: str) -> ClientConfig:
-    """Return the client of `provider`; 404 when sign-in through it is not set up."""
+    """Return the client of `provider`, or raise 404 when it is not set up."""
     config = client_config(provider)
     if config is None:
         raise ProviderNotConfigured(
@@ -104,7 +104,7 @@ def require_config(provider: str) -> ClientConfig:
 
 @lru_cache(maxsize=8)
 def _client(config: ClientConfig):
-    """Return the Authlib client of `config`; one per configuration and process."""
+    """Return the Authlib client of `config`, made once per configuration."""
     registry = OAuth()
     return registry.register(
         name=config.provider,
@@ -202,7 +202,7 @@ def complete(request, config: ClientConfig) -> dict:
             error=type(error).__name__,
         )
         raise ProviderUnavailable(
-            gettext("The identity provider did not answer; try again later."),
+            gettext("The identity provider did not respond; try again later."),
             field="provider",
         ) from error
 
@@ -226,7 +226,7 @@ def _userinfo(client, config: ClientConfig, token: dict) -> dict:
             "oidc_userinfo_failed", provider=config.provider, error=type(error).__name__
         )
         raise ProviderUnavailable(
-            gettext("The identity provider did not answer; try again later."),
+            gettext("The identity provider did not respond; try again later."),
             field="provider",
         ) from error
 

@@ -52,7 +52,7 @@ def issue_token(username: str, password: str) -> str:
 
     if settings.STAFF_OTP_REQUIRED and user.is_staff_member:
         # TODO: accept a TOTP code here once the token endpoint's schema has a
-        # field for it; until then staff get API tokens in demo mode only.
+        # field for it. Until then staff get API tokens in demo mode only.
         journal_failed_login(username, via="api", reason="second_factor_required")
         raise NotAuthenticated(
             gettext(
