@@ -63,8 +63,16 @@ run-tls: setup ## Serve the demo on https://127.0.0.1:8443 with a local CA's cer
 	$(DEMO_ENV) PROTOKOL_TLS=1 $(BIN)/uvicorn protokol.asgi:application --host $(HOST) --port $(PORT) --lifespan off \
 		--ssl-certfile $(TLS_DIR)/server.pem --ssl-keyfile $(TLS_DIR)/server.key.pem
 
+# The sign-in tests run the npm package oidc-provider from this directory.
+PROVIDER_DIR := tests/identity/provider
+
+.PHONY: test-node-deps
+test-node-deps: ## Install the test OpenID provider's npm packages (needs node and npm)
+	@if command -v npm >/dev/null; then cd $(PROVIDER_DIR) && npm ci --no-audit --no-fund; \
+	else echo "npm not found: the OpenID Connect tests will be skipped"; fi
+
 .PHONY: test
-test: venv system-deps-test ## Run the test suite (PROTOKOL_DATABASE_URL selects the database)
+test: venv system-deps-test test-node-deps ## Run the test suite (PROTOKOL_DATABASE_URL selects the database)
 	$(BIN)/pytest
 
 .PHONY: lint

@@ -2,6 +2,7 @@
 
 import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -55,6 +56,42 @@ class Config(BaseSettings):
     # memory.
     copy_max_text_chars: int = 1_000_000
     token_ttl_hours: int = 24
+    # Failed password sign-ins of one user name from one address before
+    # django-axes locks that pair out, and the lockout's length in minutes.
+    login_failure_limit: int = 5
+    login_lockout_minutes: int = 15
+    # Citizens' OpenID provider: its issuer identifier, the discovery document
+    # (empty means <issuer>/.well-known/openid-configuration) and this
+    # installation's client. An empty issuer hides the sign-in button.
+    oidc_issuer: str = ""
+    oidc_discovery_url: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_scope: str = "openid profile snils"
+    # Claims that carry the SNILS and whether the provider verified the
+    # person's identity (true/false).
+    oidc_snils_claim: str = "snils"
+    oidc_verified_claim: str = "verified"
+    # The organisation's OpenID provider for staff, a second client.
+    oidc_staff_issuer: str = ""
+    oidc_staff_discovery_url: str = ""
+    oidc_staff_client_id: str = ""
+    oidc_staff_client_secret: str = ""
+    oidc_staff_scope: str = "openid profile staff"
+    # Claim with the staff member's role (operator, reviewer, supervisor,
+    # auditor, admin) and claim with the list of department codes ("*" for
+    # every department).
+    oidc_staff_role_claim: str = "protokol_role"
+    oidc_staff_departments_claim: str = "protokol_departments"
+    # ESIA (Госуслуги): base URL of its endpoints, issuer of its ID tokens, this
+    # installation's client (мнемоника), the scopes asked and the PEM
+    # certificate whose key signs ESIA's ID tokens (RS256). The client secret
+    # is a detached CMS signature made with the organisation seal.
+    esia_url: str = ""
+    esia_issuer: str = "http://esia.gosuslugi.ru/"
+    esia_client_id: str = ""
+    esia_scope: str = "openid fullname snils"
+    esia_certificate_file: Path | None = None
     organisation_name: str = "Контакт-центр государственных услуг"
     # Public address of the site; QR codes on signed copies point to its /verify.
     public_url: str = "http://127.0.0.1:8000"
@@ -314,6 +351,9 @@ INSTALLED_APPS = [
     "protokol.workflow",
     "protokol.analytics",
     "protokol.security",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "django_tasks",
     "django_tasks_db",
     "protokol.notifications",
@@ -331,9 +371,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "protokol.accounts.second_factor.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "protokol.analytics.replica.AnalyticsReplicaMiddleware",
+    # Last, as django-axes asks: turns a locked-out attempt into the 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "protokol.urls"
@@ -404,6 +448,21 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 globals().update(email_settings(CONFIG))
 DEFAULT_FROM_EMAIL = CONFIG.email_from
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    # First: rejects a locked-out user name and address before any password check.
+    "protokol.accounts.lockout.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = CONFIG.login_failure_limit
+AXES_COOLOFF_TIME = timedelta(minutes=CONFIG.login_lockout_minutes)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "protokol.web.identity_views.lockout_page"
+AXES_VERBOSE = False
+# Staff must confirm a TOTP code after signing in, except in demo mode.
+STAFF_OTP_REQUIRED = not DEMO
+OTP_TOTP_ISSUER = CONFIG.organisation_name
 
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",

@@ -92,3 +92,23 @@ def read_identifiers(actor, *, via: str) -> dict[str, str]:
         after={"via": via, "fields": list(record.fields)},
     )
     return values
+
+
+def merge_identifiers(actor, values: dict[str, str]) -> list[str]:
+    """Set the given identifiers and keep the others; return the fields now set.
+
+    For values an identity provider verified at sign-in. Nothing is written or
+    journaled when the stored values already match.
+    """
+    _ensure_citizen(actor)
+    record = CitizenIdentifiers.objects.filter(user=actor).first()
+    current = {}
+    if record is not None:
+        current = records.unseal(
+            record,
+            encryption.load_master_key(),
+            records.record_aad(CitizenIdentifiers, actor.pk),
+        )
+    if all(current.get(name) == value for name, value in values.items()):
+        return sorted(current)
+    return set_identifiers(actor, {**current, **values})

@@ -89,3 +89,34 @@ class IdentifierIndex(IndexEntry):
                 fields=["record", "field"], name="identifier_index_one_per_field"
             )
         ]
+
+
+class Provider(models.TextChoices):
+    """The identity providers an account may sign in through."""
+
+    CITIZEN_OIDC = "oidc", _("OpenID Connect")
+    ESIA = "esia", _("ЕСИА (Госуслуги)")
+    STAFF_OIDC = "oidc_staff", _("OpenID Connect организации")
+
+
+class ExternalIdentity(models.Model):
+    """An account's identity at an OpenID provider: the issuer's `sub` for it."""
+
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="external_identities"
+    )
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    issuer = models.CharField(max_length=300)
+    subject = models.CharField(max_length=255)
+    # The provider vouched for the person's identity (ESIA's "trusted" account,
+    # or the configured verified claim) at the last sign-in.
+    verified = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    last_login_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issuer", "subject"], name="external_identity_unique_subject"
+            )
+        ]

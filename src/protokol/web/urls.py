@@ -4,6 +4,7 @@ from django.urls import path
 
 from protokol.web import (
     consultation_views,
+    identity_views,
     live_views,
     personal_views,
     verify_views,
@@ -16,6 +17,16 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
+    path("login/oidc/<str:provider>/", identity_views.oidc_start, name="oidc_start"),
+    path(
+        "login/oidc/<str:provider>/callback/",
+        identity_views.oidc_callback,
+        name="oidc_callback",
+    ),
+    path("login/esia/", identity_views.esia_start, name="esia_start"),
+    path("login/esia/callback/", identity_views.esia_callback, name="esia_callback"),
+    path("login/otp/", identity_views.otp_verify, name="otp_verify"),
+    path("login/otp/enrol/", identity_views.otp_enrol, name="otp_enrol"),
     path("verify", verify_views.verify_page, name="verify"),
     path("my/", views.my_consultations, name="my_consultations"),
     path("my/identifiers/", personal_views.my_identifiers, name="my_identifiers"),

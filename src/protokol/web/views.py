@@ -17,6 +17,7 @@ from protokol.catalog.models import Service
 from protokol.consultations import lifecycle, services
 from protokol.consultations.models import Channel, Status
 from protokol.errors import ProtokolError
+from protokol.web import identity_views
 from protokol.web.forms import (
     ConsultationForm,
     ListFilterForm,
@@ -61,7 +62,12 @@ def login_view(request):
         if username:
             journal_failed_login(username, via="web")
 
-    return render(request, "web/login.html", {"form": form, "next": next_url})
+    context = {
+        "form": form,
+        "next": next_url,
+        "sign_in_options": identity_views.sign_in_options(),
+    }
+    return render(request, "web/login.html", context)
 
 
 @require_POST
