@@ -42,6 +42,8 @@ def test_bare_names_become_required_fields():
         ("inn", "inn", True),
         ("car_number", "text", True),
     ]
+    assert definitions[0].localized_label() == "ИНН"
+    assert definitions[1].localized_label() == "car_number"
 
 
 @pytest.mark.parametrize(

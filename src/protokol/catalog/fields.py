@@ -110,8 +110,8 @@ class FieldDefinition:
 def definitions_from_names(names) -> list[dict]:
     """Return required field definitions for bare field names.
 
-    Names of a known type (passport, inn, snils, phone…) get that type and
-    its label; any other name becomes a required text field labelled by it.
+    A name of a known type (passport, inn, snils, phone…) gets that type and
+    its label. Any other name becomes a text field labelled by the name.
     """
     return [
         {
@@ -124,9 +124,12 @@ def definitions_from_names(names) -> list[dict]:
 
 
 def _type_label(kind: str, name: str) -> str:
-    # A legacy name such as postal_address keeps the label of its kind.
+    # A legacy name such as postal_address keeps the label of its kind, and
+    # a text field's own name says more than the label "Текст".
     if name in KINDS:
         return str(KINDS[name].label)
+    if kind == "text":
+        return name
     return str(FIELD_TYPES.get(kind, name))
 
 

@@ -46,8 +46,8 @@ MAX_DOCUMENT_NAME = 300
 PENDING = frozenset({DocumentStatus.REQUESTED, DocumentStatus.REJECTED})
 REVIEW_STATUSES = (DocumentStatus.ACCEPTED, DocumentStatus.REJECTED)
 # NOTE: checklist changes are journaled as personal_data:update entries with
-# object_type "requested_document", because the journal has no action of
-# their own yet; give them one when the journal's action list next changes.
+# object_type "requested_document", because the journal has no action for
+# them. Give them one when the journal's action list next changes.
 DOCUMENT_JOURNAL_ACTION = JournalAction.PERSONAL_DATA_UPDATE
 
 
@@ -127,7 +127,7 @@ def on_transition(actor, consultation, action: str, comment: str, data) -> dict:
     """Record the request or the answer of a data action; return its details.
 
     Runs inside `services.transition`, under the row lock, before the
-    transition row is written; any error rolls the whole action back.
+    transition row is written, so any error rolls the whole action back.
     """
     if action == "request_data":
         return _create_request(actor, consultation, comment, data or {})
