@@ -254,9 +254,13 @@ def store_prepared(actor, consultation, prepared: PreparedFile) -> Attachment:
             },
         )
     except Exception:
-        # No row may point at a missing file, and no file outlives its row.
+        # A failed insert or journal entry deletes the file again.
         default_storage.delete(saved_key)
         raise
+    # NOTE: a rollback of the caller's transaction after this point leaves
+    # the encrypted file without a row. The data request answer stores its
+    # files last to keep that window small; a sweep of unreferenced keys
+    # would close it.
     return attachment
 
 

@@ -128,7 +128,7 @@ def data_request_context(request, consultation, bound_forms: dict) -> dict:
     }
 
 
-def _consultation_or_404(request, consultation_id):
+def _visible_consultation(request, consultation_id):
     from protokol.consultations import services
 
     return services.get_visible(request.user, consultation_id)
@@ -141,7 +141,7 @@ def post_data_request(request, consultation_id: int):
     from protokol.web.consultation_views import _submit
 
     try:
-        consultation = _consultation_or_404(request, consultation_id)
+        consultation = _visible_consultation(request, consultation_id)
     except NotFound:
         return not_found(request)
     form = drf.DataRequestForm(request.POST, service=consultation.service)
@@ -174,7 +174,7 @@ def post_data_answer(request, consultation_id: int):
     from protokol.web.consultation_views import _submit
 
     try:
-        consultation = _consultation_or_404(request, consultation_id)
+        consultation = _visible_consultation(request, consultation_id)
     except NotFound:
         return not_found(request)
     # The posted form needs the requested fields only, not their prefilled
