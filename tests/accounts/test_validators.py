@@ -22,6 +22,17 @@ VALID = [
     ("phone", "9164820735", "+79164820735"),
     ("phone", "+44 20 7946 0958", "+442079460958"),
     ("postal_address", "  г. Санкт-Петербург, Невский пр., д. 1 ", None),
+    # ОГРН of ПАО Сбербанк and of Банк ВТБ, from the state register.
+    ("ogrn", "1027700132195", "1027700132195"),
+    ("ogrn", "1027739609391", "1027739609391"),
+    # A sole trader's ОГРНИП of 15 digits.
+    ("ogrn", "304500116000157", "304500116000157"),
+    ("ogrn", "1 02 77 00 13219 5", "1027700132195"),
+    ("email", " Anna.Ivanova@Example.RU ", "Anna.Ivanova@example.ru"),
+    ("email", "anna@Пример.рф", "anna@пример.рф"),
+    ("date", "2026-03-31", "2026-03-31"),
+    ("date", "31.03.2026", "2026-03-31"),
+    ("date", "1.3.1990", "1990-03-01"),
 ]
 
 INVALID = [
@@ -37,6 +48,17 @@ INVALID = [
     ("phone", "+0 123 456 789", "does not start with 0"),
     ("phone", "+7 916 482 07 35 12 34 56", "8 to 15 digits"),
     ("postal_address", "a" * 501, "500"),
+    ("ogrn", "1027700132196", "check digit"),
+    ("ogrn", "304500116000158", "check digit"),
+    ("ogrn", "316774600373432", "check digit"),
+    ("ogrn", "102770013219", "12 digits"),
+    ("ogrn", "10277001321955", "14 digits"),
+    ("ogrn", "10277OO132195", "only digits"),
+    ("email", "anna.example.ru", "not a valid e-mail"),
+    ("email", "anna@", "not a valid e-mail"),
+    ("date", "2026-02-30", "not a valid date"),
+    ("date", "31/03/2026", "not a valid date"),
+    ("date", "32.01.2026", "not a valid date"),
 ]
 
 
@@ -90,3 +112,42 @@ def test_clean_values_drops_empty():
 def test_snils_checksum_over_101():
     # 9·9 + 8·9 + … + 1·9 = 405, and 405 mod 101 = 1.
     assert v.snils_checksum("999999999") == "01"
+
+
+def test_choice_accepts_listed_value():
+    assert v.normalise_as("choice", " loss ", "reason", ("age", "loss")) == "loss"
+
+
+def test_choice_rejects_other_value():
+    with translation.override("en"), pytest.raises(ValidationFailed) as caught:
+        v.normalise_as("choice", "stolen", "reason", ("age", "loss"))
+
+    assert caught.value.field == "reason"
+    assert "age, loss" in caught.value.message
+
+
+def test_typed_field_checked_by_its_type():
+    kinds = {"company": ("ogrn", ()), "contact": ("email", ())}
+
+    with pytest.raises(ValidationFailed) as caught:
+        v.clean_values(
+            {"company": "1027700132196", "contact": "a@b.ru"},
+            allowed=["company", "contact"],
+            kinds=kinds,
+        )
+
+    assert caught.value.field == "company"
+    assert [e["field"] for e in caught.value.extra["errors"]] == ["company"]
+
+
+def test_clean_values_requires_named_fields():
+    with translation.override("en"), pytest.raises(ValidationFailed) as caught:
+        v.clean_values(
+            {"inn": "", "snils": "112-233-445 95"},
+            allowed=["inn", "snils"],
+            required=["inn", "snils"],
+        )
+
+    assert caught.value.field == "inn"
+    assert "required" in caught.value.message
+    assert [e["field"] for e in caught.value.extra["errors"]] == ["inn"]

@@ -5,7 +5,6 @@ import threading
 import pytest
 from django.db import connection
 
-from notifications.conftest import _set_triggers
 from protokol.accounts import services as accounts
 from protokol.accounts.models import User
 from protokol.consultations import services
@@ -75,22 +74,6 @@ def test_stale_write_is_409_and_writes_nothing(demo, consultation, write):
     stored = Consultation.objects.get(pk=consultation.pk)
     assert (stored.version, stored.department.code) == (2, "A")
     assert not stored.protocol_versions.exists()
-
-
-@pytest.fixture
-def _triggers_restored(django_db_setup, django_db_blocker):
-    # Set up before transactional_db, so torn down after its flush.
-    yield
-    with django_db_blocker.unblock():
-        _set_triggers(installed=True)
-
-
-@pytest.fixture
-def committed_db(_triggers_restored, transactional_db):
-    """Real commits, seen by other connections; the journal's triggers are
-    dropped before the flush, which they would reject."""
-    yield
-    _set_triggers(installed=False)
 
 
 def test_racing_writers_one_wins(committed_db):

@@ -11,14 +11,6 @@ from .factories import open_consultation
 
 
 @pytest.fixture
-def master_key_file(settings, tmp_path, monkeypatch):
-    path = tmp_path / "master.key"
-    path.write_bytes(bytes(range(32)))
-    monkeypatch.setattr(settings.CONFIG, "master_key_file", path)
-    return path
-
-
-@pytest.fixture
 def social(demo, master_key_file):
     consultation = open_consultation(demo["citizen"], service_code="SOC")
     personal_data.set_collected_data(

@@ -17,8 +17,8 @@ def test_forms_carry_the_current_version(login_as, consultation):
 
     page = login_as("operator").get(page_url(consultation)).content.decode()
 
-    # Reply, protocol, actions and forward.
-    assert page.count('name="base_version" value="2"') == 4
+    # Reply, protocol, actions, forward and data request.
+    assert page.count('name="base_version" value="2"') == 5
     assert 'type="hidden" name="base_version"' in page
 
 

@@ -18,17 +18,82 @@ DEPARTMENTS = [
     ("B", "Отдел консультаций по документам", "Documents desk"),
 ]
 
+PHONE = {"name": "phone", "type": "phone", "required": False}
+EMAIL = {"name": "email", "type": "email", "required": False}
+
 SERVICES = [
-    # code, name, name_en, department, required fields, deadline days
+    # code, name, name_en, department, data fields, deadline days
     ("GEN", "Общая консультация", "General consultation", "A", [], 30),
-    ("SOC", "Меры социальной поддержки", "Social support", "A", ["snils"], 30),
-    ("PAS", "Оформление паспорта", "Passport", "B", ["passport"], 15),
+    (
+        "SOC",
+        "Меры социальной поддержки",
+        "Social support",
+        "A",
+        [
+            {"name": "snils", "type": "snils", "required": True},
+            PHONE,
+            EMAIL,
+            {
+                "name": "income_statement",
+                "type": "file",
+                "label": "Справка о доходах",
+                "label_en": "Income statement",
+                "help": "За последние три месяца.",
+                "help_en": "For the last three months.",
+            },
+        ],
+        30,
+    ),
+    (
+        "PAS",
+        "Оформление паспорта",
+        "Passport",
+        "B",
+        [
+            {"name": "passport", "type": "passport", "required": True},
+            {
+                "name": "birth_date",
+                "type": "date",
+                "label": "Дата рождения",
+                "label_en": "Date of birth",
+            },
+            {
+                "name": "reason",
+                "type": "choice",
+                "label": "Причина замены",
+                "label_en": "Reason for replacement",
+                "choices": [
+                    {"value": "age", "label": "Достижение возраста", "label_en": "Age"},
+                    {"value": "loss", "label": "Утрата", "label_en": "Loss"},
+                    {"value": "name", "label": "Смена фамилии", "label_en": "New name"},
+                ],
+            },
+            {
+                "name": "photo",
+                "type": "file",
+                "label": "Фотография",
+                "label_en": "Photo",
+            },
+        ],
+        15,
+    ),
     (
         "INN",
         "Идентификационный номер налогоплательщика",
         "Taxpayer id",
         "B",
-        ["inn"],
+        [
+            {"name": "inn", "type": "inn", "required": True},
+            {
+                "name": "ogrn",
+                "type": "ogrn",
+                "label": "ОГРНИП",
+                "label_en": "OGRNIP",
+                "help": "Только для индивидуальных предпринимателей.",
+                "help_en": "Sole traders only.",
+            },
+            PHONE,
+        ],
         15,
     ),
 ]
@@ -64,7 +129,7 @@ def seed_demo() -> int:
                 name=name,
                 name_en=name_en,
                 department=departments[department],
-                required_fields=fields,
+                data_fields=fields,
                 deadline_days=days,
             )
         for username, role, first, last, codes, everywhere in ACCOUNTS:

@@ -6,7 +6,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.http import FileResponse, HttpResponse
 from django.utils.translation import gettext, gettext_noop
-from ninja import File, NinjaAPI, Query, Schema, Status
+from ninja import File, Form, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.files import UploadedFile
@@ -16,6 +16,7 @@ from protokol.accounts.services import issue_token
 from protokol.analytics.api import router as analytics_router
 from protokol.api import schemas as s
 from protokol.api.auth import API_AUTH
+from protokol.api.data_requests import router as data_requests_router
 from protokol.api.personal import router as personal_router
 from protokol.catalog.models import Service
 from protokol.consultations import attachments, services
@@ -144,6 +145,7 @@ def list_services(request):
             "name_en": service.name_en,
             "department": service.department.code,
             "required_fields": service.required_fields,
+            "data_fields": service.data_fields,
             "deadline_days": service.deadline_days,
         }
         for service in Service.objects.filter(is_active=True).select_related(
@@ -238,8 +240,17 @@ def post_message(request, consultation_id: int, body: s.MessageIn):
 @api.post(
     "/consultations/{consultation_id}/attachments", response={201: s.AttachmentOut}
 )
-def upload_attachment(request, consultation_id: int, file: File[UploadedFile] = None):
-    """Attach a file (multipart field `file`)."""
+def upload_attachment(
+    request,
+    consultation_id: int,
+    file: File[UploadedFile] = None,
+    document: Form[int | None] = None,
+):
+    """Attach a file (multipart field `file`).
+
+    With the multipart field `document`, the id of a requested document, the
+    file answers it and the document becomes received.
+    """
     limit = request.META.get("CONTENT_LENGTH") or "0"
     if limit.isdigit() and int(limit) > _upload_limit() + 64 * 1024:
         raise PayloadTooLarge(
@@ -247,7 +258,9 @@ def upload_attachment(request, consultation_id: int, file: File[UploadedFile] = 
             % {"size": limit, "limit": _upload_limit()},
             field="file",
         )
-    attachment = attachments.add_attachment(request.user, consultation_id, file)
+    attachment = attachments.add_attachment(
+        request.user, consultation_id, file, document_id=document
+    )
     return Status(
         201,
         {
@@ -362,5 +375,6 @@ api.add_router("/consultations", workflow_api.consultation_router)
 api.add_router("/templates", workflow_api.templates_router)
 api.add_router("/services", workflow_api.services_router)
 api.add_router("", personal_router)
+api.add_router("", data_requests_router)
 api.add_router("/analytics", analytics_router)
 api.add_router("/notifications", notifications_router)

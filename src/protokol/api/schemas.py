@@ -35,7 +35,10 @@ class ServiceOut(Schema):
     name: str
     name_en: str
     department: str
+    # Names of the required value fields, kept for older clients.
     required_fields: list[str]
+    # Every field definition, as catalog/fields.py describes them.
+    data_fields: list[dict]
     deadline_days: int
 
 
@@ -197,6 +200,83 @@ class CollectedDataSummary(Schema):
 
 class CollectedDataOut(CollectedDataSummary):
     values: dict[str, str]
+
+
+class DataRequestIn(StrictIn):
+    """Fields of the service's definition and named documents to ask for."""
+
+    fields: list[str] = []
+    documents: list[str] = []
+    comment: str
+    base_version: int | None = None
+
+
+class DataAnswerIn(StrictIn):
+    """Values of the requested fields; files go first to the attachments route."""
+
+    values: dict[str, str | None] = {}
+    comment: str = ""
+    base_version: int | None = None
+
+
+class DocumentReviewIn(StrictIn):
+    status: str
+    reason: str = ""
+    base_version: int | None = None
+
+
+class RequestedDocumentOut(Schema):
+    id: int
+    name: str
+    field: str
+    status: str
+    status_label: str
+    reason: str
+    attachment_id: int | None
+    data_request_id: int
+    updated_at: datetime
+
+
+class ChoiceOut(Schema):
+    value: str
+    label: str
+
+
+class RequestedFieldOut(Schema):
+    name: str
+    type: str
+    label: str
+    help: str
+    required: bool
+    choices: list[ChoiceOut]
+    # A value given before, and its source: "consultation" (this one) or
+    # "earlier" (another consultation or the identifiers, with consent).
+    value: str | None
+    source: str | None
+
+
+class DataRequestOut(Schema):
+    id: int
+    comment: str
+    created_at: datetime
+    answered_at: datetime | None
+    fields: list[RequestedFieldOut]
+    documents: list[RequestedDocumentOut]
+
+
+class DataRequestDetail(Schema):
+    request: DataRequestOut | None
+    checklist: list[RequestedDocumentOut]
+    prefill_consent: bool
+    consultation_version: int
+
+
+class PrefillConsentIn(StrictIn):
+    enabled: bool
+
+
+class PrefillConsentOut(Schema):
+    enabled: bool
 
 
 class LookupIn(StrictIn):

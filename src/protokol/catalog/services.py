@@ -1,5 +1,6 @@
 """Creating services (request types); each creation is journaled."""
 
+from protokol.catalog.fields import parse_definitions
 from protokol.catalog.models import Service
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
@@ -11,20 +12,25 @@ def ensure_service(
     name: str,
     department,
     name_en: str = "",
-    required_fields=(),
+    data_fields=(),
     deadline_days: int = 30,
     actor=None,
 ) -> Service:
-    """Return the service with `code`, creating it inside the caller's transaction."""
+    """Return the service with `code`, creating it inside the caller's transaction.
+
+    `data_fields` are field definitions as catalog/fields.py describes; an
+    invalid one raises ValidationFailed naming it.
+    """
     service = Service.objects.filter(code=code).first()
     if service is not None:
         return service
+    definitions = [d.as_dict() for d in parse_definitions(list(data_fields))]
     service = Service.objects.create(
         code=code,
         name=name,
         name_en=name_en,
         department=department,
-        required_fields=list(required_fields),
+        data_fields=definitions,
         deadline_days=deadline_days,
     )
     journal.record(
@@ -33,6 +39,10 @@ def ensure_service(
         object_type="service",
         object_id=service.pk,
         object_label=code,
-        after={"department_id": department.pk, "deadline_days": deadline_days},
+        after={
+            "department_id": department.pk,
+            "deadline_days": deadline_days,
+            "fields": [d["name"] for d in definitions],
+        },
     )
     return service

@@ -123,22 +123,40 @@ def resolve_content_type(declared: str | None, name: str) -> str:
     return media_type
 
 
-@journal_denials
-def add_attachment(actor, consultation_id, upload) -> Attachment:
-    """Store an uploaded file and attach it; 413 if too large, 415 if not allowed."""
+@dataclass(frozen=True)
+class PreparedFile:
+    """An upload that passed every check, encrypted and ready to store."""
+
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+    ciphertext: bytes
+    envelope: encryption.Envelope
+
+
+def prepare_upload(upload, *, field: str = "file") -> PreparedFile:
+    """Check and encrypt an upload; 413 if too large, 415 if not allowed.
+
+    Errors name `field`, so a form with several files points at the one at fault.
+    """
     config = settings.CONFIG
     if upload is None:
         raise ValidationFailed(
-            gettext("file is missing; send it as multipart 'file'."), field="file"
+            gettext("%(field)s is missing; send it as multipart '%(field)s'.")
+            % {"field": field},
+            field=field,
         )
     if upload.size > config.max_upload_bytes:
         raise PayloadTooLarge(
-            gettext("file is %(size)d bytes; the maximum is %(limit)d.")
-            % {"size": upload.size, "limit": config.max_upload_bytes},
-            field="file",
+            gettext("%(field)s is %(size)d bytes; the maximum is %(limit)d.")
+            % {"field": field, "size": upload.size, "limit": config.max_upload_bytes},
+            field=field,
         )
     if upload.size == 0:
-        raise ValidationFailed(gettext("file is empty."), field="file")
+        raise ValidationFailed(
+            gettext("%(field)s is empty.") % {"field": field}, field=field
+        )
     name = safe_name(upload.name)
     content_type = resolve_content_type(upload.content_type, name)
     if content_type not in config.allowed_upload_types:
@@ -148,9 +166,13 @@ def add_attachment(actor, consultation_id, upload) -> Attachment:
                 "type": content_type,
                 "allowed": ", ".join(config.allowed_upload_types),
             },
-            field="file",
+            field=field,
         )
-    check_content_matches(upload, content_type)
+    try:
+        check_content_matches(upload, content_type)
+    except UnsupportedMediaType as error:
+        error.field = field
+        raise
 
     # The key is read before any work, so a missing key stores nothing.
     master_key = encryption.load_master_key()
@@ -159,54 +181,86 @@ def add_attachment(actor, consultation_id, upload) -> Attachment:
     digest = hashlib.sha256(plaintext).hexdigest()
     ciphertext, envelope = encryption.encrypt(plaintext, master_key)
     del plaintext
-    key = uuid.uuid4().hex
-    storage_key = f"{key[:2]}/{key}"
+    return PreparedFile(name, content_type, upload.size, digest, ciphertext, envelope)
+
+
+@journal_denials
+def add_attachment(actor, consultation_id, upload, *, document_id=None) -> Attachment:
+    """Store an uploaded file and attach it; 413 if too large, 415 if not allowed.
+
+    With `document_id` the file answers that requested document of the
+    checklist, which becomes received.
+    """
+    from protokol.consultations import data_requests
+
+    prepared = prepare_upload(upload)
 
     # A denial raised inside the transaction would roll back its journal
     # entry, so visibility is checked once before the transaction starts.
     get_visible(actor, consultation_id)
     with transaction.atomic():
         consultation = get_visible(actor, consultation_id, for_update=True)
-        _ensure_not_sealed(consultation, pgettext("sealed", "attachments"))
-        if not permissions.can_add_attachment(actor, consultation):
-            raise PermissionDenied(
-                gettext("You may not attach files here."), field="file"
+        document = None
+        if document_id is not None:
+            document = data_requests.document_for_upload(
+                actor, consultation, document_id
             )
+        attachment = store_prepared(actor, consultation, prepared)
+        if document is not None:
+            data_requests.mark_received(actor, consultation, document, attachment)
+        bump_version(consultation)
+    return attachment
 
-        saved_key = default_storage.save(storage_key, ContentFile(ciphertext))
-        try:
-            attachment = Attachment.objects.create(
-                consultation=consultation,
-                uploaded_by=actor,
-                original_name=name,
-                content_type=content_type,
-                size=upload.size,
-                sha256=digest,
-                storage_key=saved_key,
-                created_at=timezone.now(),
-                encryption_key_id=envelope.key_id,
-                wrapped_key=envelope.wrapped_key,
-                wrap_nonce=envelope.wrap_nonce,
-                content_nonce=envelope.content_nonce,
-            )
-            bump_version(consultation)
-            journal.record(
-                JournalAction.ATTACHMENT_CREATE,
-                actor=actor,
-                object_type="attachment",
-                object_id=attachment.pk,
-                object_label=consultation.number,
-                consultation_id=consultation.pk,
-                after={
-                    "sha256": attachment.sha256,
-                    "size": attachment.size,
-                    "content_type": content_type,
-                },
-            )
-        except Exception:
-            # No row may point at a missing file, and no file outlives its row.
-            default_storage.delete(saved_key)
-            raise
+
+def store_prepared(actor, consultation, prepared: PreparedFile) -> Attachment:
+    """Store a prepared file inside the caller's transaction and journal it.
+
+    The caller holds the consultation's row lock and counts the write.
+    """
+    _ensure_not_sealed(consultation, pgettext("sealed", "attachments"))
+    if not permissions.can_add_attachment(actor, consultation):
+        raise PermissionDenied(gettext("You may not attach files here."), field="file")
+
+    key = uuid.uuid4().hex
+    saved_key = default_storage.save(
+        f"{key[:2]}/{key}", ContentFile(prepared.ciphertext)
+    )
+    try:
+        attachment = Attachment.objects.create(
+            consultation=consultation,
+            uploaded_by=actor,
+            original_name=prepared.name,
+            content_type=prepared.content_type,
+            size=prepared.size,
+            sha256=prepared.sha256,
+            storage_key=saved_key,
+            created_at=timezone.now(),
+            encryption_key_id=prepared.envelope.key_id,
+            wrapped_key=prepared.envelope.wrapped_key,
+            wrap_nonce=prepared.envelope.wrap_nonce,
+            content_nonce=prepared.envelope.content_nonce,
+        )
+        journal.record(
+            JournalAction.ATTACHMENT_CREATE,
+            actor=actor,
+            object_type="attachment",
+            object_id=attachment.pk,
+            object_label=consultation.number,
+            consultation_id=consultation.pk,
+            after={
+                "sha256": attachment.sha256,
+                "size": attachment.size,
+                "content_type": attachment.content_type,
+            },
+        )
+    except Exception:
+        # A failed insert or journal entry deletes the file again.
+        default_storage.delete(saved_key)
+        raise
+    # NOTE: a rollback of the caller's transaction after this point leaves
+    # the encrypted file without a row. The data request answer stores its
+    # files last to keep that window small; a sweep of unreferenced keys
+    # would close it.
     return attachment
 
 

@@ -231,3 +231,80 @@ class IndexKey(models.Model):
     wrapped_key = models.BinaryField()
     wrap_nonce = models.BinaryField()
     created_at = models.DateTimeField()
+
+
+class DataRequest(models.Model):
+    """An operator's request for data fields and documents, and its answer."""
+
+    consultation = models.ForeignKey(
+        Consultation, on_delete=models.PROTECT, related_name="data_requests"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    # Names of the service's value fields the citizen is asked to give.
+    fields = models.JSONField(default=list, blank=True)
+    comment = models.TextField()
+    created_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class DocumentStatus(models.TextChoices):
+    REQUESTED = "requested", _("запрошен")
+    RECEIVED = "received", _("получен")
+    ACCEPTED = "accepted", _("принят")
+    REJECTED = "rejected", _("отклонён")
+
+
+class RequestedDocument(models.Model):
+    """One document on a consultation's checklist, with its review status."""
+
+    data_request = models.ForeignKey(
+        DataRequest, on_delete=models.PROTECT, related_name="documents"
+    )
+    consultation = models.ForeignKey(
+        Consultation, on_delete=models.PROTECT, related_name="requested_documents"
+    )
+    name = models.CharField(max_length=300)
+    # The service's file field it was picked from, or empty for a named one.
+    field = models.CharField(max_length=64, blank=True)
+    status = models.CharField(
+        max_length=16, choices=DocumentStatus.choices, default=DocumentStatus.REQUESTED
+    )
+    # Why the operator rejected the document; required with `rejected`.
+    reason = models.TextField(blank=True)
+    # The file last uploaded against it.
+    attachment = models.ForeignKey(
+        Attachment, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField()
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["id"]
+
+
+class PrefillConsent(models.Model):
+    """A citizen's choice to prefill data request forms with earlier values."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    enabled = models.BooleanField(default=False)
+    updated_at = models.DateTimeField()

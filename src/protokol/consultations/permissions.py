@@ -160,6 +160,11 @@ def can_give_personal_data(user, consultation: Consultation) -> bool:
     )
 
 
+def can_review_documents(user, consultation: Consultation) -> bool:
+    """Return whether `user` may accept or reject requested documents."""
+    return _in_department(user, consultation) and user.role in DRAFTING_ROLES
+
+
 def can_look_up_personal_data(user) -> bool:
     """Return whether `user` may find consultations and citizens by an identifier."""
     return user.is_authenticated and user.is_active and user.role in PERSONAL_DATA_ROLES

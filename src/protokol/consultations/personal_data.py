@@ -1,6 +1,6 @@
 """Data collected for a consultation and lookups by identifier.
 
-The collected data are the values of the service's required fields. They are
+The collected data are the values of the service's data fields. They are
 stored only encrypted (personal/records.py). Identifiers among them, and the
 citizen's own identifiers, can be found by exact match through their HMAC
 digests. Every read of decrypted values and every lookup is journaled with
@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, pgettext
 
 from protokol.accounts.models import User
+from protokol.catalog.fields import value_kinds
 from protokol.consultations import encryption, permissions
 from protokol.consultations.models import (
     CollectedData,
@@ -46,7 +47,7 @@ def data_summary(consultation: Consultation) -> dict:
     """Return which required fields are given and which are missing, without values."""
     record = CollectedData.objects.filter(consultation=consultation).first()
     given = list(record.fields) if record else []
-    required = list(consultation.service.required_fields)
+    required = consultation.service.required_fields
     return {
         "required": required,
         "given": given,
@@ -55,18 +56,29 @@ def data_summary(consultation: Consultation) -> dict:
     }
 
 
+def clean_for_service(service, values, *, required=()) -> dict[str, str]:
+    """Return the normal forms of `values` checked against the service's fields."""
+    fields = service.value_fields
+    return clean_values(
+        values,
+        allowed=[d.name for d in fields],
+        kinds=value_kinds(fields),
+        required=required,
+    )
+
+
 @journal_denials
 def set_collected_data(actor, consultation_id, values) -> dict:
     """Replace the values collected for a consultation; return its data summary.
 
-    Only the service's required fields are accepted, each checked by its
-    kind's validator; empty or null values clear a field. A 422 names the first
+    Only the service's data fields are accepted, each checked by its type's
+    validator; empty or null values clear a field. A 422 names the first
     field at fault and lists every one in `errors`, and nothing is written.
     """
     # A denial raised inside the transaction would roll back its journal
     # entry, so visibility is checked once before the transaction starts.
     consultation = get_visible(actor, consultation_id)
-    cleaned = clean_values(values, allowed=list(consultation.service.required_fields))
+    cleaned = clean_for_service(consultation.service, values)
     master = encryption.load_master_key()
 
     with transaction.atomic():
@@ -84,38 +96,48 @@ def set_collected_data(actor, consultation_id, values) -> dict:
                 gettext("You may not give data for this consultation."),
                 field="values",
             )
-
-        index_key = records.load_index_key(master)
-        record = (
-            CollectedData.objects.select_for_update()
-            .filter(consultation=consultation)
-            .first()
-        )
-        before = list(record.fields) if record else []
-        record = record or CollectedData(consultation=consultation)
-        records.seal(record, cleaned, master, _aad(consultation.pk))
-        record.updated_by = actor
-        record.save()
-        record.index_entries.all().delete()
-        CollectedDataIndex.objects.bulk_create(
-            CollectedDataIndex(record=record, field=name, digest=value)
-            for name, value in records.digests(cleaned, index_key).items()
-        )
-        Consultation.objects.filter(pk=consultation.pk).update(
-            updated_at=timezone.now()
-        )
+        summary = store_values(actor, consultation, cleaned, master)
         bump_version(consultation)
-        summary = data_summary(consultation)
-        journal.record(
-            records.PERSONAL_DATA_UPDATE,
-            actor=actor,
-            object_type="consultation_data",
-            object_id=consultation.pk,
-            object_label=consultation.number,
-            consultation_id=consultation.pk,
-            before={"fields": before},
-            after={"fields": summary["given"], "missing": summary["missing"]},
-        )
+    return summary
+
+
+def store_values(actor, consultation, cleaned: dict, master, *, merge=False) -> dict:
+    """Encrypt and index the values inside the caller's transaction; journal it.
+
+    With `merge` the values are added to those stored, otherwise they replace
+    them. The caller holds the consultation's row lock and counts the write.
+    """
+    index_key = records.load_index_key(master)
+    record = (
+        CollectedData.objects.select_for_update()
+        .filter(consultation=consultation)
+        .first()
+    )
+    before = list(record.fields) if record else []
+    if merge and record is not None:
+        stored = records.unseal(record, master, _aad(consultation.pk))
+        cleaned = {**stored, **cleaned}
+    record = record or CollectedData(consultation=consultation)
+    records.seal(record, cleaned, master, _aad(consultation.pk))
+    record.updated_by = actor
+    record.save()
+    record.index_entries.all().delete()
+    CollectedDataIndex.objects.bulk_create(
+        CollectedDataIndex(record=record, field=name, digest=value)
+        for name, value in records.digests(cleaned, index_key).items()
+    )
+    Consultation.objects.filter(pk=consultation.pk).update(updated_at=timezone.now())
+    summary = data_summary(consultation)
+    journal.record(
+        records.PERSONAL_DATA_UPDATE,
+        actor=actor,
+        object_type="consultation_data",
+        object_id=consultation.pk,
+        object_label=consultation.number,
+        consultation_id=consultation.pk,
+        before={"fields": before},
+        after={"fields": summary["given"], "missing": summary["missing"]},
+    )
     log.info(
         "collected_data_updated",
         consultation_id=consultation.pk,

@@ -345,8 +345,14 @@ def transition(
     action: str,
     comment: str = "",
     base_version: int | None = None,
+    data=None,
 ) -> Consultation:
-    """Apply a lifecycle action; 403 for a role not allowed, 409 for a wrong status."""
+    """Apply a lifecycle action; 403 for a role not allowed, 409 for a wrong status.
+
+    `data` carries what a data action records: the requested fields and
+    documents, or the answer (consultations/data_requests.py).
+    """
+    from protokol.consultations import data_requests
     from protokol.protocols import services as protocols
 
     rule = lifecycle.ACTIONS.get(action)
@@ -395,6 +401,13 @@ def transition(
             )
 
         before = summary(consultation)
+        details = {"protocol_version": latest.version} if latest else {}
+        data_details = {}
+        if action in data_requests.ACTIONS:
+            data_details = data_requests.on_transition(
+                actor, consultation, action, comment, data
+            )
+            details.update(data_details)
         now = timezone.now()
         Transition.objects.create(
             consultation=consultation,
@@ -405,7 +418,7 @@ def transition(
             actor_name=actor.display_name,
             actor_role=actor.role,
             comment=comment,
-            details={"protocol_version": latest.version} if latest else {},
+            details=details,
             created_at=now,
         )
         consultation.status = rule.target
@@ -422,7 +435,12 @@ def transition(
         bump_version(consultation)
         if action == "conclude":
             protocols.add_addendum(actor, consultation, kind="conclusion", text=comment)
-        after = {**summary(consultation), "action": action, "comment": comment}
+        after = {
+            **summary(consultation),
+            "action": action,
+            "comment": comment,
+            **data_details,
+        }
         if action == "sign":
             signatures = _sign(consultation, latest, actor)
             after["signatures"] = signing.signature_summary(signatures)

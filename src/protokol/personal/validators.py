@@ -7,9 +7,12 @@ repeat the value, because API errors and page errors may reach logs.
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.utils.translation import gettext, gettext_lazy
 
 from protokol.errors import ValidationFailed
@@ -48,6 +51,14 @@ def _digits(value, field: str, rule: str) -> str:
     return digits
 
 
+def _wrong_length(field: str, count: int, rule: str) -> ValidationFailed:
+    return ValidationFailed(
+        gettext("%(field)s has %(count)d digits; %(rule)s.")
+        % {"field": field, "count": count, "rule": rule},
+        field=field,
+    )
+
+
 def _check_digit(digits: str, weights: tuple[int, ...]) -> str:
     total = sum(int(d) * w for d, w in zip(digits, weights, strict=False))
     return str(total % 11 % 10)
@@ -64,11 +75,7 @@ def normalise_inn(value, field: str = "inn") -> str:
             11
         ] == _check_digit(digits, INN12_WEIGHTS)
     else:
-        raise ValidationFailed(
-            gettext("%(field)s has %(count)d digits; %(rule)s.")
-            % {"field": field, "count": len(digits), "rule": rule},
-            field=field,
-        )
+        raise _wrong_length(field, len(digits), rule)
     if not valid:
         raise ValidationFailed(
             gettext("%(field)s: the check digits do not match; check the number.")
@@ -161,6 +168,84 @@ def normalise_phone(value, field: str = "phone") -> str:
     return "+" + digits
 
 
+def normalise_ogrn(value, field: str = "ogrn") -> str:
+    """Return a state registration number whose check digit matches.
+
+    An organisation's ОГРН has 13 digits and its check digit is the first 12
+    digits as a number modulo 11, then modulo 10. A sole trader's ОГРНИП has
+    15 digits and uses the first 14 modulo 13, then modulo 10.
+    """
+    rule = gettext("expected 13 digits (ОГРН) or 15 digits (ОГРНИП)")
+    digits = _digits(value, field, rule)
+    if len(digits) == 13:
+        valid = int(digits[:12]) % 11 % 10 == int(digits[12])
+    elif len(digits) == 15:
+        valid = int(digits[:14]) % 13 % 10 == int(digits[14])
+    else:
+        raise _wrong_length(field, len(digits), rule)
+    if not valid:
+        raise ValidationFailed(
+            gettext("%(field)s: the check digit does not match; check the number.")
+            % {"field": field},
+            field=field,
+        )
+    return digits
+
+
+def normalise_email(value, field: str = "email") -> str:
+    """Return an e-mail address with its domain in lower case."""
+    text = _text(value, field)
+    try:
+        validate_email(text)
+    except ValidationError:
+        raise ValidationFailed(
+            gettext("%(field)s is not a valid e-mail address, e.g. name@example.ru.")
+            % {"field": field},
+            field=field,
+        ) from None
+    local, _, domain = text.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+# Day-first dates as people write them in Russia, besides ISO 8601.
+DAY_FIRST_DATE = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
+
+
+def normalise_date(value, field: str = "date") -> str:
+    """Return a calendar date given as YYYY-MM-DD or DD.MM.YYYY, in ISO form."""
+    text = _text(value, field)
+    day_first = DAY_FIRST_DATE.match(text)
+    try:
+        if day_first:
+            day, month, year = (int(part) for part in day_first.groups())
+            parsed = date(year, month, day)
+        else:
+            parsed = date.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed(
+            gettext(
+                "%(field)s is not a valid date; use YYYY-MM-DD or DD.MM.YYYY, "
+                "e.g. 2026-03-31."
+            )
+            % {"field": field},
+            field=field,
+        ) from None
+    return parsed.isoformat()
+
+
+def normalise_choice(value, field: str, choices: Iterable[str]) -> str:
+    """Return `value` if it is one of `choices`."""
+    text = _text(value, field)
+    allowed = list(choices)
+    if text not in allowed:
+        raise ValidationFailed(
+            gettext("%(field)s must be one of: %(choices)s.")
+            % {"field": field, "choices": ", ".join(allowed)},
+            field=field,
+        )
+    return text
+
+
 def normalise_address(value, field: str = "postal_address") -> str:
     """Return a postal address as cleaned text of at most 500 characters."""
     return clean_text(value, field=field, max_length=MAX_ADDRESS_CHARS)
@@ -191,6 +276,9 @@ KINDS = {
         ),
         FieldKind("inn", gettext_lazy("ИНН"), normalise_inn, True),
         FieldKind("snils", gettext_lazy("СНИЛС"), normalise_snils, True),
+        FieldKind("ogrn", gettext_lazy("ОГРН или ОГРНИП"), normalise_ogrn, False),
+        FieldKind("email", gettext_lazy("Электронная почта"), normalise_email, False),
+        FieldKind("date", gettext_lazy("Дата"), normalise_date, False),
         FieldKind(
             "postal_address", gettext_lazy("Почтовый адрес"), normalise_address, False
         ),
@@ -207,15 +295,37 @@ def normalise(field: str, value) -> str:
     return kind.normalise(value, field)
 
 
+def normalise_as(kind: str, value, field: str, choices: Iterable[str] = ()) -> str:
+    """Return the normal form of `value` checked as a field of type `kind`.
+
+    Types without a format of their own (text and unknown ones) are cleaned
+    as text, and `choices` lists the allowed values of a choice.
+    """
+    if kind == "choice":
+        return normalise_choice(value, field, choices)
+    known = KINDS.get(kind)
+    if known is None:
+        return normalise_text(value, field)
+    return known.normalise(value, field)
+
+
 def field_label(field: str) -> str:
     """Return the display label of a field, or its name for a field of no known kind."""
     kind = KINDS.get(field)
     return str(kind.label) if kind else field
 
 
-def clean_values(values, *, allowed: list[str]) -> dict[str, str]:
+def clean_values(
+    values,
+    *,
+    allowed: list[str],
+    kinds: dict[str, tuple[str, tuple[str, ...]]] | None = None,
+    required: Iterable[str] = (),
+) -> dict[str, str]:
     """Return the normal forms of the given values, dropping empty ones.
 
+    `kinds` maps a field name to its type and choices; a field not in it is
+    checked by its name's kind. Every name in `required` needs a value.
     Raises one ValidationFailed naming the first field at fault, with every
     field's error in `errors`, so that nothing is stored from a partly valid set.
     """
@@ -224,6 +334,7 @@ def clean_values(values, *, allowed: list[str]) -> dict[str, str]:
             gettext("values must be an object of field names and strings."),
             field="values",
         )
+    kinds = kinds or {}
     cleaned, errors = {}, []
     for field, value in values.items():
         if field not in allowed:
@@ -240,9 +351,23 @@ def clean_values(values, *, allowed: list[str]) -> dict[str, str]:
         if value is None or (isinstance(value, str) and not value.strip()):
             continue
         try:
-            cleaned[field] = normalise(field, value)
+            if field in kinds:
+                kind, choices = kinds[field]
+                cleaned[field] = normalise_as(kind, value, field, choices)
+            else:
+                cleaned[field] = normalise(field, value)
         except ValidationFailed as error:
             errors.append({"field": error.field, "message": error.message})
+
+    for field in required:
+        if field not in cleaned and not any(e["field"] == field for e in errors):
+            errors.append(
+                {
+                    "field": field,
+                    "message": gettext("%(field)s is required; give a value.")
+                    % {"field": field},
+                }
+            )
     if errors:
         raise ValidationFailed(
             errors[0]["message"], field=errors[0]["field"], errors=errors

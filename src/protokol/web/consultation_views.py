@@ -20,7 +20,7 @@ from protokol.errors import NotFound, ProtokolError
 from protokol.imports.portal_facts import portal_facts
 from protokol.protocols import services as protocols
 from protokol.signing import acknowledgement
-from protokol.web import forms
+from protokol.web import data_request_views, forms
 from protokol.web.labels import ACTION_LABELS, MAIN_PATH
 from protokol.web.personal_views import data_context
 from protokol.web.views import FINISHED_STATUSES, is_overdue, not_found
@@ -139,6 +139,7 @@ FORM_ANCHORS = {
     "forward_form": "forward-form",
     "extension_form": "extension-form",
     "data_form": "personal-data",
+    **data_request_views.FORM_ANCHORS,
 }
 
 
@@ -167,7 +168,12 @@ def _render_page(
     acknowledge_error: str = "",
     **bound_forms,
 ):
-    """Render the consultation page, with any posted form kept as it was sent."""
+    """Render the consultation page, with any posted form kept as it was sent.
+
+    `document_id` in `bound_forms` names the checklist entry of a posted
+    document form.
+    """
+    document_id = bound_forms.pop("document_id", None)
     user = request.user
     try:
         consultation = services.read_consultation(user, consultation_id, via="page")
@@ -246,6 +252,9 @@ def _render_page(
         "can_acknowledge": acknowledgement.can_acknowledge(user, consultation),
         "acknowledge_error": acknowledge_error,
         **data_context(request, consultation, bound_forms.get("data_form")),
+        **data_request_views.data_request_context(
+            request, consultation, {**bound_forms, "document_id": document_id}
+        ),
         **page_forms,
     }
     return render(request, "web/consultation.html", context, status=status)
@@ -257,17 +266,30 @@ def _back_to_page(consultation_id: int, anchor: str):
 
 
 def _submit(
-    request, consultation_id, *, form_name, form, write, anchor, done, next_url_for=None
+    request,
+    consultation_id,
+    *,
+    form_name,
+    form,
+    write,
+    anchor,
+    done,
+    next_url_for=None,
+    extra_forms=None,
 ):
     """Run `write` for a valid form and redirect, or show the page with the error.
 
     `next_url_for`, given the result of `write`, may return another URL to go to.
+    `extra_forms` are passed on to the page shown after an error.
 
     The services commit in one transaction, so a failed write leaves nothing
     behind and the form is shown again with what the person typed.
     """
+    extra_forms = extra_forms or {}
     if not form.is_valid():
-        return _render_page(request, consultation_id, status=422, **{form_name: form})
+        return _render_page(
+            request, consultation_id, status=422, **{form_name: form}, **extra_forms
+        )
     try:
         result = write(form.cleaned_data)
     except NotFound:
@@ -281,7 +303,11 @@ def _submit(
         )
         forms.add_field_errors(form, exc)
         return _render_page(
-            request, consultation_id, status=exc.status, **{form_name: form}
+            request,
+            consultation_id,
+            status=exc.status,
+            **{form_name: form},
+            **extra_forms,
         )
     messages.success(request, done)
     next_url = next_url_for(result) if next_url_for else None

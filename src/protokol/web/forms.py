@@ -195,11 +195,14 @@ def add_service_error(form: forms.Form, exc: ProtokolError) -> None:
 class PersonalDataForm(PageForm):
     """Optional text fields, one per personal-data field name; services check them."""
 
-    def __init__(self, *args, field_names=(), **kwargs):
+    def __init__(self, *args, field_names=(), labels=None, **kwargs):
         super().__init__(*args, **kwargs)
+        labels = labels or {}
         for name in field_names:
             self.fields[name] = forms.CharField(
-                label=field_label(name), required=False, max_length=500
+                label=labels.get(name) or field_label(name),
+                required=False,
+                max_length=500,
             )
 
 

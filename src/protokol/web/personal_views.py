@@ -9,11 +9,17 @@ from django.views.decorators.http import require_POST
 
 from protokol.accounts import identifiers
 from protokol.accounts.models import Role
-from protokol.consultations import lifecycle, permissions, personal_data, services
+from protokol.consultations import (
+    lifecycle,
+    permissions,
+    personal_data,
+    prefill,
+    services,
+)
 from protokol.consultations.models import Status
 from protokol.errors import NotFound, ProtokolError
-from protokol.personal.validators import field_label
 from protokol.web import forms
+from protokol.web.data_request_forms import PrefillConsentForm
 from protokol.web.views import not_found
 
 log = structlog.get_logger(__name__)
@@ -48,7 +54,11 @@ def my_identifiers(request):
         form = forms.PersonalDataForm(
             initial=current, field_names=identifiers.IDENTIFIER_FIELDS
         )
-    return render(request, "web/my_identifiers.html", {"form": form}, status=status)
+    consent_form = PrefillConsentForm(
+        initial={"enabled": prefill.consent_enabled(request.user)}
+    )
+    context = {"form": form, "consent_form": consent_form}
+    return render(request, "web/my_identifiers.html", context, status=status)
 
 
 def data_context(request, consultation, data_form=None) -> dict:
@@ -59,8 +69,10 @@ def data_context(request, consultation, data_form=None) -> dict:
     what was typed and nothing is decrypted.
     """
     user = request.user
-    required = list(consultation.service.required_fields)
-    if not required or not permissions.can_view_personal_data(user, consultation):
+    fields = consultation.service.value_fields
+    names = [d.name for d in fields]
+    labels = {d.name: d.localized_label() for d in fields}
+    if not fields or not permissions.can_view_personal_data(user, consultation):
         return {"data_visible": False}
 
     can_give = (
@@ -78,11 +90,11 @@ def data_context(request, consultation, data_form=None) -> dict:
     if show and data_form is None:
         read = personal_data.read_collected_data(user, consultation.pk, via="page")
         context["data_values"] = [
-            (field_label(name), read["values"].get(name, "")) for name in required
+            (labels[name], read["values"].get(name, "")) for name in names
         ]
         if can_give:
             data_form = forms.PersonalDataForm(
-                initial=read["values"], field_names=required
+                initial=read["values"], field_names=names, labels=labels
             )
     context["data_form"] = data_form
     return context
@@ -98,8 +110,11 @@ def post_collected_data(request, consultation_id: int):
         consultation = services.get_visible(request.user, consultation_id)
     except NotFound:
         return not_found(request)
+    fields = consultation.service.value_fields
     form = forms.PersonalDataForm(
-        request.POST, field_names=consultation.service.required_fields
+        request.POST,
+        field_names=[d.name for d in fields],
+        labels={d.name: d.localized_label() for d in fields},
     )
 
     def write(data):

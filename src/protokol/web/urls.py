@@ -4,6 +4,7 @@ from django.urls import path
 
 from protokol.web import (
     consultation_views,
+    data_request_views,
     identity_views,
     live_views,
     personal_views,
@@ -83,6 +84,31 @@ urlpatterns = [
         "consultations/<int:consultation_id>/data/",
         personal_views.post_collected_data,
         name="post_collected_data",
+    ),
+    path(
+        "consultations/<int:consultation_id>/data-request/",
+        data_request_views.post_data_request,
+        name="post_data_request",
+    ),
+    path(
+        "consultations/<int:consultation_id>/data-request/answer/",
+        data_request_views.post_data_answer,
+        name="post_data_answer",
+    ),
+    path(
+        "consultations/<int:consultation_id>/documents/<int:document_id>/",
+        data_request_views.post_document_review,
+        name="post_document_review",
+    ),
+    path(
+        "consultations/<int:consultation_id>/documents/<int:document_id>/file/",
+        data_request_views.post_document_upload,
+        name="post_document_upload",
+    ),
+    path(
+        "my/identifiers/prefill/",
+        data_request_views.post_prefill_consent,
+        name="post_prefill_consent",
     ),
     path(
         "consultations/<int:consultation_id>/acknowledge/",
