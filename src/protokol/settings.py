@@ -296,6 +296,7 @@ INSTALLED_APPS = [
     "protokol.workflow",
     "protokol.analytics",
     "protokol.security",
+    "protokol.search",
     "django_tasks",
     "django_tasks_db",
     "protokol.notifications",

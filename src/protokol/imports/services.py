@@ -75,6 +75,7 @@ from protokol.imports.timeline import (
 )
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
+from protokol.search.indexing import index_consultations
 
 log = structlog.get_logger(__name__)
 
@@ -366,6 +367,8 @@ def _import_appeal(
     journal.record_many(
         [imported, *_transition_entries(consultation, timeline, transitions, catalog)]
     )
+    # bulk_create sends no post_save, so the messages are indexed here.
+    index_consultations([consultation.pk])
     return Counter(
         users=int(user_created),
         messages=len(messages),
