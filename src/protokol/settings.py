@@ -297,6 +297,7 @@ INSTALLED_APPS = [
     "protokol.analytics",
     "protokol.security",
     "protokol.search",
+    "protokol.scale",
     "django_tasks",
     "django_tasks_db",
     "protokol.notifications",

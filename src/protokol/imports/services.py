@@ -396,13 +396,14 @@ def _create_consultation(
         closed_at=appeal.final_status_at
         if timeline.status == Status.ARCHIVED
         else None,
-        deadline=_deadline(appeal),
+        deadline=appeal_deadline(appeal),
         district=appeal.district,
         external_ref=appeal.source_id,
     )
 
 
-def _deadline(appeal: Appeal) -> datetime:
+def appeal_deadline(appeal: Appeal) -> datetime:
+    """Return the answer deadline the portal gave the appeal, or 30 days."""
     if appeal.answer_due_at is not None:
         return appeal.answer_due_at
     last = appeal.last_deadline_set

@@ -1,0 +1,156 @@
+"""What real appeals look like: templates learned from the St Petersburg sample.
+
+The generator resamples whole appeals (a bootstrap), so the joint
+distribution of service, department, number and order of messages, forwards,
+status changes, final status and the gaps between events is the one in the
+file. Only the date moves: each copy is shifted by whole weeks, which keeps
+the weekday and the time of day of every event.
+"""
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from protokol.imports.schema import InvalidAppeal, parse_appeal
+from protokol.imports.services import (
+    TRIAGE_DEPARTMENT,
+    appeal_deadline,
+    default_file,
+    read_lines,
+)
+from protokol.imports.timeline import build_timeline
+
+# Stands for the generated citizen's name in the templates' transitions.
+CITIZEN_PLACEHOLDER = "{citizen}"
+
+
+@dataclass(frozen=True)
+class MessageTemplate:
+    """A public message `offset` after the appeal was opened."""
+
+    offset: timedelta
+    text: str
+    from_citizen: bool
+    organisation: str
+
+
+@dataclass(frozen=True)
+class TransitionTemplate:
+    """A lifecycle step `offset` after the appeal was opened."""
+
+    offset: timedelta
+    action: str
+    from_status: str
+    to_status: str
+    actor_name: str
+    actor_role: str
+    by_citizen: bool
+    comment: str
+    details: dict
+
+
+@dataclass(frozen=True)
+class AppealTemplate:
+    """One real appeal, with every time as an offset from its opening."""
+
+    created_at: datetime
+    service_name: str
+    department_name: str
+    subject: str
+    description: str
+    status: str
+    district: str
+    deadline_offset: timedelta
+    # None while the appeal is not archived.
+    closed_offset: timedelta | None
+    last_offset: timedelta
+    messages: tuple[MessageTemplate, ...]
+    transitions: tuple[TransitionTemplate, ...]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The templates of one file and the distributions they carry."""
+
+    templates: tuple[AppealTemplate, ...]
+
+    def summary(self) -> dict:
+        """Return the shares and counts the generator reproduces, for reports."""
+        total = len(self.templates)
+        messages = sorted(len(t.messages) for t in self.templates)
+        forwards = Counter(
+            sum(step.action == "forward" for step in t.transitions)
+            for t in self.templates
+        )
+        return {
+            "appeals": total,
+            "services": len({t.service_name for t in self.templates}),
+            "departments": len({t.department_name for t in self.templates}),
+            "messages_mean": sum(messages) / total,
+            "messages_median": messages[total // 2],
+            "messages_p90": messages[int(total * 0.9)],
+            "forwarded_share": 1 - forwards[0] / total,
+            "statuses": dict(Counter(t.status for t in self.templates)),
+        }
+
+
+def learn_profile(path: Path | None = None) -> Profile:
+    """Read every valid appeal of `path` (default: the packaged sample) as a template.
+
+    Raises ValueError when the file contains no valid appeal.
+    """
+    path = Path(path) if path is not None else default_file()
+    templates = []
+    for _, line in read_lines(path):
+        try:
+            appeal = parse_appeal(line)
+        except InvalidAppeal:
+            continue
+        templates.append(_template(appeal))
+    if not templates:
+        raise ValueError(f"{path} contains no valid appeal to learn from")
+    return Profile(templates=tuple(templates))
+
+
+def _template(appeal) -> AppealTemplate:
+    # The import's own replay, so generated rows match imported ones.
+    timeline = build_timeline(appeal, citizen_name=CITIZEN_PLACEHOLDER)
+    opened = appeal.created_at
+    last = max(appeal.events[-1].at, appeal.final_status_at, opened)
+    archived = timeline.status == "archived"
+    return AppealTemplate(
+        created_at=opened,
+        service_name=appeal.category.category,
+        department_name=timeline.department or TRIAGE_DEPARTMENT,
+        subject=appeal.category.reason[:300],
+        description=appeal.petitions[0].text,
+        status=timeline.status,
+        district=appeal.district,
+        deadline_offset=appeal_deadline(appeal) - opened,
+        closed_offset=(appeal.final_status_at - opened) if archived else None,
+        last_offset=last - opened,
+        messages=tuple(
+            MessageTemplate(
+                offset=m.created_at - opened,
+                text=m.text,
+                from_citizen=m.from_citizen,
+                organisation=m.organisation,
+            )
+            for m in timeline.messages
+        ),
+        transitions=tuple(
+            TransitionTemplate(
+                offset=t.created_at - opened,
+                action=t.action,
+                from_status=t.from_status,
+                to_status=t.to_status,
+                actor_name=t.actor_name,
+                actor_role=t.actor_role,
+                by_citizen=t.by_citizen,
+                comment=t.comment,
+                details=t.details,
+            )
+            for t in timeline.transitions
+        ),
+    )
