@@ -295,7 +295,7 @@ def _messages(template, start, consultation) -> list[tuple]:
             Role.CITIZEN.value if draft.from_citizen else Role.OPERATOR.value,
             draft.text,
             Visibility.PUBLIC.value,
-            start + draft.offset,
+            start + (draft.created_at - template.created_at),
         )
         for draft in template.messages
     ]
@@ -328,7 +328,7 @@ def _transitions(template, start, consultation) -> list[tuple]:
             draft.actor_role,
             draft.comment,
             draft.details,
-            start + draft.offset,
+            start + (draft.created_at - template.created_at),
         )
         for draft in template.transitions
     ]

@@ -19,40 +19,19 @@ from protokol.imports.services import (
     default_file,
     read_lines,
 )
-from protokol.imports.timeline import build_timeline
+from protokol.imports.timeline import MessageDraft, TransitionDraft, build_timeline
 
 # Stands for the generated citizen's name in the templates' transitions.
 CITIZEN_PLACEHOLDER = "{citizen}"
 
 
 @dataclass(frozen=True)
-class MessageTemplate:
-    """A public message `offset` after the appeal was opened."""
-
-    offset: timedelta
-    text: str
-    from_citizen: bool
-    organisation: str
-
-
-@dataclass(frozen=True)
-class TransitionTemplate:
-    """A lifecycle step `offset` after the appeal was opened."""
-
-    offset: timedelta
-    action: str
-    from_status: str
-    to_status: str
-    actor_name: str
-    actor_role: str
-    by_citizen: bool
-    comment: str
-    details: dict
-
-
-@dataclass(frozen=True)
 class AppealTemplate:
-    """One real appeal, with every time as an offset from its opening."""
+    """One real appeal as the import replays it, with offsets from its opening.
+
+    The messages and transitions keep their original times; the generator
+    moves each by the same shift as the opening.
+    """
 
     created_at: datetime
     service_name: str
@@ -65,8 +44,8 @@ class AppealTemplate:
     # None while the appeal is not archived.
     closed_offset: timedelta | None
     last_offset: timedelta
-    messages: tuple[MessageTemplate, ...]
-    transitions: tuple[TransitionTemplate, ...]
+    messages: tuple[MessageDraft, ...]
+    transitions: tuple[TransitionDraft, ...]
 
 
 @dataclass(frozen=True)
@@ -130,27 +109,6 @@ def _template(appeal) -> AppealTemplate:
         deadline_offset=appeal_deadline(appeal) - opened,
         closed_offset=(appeal.final_status_at - opened) if archived else None,
         last_offset=last - opened,
-        messages=tuple(
-            MessageTemplate(
-                offset=m.created_at - opened,
-                text=m.text,
-                from_citizen=m.from_citizen,
-                organisation=m.organisation,
-            )
-            for m in timeline.messages
-        ),
-        transitions=tuple(
-            TransitionTemplate(
-                offset=t.created_at - opened,
-                action=t.action,
-                from_status=t.from_status,
-                to_status=t.to_status,
-                actor_name=t.actor_name,
-                actor_role=t.actor_role,
-                by_citizen=t.by_citizen,
-                comment=t.comment,
-                details=t.details,
-            )
-            for t in timeline.transitions
-        ),
+        messages=timeline.messages,
+        transitions=timeline.transitions,
     )
