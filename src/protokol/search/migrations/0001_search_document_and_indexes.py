@@ -1,4 +1,8 @@
-"""Search documents with a PostgreSQL tsvector/GIN or an SQLite FTS5 index."""
+"""Search documents with a PostgreSQL tsvector/GIN or an SQLite FTS5 index.
+
+On PostgreSQL also an index of consultations by creation time for the
+lists of organisation-wide staff.
+"""
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -55,8 +59,16 @@ POSTGRESQL_UP = [
     """,
     "CREATE INDEX search_document_public_gin ON search_document USING gin (public_vector);",
     "CREATE INDEX search_document_full_gin ON search_document USING gin (full_vector);",
+    # The lists of organisation-wide staff read the newest consultations of
+    # all departments; without this index each page sorts the whole table.
+    # NOTE: it belongs in Consultation.Meta.indexes; it is created here, on
+    # PostgreSQL only, because SQLite's table rebuild in a later consultations
+    # migration would drop an index that the model does not declare.
+    "CREATE INDEX IF NOT EXISTS consultation_created_id_desc "
+    "ON consultations_consultation (created_at DESC, id DESC);",
 ]
 POSTGRESQL_DOWN = [
+    "DROP INDEX IF EXISTS consultation_created_id_desc;",
     "DROP INDEX IF EXISTS search_document_full_gin;",
     "DROP INDEX IF EXISTS search_document_public_gin;",
     "ALTER TABLE search_document DROP COLUMN IF EXISTS full_vector, "
