@@ -131,3 +131,14 @@ def test_list_page_shows_matches(demo, client, statement):
 
     assert statement.number in page
     assert other.number not in page
+
+
+def test_api_rejects_overlong_query(demo, api_client, english):
+    response = api_client.login("citizen").get(
+        "/api/v1/consultations", data={"q": "пособие " * 30}
+    )
+
+    assert response.status_code == 422
+    body = response.json()
+    assert body["field"] == "q"
+    assert "at most 200 characters" in body["message"]

@@ -3,12 +3,16 @@
 import re
 
 from django.db import connection
-from django.db.models import F, FloatField, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import QuerySet
+from django.utils.translation import gettext
 
 from protokol.consultations import permissions
+from protokol.errors import ValidationFailed
 from protokol.search.text import fold, stems, words
 
+# Longer queries are rejected: no real search needs more, and each word costs
+# an index lookup.
+MAX_QUERY_CHARS = 200
 # A whole consultation number such as КП-2026-000123 is looked up exactly.
 NUMBER = re.compile(r"кп-\d{4}-\d+")
 
@@ -29,6 +33,12 @@ def search(queryset: QuerySet, user, query: str) -> QuerySet:
     Each row gets `search_rank`: ts_rank on PostgreSQL, minus bm25 on SQLite;
     higher is better on both. A query without words matches nothing.
     """
+    if len(query) > MAX_QUERY_CHARS:
+        raise ValidationFailed(
+            gettext("q must be at most %(max)d characters long; shorten the query.")
+            % {"max": MAX_QUERY_CHARS},
+            field="q",
+        )
     folded = " ".join(fold(query).split())
     if NUMBER.fullmatch(folded):
         return queryset.filter(number=folded.upper())
@@ -37,49 +47,43 @@ def search(queryset: QuerySet, user, query: str) -> QuerySet:
 
     internal = reads_internal(user)
     if connection.vendor == "postgresql":
-        matching, rank = _postgresql(folded, internal)
+        joined = _postgresql(queryset, folded, internal)
     else:
-        matching, rank = _sqlite(folded, internal)
-    return (
-        queryset.filter(pk__in=matching)
-        .annotate(search_rank=rank)
-        .order_by(F("search_rank").desc(nulls_last=True), "-created_at", "-id")
+        joined = _sqlite(queryset, folded, internal)
+    return joined.order_by("-search_rank", "-created_at", "-id")
+
+
+# The index table is joined to the consultations with QuerySet.extra(): a
+# correlated subquery per row made FTS5 run the whole MATCH once per match.
+_CONSULTATION_ID = '"consultations_consultation"."id"'
+
+
+def _postgresql(queryset: QuerySet, folded: str, internal: bool) -> QuerySet:
+    vector = (
+        "search_document.full_vector" if internal else "search_document.public_vector"
     )
-
-
-def _outer_id() -> str:
-    table = connection.ops.quote_name("consultations_consultation")
-    return f"{table}.{connection.ops.quote_name('id')}"
-
-
-def _postgresql(folded: str, internal: bool) -> tuple[RawSQL, RawSQL]:
-    vector = "full_vector" if internal else "public_vector"
     tsquery = "plainto_tsquery('russian', %s)"
-    matching = RawSQL(
-        f"SELECT consultation_id FROM search_document WHERE {vector} @@ {tsquery}",
-        [folded],
+    return queryset.extra(
+        select={"search_rank": f"ts_rank({vector}, {tsquery})"},
+        select_params=[folded],
+        tables=["search_document"],
+        where=[
+            f"search_document.consultation_id = {_CONSULTATION_ID}",
+            f"{vector} @@ {tsquery}",
+        ],
+        params=[folded],
     )
-    rank = RawSQL(
-        f"SELECT ts_rank({vector}, {tsquery}) FROM search_document "
-        f"WHERE consultation_id = {_outer_id()}",
-        [folded],
-        output_field=FloatField(),
-    )
-    return matching, rank
 
 
-def _sqlite(folded: str, internal: bool) -> tuple[RawSQL, RawSQL]:
+def _sqlite(queryset: QuerySet, folded: str, internal: bool) -> QuerySet:
     # Stems contain only letters and digits, so quoting each one is safe and
     # keeps FTS5 from reading words such as "or" as operators.
     terms = " ".join(f'"{term}"' for term in dict.fromkeys(stems(folded)))
     expression = terms if internal else f"{{public_text}} : ({terms})"
-    matching = RawSQL(
-        "SELECT rowid FROM search_fts WHERE search_fts MATCH %s", [expression]
+    return queryset.extra(
+        # bm25() is lower for better matches.
+        select={"search_rank": "-bm25(search_fts)"},
+        tables=["search_fts"],
+        where=[f"search_fts.rowid = {_CONSULTATION_ID}", "search_fts MATCH %s"],
+        params=[expression],
     )
-    rank = RawSQL(
-        "SELECT -bm25(search_fts) FROM search_fts "
-        f"WHERE search_fts MATCH %s AND rowid = {_outer_id()}",
-        [expression],
-        output_field=FloatField(),
-    )
-    return matching, rank
