@@ -1,8 +1,8 @@
 """Query plans of the main pages and API calls on 20,000 generated consultations.
 
-PostgreSQL only: SQLite's planner has no statistics to speak of. Each page
-and API call runs through the test client while its queries are captured,
-and every SELECT among them is explained after ANALYZE. A sequential scan of
+PostgreSQL only, because large installations run on it. Each page and API
+call runs through the test client while its queries are captured, and every
+SELECT among them is explained after ANALYZE. A sequential scan of
 consultations, messages or journal entries fails the test, because at a
 million consultations it reads the whole table on every request.
 """

@@ -1,4 +1,4 @@
-"""What real appeals look like: templates learned from the St Petersburg sample.
+"""Templates of generated consultations, learned from the St Petersburg appeals.
 
 The generator resamples whole appeals (a bootstrap), so the joint
 distribution of service, department, number and order of messages, forwards,

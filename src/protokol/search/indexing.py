@@ -13,8 +13,8 @@ from protokol.search.text import fold, stems
 log = structlog.get_logger(__name__)
 
 # NOTE: each column is cut at this many characters, far above a real
-# consultation's text, so that PostgreSQL's 1 MB tsvector limit is never hit;
-# words past the cut are not found. Remove when messages are indexed as rows.
+# consultation's text, so that PostgreSQL's 1 MB tsvector limit is never hit.
+# Words past the cut are not found. Remove when messages are indexed as rows.
 MAX_COLUMN_CHARS = 200_000
 PROTOCOL_FIELDS = ("question", "documents", "recommendations", "decision")
 
