@@ -11,27 +11,44 @@ request_id_var: ContextVar[str] = ContextVar("request_id", default="")
 
 
 def configure_logging(*, json_output: bool, level: str) -> None:
-    """Route stdlib and structlog events through one renderer on stderr."""
+    """Route stdlib and structlog events through one renderer on stderr.
+
+    Stdlib records (Django's, libraries') pass through the same processors,
+    so in JSON mode they too are JSON lines with the request id.
+    """
     renderer = (
         structlog.processors.JSONRenderer()
         if json_output
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelName(level.upper())
         ),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
     # WeasyPrint reports every rendering step at INFO, which would flood the logs.
     logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 

@@ -1,5 +1,6 @@
 """Django settings built from one typed configuration read from PROTOKOL_* variables."""
 
+import ipaddress
 import re
 import secrets
 from datetime import timedelta
@@ -36,6 +37,10 @@ class Config(BaseSettings):
     allowed_hosts: list[str] = Field(default=["127.0.0.1", "localhost", "testserver"])
     log_json: bool = False
     log_level: str = "INFO"
+    # Clients allowed to read /metrics: addresses or networks (CIDR) compared
+    # with REMOTE_ADDR, and a bearer token that any address may present.
+    metrics_allowed_ips: list[str] = Field(default=["127.0.0.1", "::1"])
+    metrics_token: str = ""
     max_upload_bytes: int = 20 * 1024 * 1024
     # S3-compatible object storage for attachments; an empty bucket keeps
     # them as files under data_dir/attachments. Credentials may also come from the
@@ -190,6 +195,26 @@ class Config(BaseSettings):
     def _absolute_data_dir(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
+    @field_validator("metrics_allowed_ips")
+    @classmethod
+    def _ip_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"PROTOKOL_METRICS_ALLOWED_IPS: {item!r} is not an IP address "
+                    "or network such as 10.0.0.0/8"
+                ) from None
+        return value
+
+    @property
+    def metrics_allowed_networks(self) -> list:
+        return [
+            ipaddress.ip_network(item, strict=False)
+            for item in self.metrics_allowed_ips
+        ]
+
     @field_validator("tsa_url")
     @classmethod
     def _http_tsa_url(cls, value: str) -> str:
@@ -265,8 +290,9 @@ def security_settings(config: Config) -> dict:
         "CSRF_COOKIE_SECURE": secure_cookies,
         "SECURE_HSTS_SECONDS": config.hsts_seconds if config.tls else 0,
         "SECURE_SSL_REDIRECT": config.tls and bool(config.tls_proxy_header),
-        # Load balancers probe the health check over plain HTTP.
-        "SECURE_REDIRECT_EXEMPT": [r"^healthz$"],
+        # Load balancers probe the health check, and Prometheus scrapes the
+        # metrics, over plain HTTP straight from the internal network.
+        "SECURE_REDIRECT_EXEMPT": [r"^healthz$", r"^metrics$"],
         "SECURE_PROXY_SSL_HEADER": None,
     }
     if config.tls_proxy_header:
@@ -354,6 +380,10 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "axes",
+    "protokol.search",
+    "protokol.scale",
+    "protokol.monitoring",
+    "django_prometheus",
     "django_tasks",
     "django_tasks_db",
     "protokol.notifications",
@@ -362,6 +392,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so the request counts and latencies cover every middleware.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "protokol.logging.RequestIdMiddleware",
@@ -376,6 +408,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "protokol.analytics.replica.AnalyticsReplicaMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: turns a locked-out attempt into the 429 page.
     "axes.middleware.AxesMiddleware",
 ]

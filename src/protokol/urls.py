@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.utils.translation import gettext
 
 from protokol.api.api import api
+from protokol.monitoring.views import metrics
 from protokol.web.views import not_found as page_not_found_view
 
 
@@ -26,6 +27,7 @@ handler404 = not_found
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("pki/", include("protokol.signing.urls")),

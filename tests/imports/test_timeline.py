@@ -6,7 +6,7 @@ from datetime import datetime
 import pytest
 
 from protokol.imports.schema import InvalidAppeal, parse_appeal
-from protokol.imports.services import _deadline
+from protokol.imports.services import appeal_deadline
 from protokol.imports.timeline import build_timeline
 
 CITY = "Администрация района"
@@ -228,8 +228,8 @@ def test_follow_up_on_moderation_stays_disputed():
 def test_deadline_date_ends_day_in_moscow():
     events = [_petition(1, "Рассмотрение"), _status(1, "Модерация", 1, "system")]
 
-    by_date = _deadline(_appeal(events, last_deadline_set="2021-03-25"))
-    by_default = _deadline(_appeal(events))
+    by_date = appeal_deadline(_appeal(events, last_deadline_set="2021-03-25"))
+    by_default = appeal_deadline(_appeal(events))
 
     assert by_date.isoformat() == "2021-03-25T23:59:59+03:00"
     assert by_default == datetime.fromisoformat(_at(31))

@@ -21,7 +21,6 @@ from protokol.consultations.models import (
     Status,
     Transition,
     Visibility,
-    search_key,
 )
 from protokol.errors import (
     ActionNotAllowed,
@@ -34,6 +33,7 @@ from protokol.errors import (
 from protokol.journal import checkpoints
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
+from protokol.search import services as search
 from protokol.security import services as security
 from protokol.signing import pki
 from protokol.signing import services as signing
@@ -237,7 +237,10 @@ def read_consultation(actor, consultation_id, *, via: str = "page") -> Consultat
 
 
 def list_consultations(actor, *, status=None, service=None, department=None, q=None):
-    """Return the consultations `actor` may see, filtered; the caller slices."""
+    """Return the consultations `actor` may see, filtered; the caller slices.
+
+    With `q` the rows are full-text matches, best first (search/services.py).
+    """
     queryset = Consultation.objects.filter(
         permissions.consultation_scope(actor)
     ).select_related("service", "department")
@@ -254,7 +257,7 @@ def list_consultations(actor, *, status=None, service=None, department=None, q=N
     if department:
         queryset = queryset.filter(department__code=department)
     if q:
-        queryset = queryset.filter(search_text__contains=search_key(q))
+        queryset = search.search(queryset, actor, q)
     return queryset
 
 

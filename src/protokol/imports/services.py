@@ -75,6 +75,7 @@ from protokol.imports.timeline import (
 )
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
+from protokol.search.indexing import index_consultations
 
 log = structlog.get_logger(__name__)
 
@@ -366,6 +367,8 @@ def _import_appeal(
     journal.record_many(
         [imported, *_transition_entries(consultation, timeline, transitions, catalog)]
     )
+    # bulk_create sends no post_save, so the messages are indexed here.
+    index_consultations([consultation.pk])
     return Counter(
         users=int(user_created),
         messages=len(messages),
@@ -393,13 +396,14 @@ def _create_consultation(
         closed_at=appeal.final_status_at
         if timeline.status == Status.ARCHIVED
         else None,
-        deadline=_deadline(appeal),
+        deadline=appeal_deadline(appeal),
         district=appeal.district,
         external_ref=appeal.source_id,
     )
 
 
-def _deadline(appeal: Appeal) -> datetime:
+def appeal_deadline(appeal: Appeal) -> datetime:
+    """Return the answer deadline the portal gave the appeal, or 30 days."""
     if appeal.answer_due_at is not None:
         return appeal.answer_due_at
     last = appeal.last_deadline_set

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ScaleConfig(AppConfig):
+    name = "protokol.scale"
+    label = "scale"

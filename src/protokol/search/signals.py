@@ -1,0 +1,42 @@
+"""Keep search documents current when consultations, messages or protocols are saved.
+
+The services create rows with Model.objects.create, which sends post_save, so
+no service calls the index itself. Paths that bulk-insert (the appeals import
+and the generator) call indexing.index_consultations after their inserts.
+"""
+
+from django.db.models.signals import post_save
+
+from protokol.search.indexing import index_consultations
+
+# Consultation fields that the search document contains.
+INDEXED_FIELDS = frozenset({"number", "subject", "description"})
+
+
+def connect() -> None:
+    """Connect the handlers; called once from SearchConfig.ready()."""
+    from protokol.consultations.models import Consultation, Message
+    from protokol.protocols.models import ProtocolVersion
+
+    post_save.connect(
+        _consultation_saved, sender=Consultation, dispatch_uid="search_consultation"
+    )
+    post_save.connect(_child_saved, sender=Message, dispatch_uid="search_message")
+    post_save.connect(
+        _child_saved, sender=ProtocolVersion, dispatch_uid="search_protocol"
+    )
+
+
+def _consultation_saved(sender, instance, created, update_fields=None, **kwargs):
+    if kwargs.get("raw"):
+        return
+    changed = set(update_fields) if update_fields is not None else INDEXED_FIELDS
+    if not created and not INDEXED_FIELDS & changed:
+        return
+    index_consultations([instance.pk])
+
+
+def _child_saved(sender, instance, **kwargs):
+    if kwargs.get("raw"):
+        return
+    index_consultations([instance.consultation_id])

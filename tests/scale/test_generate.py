@@ -1,0 +1,96 @@
+"""The generator: counts, dates, journal, search and the command's errors."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from protokol.consultations import services
+from protokol.consultations.models import Consultation, Message, Transition
+from protokol.journal import services as journal
+from protokol.journal.models import JournalAction, JournalEntry
+from protokol.scale.generate import generate
+from protokol.scale.profile import learn_profile
+from protokol.search.models import SearchDocument
+
+
+@pytest.fixture
+def generated(demo, small_source):
+    report = generate(40, seed=7, batch_size=15, source=small_source)
+    # The imported appeals carry their portal id; generated copies do not.
+    rows = Consultation.objects.filter(external_ref__isnull=True, channel="portal")
+    return report, rows
+
+
+def test_generate_creates_rows_like_templates(generated, small_source):
+    report, rows = generated
+    templates = {t.subject for t in learn_profile(small_source).templates}
+
+    assert rows.count() == 40
+    assert report.consultations == 40
+    assert report.citizens == 14
+    assert {c.subject for c in rows} <= templates
+    assert Message.objects.filter(consultation__in=rows).count() == report.messages
+    assert (
+        Transition.objects.filter(consultation__in=rows).count() == report.transitions
+    )
+
+
+def test_generate_numbers_are_unique_and_dated_in_span(generated):
+    _, rows = generated
+    now = timezone.now()
+
+    assert len({c.number for c in rows}) == 40
+    for consultation in rows:
+        assert consultation.number.startswith(f"КП-{consultation.created_at.year}-")
+        assert now - timedelta(days=737) <= consultation.created_at <= now
+        assert consultation.updated_at <= now
+
+
+def test_generate_journals_each_consultation(generated):
+    _, rows = generated
+    entries = JournalEntry.objects.filter(consultation_id__in=rows.values("pk"))
+
+    assert entries.count() == 40
+    assert set(entries.values_list("action", flat=True)) == {
+        JournalAction.CONSULTATION_CREATE
+    }
+    assert journal.verify(journal.iter_entries()) is None
+
+
+def test_generate_indexes_for_search(generated, demo):
+    _, rows = generated
+    sample = rows.first()
+    word = sample.subject.split()[0]
+
+    assert SearchDocument.objects.filter(consultation__in=rows).count() == 40
+    found = services.list_consultations(demo["supervisor"], q=word)
+    assert sample in found
+
+
+def test_generate_command_rejects_zero(db):
+    with pytest.raises(CommandError, match="count"):
+        call_command("generate", "0")
+
+
+def test_generate_command_rejects_missing_source(db, tmp_path):
+    with pytest.raises(CommandError, match="--source: file not found"):
+        call_command("generate", "5", "--source", str(tmp_path / "none.jsonl"))
+
+
+def test_learn_profile_rejects_file_without_appeals(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("{}\n", encoding="utf-8")
+
+    with pytest.raises(ValueError, match="no valid appeal"):
+        learn_profile(empty)
+
+
+def test_profile_summary_of_sample():
+    summary = learn_profile().summary()
+
+    assert summary["appeals"] == 2000
+    assert summary["services"] == 15
+    assert 1 <= summary["messages_median"] <= summary["messages_p90"]
+    assert 0 < summary["forwarded_share"] < 1

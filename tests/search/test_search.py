@@ -1,0 +1,144 @@
+"""Full-text search: Russian morphology, case folding, ranking and visibility."""
+
+import pytest
+
+from consultations.factories import PROTOCOL, act, open_consultation
+from protokol.consultations import services
+from protokol.protocols.services import save_protocol
+from protokol.search.indexing import reindex_all
+from protokol.search.models import SearchDocument
+
+
+def numbers(user, query):
+    return [c.number for c in services.list_consultations(user, q=query)]
+
+
+@pytest.fixture
+def statement(demo):
+    return open_consultation(demo["citizen"], subject="Заявление на субсидию")
+
+
+def test_inflected_query_finds_base_form(demo, statement):
+    assert numbers(demo["citizen"], "заявлениями") == [statement.number]
+
+
+def test_query_ignores_cyrillic_case(demo, statement):
+    assert numbers(demo["citizen"], "ЗАЯВЛЕНИЕ") == [statement.number]
+    assert numbers(demo["citizen"], "зАяВлЕнИя") == [statement.number]
+
+
+def test_query_treats_yo_as_ye(demo):
+    found = open_consultation(demo["citizen"], subject="Ёмкость для отходов")
+
+    assert numbers(demo["citizen"], "емкости") == [found.number]
+    assert numbers(demo["citizen"], "ЁМКОСТЬ") == [found.number]
+
+
+def test_every_word_must_match(demo, statement):
+    assert numbers(demo["citizen"], "заявление субсидия") == [statement.number]
+    assert numbers(demo["citizen"], "заявление пенсия") == []
+
+
+def test_query_without_words_matches_nothing(demo, statement):
+    assert numbers(demo["citizen"], " -- !! ") == []
+
+
+def test_whole_number_found_exactly(demo, statement):
+    other = open_consultation(demo["citizen"])
+
+    assert numbers(demo["citizen"], statement.number.lower()) == [statement.number]
+    assert other.number not in numbers(demo["citizen"], statement.number)
+
+
+def test_public_message_indexed_when_posted(demo, consultation):
+    services.add_message(
+        demo["citizen"], consultation.pk, text="Прилагаю справки", visibility="public"
+    )
+
+    assert numbers(demo["citizen"], "справкой") == [consultation.number]
+
+
+def test_internal_note_found_by_staff_only(demo, consultation):
+    act(demo["operator"], consultation, "take")
+    services.add_message(
+        demo["operator"],
+        consultation.pk,
+        text="Проверить задолженность заявителя",
+        visibility="internal",
+    )
+
+    assert numbers(demo["operator"], "задолженности") == [consultation.number]
+    assert numbers(demo["supervisor"], "задолженности") == [consultation.number]
+    assert numbers(demo["citizen"], "задолженности") == []
+
+
+def test_other_citizen_and_department_see_nothing(demo, statement):
+    assert numbers(demo["operator"], "заявление") == [statement.number]
+    assert numbers(demo["citizen2"], "заявление") == []
+    assert numbers(demo["operator2"], "заявление") == []
+
+
+def test_protocol_text_indexed_when_saved(demo, consultation):
+    act(demo["operator"], consultation, "take")
+    save_protocol(
+        demo["operator"],
+        consultation.pk,
+        **{**PROTOCOL, "recommendations": "Обратиться в налоговую инспекцию"},
+    )
+
+    assert numbers(demo["citizen"], "инспекции") == [consultation.number]
+
+
+def test_more_mentions_rank_higher(demo):
+    once = open_consultation(demo["citizen"], subject="Вопрос о пособии")
+    twice = open_consultation(demo["citizen"], subject="Пособие и пособия")
+    services.add_message(
+        demo["citizen"], twice.pk, text="Снова про пособие", visibility="public"
+    )
+
+    found = list(services.list_consultations(demo["citizen"], q="пособие"))
+
+    assert [c.number for c in found[:2]] == [twice.number, once.number]
+    assert found[0].search_rank > found[1].search_rank
+
+
+def test_reindex_all_rebuilds_documents(demo, statement):
+    SearchDocument.objects.all().delete()
+    assert numbers(demo["citizen"], "заявление") == []
+
+    assert reindex_all() == 1
+    assert numbers(demo["citizen"], "заявление") == [statement.number]
+
+
+def test_api_list_returns_ranked_matches(demo, api_client, statement):
+    open_consultation(demo["citizen"], subject="Справка о доходах")
+
+    response = api_client.login("citizen").get(
+        "/api/v1/consultations", data={"q": "заявлениями"}
+    )
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 1
+    assert [item["number"] for item in body["items"]] == [statement.number]
+
+
+def test_list_page_shows_matches(demo, client, statement):
+    other = open_consultation(demo["citizen"], subject="Справка о доходах")
+    client.force_login(demo["citizen"])
+
+    page = client.get("/my/", {"q": "Заявлениями"}).content.decode()
+
+    assert statement.number in page
+    assert other.number not in page
+
+
+def test_api_rejects_overlong_query(demo, api_client, english):
+    response = api_client.login("citizen").get(
+        "/api/v1/consultations", data={"q": "пособие " * 30}
+    )
+
+    assert response.status_code == 422
+    body = response.json()
+    assert body["field"] == "q"
+    assert "at most 200 characters" in body["message"]
