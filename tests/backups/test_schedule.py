@@ -1,26 +1,16 @@
 """The worker's scheduled backups: a real db_worker runs them and keeps the newest."""
 
 import signal
-import time
 
 import pytest
+
+from notifications.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(databases=[])
 
 KEEP = 2
 RUNS = KEEP + 2
 WAIT_SECONDS = 180
-
-
-def wait_for(predicate, what: str):
-    """Poll `predicate` until it returns a true value; fail naming `what`."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def finished_runs(installation) -> list[str]:
@@ -46,7 +36,11 @@ def test_worker_backs_up_and_keeps_newest(source, backup_file, installations, tm
     again = live.protokol("backup", "--schedule")
     worker = live.start("db_worker", "--interval", "0.1", "--no-startup-delay")
     try:
-        wait_for(lambda: len(finished_runs(live)) >= RUNS, f"{RUNS} scheduled runs")
+        wait_for(
+            lambda: len(finished_runs(live)) >= RUNS,
+            f"{RUNS} scheduled runs",
+            timeout=WAIT_SECONDS,
+        )
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=60)
