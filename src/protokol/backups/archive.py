@@ -11,9 +11,9 @@ The backup key comes from PROTOKOL_BACKUP_PASSPHRASE through scrypt, or, when
 that is empty, from the master key through HKDF-SHA256; a random salt in the
 header makes it unique per backup. HKDF derives from it a content key and a
 MAC key. A chunk's nonce is the member's random 8-byte prefix and the 4-byte
-chunk number, and its associated data names the member, the chunk number and
-whether it is the last chunk, so chunks cannot be moved, dropped or
-truncated without failing authentication.
+chunk number. Its associated data names the member, the chunk number and
+whether it is the last chunk, so a moved, dropped or truncated chunk fails
+authentication.
 """
 
 import base64
@@ -252,7 +252,7 @@ class BackupReader:
     """Open a backup file, check its key and manifest MAC, and decrypt members.
 
     The constructor raises BackupInvalid for an unreadable archive, a wrong
-    key or an altered manifest; `extract` raises it for a member whose bytes
+    key or an altered manifest. `extract` raises it for a member whose bytes
     do not match the manifest.
     """
 

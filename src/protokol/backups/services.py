@@ -35,7 +35,9 @@ CHECKPOINT_MEMBER = "checkpoint.json"
 FILE_PREFIX = "files/"
 SCHEDULED_PATTERN = "protokol-*.backup"
 
+# Receives the number of bytes processed since its previous call.
 Progress = Callable[[int], None]
+ProgressFactory = Callable[[int], Progress]
 
 
 class RestoreRejected(Exception):
@@ -56,8 +58,8 @@ class BackupResult:
 class RestoreReport:
     """What a restore loaded and what the checks after it found.
 
-    `problems` holds one sentence per failed check; an empty list means the
-    journal, the backup's checkpoint and every signature verified.
+    `problems` contains one sentence per failed check. An empty list means
+    that the journal, the backup's checkpoint and every signature verified.
     """
 
     members: int = 0
@@ -87,7 +89,10 @@ def configured_key(header: dict | None = None) -> BackupKey:
     master key is used. A backup names its mode, and restoring needs the same.
     """
     passphrase = settings.CONFIG.backup_passphrase
-    mode = header["mode"] if header else ("passphrase" if passphrase else "master")
+    if header is not None:
+        mode = header["mode"]
+    else:
+        mode = "passphrase" if passphrase else "master"
     if mode == "passphrase":
         if not passphrase:
             raise BackupInvalid(
@@ -138,7 +143,9 @@ def _checkpoint_record() -> dict | None:
     }
 
 
-def create_backup(path: Path, progress_factory=None) -> BackupResult:
+def create_backup(
+    path: Path, progress_factory: ProgressFactory | None = None
+) -> BackupResult:
     """Write an encrypted backup to `path`, through a temporary file renamed at the end.
 
     `progress_factory(total_bytes)` returns a callback that receives the
@@ -201,7 +208,9 @@ def create_backup(path: Path, progress_factory=None) -> BackupResult:
     return result
 
 
-def restore_backup(path: Path, *, force: bool, progress_factory=None) -> RestoreReport:
+def restore_backup(
+    path: Path, *, force: bool, progress_factory: ProgressFactory | None = None
+) -> RestoreReport:
     """Check a backup completely, load it into the configured database, verify.
 
     Nothing is written until the target is found empty (or `force` is set) and
