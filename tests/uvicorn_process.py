@@ -27,10 +27,11 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class Server:
-    """A running uvicorn: its base URL and the file of its output."""
+    """A running uvicorn: its base URL, the file of its output and its process."""
 
     url: str
     log_path: Path
+    process: subprocess.Popen
 
     def log(self) -> str:
         return self.log_path.read_text()
@@ -79,7 +80,7 @@ def serve(
         )
         try:
             _wait_until_ready(process, base_url + ready_path, cafile, log_path)
-            yield Server(url=base_url, log_path=log_path)
+            yield Server(url=base_url, log_path=log_path, process=process)
         finally:
             process.terminate()
             try:

@@ -175,6 +175,15 @@ class Config(BaseSettings):
     # seconds, n = failures so far, and dead after max_attempts failures.
     notify_retry_base_seconds: float = 30.0
     notify_max_attempts: int = 6
+    # Passphrase that encrypts backups (scrypt-derived key); empty derives the
+    # backup key from the master key instead.
+    backup_passphrase: str = ""
+    # Directory of the worker's scheduled backups; unset schedules none.
+    backup_dir: Path | None = None
+    # Scheduled backups kept in backup_dir; older ones are deleted.
+    backup_keep: int = 7
+    # Seconds between the starts of two scheduled backups.
+    backup_interval_seconds: float = 86400.0
     allowed_upload_types: list[str] = Field(
         default=[
             "application/pdf",
@@ -245,6 +254,20 @@ class Config(BaseSettings):
             raise ValueError(
                 f"PROTOKOL_TLS_PROXY_HEADER {value!r} is not an HTTP header name"
             )
+        return value
+
+    @field_validator("backup_keep")
+    @classmethod
+    def _positive_keep(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("PROTOKOL_BACKUP_KEEP must be 1 or more")
+        return value
+
+    @field_validator("backup_interval_seconds")
+    @classmethod
+    def _positive_interval(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("PROTOKOL_BACKUP_INTERVAL_SECONDS must be positive")
         return value
 
     @field_validator("tsa_timeout_seconds")
@@ -387,6 +410,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "protokol.notifications",
+    "protokol.backups",
     "protokol.web",
     "protokol.api",
 ]

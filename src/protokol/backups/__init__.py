@@ -1,0 +1,1 @@
+"""Encrypted, verifiable backups of the database, the data files and the journal."""

@@ -1,0 +1,55 @@
+"""Backup, restore into an empty installation, and verify: through the real CLI."""
+
+import pytest
+
+from .conftest import SIGNED_CONSULTATIONS
+
+pytestmark = pytest.mark.django_db(databases=[])
+
+
+def test_round_trip_keeps_root_and_signatures(source, backup_file, installations):
+    target = installations.new("restored", keys_from=source)
+
+    result = target.protokol("restore", backup_file, "-v0")
+
+    assert "All checks passed." in result.stdout
+    # Each signed protocol carries the reviewer's signature and the seal.
+    assert f"Signatures checked: {2 * SIGNED_CONSULTATIONS}." in result.stdout
+    assert "The backup's signed checkpoint verifies" in result.stdout
+    assert target.journal_root() == source.journal_root()
+    assert target.data_files() == source.data_files()
+    assert len(target.data_files()) >= SIGNED_CONSULTATIONS
+
+
+def test_restore_into_non_empty_rejected(source, backup_file, installations):
+    target = installations.new("migrated", keys_from=source)
+    target.protokol("migrate", "-v0")
+    tables_before = target.tables()
+
+    result = target.protokol("restore", backup_file, "-v0", check=False)
+
+    assert result.returncode != 0
+    assert "is not empty" in result.stderr
+    assert "--force" in result.stderr
+    assert target.tables() == tables_before
+    assert target.data_files() == {}
+
+
+def test_restore_force_replaces_contents(source, backup_file, installations):
+    target = installations.new("forced", keys_from=source)
+    target.protokol("migrate", "-v0")
+
+    result = target.protokol("restore", backup_file, "--force", "-v0")
+
+    assert "All checks passed." in result.stdout
+    assert target.journal_root() == source.journal_root()
+
+
+def test_restore_into_source_rejected(source, backup_file):
+    root_before = source.journal_root()
+
+    result = source.protokol("restore", backup_file, "-v0", check=False)
+
+    assert result.returncode != 0
+    assert "is not empty" in result.stderr
+    assert source.journal_root() == root_before
