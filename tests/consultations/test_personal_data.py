@@ -21,15 +21,6 @@ PASSPORT = "45 19 731946"
 
 
 @pytest.fixture
-def master_key_file(settings, tmp_path, monkeypatch):
-    path = tmp_path / "master.key"
-    path.write_bytes(secrets.token_bytes(32))
-    path.chmod(0o600)
-    monkeypatch.setattr(settings.CONFIG, "master_key_file", path)
-    return path
-
-
-@pytest.fixture
 def social(demo, master_key_file):
     """A consultation of the SOC service (department A), which requires SNILS."""
     return open_consultation(demo["citizen"], service_code="SOC")
