@@ -1,14 +1,16 @@
 """Routes, actors and targets of the access matrix, and how to call one cell.
 
-The expected answers live in test_access_matrix.py; this module discovers the
+The expected codes are in access_matrix.txt; this module discovers the
 routes (Django's URL resolver and the API's OpenAPI document), makes the
 actors and the target consultations through the real services, and turns one
 (route, actor) pair into one request whose answer is a single code.
 """
 
+import json
 import re
 from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
+from urllib.parse import urlencode
 
 from django.core.signals import request_finished
 from django.db import close_old_connections, transaction
@@ -28,7 +30,7 @@ from protokol.signing.models import Signature
 
 # Codes of the table: what one actor gets from one route.
 ALLOWED = "+"  # answered (2xx, 3xx other than to the login page, 400, 409, 422)
-HIDDEN = "N"  # 404, the same answer as for a missing object
+HIDDEN = "N"  # 404, the same response as for a missing object
 FORBIDDEN = "F"  # 403
 LOGIN = "A"  # 401, or a redirect to the login page
 NOT_LISTED = "0"  # a list or search answered without the target
@@ -58,7 +60,7 @@ class Actor:
     relation: str
 
 
-# Department A holds the targets; "other" accounts work in department B only.
+# The targets are in department A; "other" accounts work in department B only.
 ACTORS = [
     Actor("anon", None, "anonymous", "none"),
     Actor("cit:own", "citizen", Role.CITIZEN, "own"),
@@ -136,7 +138,7 @@ def api_operations() -> set[str]:
 def discovered_routes() -> tuple[set[str], set[str]]:
     """Return the API operations and the other paths that need a table row.
 
-    An API path is covered by its operations; the URL resolver's other paths
+    Each API operation needs its own row. The URL resolver's other paths
     (pages, the OpenAPI document itself, the PKI) need a row with any method.
     """
     operations = api_operations()
@@ -163,9 +165,9 @@ def make_accounts(demo: dict) -> dict[str, User]:
 def make_targets(users: dict[str, User]) -> SimpleNamespace:
     """Create the open and the signed consultation of `citizen` in department A.
 
-    The open one is assigned to `operator`, holds a protocol draft, a file and
-    the SNILS its service requires. The citizen's own identifiers hold a
-    passport number.
+    The open one is assigned to `operator` and has a protocol draft, a file
+    and the SNILS its service requires. The citizen's own identifiers include
+    a passport number.
     """
     citizen = users["citizen"]
     open_one = open_consultation(citizen, service_code="SOC", subject=OPEN_SUBJECT)
@@ -315,25 +317,13 @@ def _send(client, method, path, request: Request, extra: dict, values: dict):
         return client.generic(
             method,
             path,
-            data=_json(request.json),
+            data=json.dumps(request.json),
             content_type="application/json",
-            QUERY_STRING=_query(request.query),
+            QUERY_STRING=urlencode(request.query),
             **extra,
         )
     if method == "POST":
         return client.post(
-            path, request.form or {}, QUERY_STRING=_query(request.query), **extra
+            path, request.form or {}, QUERY_STRING=urlencode(request.query), **extra
         )
-    return client.generic(method, path, QUERY_STRING=_query(request.query), **extra)
-
-
-def _json(body: dict) -> str:
-    import json
-
-    return json.dumps(body)
-
-
-def _query(query: dict) -> str:
-    from urllib.parse import urlencode
-
-    return urlencode(query)
+    return client.generic(method, path, QUERY_STRING=urlencode(request.query), **extra)

@@ -1,4 +1,4 @@
-"""Every route × every role and relation, against a table of expected answers.
+"""Every route × every role and relation, against a table of expected responses.
 
 The routes come from the URL configuration and the API's OpenAPI document,
 so a new route fails `test_every_route_has_a_row` until access_matrix.txt has
@@ -184,8 +184,8 @@ def test_routes_answer_as_table(client, setting):
                 leaks += [f"{route} {actor.column}: {marker}" for marker in found]
             if answer.code in DENIED and actor.username and not answer.denials:
                 route_silent.append(f"{route} {actor.column}")
-        # A route nobody reaches with these parameters answers 404 for a
-        # missing object, which is no denial.
+        # A route that every actor gets 404 from with these parameters has no
+        # such object, so its 404s are not denials.
         if set(observed[route].values()) & ANSWERED:
             silent += route_silent
 
@@ -199,8 +199,8 @@ def test_routes_answer_as_table(client, setting):
         for column, code in codes.items()
         if EXPECTED[route][column] != code
     ]
-    assert not wrong, "answers differ from the access matrix:\n" + "\n".join(wrong)
-    assert not leaks, "personal data in answers:\n" + "\n".join(leaks)
+    assert not wrong, "responses differ from the access matrix:\n" + "\n".join(wrong)
+    assert not leaks, "personal data in responses:\n" + "\n".join(leaks)
     assert SNILS_DIGITS in seen_by_readers, "the leak check saw no personal data"
     assert not silent, "denials without an access:denied entry:\n" + "\n".join(silent)
 
@@ -208,6 +208,6 @@ def test_routes_answer_as_table(client, setting):
 DENIED = {matrix.HIDDEN, matrix.FORBIDDEN}
 ANSWERED = {matrix.ALLOWED, matrix.NOT_LISTED}
 
-# Columns whose answers may contain the personal data of the target.
+# Columns whose responses may contain the personal data of the target.
 PERSONAL_DATA_READERS = {"cit:own", "op:own", "op:dept", "rev:dept", "sup:dept"}
 PERSONAL_DATA_READERS |= {"aud:granted"}

@@ -2,8 +2,8 @@
 
 schemathesis reads /api/v1/openapi.json from a uvicorn child on loopback and
 generates valid and invalid requests for each operation, sent with a citizen's
-and an administrator's token. No answer may be a 5xx, and every answer with a
-documented status must match its schema.
+and an administrator's token. No response may be a 5xx, and every response
+with a documented status must match its schema.
 """
 
 import json
@@ -19,8 +19,8 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from uvicorn_process import prepare_data_dir, serve
 
-# Examples per operation, mode and account: about 50 operations × 2 × 2 × 4
-# requests in all, enough to reach each operation's error paths once.
+# Examples per operation, generation mode and account, so a run sends at most
+# about 50 operations × 2 modes × 2 accounts × 4 requests.
 EXAMPLES = 4
 CHECKS = [not_a_server_error, response_schema_conformance]
 ACCOUNTS = ["citizen", "admin"]
@@ -51,7 +51,7 @@ def operations(schema):
 
 
 @pytest.mark.parametrize("username", ACCOUNTS)
-def test_api_answers_generated_requests(server, username):
+def test_api_handles_generated_requests(server, username):
     schema = schemathesis.openapi.from_url(f"{server.url}/api/v1/openapi.json")
     headers = {"Authorization": f"Bearer {token_for(server.url, username)}"}
     failures = []

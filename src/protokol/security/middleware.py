@@ -1,4 +1,4 @@
-"""Journal every 403 answer that no service journaled itself."""
+"""Journal every 403 response that no service journaled itself."""
 
 from protokol.security.context import denials_var
 from protokol.security.services import record_denial
@@ -10,7 +10,7 @@ class DenialMiddleware:
     Services journal the denials they decide, with the object and reason.
     Checks made in a view or an API router (analytics for staff, webhooks and
     dead letters for administrators, templates, a citizen's identifiers)
-    only answer 403, so this middleware journals those, naming the route.
+    only return 403, so this middleware journals those, naming the route.
     Anonymous requests get 401 or the login page and are not journaled.
     """
 
