@@ -9,7 +9,7 @@ events are collected too.
 import pytest
 
 from uvicorn_process import prepare_data_dir, serve
-from web.test_browser import CHROMIUM, browser  # noqa: F401 - the session's Chromium
+from web.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [
     pytest.mark.browser,
@@ -60,8 +60,23 @@ def server(tmp_path_factory):
         yield running.url
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium for this module only: Playwright's sync API keeps an event loop
+    in the main thread while it runs, which breaks asyncio.run() in later tests.
+    """
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
 @pytest.fixture
-def open_as(browser, server):  # noqa: F811
+def open_as(browser, server):
     contexts = []
 
     def sign_in(username):
