@@ -1,5 +1,7 @@
 """Fixtures shared by the whole suite: demo data made through the real services."""
 
+import secrets
+
 import pytest
 from django.utils import translation
 
@@ -41,6 +43,16 @@ def demo(db):
 
     seed_demo()
     return {user.username: user for user in User.objects.all()}
+
+
+@pytest.fixture
+def master_key_file(settings, tmp_path, monkeypatch):
+    """Point the settings at a fresh random master key, mode 0600."""
+    path = tmp_path / "master.key"
+    path.write_bytes(secrets.token_bytes(32))
+    path.chmod(0o600)
+    monkeypatch.setattr(settings.CONFIG, "master_key_file", path)
+    return path
 
 
 @pytest.fixture

@@ -25,6 +25,24 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def prepare_data_dir(data_dir):
+    """Migrate the child's own SQLite database and seed the demo accounts."""
+    env = {
+        **os.environ,
+        "PROTOKOL_DEMO": "1",
+        "PROTOKOL_DATA_DIR": str(data_dir),
+        "PROTOKOL_DATABASE_URL": "",
+    }
+    for command in (["migrate", "--no-input", "-v", "0"], ["seed-demo"]):
+        result = subprocess.run(
+            [sys.executable, "-c", "from protokol.cli import main; main()", *command],
+            env=env,
+            capture_output=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr.decode()
+
+
 @dataclass(frozen=True)
 class Server:
     """A running uvicorn: its base URL, the file of its output and its process."""

@@ -2,12 +2,10 @@
 security settings that PROTOKOL_TLS turns on."""
 
 import http.client
-import os
 import re
 import ssl
 import stat
 import subprocess
-import sys
 import urllib.parse
 from http.cookies import SimpleCookie
 
@@ -16,27 +14,9 @@ import pytest
 from protokol import settings as protokol_settings
 from protokol import tls
 from protokol.settings import Config, security_settings
-from uvicorn_process import serve
+from uvicorn_process import prepare_data_dir, serve
 
 HOST = "127.0.0.1"
-
-
-def prepare_data_dir(data_dir):
-    """Migrate the child's own SQLite database and seed the demo accounts."""
-    env = {
-        **os.environ,
-        "PROTOKOL_DEMO": "1",
-        "PROTOKOL_DATA_DIR": str(data_dir),
-        "PROTOKOL_DATABASE_URL": "",
-    }
-    for command in (["migrate", "--no-input", "-v", "0"], ["seed-demo"]):
-        result = subprocess.run(
-            [sys.executable, "-c", "from protokol.cli import main; main()", *command],
-            env=env,
-            capture_output=True,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr.decode()
 
 
 @pytest.fixture(scope="module")

@@ -285,6 +285,22 @@ def open_attachment(actor, consultation_id, attachment_id) -> tuple[Attachment, 
         raise NotFound(
             gettext("Attachment not found."), field="attachment_id"
         ) from None
+    if not permissions.can_read_attachment(actor, consultation):
+        record_denial(
+            actor,
+            object_type="attachment",
+            object_id=attachment.pk,
+            reason="not_granted",
+            consultation_id=consultation.pk,
+        )
+        raise PermissionDenied(
+            gettext(
+                "Citizens' files are personal data; an auditor needs the "
+                "%(permission)s permission to download them."
+            )
+            % {"permission": permissions.ATTACHMENT_GRANT},
+            field="attachment_id",
+        )
 
     handle = open_plaintext(attachment)
     journal.record_now(

@@ -135,13 +135,31 @@ def can_create_consultation(user) -> bool:
 # -- personal data collected for a consultation (consultations/personal_data.py)
 
 # Staff who prepare and approve the protocol read the values. Auditors and
-# admins see in the journal who read them, but not the values.
+# admins see in the journal who read them, but not the values; an auditor
+# reads them only with the grant below.
 PERSONAL_DATA_ROLES = frozenset({Role.OPERATOR, Role.REVIEWER, Role.SUPERVISOR})
+
+# Django's default view permissions of the models, given per user, grant an
+# auditor the values (CollectedData) and the citizens' files (Attachment).
+PERSONAL_DATA_GRANT = "consultations.view_collecteddata"
+ATTACHMENT_GRANT = "consultations.view_attachment"
+
+
+def _auditor_granted(user, permission: str) -> bool:
+    return user.role == Role.AUDITOR and user.is_active and user.has_perm(permission)
+
+
+def _reads_personal_data(user) -> bool:
+    return user.role in PERSONAL_DATA_ROLES or _auditor_granted(
+        user, PERSONAL_DATA_GRANT
+    )
 
 
 def personal_data_scope(user) -> Q:
     """Return the filter of consultations whose collected data `user` may read."""
-    if user.is_authenticated and user.role in PERSONAL_DATA_ROLES | {Role.CITIZEN}:
+    if not user.is_authenticated:
+        return Q(pk__in=[])
+    if user.role == Role.CITIZEN or _reads_personal_data(user):
         return consultation_scope(user)
     return Q(pk__in=[])
 
@@ -150,7 +168,19 @@ def can_view_personal_data(user, consultation: Consultation) -> bool:
     """Return whether `user` may read the decrypted data collected for it."""
     if not can_view_consultation(user, consultation):
         return False
-    return _is_owner(user, consultation) or user.role in PERSONAL_DATA_ROLES
+    return _is_owner(user, consultation) or _reads_personal_data(user)
+
+
+def can_read_attachment(user, consultation: Consultation) -> bool:
+    """Return whether `user` may download the files of a consultation.
+
+    Citizens' files are personal data, so an auditor needs the grant.
+    """
+    if not can_view_consultation(user, consultation):
+        return False
+    if user.role == Role.AUDITOR:
+        return _auditor_granted(user, ATTACHMENT_GRANT)
+    return True
 
 
 def can_give_personal_data(user, consultation: Consultation) -> bool:

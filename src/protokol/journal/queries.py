@@ -2,6 +2,7 @@
 
 from protokol.accounts.models import Role
 from protokol.consultations import permissions
+from protokol.consultations.models import Consultation
 from protokol.consultations.services import get_visible
 from protokol.errors import NotFound, PermissionDenied
 from protokol.journal import services as journal
@@ -56,7 +57,11 @@ def consultation_journal(actor, consultation_id) -> list[JournalEntry]:
 
 
 def journal_entry(actor, index: int) -> JournalEntry:
-    """Return entry `index` if `actor` is an auditor, supervisor or administrator."""
+    """Return entry `index` if `actor` is an auditor, supervisor or administrator.
+
+    An entry about a consultation is returned only when the actor may see that
+    consultation, so staff of one department do not read another's entries.
+    """
     if actor.role not in ENTRY_READER_ROLES:
         record_denial(
             actor, object_type="journal_entry", object_id=index, reason="role"
@@ -67,7 +72,15 @@ def journal_entry(actor, index: int) -> JournalEntry:
         )
 
     entry = JournalEntry.objects.filter(index=index).first()
-    if entry is None:
+    if entry is None or not _entry_visible(actor, entry):
+        if entry is not None:
+            record_denial(
+                actor,
+                object_type="journal_entry",
+                object_id=index,
+                reason="not_visible",
+                consultation_id=entry.consultation_id,
+            )
         raise NotFound(f"Journal entry {index} not found.", field="index")
     journal.record_now(
         JournalAction.JOURNAL_READ,
@@ -77,3 +90,12 @@ def journal_entry(actor, index: int) -> JournalEntry:
         consultation_id=entry.consultation_id,
     )
     return entry
+
+
+def _entry_visible(actor, entry: JournalEntry) -> bool:
+    if entry.consultation_id is None:
+        return True
+    visible = Consultation.objects.filter(pk=entry.consultation_id).filter(
+        permissions.consultation_scope(actor)
+    )
+    return visible.exists()

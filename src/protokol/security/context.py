@@ -44,3 +44,15 @@ class ClientMiddleware:
             return self.get_response(request)
         finally:
             client_var.reset(token)
+
+
+# Indexes of the access:denied entries written while serving the request, so
+# that DenialMiddleware journals a 403 that no service journaled.
+denials_var: ContextVar[list[int] | None] = ContextVar("denials", default=None)
+
+
+def note_denial(index: int) -> None:
+    """Remember that the request being served journaled a denial."""
+    recorded = denials_var.get()
+    if recorded is not None:
+        recorded.append(index)

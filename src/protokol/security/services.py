@@ -9,7 +9,7 @@ from django.db.models import Count, Min
 
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction, JournalEntry
-from protokol.security.context import current_client
+from protokol.security.context import current_client, note_denial
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +57,7 @@ def record_denial(
             after=after,
         )
         alert = _alert_if_repeated(entry, actor, ip)
+    note_denial(entry.index)
 
     log.warning(
         "access_denied",

@@ -43,7 +43,9 @@ async def consultation_events(request, consultation_id: int):
 
 async def queue_events(request):
     user = await request.auser()
-    if not user.is_authenticated or user.role not in STAFF_ROLES:
+    if not user.is_authenticated:
+        return HttpResponse(status=401)
+    if user.role not in STAFF_ROLES:
         return HttpResponse(status=403)
 
     last = _last_event_id(request)

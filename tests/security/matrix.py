@@ -1,0 +1,329 @@
+"""Routes, actors and targets of the access matrix, and how to call one cell.
+
+The expected codes are in access_matrix.txt; this module discovers the
+routes (Django's URL resolver and the API's OpenAPI document), makes the
+actors and the target consultations through the real services, and turns one
+(route, actor) pair into one request whose answer is a single code.
+"""
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
+from urllib.parse import urlencode
+
+from django.core.signals import request_finished
+from django.db import close_old_connections, transaction
+from django.urls import URLResolver, get_resolver
+
+from consultations.factories import PATHS, PROTOCOL, act, open_consultation, upload
+from protokol.accounts import identifiers
+from protokol.accounts.models import Department, Role, User
+from protokol.accounts.services import create_user, issue_token
+from protokol.api.api import api
+from protokol.consultations import attachments, personal_data
+from protokol.consultations.models import Status
+from protokol.journal.models import JournalAction, JournalEntry
+from protokol.notifications import services as notifications
+from protokol.protocols.services import save_protocol
+from protokol.signing.models import Signature
+
+# Codes of the table: what one actor gets from one route.
+ALLOWED = "+"  # answered (2xx, 3xx other than to the login page, 400, 409, 422)
+HIDDEN = "N"  # 404, the same response as for a missing object
+FORBIDDEN = "F"  # 403
+LOGIN = "A"  # 401, or a redirect to the login page
+NOT_LISTED = "0"  # a list or search answered without the target
+CODES = (ALLOWED, HIDDEN, FORBIDDEN, LOGIN, NOT_LISTED)
+
+# Personal data given for the target consultation and by its citizen: no
+# response to an actor outside PERSONAL_DATA_READERS may contain them.
+SNILS = "274-615-803 89"
+SNILS_DIGITS = "27461580389"
+PASSPORT = "45 19 731946"
+PASSPORT_DIGITS = "4519731946"
+MARKERS = (SNILS_DIGITS, SNILS, PASSPORT_DIGITS, PASSPORT)
+
+# ASCII subjects, so that a list answers in JSON (which escapes Cyrillic) and
+# HTML alike show whether they name the target.
+OPEN_SUBJECT = "Matrix open target"
+SIGNED_SUBJECT = "Matrix signed target"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """One column: a role and the relation of the account to the target."""
+
+    column: str
+    username: str | None
+    role: str
+    relation: str
+
+
+# The targets are in department A; "other" accounts work in department B only.
+ACTORS = [
+    Actor("anon", None, "anonymous", "none"),
+    Actor("cit:own", "citizen", Role.CITIZEN, "own"),
+    Actor("cit:other", "citizen2", Role.CITIZEN, "other-citizen"),
+    Actor("op:own", "operator", Role.OPERATOR, "own"),
+    Actor("op:dept", "operator_a2", Role.OPERATOR, "same-department"),
+    Actor("op:other", "operator2", Role.OPERATOR, "other-department"),
+    Actor("rev:dept", "reviewer", Role.REVIEWER, "same-department"),
+    Actor("rev:other", "reviewer_b", Role.REVIEWER, "other-department"),
+    Actor("sup:dept", "supervisor", Role.SUPERVISOR, "same-department"),
+    Actor("sup:other", "supervisor_b", Role.SUPERVISOR, "other-department"),
+    Actor("aud:dept", "auditor", Role.AUDITOR, "same-department"),
+    Actor("aud:other", "auditor_b", Role.AUDITOR, "other-department"),
+    Actor("aud:granted", "auditor_pd", Role.AUDITOR, "same-department"),
+    Actor("adm:dept", "admin", Role.ADMIN, "same-department"),
+    Actor("adm:other", "admin_b", Role.ADMIN, "other-department"),
+]
+COLUMNS = [actor.column for actor in ACTORS]
+
+# (username, role, department code, all departments) of the accounts the
+# demo does not have.
+EXTRA_ACCOUNTS = [
+    ("operator_a2", Role.OPERATOR, "A", False),
+    ("reviewer_b", Role.REVIEWER, "B", False),
+    ("supervisor_b", Role.SUPERVISOR, "B", False),
+    ("auditor_b", Role.AUDITOR, "B", False),
+    ("auditor_pd", Role.AUDITOR, "", True),
+    ("admin_b", Role.ADMIN, "B", False),
+]
+
+
+@dataclass(frozen=True)
+class Request:
+    """How to call a route: the target, query, JSON body or form data."""
+
+    target: str = "open"
+    query: dict = field(default_factory=dict)
+    json: dict | None = None
+    form: dict | None = None
+    file: bool = False
+    # Path parameters other than the target's ids, such as a template's code.
+    params: dict = field(default_factory=dict)
+    # A list or search: `+` only when the answer names the target's subject.
+    lists: bool = False
+
+
+def normalise(pattern: str) -> str:
+    """Return a Django route pattern in OpenAPI form: "/a/<int:x>/" -> "/a/{x}/"."""
+    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", pattern)
+
+
+def _walk(patterns, prefix=""):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern))
+        else:
+            yield prefix + str(pattern.pattern)
+
+
+def url_routes() -> set[str]:
+    """Return every path of the URL configuration, in OpenAPI form."""
+    return {normalise(route) for route in _walk(get_resolver().url_patterns)}
+
+
+def api_operations() -> set[str]:
+    """Return "METHOD /path" of every operation in the API's OpenAPI document."""
+    spec = api.get_openapi_schema()
+    return {
+        f"{method.upper()} {path}"
+        for path, operations in spec["paths"].items()
+        for method in operations
+    }
+
+
+def discovered_routes() -> tuple[set[str], set[str]]:
+    """Return the API operations and the other paths that need a table row.
+
+    Each API operation needs its own row. The URL resolver's other paths
+    (pages, the OpenAPI document itself, the PKI) need a row with any method.
+    """
+    operations = api_operations()
+    api_paths = {operation.split(" ", 1)[1] for operation in operations}
+    paths = {path for path in url_routes() if path not in api_paths}
+    return operations, paths
+
+
+def make_accounts(demo: dict) -> dict[str, User]:
+    """Create the accounts the demo lacks and return every account by username."""
+    departments = {d.code: d for d in Department.objects.all()}
+    users = dict(demo)
+    for username, role, code, everywhere in EXTRA_ACCOUNTS:
+        users[username] = create_user(
+            username,
+            role=role,
+            password="demo",
+            departments=[departments[code]] if code else (),
+            all_departments=everywhere,
+        )
+    return users
+
+
+def make_targets(users: dict[str, User]) -> SimpleNamespace:
+    """Create the open and the signed consultation of `citizen` in department A.
+
+    The open one is assigned to `operator` and has a protocol draft, a file
+    and the SNILS its service requires. The citizen's own identifiers include
+    a passport number.
+    """
+    citizen = users["citizen"]
+    open_one = open_consultation(citizen, service_code="SOC", subject=OPEN_SUBJECT)
+    act(users["operator"], open_one, "take")
+    save_protocol(users["operator"], open_one.pk, **PROTOCOL)
+    attachment = attachments.add_attachment(citizen, open_one.pk, upload())
+    personal_data.set_collected_data(citizen, open_one.pk, {"snils": SNILS})
+    identifiers.set_identifiers(citizen, {"passport": PASSPORT})
+    open_one.refresh_from_db()
+
+    signed = open_consultation(citizen, subject=SIGNED_SUBJECT)
+    for username, action in PATHS[Status.SIGNED]:
+        if action == "save":
+            save_protocol(users[username], signed.pk, **PROTOCOL)
+        else:
+            act(users[username], signed, action)
+    signed.refresh_from_db()
+
+    first_entry = JournalEntry.objects.filter(consultation_id=open_one.pk).first()
+    webhook = notifications.create_webhook(
+        None, name="CRM", url="https://crm.example.org/hook"
+    )
+    return SimpleNamespace(
+        open=open_one,
+        signed=signed,
+        ids={
+            "open": {
+                "consultation_id": open_one.pk,
+                "attachment_id": attachment.pk,
+                "index": first_entry.index,
+                "webhook_id": webhook.pk,
+                "number": open_one.number,
+                "subject": OPEN_SUBJECT,
+            },
+            "signed": {
+                "consultation_id": signed.pk,
+                "signature_id": Signature.objects.filter(consultation=signed)
+                .first()
+                .pk,
+                "index": first_entry.index,
+                "webhook_id": webhook.pk,
+                "number": signed.number,
+                "subject": SIGNED_SUBJECT,
+            },
+        },
+    )
+
+
+def tokens_for(users: dict[str, User]) -> dict[str, str]:
+    """Return a bearer token for every actor with an account."""
+    return {
+        actor.username: issue_token(actor.username, "demo")
+        for actor in ACTORS
+        if actor.username
+    }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one actor got from one route: the table code, text and denials."""
+
+    code: str
+    text: str
+    denials: int
+
+
+def is_login_redirect(response) -> bool:
+    return response.status_code == 302 and "/login/" in response.get("Location", "")
+
+
+def code_of(response, text: str, request: Request, subject: str) -> str:
+    """Return the table code of a response; a 5xx fails the caller's test."""
+    status = response.status_code
+    if status >= 500:
+        raise AssertionError(f"server error {status}: {text[:300]}")
+    if status == 401 or is_login_redirect(response):
+        return LOGIN
+    if status == 403:
+        return FORBIDDEN
+    if status == 404:
+        return HIDDEN
+    if request.lists and subject not in text:
+        return NOT_LISTED
+    return ALLOWED
+
+
+def call(client, route: str, request: Request, actor: Actor, users, tokens, targets):
+    """Send one request as `actor` and return its answer.
+
+    A write runs in a savepoint that is rolled back, so every actor meets the
+    same targets. Reads keep what they write (journal entries, the cached PDF
+    copy), which changes no answer and lets later copies come from the cache.
+    """
+    method, template = route.split(" ", 1)
+    values = targets.ids[request.target]
+    path = template.format(**_parameters(template, request, targets))
+    extra = {}
+
+    client.logout()
+    if actor.username and path.startswith("/api/v1/"):
+        extra["HTTP_AUTHORIZATION"] = f"Bearer {tokens[actor.username]}"
+    elif actor.username:
+        client.force_login(users[actor.username])
+
+    with transaction.atomic():
+        before = _denial_count()
+        response = _send(client, method, path, request, extra, values)
+        text = _read(response)
+        denials = _denial_count() - before
+        transaction.set_rollback(method != "GET")
+    code = code_of(response, text, request, values["subject"])
+    return Answer(code=code, text=text, denials=denials)
+
+
+def _denial_count() -> int:
+    return JournalEntry.objects.filter(action=JournalAction.ACCESS_DENIED).count()
+
+
+def _read(response) -> str:
+    """Return the body as text; an event stream is closed unread."""
+    if not response.streaming:
+        return response.content.decode("utf-8", "replace")
+    if response.is_async:
+        # Closing fires request_finished, whose close_old_connections would
+        # close the test's connection inside its transaction.
+        request_finished.disconnect(close_old_connections)
+        try:
+            response.close()
+        finally:
+            request_finished.connect(close_old_connections)
+        return ""
+    return b"".join(response.streaming_content).decode("utf-8", "replace")
+
+
+def _parameters(template: str, request: Request, targets) -> dict:
+    names = re.findall(r"{(\w+)}", template)
+    known = {**targets.ids[request.target], **request.params}
+    return {name: known[name] for name in names}
+
+
+def _send(client, method, path, request: Request, extra: dict, values: dict):
+    query = {name: str(value).format(**values) for name, value in request.query.items()}
+    request = replace(request, query=query)
+    if request.file:
+        return client.post(path, {"file": upload("ещё.pdf")}, **extra)
+    if request.json is not None:
+        return client.generic(
+            method,
+            path,
+            data=json.dumps(request.json),
+            content_type="application/json",
+            QUERY_STRING=urlencode(request.query),
+            **extra,
+        )
+    if method == "POST":
+        return client.post(
+            path, request.form or {}, QUERY_STRING=urlencode(request.query), **extra
+        )
+    return client.generic(method, path, QUERY_STRING=urlencode(request.query), **extra)
