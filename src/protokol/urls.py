@@ -6,6 +6,7 @@ from django.utils.translation import gettext
 
 from protokol.api.api import api
 from protokol.web.views import not_found as page_not_found_view
+from protokol.workflow.admin import site as admin_site
 
 
 def healthz(request):
@@ -31,5 +32,8 @@ urlpatterns = [
     path("pki/", include("protokol.signing.urls")),
     path("analytics/", include("protokol.analytics.urls")),
     path("notifications/", include("protokol.notifications.urls")),
+    path("disputes/", include("protokol.disputes.urls")),
+    path("profile/", include("protokol.profiles.urls")),
+    path("admin/", admin_site.urls),
     path("", include("protokol.web.urls")),
 ]
