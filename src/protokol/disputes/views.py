@@ -72,7 +72,8 @@ def _render(request, dispute_id, *, status: int = 200, **bound_forms):
         and dispute.status in (DisputeStatus.OPEN, DisputeStatus.ASSIGNED),
         "can_conclude": permissions.is_expert(user, dispute)
         and dispute.status == DisputeStatus.ASSIGNED,
-        "can_close": manager and dispute.status == DisputeStatus.CONCLUDED,
+        # Shown before the conclusion too; the service names what is missing.
+        "can_close": manager and dispute.status != DisputeStatus.CLOSED,
         "expert_form": expert_form,
         "conclusion_form": bound_forms.get("conclusion_form") or ConclusionForm(),
         "close_form": bound_forms.get("close_form") or CloseForm(),

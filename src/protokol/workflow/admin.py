@@ -10,6 +10,7 @@ import zoneinfo
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -53,7 +54,12 @@ class ConfigurationSite(admin.AdminSite):
         return user.is_active and user.is_authenticated and user.role in ADMIN_ROLES
 
     def login(self, request, extra_context=None):
-        """Send visitors to the site's own sign-in page, which journals logins."""
+        """Send visitors to the site's own sign-in page, which journals logins.
+
+        A signed-in user without an admin role gets 403 instead of a form.
+        """
+        if request.user.is_authenticated:
+            raise PermissionDenied
         next_url = request.GET.get("next") or reverse("admin:index")
         return redirect(f"{reverse('web:login')}?{urlencode({'next': next_url})}")
 
@@ -161,10 +167,21 @@ HOURS_HELP = _("Часы работы, например 09:00-18:00; пусто 
 DATES_HELP = _("Даты в формате 2026-05-09, по одной в строке.")
 
 
+def _hours_field(label) -> forms.CharField:
+    return forms.CharField(label=label, help_text=HOURS_HELP, required=False)
+
+
 class DepartmentCalendarForm(ServiceCheckedForm):
     """The calendar with one field per weekday and the dates as lines of text."""
 
     time_zone = forms.ChoiceField(label=_("Часовой пояс"))
+    monday = _hours_field(DAY_FIELDS[0][1])
+    tuesday = _hours_field(DAY_FIELDS[1][1])
+    wednesday = _hours_field(DAY_FIELDS[2][1])
+    thursday = _hours_field(DAY_FIELDS[3][1])
+    friday = _hours_field(DAY_FIELDS[4][1])
+    saturday = _hours_field(DAY_FIELDS[5][1])
+    sunday = _hours_field(DAY_FIELDS[6][1])
     extra_working_days = forms.CharField(
         label=_("Перенесённые рабочие дни"),
         help_text=DATES_HELP,
@@ -188,15 +205,11 @@ class DepartmentCalendarForm(ServiceCheckedForm):
         self.fields["time_zone"].choices = [
             (name, name) for name in sorted(zoneinfo.available_timezones())
         ]
+        # A new calendar starts from the default five-day week.
         week = self.instance.week if self.instance.pk else None
-        for index, (name, label) in enumerate(DAY_FIELDS):
+        for index, (name, _label) in enumerate(DAY_FIELDS):
             hours = week[index] if week else (None if index > 4 else ["09:00", "18:00"])
-            self.fields[name] = forms.CharField(
-                label=label,
-                help_text=HOURS_HELP,
-                required=False,
-                initial="-".join(hours) if hours else "",
-            )
+            self.initial.setdefault(name, "-".join(hours) if hours else "")
         if self.instance.pk:
             for name in ("extra_working_days", "extra_days_off"):
                 self.initial[name] = "\n".join(getattr(self.instance, name))
@@ -208,9 +221,11 @@ class DepartmentCalendarForm(ServiceCheckedForm):
                 configuration.parse_hours(cleaned.get(name, ""), field=name)
                 for name, _label in DAY_FIELDS
             ]
+            # The model form copies these into the instance's JSON fields.
             for name in ("extra_working_days", "extra_days_off"):
-                value = configuration.parse_dates(cleaned.get(name, ""), field=name)
-                setattr(self.instance, name, value)
+                cleaned[name] = configuration.parse_dates(
+                    cleaned.get(name, ""), field=name
+                )
         except ValidationFailed as failure:
             self.add_error(failure.field, failure.message)
         return cleaned
