@@ -6,6 +6,7 @@ dispute); `router` is mounted at /api/v1/disputes.
 
 from datetime import datetime
 
+from django.utils.translation import gettext
 from ninja import Router, Schema, Status
 from pydantic import ConfigDict
 
@@ -15,6 +16,9 @@ from protokol.disputes.presenters import (
     conclusion_summary,
     dispute_summary,
 )
+from protokol.errors import ValidationFailed
+
+MAX_PAGE = 100
 
 consultation_router = Router(tags=["disputes"])
 router = Router(tags=["disputes"])
@@ -136,8 +140,13 @@ def post_dispute(request, consultation_id: int, body: DisputeIn):
 @router.get("", response=list[DisputeOut])
 def list_disputes(request, status: str | None = None, limit: int = 100):
     """Return the disputes the caller may see, newest first."""
-    limit = max(1, min(limit, 100))
-    disputes = services.list_disputes(request.user, status=status)[:limit]
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationFailed(
+            gettext("limit must be between 1 and %(max)d.") % {"max": MAX_PAGE},
+            field="limit",
+        )
+    disputes = list(services.list_disputes(request.user, status=status)[:limit])
+    services.journal_list_read(request.user, count=len(disputes), via="api")
     return [dispute_summary(dispute) for dispute in disputes]
 
 

@@ -18,6 +18,7 @@ class DisputeAction(models.TextChoices):
 
     OPEN = "dispute:open", _("открытие спора")
     READ = "dispute:read", _("просмотр спора")
+    LIST = "dispute:list", _("просмотр списка споров")
     ASSIGN = "dispute:assign", _("назначение эксперта")
     CONCLUSION = "dispute:conclusion", _("заключение эксперта")
     CLOSE = "dispute:close", _("завершение спора")
@@ -107,7 +108,12 @@ class Conclusion(models.Model):
 
 
 class ConclusionSignature(models.Model):
-    """One detached CAdES-T signature over a conclusion's document; insert-only."""
+    """One detached CAdES-T signature over a conclusion's document.
+
+    The services only insert these rows.
+    NOTE: unlike signing_signature, no database trigger rejects UPDATE and
+    DELETE here; add one with the disputes app's next migration.
+    """
 
     conclusion = models.ForeignKey(
         Conclusion, on_delete=models.PROTECT, related_name="signatures"

@@ -1,4 +1,4 @@
-"""Who may see and handle a dispute: the consultation's predicates plus the expert.
+"""Authorization of disputes: the consultation's predicates plus the expert.
 
 The expert gets no access to the consultation's own pages; the dispute page
 shows them its record.
@@ -8,7 +8,7 @@ from django.db.models import Q
 
 from protokol.accounts.models import Role
 from protokol.consultations import permissions
-from protokol.consultations.models import Transition
+from protokol.consultations.models import Consultation, Transition
 from protokol.protocols.models import ProtocolVersion
 
 # Staff who may be assigned as experts: department specialists and
@@ -38,17 +38,8 @@ def dispute_scope(user) -> Q:
     """Return the filter of disputes `user` may see, built from the same rules."""
     if not user.is_authenticated or not user.is_active:
         return Q(pk__in=[])
-    scope = permissions.consultation_scope(user)
-    visible = Q(
-        consultation__in=_consultations_in(scope),
-    )
-    return visible | Q(expert_id=user.pk)
-
-
-def _consultations_in(scope: Q):
-    from protokol.consultations.models import Consultation
-
-    return Consultation.objects.filter(scope).values("pk")
+    visible = Consultation.objects.filter(permissions.consultation_scope(user))
+    return Q(consultation__in=visible.values("pk")) | Q(expert_id=user.pk)
 
 
 def can_manage_dispute(user, dispute) -> bool:
@@ -61,7 +52,7 @@ def can_manage_dispute(user, dispute) -> bool:
 
 
 def can_view_internal(user, dispute) -> bool:
-    """Return whether `user` sees internal notes in the dispute's record."""
+    """Return whether `user` may read internal notes in the dispute's record."""
     return permissions.can_view_internal(user, dispute.consultation) or is_expert(
         user, dispute
     )

@@ -88,11 +88,13 @@ def record_closed(entry) -> Dispute | None:
     )
     if dispute is None:
         return None
+
     before = _summary(dispute)
     dispute.status = DisputeStatus.CLOSED
     dispute.outcome = (entry.after or {}).get("action", "")
     dispute.closed_at = entry.created_at
     dispute.save(update_fields=["status", "outcome", "closed_at"])
+
     actor = User.objects.filter(pk=entry.actor_id).first()
     journal.record(
         DisputeAction.CLOSE,
@@ -145,7 +147,8 @@ def get_visible(actor, dispute_id, *, for_update: bool = False) -> Dispute:
         "consultation", "consultation__department", "consultation__service", "expert"
     )
     if for_update:
-        queryset = queryset.select_for_update()
+        # Only the dispute row: PostgreSQL cannot lock the outer-joined expert.
+        queryset = queryset.select_for_update(of=("self",))
     try:
         dispute = queryset.get(pk=int(dispute_id))
     except (Dispute.DoesNotExist, ValueError, TypeError):
@@ -172,6 +175,17 @@ def read_dispute(actor, dispute_id, *, via: str = "page") -> Dispute:
     return dispute
 
 
+def journal_list_read(actor, *, count: int, via: str) -> None:
+    """Journal that `actor` viewed a list of disputes."""
+    journal.record_now(
+        DisputeAction.LIST,
+        actor=actor,
+        object_type="dispute_list",
+        object_id="",
+        after={"count": count, "via": via},
+    )
+
+
 def list_disputes(actor, *, status: str | None = None):
     """Return the disputes `actor` may see, newest first; the caller slices."""
     queryset = Dispute.objects.filter(permissions.dispute_scope(actor)).select_related(
@@ -186,15 +200,6 @@ def list_disputes(actor, *, status: str | None = None):
             )
         queryset = queryset.filter(status=status)
     return queryset
-
-
-def disputes_of(actor, consultation) -> list[Dispute]:
-    """Return the consultation's disputes that `actor` may see, newest first."""
-    return [
-        dispute
-        for dispute in consultation.disputes.select_related("expert")
-        if permissions.can_view_dispute(actor, dispute)
-    ]
 
 
 # -- the expert

@@ -45,7 +45,8 @@ class CloseForm(forms.Form):
 @login_required
 def dispute_list(request):
     """List the disputes the user may see, including those assigned to them."""
-    disputes = services.list_disputes(request.user)[:PAGE_SIZE]
+    disputes = list(services.list_disputes(request.user)[:PAGE_SIZE])
+    services.journal_list_read(request.user, count=len(disputes), via="page")
     context = {"title": _("Споры по протоколам"), "disputes": disputes}
     return render(request, "disputes/list.html", context)
 

@@ -29,9 +29,8 @@ from protokol.workflow.models import (
 
 ADMIN_ROLES = frozenset({Role.ADMIN, Role.SUPERVISOR})
 
-# NOTE: the admin index shows these Russian names. They are set here and not
-# in the models' Meta because a Meta change needs a workflow migration; move
-# them into Meta with the next one.
+# NOTE: the admin index shows these Russian names. A change of the models'
+# Meta needs a workflow migration, so they are set here until the next one.
 for _model, _singular, _plural in (
     (RoutingRule, _("правило маршрутизации"), _("Правила маршрутизации")),
     (DepartmentCalendar, _("календарь отдела"), _("Календари отделов")),
@@ -163,6 +162,7 @@ DAY_FIELDS = [
     ("saturday", _("Суббота")),
     ("sunday", _("Воскресенье")),
 ]
+DEFAULT_WEEK = [["09:00", "18:00"]] * 5 + [None, None]
 HOURS_HELP = _("Часы работы, например 09:00-18:00; пусто — выходной.")
 DATES_HELP = _("Даты в формате 2026-05-09, по одной в строке.")
 
@@ -206,9 +206,8 @@ class DepartmentCalendarForm(ServiceCheckedForm):
             (name, name) for name in sorted(zoneinfo.available_timezones())
         ]
         # A new calendar starts from the default five-day week.
-        week = self.instance.week if self.instance.pk else None
-        for index, (name, _label) in enumerate(DAY_FIELDS):
-            hours = week[index] if week else (None if index > 4 else ["09:00", "18:00"])
+        week = self.instance.week if self.instance.pk else DEFAULT_WEEK
+        for (name, _label), hours in zip(DAY_FIELDS, week, strict=True):
             self.initial.setdefault(name, "-".join(hours) if hours else "")
         if self.instance.pk:
             for name in ("extra_working_days", "extra_days_off"):
