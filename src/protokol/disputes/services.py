@@ -16,6 +16,7 @@ from django.utils.translation import gettext
 
 from protokol.accounts.models import User
 from protokol.consultations import services as consultations
+from protokol.consultations.models import Consultation
 from protokol.disputes import permissions
 from protokol.disputes.document import conclusion_document
 from protokol.disputes.models import (
@@ -55,7 +56,7 @@ def _summary(dispute: Dispute) -> dict:
 
 def record_opened(entry) -> Dispute:
     """Store the dispute of a `dispute` transition; runs in its transaction."""
-    consultation = consultations.Consultation.objects.get(pk=entry.consultation_id)
+    consultation = Consultation.objects.get(pk=entry.consultation_id)
     citizen = User.objects.get(pk=entry.actor_id)
     latest = protocols.latest_version(consultation)
     dispute = Dispute.objects.create(

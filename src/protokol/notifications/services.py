@@ -410,8 +410,9 @@ def delete_webhook(actor, webhook_id: int) -> None:
     """Remove a webhook together with its deliveries."""
     _require_admin(actor)
     with transaction.atomic():
+        # Only the webhook row: PostgreSQL cannot lock the outer-joined department.
         webhook = (
-            Webhook.objects.select_for_update()
+            Webhook.objects.select_for_update(of=("self",))
             .select_related("department")
             .filter(pk=webhook_id)
             .first()
