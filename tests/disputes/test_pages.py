@@ -77,3 +77,11 @@ def test_citizen_list_shows_own_dispute(client, demo, opened):
     page = client.get("/disputes/").content.decode()
 
     assert opened.consultation.number in page
+
+
+def test_consultation_page_links_dispute(client, demo, opened):
+    client.force_login(demo["citizen"])
+
+    page = client.get(f"/consultations/{opened.consultation_id}/").content.decode()
+
+    assert f'href="/disputes/{opened.pk}/"' in page

@@ -73,7 +73,7 @@ def test_dispute_opened_and_concluded_reach_both_parties(people, mailbox, expert
     assert _notified(people["citizen"], EventKind.DISPUTE_CONCLUDED)
     assert _notified(people["operator"], EventKind.DISPUTE_CONCLUDED)
     assert _notified(expert, EventKind.DISPUTE_CONCLUDED)
-    # The supervisor closed it, and the actor is not told of their own step.
+    # The supervisor closed it, and an actor is not notified of their own step.
     assert not _notified(people["supervisor"], EventKind.DISPUTE_CONCLUDED)
     wait_for(
         lambda: any(

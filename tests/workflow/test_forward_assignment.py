@@ -42,7 +42,7 @@ def test_forward_assigns_in_new_department(demo, operator_b2, round_robin):
     first = _forward(demo, first)
     second = _forward(demo, second)
 
-    # Nobody in B had one: the lower id first, then the one with fewer.
+    # No operator of B had one: the lower id first, then the one with fewer.
     assert first.assignee == demo["operator2"]
     assert second.assignee == operator_b2
     assign = Transition.objects.filter(consultation=first, action="assign").last()
