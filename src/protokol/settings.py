@@ -383,6 +383,9 @@ DEBUG = CONFIG.debug
 ALLOWED_HOSTS = CONFIG.allowed_hosts
 
 INSTALLED_APPS = [
+    # Configuration pages of routing, calendars, targets and templates
+    # (workflow/admin.py), for administrators and supervisors.
+    "django.contrib.admin.apps.SimpleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -412,6 +415,8 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "protokol.notifications",
     "protokol.backups",
+    "protokol.profiles",
+    "protokol.disputes",
     "protokol.web",
     "protokol.api",
 ]

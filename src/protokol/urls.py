@@ -7,6 +7,7 @@ from django.utils.translation import gettext
 from protokol.api.api import api
 from protokol.monitoring.views import metrics
 from protokol.web.views import not_found as page_not_found_view
+from protokol.workflow.admin import site as admin_site
 
 
 def healthz(request):
@@ -33,5 +34,8 @@ urlpatterns = [
     path("pki/", include("protokol.signing.urls")),
     path("analytics/", include("protokol.analytics.urls")),
     path("notifications/", include("protokol.notifications.urls")),
+    path("disputes/", include("protokol.disputes.urls")),
+    path("profile/", include("protokol.profiles.urls")),
+    path("admin/", admin_site.urls),
     path("", include("protokol.web.urls")),
 ]

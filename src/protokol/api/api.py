@@ -21,6 +21,7 @@ from protokol.api.personal import router as personal_router
 from protokol.catalog.models import Service
 from protokol.consultations import attachments, services
 from protokol.consultations.models import Channel, Consultation
+from protokol.disputes import api as disputes_api
 from protokol.documents import services as documents
 from protokol.errors import (
     Conflict,
@@ -34,6 +35,7 @@ from protokol.errors import (
 from protokol.journal.api import router as journal_router
 from protokol.journal.queries import consultation_journal
 from protokol.notifications.api import router as notifications_router
+from protokol.profiles.api import router as profile_router
 from protokol.protocols import services as protocols
 from protokol.signing.api import router as signatures_router
 from protokol.workflow import api as workflow_api
@@ -378,3 +380,6 @@ api.add_router("", personal_router)
 api.add_router("", data_requests_router)
 api.add_router("/analytics", analytics_router)
 api.add_router("/notifications", notifications_router)
+api.add_router("/consultations", disputes_api.consultation_router)
+api.add_router("/disputes", disputes_api.router)
+api.add_router("/profile", profile_router)

@@ -38,7 +38,7 @@ from protokol.security import services as security
 from protokol.signing import pki
 from protokol.signing import services as signing
 from protokol.validation import clean_text
-from protokol.workflow.assignment import assign_new
+from protokol.workflow.assignment import assign_forwarded, assign_new
 from protokol.workflow.routing import route
 
 log = structlog.get_logger(__name__)
@@ -565,4 +565,5 @@ def forward(
             before=before,
             after={**summary(consultation), **details, "reason": reason},
         )
+        assign_forwarded(consultation)
     return consultation

@@ -12,8 +12,9 @@ from django.core.mail import EmailMessage
 from django.utils import translation
 from django.utils.translation import gettext
 
+from protokol.errors import ValidationFailed
 from protokol.notifications.models import Delivery, Event
-from protokol.notifications.texts import describe
+from protokol.notifications.texts import describe, template_text
 
 SIGNATURE_HEADER = "X-Protokol-Signature"
 TIMESTAMP_HEADER = "X-Protokol-Timestamp"
@@ -24,20 +25,33 @@ class DeliveryFailed(Exception):
     """A channel could not deliver; the delivery is retried later."""
 
 
+class DeliveryBlocked(DeliveryFailed):
+    """The message cannot be composed; retrying cannot help until data changes."""
+
+
 def email_enabled() -> bool:
     """Return whether PROTOKOL_EMAIL_URL configures an SMTP server."""
     return bool(settings.CONFIG.email_url)
 
 
 def send_email(delivery: Delivery) -> None:
-    """Send the event's text to the recipient's address, in Russian."""
+    """Send the event's text to the recipient's address, in Russian.
+
+    The citizen's e-mail body is the event's answer template when one is
+    set up (texts.template_text); a template that cannot be filled in
+    blocks the e-mail and names the unknown variable.
+    """
     event = delivery.event
     with translation.override(settings.LANGUAGE_CODE):
         text = describe(event.kind, event.params)
         subject = gettext("Протокол консультаций: %(text)s") % {"text": text}
+        try:
+            body = template_text(event, delivery.recipient) or text
+        except ValidationFailed as error:
+            raise DeliveryBlocked(f"template: {error.message}") from error
     message = EmailMessage(
         subject=subject[:200],
-        body=text + "\n",
+        body=body + "\n",
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[delivery.recipient.email],
     )

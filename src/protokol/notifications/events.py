@@ -1,18 +1,23 @@
 """Classification of journal entries into events, and the recipients of each kind.
 
-Recipients by kind (docs/notifications.md has the same table); the actor of
-an entry is never notified of it:
+Recipients by kind (docs/notifications.md has the same table):
 
 - status_changed: citizen and assignee; on submit also the department's
   reviewers; on forward the new department's operators instead of staff.
-- data_requested, protocol_signed, dispute_concluded: citizen and assignee.
-- dispute_opened: citizen, assignee and the department's supervisors.
+- data_requested, protocol_signed: citizen and assignee.
+- dispute_opened: citizen, assignee and the department's supervisors; the
+  citizen who disputed is notified too, as a receipt of the claims.
+- dispute_concluded (conclude or reopen): citizen, assignee, the
+  department's supervisors and the dispute's expert.
 - message_new, public: citizen, and the assignee or, while unassigned, the
   department's operators.
 - message_new, internal: never the citizen; the assignee and the
   department's operators and reviewers.
 - deadline_warning: the assignee or, while unassigned, the operators.
 - deadline_breached: the same plus the department's supervisors.
+
+Apart from the dispute_opened receipt, the actor of an entry is never
+notified of it.
 """
 
 from dataclasses import dataclass
@@ -39,6 +44,8 @@ TRANSITION_KINDS = {
     "sign": EventKind.PROTOCOL_SIGNED,
     "dispute": EventKind.DISPUTE_OPENED,
     "conclude": EventKind.DISPUTE_CONCLUDED,
+    # A reopened consultation ends the dispute with a new answer to come.
+    "reopen": EventKind.DISPUTE_CONCLUDED,
 }
 
 CITIZEN_KINDS = frozenset(
@@ -111,6 +118,17 @@ def _assignee_or_operators(consultation: Consultation) -> list[User]:
     return _department_staff(consultation, [Role.OPERATOR])
 
 
+def _dispute_experts(consultation: Consultation) -> list[User]:
+    from protokol.disputes.models import Dispute
+
+    latest = (
+        Dispute.objects.filter(consultation=consultation, expert__isnull=False)
+        .select_related("expert")
+        .first()
+    )
+    return [latest.expert] if latest else []
+
+
 def staff_recipients(
     kind: str, public: bool, params: dict, consultation: Consultation
 ) -> list[User]:
@@ -130,6 +148,12 @@ def staff_recipients(
         )
     if kind == EventKind.DISPUTE_OPENED:
         return assignee + _department_staff(consultation, [Role.SUPERVISOR])
+    if kind == EventKind.DISPUTE_CONCLUDED:
+        return (
+            assignee
+            + _department_staff(consultation, [Role.SUPERVISOR])
+            + _dispute_experts(consultation)
+        )
     if params.get("action") == "submit":
         return assignee + _department_staff(consultation, [Role.REVIEWER])
     if params.get("action") == "forward":
@@ -146,6 +170,8 @@ def recipients(
 ) -> list[User]:
     """Return the users who receive an event, each once, never its actor.
 
+    The one exception is the citizen who opened a dispute, who gets it as a
+    receipt.
     The citizen is added only for public events of the kinds in
     CITIZEN_KINDS, which is what keeps internal notes and escalations away
     from citizens on every channel.
@@ -154,8 +180,13 @@ def recipients(
     if public and kind in CITIZEN_KINDS:
         users.append(consultation.citizen)
 
+    # The citizen's own dispute is confirmed to them as a receipt.
+    receipt = kind == EventKind.DISPUTE_OPENED and public
     unique = {}
     for user in users:
-        if user.pk != actor_id and user.is_active:
+        is_actor = user.pk == actor_id and not (
+            receipt and user.pk == consultation.citizen_id
+        )
+        if not is_actor and user.is_active:
             unique.setdefault(user.pk, user)
     return list(unique.values())

@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 from protokol.accounts.models import Department, Role
 from protokol.consultations.models import Consultation
 from protokol.errors import NotFound, PermissionDenied, ValidationFailed
+from protokol.journal import services as journal
 from protokol.journal.models import JournalEntry
 from protokol.notifications import channels
 from protokol.notifications.events import SOURCE_ACTIONS, classify, recipients
@@ -29,6 +30,12 @@ from protokol.notifications.models import (
 )
 
 log = structlog.get_logger(__name__)
+
+# Journal actions of webhook changes.
+# NOTE: kept here instead of journal.models.JournalAction because adding
+# choices there needs a journal migration; move them with the next one.
+WEBHOOK_CREATE = "webhook:create"
+WEBHOOK_DELETE = "webhook:delete"
 
 # How long a sending task keeps its claim on a delivery; above the webhook timeout.
 LEASE = timedelta(seconds=4 * channels.WEBHOOK_TIMEOUT_SECONDS)
@@ -206,6 +213,8 @@ def attempt_delivery(delivery_id: int) -> datetime | None:
 
     try:
         SENDERS[delivery.channel](delivery)
+    except channels.DeliveryBlocked as error:
+        return _record_failure(delivery, str(error), permanent=True)
     except channels.DeliveryFailed as error:
         return _record_failure(delivery, str(error))
 
@@ -225,11 +234,18 @@ def attempt_delivery(delivery_id: int) -> datetime | None:
     return None
 
 
-def _record_failure(delivery: Delivery, error: str) -> datetime | None:
+def _record_failure(
+    delivery: Delivery, error: str, *, permanent: bool = False
+) -> datetime | None:
+    """Schedule the next attempt, or move the delivery to the dead letters.
+
+    A permanent failure, such as a notification template that cannot be
+    filled in, goes to the dead letters at once; replay it once fixed.
+    """
     delivery.last_error = error[:2000]
     delivery.locked_until = None
     retry_at = None
-    if delivery.attempts >= settings.CONFIG.notify_max_attempts:
+    if permanent or delivery.attempts >= settings.CONFIG.notify_max_attempts:
         delivery.status = DeliveryStatus.DEAD
         delivery.next_attempt_at = None
         log.warning(
@@ -352,17 +368,37 @@ def create_webhook(
                 field="department",
             )
 
-    webhook = Webhook.objects.create(
-        name=name,
-        url=url,
-        secret=secrets.token_urlsafe(32),
-        department=department_row,
-        events=events,
-        include_internal=include_internal,
-        created_at=timezone.now(),
-    )
+    with transaction.atomic():
+        webhook = Webhook.objects.create(
+            name=name,
+            url=url,
+            secret=secrets.token_urlsafe(32),
+            department=department_row,
+            events=events,
+            include_internal=include_internal,
+            created_at=timezone.now(),
+        )
+        journal.record(
+            WEBHOOK_CREATE,
+            actor=actor,
+            object_type="webhook",
+            object_id=webhook.pk,
+            object_label=name,
+            after=_webhook_facts(webhook),
+        )
     log.info("webhook_created", webhook_id=webhook.pk, department=department)
     return webhook
+
+
+def _webhook_facts(webhook: Webhook) -> dict:
+    """Return what a journal entry records of a webhook: never its secret."""
+    return {
+        "name": webhook.name,
+        "url": webhook.url,
+        "department": webhook.department.code if webhook.department_id else None,
+        "events": webhook.events,
+        "include_internal": webhook.include_internal,
+    }
 
 
 def list_webhooks(actor):
@@ -373,9 +409,26 @@ def list_webhooks(actor):
 def delete_webhook(actor, webhook_id: int) -> None:
     """Remove a webhook together with its deliveries."""
     _require_admin(actor)
-    deleted, _ = Webhook.objects.filter(pk=webhook_id).delete()
-    if not deleted:
-        raise NotFound(gettext("No such webhook."), field="webhook_id")
+    with transaction.atomic():
+        # Only the webhook row: PostgreSQL cannot lock the outer-joined department.
+        webhook = (
+            Webhook.objects.select_for_update(of=("self",))
+            .select_related("department")
+            .filter(pk=webhook_id)
+            .first()
+        )
+        if webhook is None:
+            raise NotFound(gettext("No such webhook."), field="webhook_id")
+        before = _webhook_facts(webhook)
+        webhook.delete()
+        journal.record(
+            WEBHOOK_DELETE,
+            actor=actor,
+            object_type="webhook",
+            object_id=webhook_id,
+            object_label=before["name"],
+            before=before,
+        )
     log.info("webhook_deleted", webhook_id=webhook_id)
 
 

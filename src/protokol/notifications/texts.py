@@ -2,9 +2,14 @@
 
 from django.utils.translation import gettext
 
-from protokol.consultations.models import Status
+from protokol.consultations.models import Consultation, Status
 from protokol.notifications.models import EventKind
+from protokol.workflow import answer_templates
 from protokol.workflow.deadlines import TARGET_LABELS
+
+# An active answer template with code TEMPLATE_PREFIX + event kind, e.g.
+# "notify_dispute_opened", is the body of the citizen's e-mail of that kind.
+TEMPLATE_PREFIX = "notify_"
 
 
 def _status_label(value: str | None) -> str:
@@ -47,3 +52,30 @@ def describe(kind: str, params: dict) -> str:
         ),
     }
     return texts.get(kind, kind) % values
+
+
+def template_text(event, recipient) -> str | None:
+    """Return the citizen's e-mail body from the event's answer template, if any.
+
+    The template is chosen and filled in by the same functions as the
+    operator's template insertion (workflow/answer_templates.py), for the
+    consultation's service and department. Staff recipients, and events
+    without a template, get None.
+
+    Raises:
+        ValidationFailed: the template uses a variable that is not known;
+            the message names it.
+    """
+    consultation = Consultation.objects.select_related(
+        "citizen", "service", "department", "assignee"
+    ).get(pk=event.consultation_id)
+    if recipient is None or recipient.pk != consultation.citizen_id:
+        return None
+    code = TEMPLATE_PREFIX + event.kind
+    template = next(
+        (t for t in answer_templates.templates_for(consultation) if t.code == code),
+        None,
+    )
+    if template is None:
+        return None
+    return answer_templates.render_for(template, consultation)

@@ -226,7 +226,7 @@ def _render_page(
             consultation.department.name, consultation.department.name_en
         ),
         "overdue": is_overdue(consultation),
-        "deadlines": deadline_rows(consultation),
+        "deadlines": deadline_rows(consultation, viewer=user),
         "answer_templates": templates,
         "show_presence": user.role in STAFF_ROLES,
         "can_extend": extensions.can_extend(user, consultation)

@@ -89,10 +89,9 @@ def consultation_values(consultation, *, language: str = "ru") -> dict[str, str]
     """Return the template variables of a consultation, as text."""
     from protokol.workflow.deadlines import deadline_rows
 
-    answer = next(
-        (row for row in deadline_rows(consultation) if row["target"] == "answer"),
-        None,
-    )
+    # The text goes to the citizen, so the date is in the citizen's zone.
+    rows = deadline_rows(consultation, viewer=consultation.citizen)
+    answer = next((row for row in rows if row["target"] == "answer"), None)
     english = language == "en"
     department = consultation.department
     service = consultation.service

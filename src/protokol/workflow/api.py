@@ -90,9 +90,13 @@ class TemplateOut(Schema):
 
 @consultation_router.get("/{consultation_id}/deadlines", response=list[DeadlineOut])
 def get_deadlines(request, consultation_id: int):
-    """Return each regulation target: due time, state and share used."""
+    """Return each regulation target: due time, state and share used.
+
+    Citizens get the times in their profile's time zone, staff in the
+    department calendar's; `time_zone` names it.
+    """
     consultation = services.read_consultation(request.user, consultation_id, via="api")
-    return deadline_rows(consultation)
+    return deadline_rows(consultation, viewer=request.user)
 
 
 @consultation_router.post("/{consultation_id}/extend", response=list[DeadlineOut])
@@ -101,7 +105,7 @@ def post_extension(request, consultation_id: int, body: ExtensionIn):
     consultation = extensions.extend_deadline(
         request.user, consultation_id, days=body.days, reason=body.reason
     )
-    return deadline_rows(consultation)
+    return deadline_rows(consultation, viewer=request.user)
 
 
 @consultation_router.get(

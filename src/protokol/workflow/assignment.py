@@ -79,6 +79,19 @@ def assign_new(consultation: Consultation) -> User | None:
     Runs in the creating transaction. The department row is locked, so two
     consultations created at once are assigned one after the other.
     """
+    return _assign_round_robin(consultation, reason="new")
+
+
+def assign_forwarded(consultation: Consultation) -> User | None:
+    """Assign a forwarded consultation in its new department, as a new one is.
+
+    Runs in the forwarding transaction, after the forward cleared the
+    assignee; with the queue mode it stays unassigned.
+    """
+    return _assign_round_robin(consultation, reason="forward")
+
+
+def _assign_round_robin(consultation: Consultation, *, reason: str) -> User | None:
     if settings.CONFIG.assignment != ROUND_ROBIN:
         return None
     Department.objects.select_for_update(no_key=True).filter(
@@ -90,6 +103,7 @@ def assign_new(consultation: Consultation) -> User | None:
             "assignment_no_operator",
             consultation_id=consultation.pk,
             department=consultation.department.code,
+            reason=reason,
         )
         return None
 
@@ -97,6 +111,7 @@ def assign_new(consultation: Consultation) -> User | None:
     now = timezone.now()
     details = {
         "mode": ROUND_ROBIN,
+        "reason": reason,
         "assignee_id": operator.pk,
         "assignee": operator.display_name,
         "open_consultations": open_count,
@@ -128,5 +143,6 @@ def assign_new(consultation: Consultation) -> User | None:
         consultation_id=consultation.pk,
         assignee_id=operator.pk,
         open_consultations=open_count,
+        reason=reason,
     )
     return operator

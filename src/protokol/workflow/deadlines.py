@@ -6,11 +6,12 @@ applies to past consultations as well.
 """
 
 from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from protokol.accounts.models import STAFF_ROLES
+from protokol.accounts.models import STAFF_ROLES, Role
 from protokol.consultations.models import Consultation, Status
 from protokol.workflow.calendars import BusinessCalendar
 from protokol.workflow.extensions import extension_days
@@ -170,14 +171,29 @@ STATE_LABELS = {
 }
 
 
+def display_zone(viewer, consultation: Consultation) -> ZoneInfo:
+    """Return the zone in which `viewer` sees the consultation's times.
+
+    A citizen sees them in the time zone of their profile (Europe/Moscow by
+    default); staff, and callers without a viewer, in the department
+    calendar's zone, which is where the regulation runs.
+    """
+    if viewer is not None and getattr(viewer, "role", None) == Role.CITIZEN:
+        from protokol.profiles.services import zone_of
+
+        return zone_of(viewer)
+    return calendar_for(consultation).zone
+
+
 def deadline_rows(
-    consultation: Consultation, *, now: datetime | None = None
+    consultation: Consultation, *, now: datetime | None = None, viewer=None
 ) -> list[dict]:
     """Return the deadlines as plain data for the page and the API.
 
-    Times are in the department's zone, which is where the regulation runs.
+    Times are aware datetimes in `display_zone(viewer, consultation)`, and
+    `time_zone` names that zone.
     """
-    zone = calendar_for(consultation).zone
+    zone = display_zone(viewer, consultation)
     rows = []
     for deadline in consultation_deadlines(consultation, now=now):
         if deadline.stopped_at is not None:

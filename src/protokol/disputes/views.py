@@ -1,0 +1,154 @@
+"""Pages of disputes: the list, and the claims beside the consultation's record."""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from protokol.disputes import permissions, services
+from protokol.disputes.models import DisputeStatus
+from protokol.disputes.presenters import case_file
+from protokol.errors import NotFound, ProtokolError
+from protokol.web.views import not_found
+
+PAGE_SIZE = 100
+
+
+class ExpertForm(forms.Form):
+    expert = forms.ChoiceField(label=gettext_lazy("Эксперт"))
+
+
+class ConclusionForm(forms.Form):
+    text = forms.CharField(
+        label=gettext_lazy("Заключение эксперта"),
+        widget=forms.Textarea(attrs={"rows": 8}),
+    )
+
+
+class CloseForm(forms.Form):
+    outcome = forms.ChoiceField(
+        label=gettext_lazy("Решение"),
+        choices=[
+            ("conclude", gettext_lazy("Завершить: протокол остаётся в силе")),
+            ("reopen", gettext_lazy("Возобновить подготовку ответа")),
+        ],
+        widget=forms.RadioSelect,
+    )
+    comment = forms.CharField(
+        label=gettext_lazy("Комментарий"), widget=forms.Textarea(attrs={"rows": 4})
+    )
+
+
+@login_required
+def dispute_list(request):
+    """List the disputes the user may see, including those assigned to them."""
+    disputes = list(services.list_disputes(request.user)[:PAGE_SIZE])
+    services.journal_list_read(request.user, count=len(disputes), via="page")
+    context = {"title": _("Споры по протоколам"), "disputes": disputes}
+    return render(request, "disputes/list.html", context)
+
+
+def _render(request, dispute_id, *, status: int = 200, **bound_forms):
+    user = request.user
+    try:
+        dispute = services.read_dispute(user, dispute_id, via="page")
+    except NotFound:
+        return not_found(request)
+
+    expert_form = bound_forms.get("expert_form") or ExpertForm()
+    expert_form.fields["expert"].choices = [
+        (candidate.username, f"{candidate.display_name} ({candidate.username})")
+        for candidate in permissions.expert_candidates(dispute)
+    ]
+    manager = permissions.can_manage_dispute(user, dispute)
+    context = {
+        "title": _("Спор по консультации %(number)s")
+        % {"number": dispute.consultation.number},
+        "dispute": dispute,
+        "file": case_file(dispute, user),
+        "can_assign": manager
+        and dispute.status in (DisputeStatus.OPEN, DisputeStatus.ASSIGNED),
+        "can_conclude": permissions.is_expert(user, dispute)
+        and dispute.status == DisputeStatus.ASSIGNED,
+        # Shown before the conclusion too; the service names what is missing.
+        "can_close": manager and dispute.status != DisputeStatus.CLOSED,
+        "expert_form": expert_form,
+        "conclusion_form": bound_forms.get("conclusion_form") or ConclusionForm(),
+        "close_form": bound_forms.get("close_form") or CloseForm(),
+    }
+    return render(request, "disputes/dispute.html", context, status=status)
+
+
+@login_required
+def dispute_page(request, dispute_id: int):
+    return _render(request, dispute_id)
+
+
+def _submit(request, dispute_id, *, form_name, form, write, done):
+    """Validate `form`, call `write` and redirect, or show the error on the form."""
+    if form.is_valid():
+        try:
+            write(form.cleaned_data)
+        except NotFound:
+            return not_found(request)
+        except ProtokolError as error:
+            field = error.field if error.field in form.fields else None
+            form.add_error(field, error.message)
+        else:
+            messages.success(request, done)
+            return redirect("disputes:detail", dispute_id=dispute_id)
+    return _render(request, dispute_id, status=422, **{form_name: form})
+
+
+@login_required
+@require_POST
+def post_expert(request, dispute_id: int):
+    form = ExpertForm(request.POST)
+    # The choices are checked by the service, which names a wrong expert.
+    form.fields["expert"] = forms.CharField(label=_("Эксперт"))
+    return _submit(
+        request,
+        dispute_id,
+        form_name="expert_form",
+        form=form,
+        write=lambda data: services.assign_expert(
+            request.user, dispute_id, expert=data["expert"]
+        ),
+        done=_("Эксперт назначен."),
+    )
+
+
+@login_required
+@require_POST
+def post_conclusion(request, dispute_id: int):
+    return _submit(
+        request,
+        dispute_id,
+        form_name="conclusion_form",
+        form=ConclusionForm(request.POST),
+        write=lambda data: services.write_conclusion(
+            request.user, dispute_id, text=data["text"]
+        ),
+        done=_("Заключение подписано и добавлено к протоколу."),
+    )
+
+
+@login_required
+@require_POST
+def post_close(request, dispute_id: int):
+    return _submit(
+        request,
+        dispute_id,
+        form_name="close_form",
+        form=CloseForm(request.POST),
+        write=lambda data: services.close_dispute(
+            request.user,
+            dispute_id,
+            outcome=data["outcome"],
+            comment=data["comment"],
+        ),
+        done=_("Рассмотрение спора завершено."),
+    )

@@ -1,0 +1,87 @@
+"""The dispute pages: the claims beside the record, forms and their errors."""
+
+import pytest
+
+from protokol.disputes import services
+from protokol.disputes.models import DisputeStatus
+
+from .conftest import CLAIMS
+
+
+@pytest.fixture
+def opened(demo, signed):
+    return services.open_dispute(demo["citizen"], signed.pk, claims=CLAIMS)
+
+
+def test_supervisor_page_offers_qualified_experts(client, demo, expert, opened):
+    client.force_login(demo["supervisor"])
+
+    page = client.get(f"/disputes/{opened.pk}/").content.decode()
+
+    assert CLAIMS in page
+    assert "Доводы гражданина" in page
+    assert "Записи журнала" in page
+    assert 'value="reviewer_b"' in page
+    assert 'value="reviewer"' not in page
+
+
+def test_assign_and_conclude_through_pages(client, demo, expert, opened):
+    client.force_login(demo["supervisor"])
+    response = client.post(f"/disputes/{opened.pk}/expert/", {"expert": "reviewer_b"})
+    assert response.status_code == 302
+
+    client.force_login(expert)
+    page = client.get(f"/disputes/{opened.pk}/").content.decode()
+    assert "Подписать заключение" in page
+    response = client.post(
+        f"/disputes/{opened.pk}/conclusion/", {"text": "Справка учтена."}
+    )
+
+    assert response.status_code == 302
+    opened.refresh_from_db()
+    assert opened.status == DisputeStatus.CONCLUDED
+    page = client.get(f"/disputes/{opened.pk}/").content.decode()
+    assert "Справка учтена." in page
+    assert "подписанный протокол не изменён" in page
+
+
+def test_wrong_expert_shown_on_form(client, demo, opened):
+    client.force_login(demo["supervisor"])
+
+    response = client.post(f"/disputes/{opened.pk}/expert/", {"expert": "reviewer"})
+
+    assert response.status_code == 422
+    assert "signed or wrote the disputed protocol" in response.content.decode()
+
+
+def test_close_before_conclusion_shown_on_form(client, demo, opened):
+    client.force_login(demo["supervisor"])
+
+    response = client.post(
+        f"/disputes/{opened.pk}/close/", {"outcome": "conclude", "comment": "Итог"}
+    )
+
+    assert response.status_code == 422
+    assert "conclusion comes first" in response.content.decode()
+
+
+def test_other_citizen_gets_not_found_page(client, demo, opened):
+    client.force_login(demo["citizen2"])
+
+    assert client.get(f"/disputes/{opened.pk}/").status_code == 404
+
+
+def test_citizen_list_shows_own_dispute(client, demo, opened):
+    client.force_login(demo["citizen"])
+
+    page = client.get("/disputes/").content.decode()
+
+    assert opened.consultation.number in page
+
+
+def test_consultation_page_links_dispute(client, demo, opened):
+    client.force_login(demo["citizen"])
+
+    page = client.get(f"/consultations/{opened.consultation_id}/").content.decode()
+
+    assert f'href="/disputes/{opened.pk}/"' in page
