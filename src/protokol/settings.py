@@ -119,6 +119,9 @@ class Config(BaseSettings):
     # seconds, n = failures so far, and dead after max_attempts failures.
     notify_retry_base_seconds: float = 30.0
     notify_max_attempts: int = 6
+    # Seconds between two runs of the scheduled retention task
+    # (`protokol retention schedule`); 0 runs it once.
+    retention_every_seconds: int = 86400
     allowed_upload_types: list[str] = Field(
         default=[
             "application/pdf",
@@ -296,6 +299,7 @@ INSTALLED_APPS = [
     "protokol.workflow",
     "protokol.analytics",
     "protokol.security",
+    "protokol.retention",
     "django_tasks",
     "django_tasks_db",
     "protokol.notifications",

@@ -31,5 +31,6 @@ urlpatterns = [
     path("pki/", include("protokol.signing.urls")),
     path("analytics/", include("protokol.analytics.urls")),
     path("notifications/", include("protokol.notifications.urls")),
+    path("privacy/", include("protokol.retention.urls")),
     path("", include("protokol.web.urls")),
 ]

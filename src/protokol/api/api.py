@@ -34,6 +34,8 @@ from protokol.journal.api import router as journal_router
 from protokol.journal.queries import consultation_journal
 from protokol.notifications.api import router as notifications_router
 from protokol.protocols import services as protocols
+from protokol.retention.api import privacy_router
+from protokol.retention.api import router as retention_router
 from protokol.signing.api import router as signatures_router
 from protokol.workflow import api as workflow_api
 
@@ -364,3 +366,5 @@ api.add_router("/services", workflow_api.services_router)
 api.add_router("", personal_router)
 api.add_router("/analytics", analytics_router)
 api.add_router("/notifications", notifications_router)
+api.add_router("/retention", retention_router)
+api.add_router("/privacy", privacy_router)
