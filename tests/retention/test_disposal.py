@@ -16,6 +16,8 @@ from protokol.consultations.models import (
     Message,
     Transition,
 )
+from protokol.documents import cache as copy_cache
+from protokol.documents.services import issue_copy
 from protokol.journal import checkpoints, merkle, tree
 from protokol.journal import services as journal
 from protokol.journal.models import JournalEntry
@@ -55,6 +57,20 @@ def test_delete_removes_payload(demo, archived, django_capture_on_commit_callbac
         assert not model.objects.filter(consultation_id=consultation.pk).exists()
     assert not any(default_storage.exists(key) for key in keys)
     assert not PurgePermit.objects.exists()
+
+
+def test_delete_clears_cached_copies(
+    demo, archived, django_capture_on_commit_callbacks
+):
+    set_policy(demo["admin"], "GEN", years=5, end_action="delete")
+    consultation = archived(6)
+    issue_copy(demo["citizen"], consultation.pk)
+    assert list(copy_cache.cache_dir().glob("*/*.pdf"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        disposal.run()
+
+    assert list(copy_cache.cache_dir().glob("*/*.pdf")) == []
 
 
 def test_delete_journaled_with_policy(demo, archived):
@@ -149,14 +165,15 @@ def test_command_dry_run_lists(demo, archived):
     assert not Disposal.objects.exists()
 
 
-def test_command_run_shows_progress(demo, archived):
+def test_command_run_shows_progress(demo, archived, capsys):
     archived(6)
     archived(7)
-    out, err = io.StringIO(), io.StringIO()
+    out = io.StringIO()
 
-    call_command("retention", "run", stdout=out, stderr=err)
+    call_command("retention", "run", stdout=out)
 
     assert "2 disposed, 0 failed, 2 due" in out.getvalue()
+    assert "Applying retention: 100%" in capsys.readouterr().err
     assert Disposal.objects.count() == 2
 
 

@@ -15,7 +15,7 @@ GRANTEE_ROLES = frozenset({Role.ADMIN, Role.AUDITOR})
 
 
 def has_archive_grant(user) -> bool:
-    """Return whether `user` holds a current grant, cached on the user object."""
+    """Return whether `user` has a current grant, cached on the user object."""
     cached = getattr(user, "_archive_grant", None)
     if cached is None:
         cached = user.role in GRANTEE_ROLES and (

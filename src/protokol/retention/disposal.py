@@ -2,10 +2,11 @@
 
 Deletion removes the record's payload: messages, attachment rows and files,
 collected personal data, transitions, protocol versions, addenda, signatures
-and the consultation row. The journal is not touched: its entries carry ids,
-numbers, statuses, hashes and sizes of that payload, never its text or files
-(docs/retention.md), so every leaf hash and proof stays valid. Each disposal
-appends one journal entry naming the policy and what was removed.
+and the consultation row. The journal is not touched, so every leaf hash and
+proof stays valid. Its entries carry ids, numbers, statuses, hashes and sizes
+of that payload, but also the actors' names and the comments of lifecycle
+actions (docs/retention.md). Each disposal appends one journal entry naming
+the policy and what was removed.
 """
 
 from collections.abc import Iterable
@@ -25,6 +26,7 @@ from protokol.consultations.models import (
     Message,
     Transition,
 )
+from protokol.documents import cache as copy_cache
 from protokol.journal import services as journal
 from protokol.protocols.models import Addendum, ProtocolVersion
 from protokol.retention import policy
@@ -39,7 +41,7 @@ ARCHIVE_ACTION = "retention:archive"
 
 @dataclass
 class RunResult:
-    """What one run of the retention policy found and did."""
+    """The due consultations of one retention run and the disposals it made."""
 
     due: list[policy.Due]
     disposals: list[Disposal] = field(default_factory=list)
@@ -83,8 +85,13 @@ def purge(consultation: Consultation) -> dict:
     ).delete()[0]
     permit.delete()
 
+    # NOTE: the journal entries of this consultation keep their actor names
+    # and action comments, because each leaf hash covers them. Remove this
+    # note when entries commit to a salted hash of a separately stored,
+    # erasable payload (the design in docs/retention.md).
     consultation.delete()
     transaction.on_commit(lambda: _delete_files(consultation_id, files))
+    transaction.on_commit(_clear_copy_cache)
     return removed
 
 
@@ -101,6 +108,20 @@ def _delete_files(consultation_id: int, keys: list[str]) -> None:
                 storage_key=key,
                 error=str(error),
             )
+
+
+def _clear_copy_cache() -> None:
+    """Delete every cached sealed copy, as a deleted protocol's copy is among them.
+
+    Cache keys are hashes of the rendered inputs and name no consultation,
+    so all copies go; the next request renders its copy again. Directories
+    stay, so a copy being stored meanwhile still lands.
+    """
+    removed = 0
+    for path in copy_cache.cache_dir().glob("*/*.pdf"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    log.info("retention_copy_cache_cleared", copies=removed)
 
 
 def dispose(

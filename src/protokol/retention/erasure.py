@@ -2,7 +2,7 @@
 
 The account is kept without a name, e-mail address, login name, password or
 identifiers, and deactivated. Consultations stay until their retention
-period ends, and the journal stays whole; the response lists each kept
+period ends, and the journal stays whole. The response lists each kept
 record with the reason and the date until which it is kept.
 """
 
@@ -169,10 +169,11 @@ def request_erasure(actor, *, confirm) -> ErasureRequest:
                 "until": None,
                 "reason": gettext(
                     "The operations journal is kept in full for as long as the "
-                    "installation runs: its entries are covered by signed "
-                    "checkpoints, so erasing the name in them would break the "
-                    "journal's verification. Entries written from now on name "
-                    "the pseudonym."
+                    "installation runs. Its entries name you as the actor and "
+                    "contain the comments you gave with actions such as a "
+                    "withdrawal or a dispute; signed checkpoints cover them, so "
+                    "erasing them would break the journal's verification. "
+                    "Entries written from now on name the pseudonym."
                 ),
             },
             "pseudonym": pseudonym,

@@ -1,9 +1,9 @@
 """When a closed consultation's retention period ends.
 
 The clock starts at the last transition into a closed status (CLOSED_STATUSES
-in consultations/lifecycle.py), runs for the service's policy in years, and
-stops while a legal hold is in place: the period is extended by the time
-spent under lifted holds, and never ends while a hold is active.
+in consultations/lifecycle.py) and runs for the service's policy in years. A
+legal hold stops it: the period never ends while a hold is active, and it is
+extended by the time spent under lifted holds.
 """
 
 from dataclasses import dataclass
@@ -68,9 +68,9 @@ def rule_for(service_id: int, rules: dict[int, Rule] | None = None) -> Rule:
 
 
 def closed_consultations():
-    """Return closed consultations not yet disposed of, annotated with `closed_on`.
+    """Return closed consultations not yet disposed of, with `closing_transition`.
 
-    `closed_on` is the time of the last transition into a closed status, or
+    `closing_transition` is the time of the last transition into a closed status, or
     the row's `closed_at` when no transition records it (old imports).
     """
     return (

@@ -43,7 +43,7 @@ HOLD_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
 GRANT_ROLES = frozenset({Role.ADMIN})
 # Roles that read policies, holds, disposals and privacy requests.
 READER_ROLES = frozenset({Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN})
-# Longest archive grant; a longer need is a new grant with a new reason.
+# Maximum days of one archive grant; a longer need takes a new grant and reason.
 MAX_GRANT_DAYS = 90
 MAX_YEARS = 100
 
