@@ -53,9 +53,9 @@ def main() -> None:
 
     results = {}
     for name, args, prepare in [
-        ("dry_run", ("retention", "run", "--dry-run", "-v", "0"), None),
-        ("archive", ("retention", "run", "-v", "0"), None),
-        ("delete", ("retention", "run", "-v", "0"), SET_DELETE),
+        ("dry_run", ("retention", "run", "--dry-run"), None),
+        ("archive", ("retention", "run"), None),
+        ("delete", ("retention", "run"), SET_DELETE),
     ]:
         copy = base / name
         shutil.copytree(source, copy)
