@@ -185,6 +185,9 @@ class Config(BaseSettings):
     backup_keep: int = 7
     # Seconds between the starts of two scheduled backups.
     backup_interval_seconds: float = 86400.0
+    # Seconds between two runs of the scheduled retention task
+    # (`protokol retention schedule`); 0 runs it once.
+    retention_every_seconds: int = 86400
     allowed_upload_types: list[str] = Field(
         default=[
             "application/pdf",
@@ -411,6 +414,7 @@ INSTALLED_APPS = [
     "protokol.scale",
     "protokol.monitoring",
     "django_prometheus",
+    "protokol.retention",
     "django_tasks",
     "django_tasks_db",
     "protokol.notifications",

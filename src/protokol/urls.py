@@ -37,5 +37,6 @@ urlpatterns = [
     path("disputes/", include("protokol.disputes.urls")),
     path("profile/", include("protokol.profiles.urls")),
     path("admin/", admin_site.urls),
+    path("privacy/", include("protokol.retention.urls")),
     path("", include("protokol.web.urls")),
 ]

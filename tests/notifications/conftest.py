@@ -41,6 +41,11 @@ TRIGGER_MIGRATIONS = [
         "remove_triggers",
     ),
     ("protokol.signing.migrations.0002_append_only_triggers", "install", "remove"),
+    (
+        "protokol.retention.migrations.0001_retention_policies_holds_disposals",
+        "install",
+        "remove",
+    ),
 ]
 
 

@@ -37,6 +37,8 @@ from protokol.journal.queries import consultation_journal
 from protokol.notifications.api import router as notifications_router
 from protokol.profiles.api import router as profile_router
 from protokol.protocols import services as protocols
+from protokol.retention.api import privacy_router
+from protokol.retention.api import router as retention_router
 from protokol.signing.api import router as signatures_router
 from protokol.workflow import api as workflow_api
 
@@ -383,3 +385,5 @@ api.add_router("/notifications", notifications_router)
 api.add_router("/consultations", disputes_api.consultation_router)
 api.add_router("/disputes", disputes_api.router)
 api.add_router("/profile", profile_router)
+api.add_router("/retention", retention_router)
+api.add_router("/privacy", privacy_router)

@@ -9,6 +9,7 @@ from django.db.models import Q
 from protokol.accounts.models import Role
 from protokol.consultations.lifecycle import ACTIONS, SEALED_STATUSES
 from protokol.consultations.models import Consultation, Visibility
+from protokol.retention import access as retention
 
 DEPARTMENT_ROLES = frozenset(
     {Role.OPERATOR, Role.REVIEWER, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN}
@@ -43,11 +44,11 @@ def consultation_scope(user) -> Q:
     if not user.is_authenticated or not user.is_active:
         return Q(pk__in=[])
     if user.role == Role.CITIZEN:
-        return Q(citizen_id=user.pk)
+        return Q(citizen_id=user.pk) & retention.archive_scope(user)
     if user.role in DEPARTMENT_ROLES:
         if user.all_departments:
-            return Q()
-        return Q(department_id__in=department_ids(user))
+            return retention.archive_scope(user)
+        return Q(department_id__in=department_ids(user)) & retention.archive_scope(user)
     return Q(pk__in=[])
 
 
@@ -55,7 +56,9 @@ def can_view_consultation(user, consultation: Consultation) -> bool:
     """Return whether `user` may see the consultation at all."""
     if not user.is_authenticated or not user.is_active:
         return False
-    return _is_owner(user, consultation) or _in_department(user, consultation)
+    if not (_is_owner(user, consultation) or _in_department(user, consultation)):
+        return False
+    return retention.can_view_archived(user, consultation)
 
 
 # -- internal messages

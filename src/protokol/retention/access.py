@@ -1,0 +1,48 @@
+"""The restricted archive: who may still see a consultation moved there.
+
+`consultations.permissions` calls these two functions from its view
+predicates, so every list, page, API call, download and copy applies them.
+"""
+
+from django.db.models import Q
+from django.utils import timezone
+
+from protokol.accounts.models import Role
+from protokol.retention.models import ArchiveGrant, Disposal, EndAction
+
+# Roles that may hold an archive grant.
+GRANTEE_ROLES = frozenset({Role.ADMIN, Role.AUDITOR})
+
+
+def has_archive_grant(user) -> bool:
+    """Return whether `user` has a current grant, cached on the user object."""
+    cached = getattr(user, "_archive_grant", None)
+    if cached is None:
+        cached = user.role in GRANTEE_ROLES and (
+            ArchiveGrant.objects.filter(
+                user_id=user.pk,
+                revoked_at__isnull=True,
+                expires_at__gt=timezone.now(),
+            ).exists()
+        )
+        user._archive_grant = cached
+    return cached
+
+
+def archive_scope(user) -> Q:
+    """Return the filter that hides archived consultations unless `user` has a grant."""
+    if has_archive_grant(user):
+        return Q()
+    archived = Disposal.objects.filter(end_action=EndAction.ARCHIVE).values(
+        "consultation_id"
+    )
+    return ~Q(pk__in=archived)
+
+
+def can_view_archived(user, consultation) -> bool:
+    """Return False for an archived consultation and a user without a grant."""
+    if has_archive_grant(user):
+        return True
+    return not Disposal.objects.filter(
+        consultation_id=consultation.pk, end_action=EndAction.ARCHIVE
+    ).exists()

@@ -1,0 +1,224 @@
+"""Applying retention policies: deleting or archiving consultations whose period ended.
+
+Deletion removes the record's payload: messages, attachment rows and files,
+collected personal data, transitions, protocol versions, addenda, signatures
+and the consultation row. The journal is not touched, so every leaf hash and
+proof stays valid. Its entries carry ids, numbers, statuses, hashes and sizes
+of that payload, but also the actors' names and the comments of lifecycle
+actions (docs/retention.md). Each disposal appends one journal entry naming
+the policy and what was removed.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import structlog
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from protokol.consultations.models import (
+    Attachment,
+    CollectedData,
+    Consultation,
+    Message,
+    Transition,
+)
+from protokol.documents import cache as copy_cache
+from protokol.journal import services as journal
+from protokol.protocols.models import Addendum, ProtocolVersion
+from protokol.retention import policy
+from protokol.retention.models import Disposal, EndAction, PurgePermit
+from protokol.signing.models import Signature
+
+log = structlog.get_logger(__name__)
+
+DELETE_ACTION = "retention:delete"
+ARCHIVE_ACTION = "retention:archive"
+
+
+@dataclass
+class RunResult:
+    """The due consultations of one retention run and the disposals it made."""
+
+    due: list[policy.Due]
+    disposals: list[Disposal] = field(default_factory=list)
+    # Ids of consultations whose disposal failed and was rolled back.
+    failed: list[int] = field(default_factory=list)
+
+
+def purge(consultation: Consultation) -> dict:
+    """Delete the consultation and its payload inside the caller's transaction.
+
+    Returns the counts that the journal entry records. Files are deleted
+    after the commit, so a rollback leaves every file in place.
+    """
+    consultation_id = consultation.pk
+    attachments = Attachment.objects.filter(consultation=consultation)
+    files = list(attachments.values_list("storage_key", flat=True))
+    removed = {
+        "messages": Message.objects.filter(consultation=consultation).count(),
+        "attachments": len(files),
+        "attachment_bytes": attachments.aggregate(total=Sum("size"))["total"] or 0,
+    }
+    attachments.delete()
+    Message.objects.filter(consultation=consultation).delete()
+    removed["collected_data"] = CollectedData.objects.filter(
+        consultation=consultation
+    ).exists()
+    CollectedData.objects.filter(consultation=consultation).delete()
+    removed["protocol_versions"] = ProtocolVersion.objects.filter(
+        consultation=consultation
+    ).delete()[0]
+    removed["addenda"] = Addendum.objects.filter(consultation=consultation).delete()[0]
+    removed["transitions"] = Transition.objects.filter(
+        consultation=consultation
+    ).delete()[0]
+
+    # Signatures are append-only; the delete trigger lets rows pass only for
+    # a consultation with a permit row, which lives for these statements.
+    permit = PurgePermit.objects.create(consultation_id=consultation_id)
+    removed["signatures"] = Signature.objects.filter(
+        consultation=consultation
+    ).delete()[0]
+    permit.delete()
+
+    # NOTE: the journal entries of this consultation keep their actor names
+    # and action comments, because each leaf hash covers them. Remove this
+    # note when entries commit to a salted hash of a separately stored,
+    # erasable payload (the design in docs/retention.md).
+    consultation.delete()
+    transaction.on_commit(lambda: _delete_files(consultation_id, files))
+    transaction.on_commit(_clear_copy_cache)
+    return removed
+
+
+def _delete_files(consultation_id: int, keys: list[str]) -> None:
+    for key in keys:
+        try:
+            default_storage.delete(key)
+        except OSError as error:
+            # The row is gone; an orphaned ciphertext file is unreadable
+            # without its wrapped key but should still be removed by hand.
+            log.error(
+                "retention_file_delete_failed",
+                consultation_id=consultation_id,
+                storage_key=key,
+                error=str(error),
+            )
+
+
+def _clear_copy_cache() -> None:
+    """Delete every cached sealed copy, as a deleted protocol's copy is among them.
+
+    Cache keys are hashes of the rendered inputs and name no consultation,
+    so all copies go; the next request renders its copy again. Directories
+    stay, so a copy being stored meanwhile still lands.
+    """
+    removed = 0
+    for path in copy_cache.cache_dir().glob("*/*.pdf"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    log.info("retention_copy_cache_cleared", copies=removed)
+
+
+def dispose(
+    item: policy.Due, *, actor=None, now: datetime | None = None
+) -> Disposal | None:
+    """Apply the policy to one due consultation, journaled; None if no longer due.
+
+    The row is locked and the due date computed again inside the
+    transaction, so a hold set since `find_due` keeps the record.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        consultation = (
+            Consultation.objects.select_for_update()
+            .filter(pk=item.consultation.pk)
+            .first()
+        )
+        if consultation is None:
+            return None
+        due_at = policy.kept_until(consultation, now)
+        if due_at is None or due_at > now:
+            return None
+
+        rule = item.rule
+        removed = purge(consultation) if rule.end_action == EndAction.DELETE else {}
+        entry = journal.record(
+            DELETE_ACTION if rule.end_action == EndAction.DELETE else ARCHIVE_ACTION,
+            actor=actor,
+            object_type="consultation",
+            object_id=item.consultation.pk,
+            object_label=item.consultation.number,
+            consultation_id=item.consultation.pk,
+            after={
+                "policy": {
+                    "service": item.consultation.service.code,
+                    "years": rule.years,
+                    "end_action": rule.end_action,
+                },
+                "closed_at": item.closed_at.isoformat(),
+                "due_at": due_at.isoformat(),
+                "removed": removed,
+            },
+        )
+        disposal = Disposal.objects.create(
+            consultation_id=item.consultation.pk,
+            number=item.consultation.number,
+            citizen_id=item.consultation.citizen_id,
+            service_code=item.consultation.service.code,
+            end_action=rule.end_action,
+            years=rule.years,
+            closed_at=item.closed_at,
+            due_at=due_at,
+            disposed_at=now,
+            removed=removed,
+            journal_index=entry.index,
+        )
+    log.info(
+        "retention_disposed",
+        consultation_id=disposal.consultation_id,
+        end_action=disposal.end_action,
+        journal_index=entry.index,
+    )
+    return disposal
+
+
+def run(
+    *, dry_run: bool = False, now: datetime | None = None, progress=None
+) -> RunResult:
+    """Find the due consultations and, unless `dry_run`, dispose of each.
+
+    `progress` wraps the list of due items, e.g. in tqdm. A failure rolls
+    back that consultation only, is logged, and the run goes on.
+    """
+    now = now or timezone.now()
+    result = RunResult(due=policy.find_due(now))
+    log.info("retention_run_started", due=len(result.due), dry_run=dry_run)
+    if dry_run:
+        return result
+
+    items: Iterable[policy.Due] = progress(result.due) if progress else result.due
+    for item in items:
+        try:
+            disposal = dispose(item, now=now)
+        except Exception as error:
+            # One bad record must not stop the run: log it, count it, go on.
+            log.error(
+                "retention_dispose_failed",
+                consultation_id=item.consultation.pk,
+                error=repr(error),
+            )
+            result.failed.append(item.consultation.pk)
+            continue
+        if disposal is not None:
+            result.disposals.append(disposal)
+    log.info(
+        "retention_run_finished",
+        disposed=len(result.disposals),
+        failed=len(result.failed),
+    )
+    return result
