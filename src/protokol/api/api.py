@@ -339,10 +339,16 @@ def post_forward(request, consultation_id: int, body: s.ForwardIn):
 
 
 @api.get("/consultations/{consultation_id}/protocol.pdf")
-def get_protocol_pdf(request, consultation_id: int, lang: str = "ru"):
-    """Download the protocol copy as PDF (Russian, or English with lang=en)."""
+def get_protocol_pdf(
+    request, consultation_id: int, lang: str = "ru", personal_data: str = "masked"
+):
+    """Download the protocol copy as PDF (Russian, or English with lang=en).
+
+    personal_data=full prints the collected data unmasked, for the citizen
+    and for staff who may read them; others get 403.
+    """
     filename, content = documents.issue_copy(
-        request.user, consultation_id, language=lang
+        request.user, consultation_id, language=lang, personal_data=personal_data
     )
     response = HttpResponse(content, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
