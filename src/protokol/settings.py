@@ -70,6 +70,9 @@ class Config(BaseSettings):
     pki_passphrase: str = ""
     # Public URL of the revocation list, written into issued certificates.
     pki_crl_url: str = ""
+    # URL of the OCSP responder, written into issued certificates as their
+    # authority information access; empty means PROTOKOL_PUBLIC_URL/pki/ocsp.
+    pki_ocsp_url: str = ""
     # Where the seal's and staff members' signing keys live: "software" (the
     # PKI directory's encrypted key files) or "pkcs11" (a PKCS#11 token).
     signer_backend: Literal["software", "pkcs11"] = "software"

@@ -5,8 +5,9 @@ identification and the trailer /ID:
 
 1. the seal's signature (PAdES B-T): CAdES signed attributes, the signature
    timestamp from the built-in TSA, and a visible stamp on the last page;
-2. the document security store (B-LT): the certificates and a CRL of the
-   installation issued after that timestamp;
+2. the document security store (B-LT): the certificates, a CRL of the
+   installation and OCSP responses about the seal and the TSA certificates,
+   all issued after that timestamp;
 3. a document timestamp (B-LTA) over everything before it.
 """
 
@@ -17,10 +18,11 @@ import threading
 import structlog
 from asn1crypto import crl as asn1_crl
 from asn1crypto import keys
+from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
 
-from protokol.signing import crl, pki, tsa
+from protokol.signing import crl, ocsp, pki, tsa
 
 log = structlog.get_logger(__name__)
 
@@ -117,6 +119,14 @@ def validation_context(revocations=None):
             )
         ],
         allow_fetching=False,
+    )
+
+
+def ocsp_response(certificate) -> asn1_ocsp.OCSPResponse:
+    """Return a fresh OCSP response of the PKI about `certificate`, for the DSS."""
+    response = ocsp.certificate_response(certificate)
+    return asn1_ocsp.OCSPResponse.load(
+        response.public_bytes(serialization.Encoding.DER)
     )
 
 
@@ -230,13 +240,14 @@ def sign_copy(
     # update after it and covers the whole file.
     context = validation_context(crl.issue_crl())
     writer = IncrementalPdfFileWriter(signed, strict=False)
-    certificates = [pki.root_certificate()] + [
-        pki.organisation_identity(stem).certificate for stem in ("seal", "tsa")
-    ]
+    leaves = [pki.organisation_identity(stem).certificate for stem in ("seal", "tsa")]
     DocumentSecurityStore.supply_dss_in_writer(
         writer,
         None,
-        certs=[to_asn1(certificate) for certificate in certificates],
+        certs=[
+            to_asn1(certificate) for certificate in [pki.root_certificate()] + leaves
+        ],
+        ocsps=[ocsp_response(certificate) for certificate in leaves],
         validation_context=context,
     )
     with_dss = io.BytesIO()
