@@ -44,7 +44,7 @@ class CollectedSection:
 
 
 def check_variant(variant: str) -> str:
-    """Return `variant` when it is "masked" or "full"; raise 400 naming the field."""
+    """Return `variant` when it is "masked" or "full"; raise 422 naming the field."""
     if variant not in VARIANTS:
         raise ValidationFailed(
             gettext("personal_data must be 'masked' or 'full'."),
