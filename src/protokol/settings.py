@@ -40,6 +40,9 @@ class Config(BaseSettings):
     # rejected with 413, because WeasyPrint keeps the whole laid-out copy in
     # memory.
     copy_max_text_chars: int = 1_000_000
+    # A copy whose public messages and attachments take more bytes than this
+    # is rendered by the task worker: the request gets 202 and a job URL.
+    copy_background_bytes: int = 2 * 1024 * 1024
     token_ttl_hours: int = 24
     organisation_name: str = "Контакт-центр государственных услуг"
     # Public address of the site; QR codes on signed copies point to its /verify.

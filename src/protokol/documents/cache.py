@@ -106,23 +106,25 @@ def _certificates_digest() -> str:
     return digest.hexdigest()
 
 
-def _path(key: str, encrypted: bool) -> Path:
+def _path(key: str, encrypted: bool, directory: Path | None) -> Path:
     suffix = ".pdf.enc" if encrypted else ".pdf"
-    return cache_dir() / key[:2] / f"{key}{suffix}"
+    return (directory or cache_dir()) / key[:2] / f"{key}{suffix}"
 
 
 def _aad(key: str) -> bytes:
     return ENCRYPTED_AAD + key.encode()
 
 
-def load(key: str, *, encrypted: bool = False) -> bytes | None:
-    """Return the cached copy under `key`, or None.
+def load(
+    key: str, *, encrypted: bool = False, directory: Path | None = None
+) -> bytes | None:
+    """Return the copy stored under `key` in `directory` (the cache), or None.
 
     An encrypted entry that fails to decrypt, for example after the master
     key was replaced, counts as missing, so the copy is rendered again.
     """
     try:
-        content = _path(key, encrypted).read_bytes()
+        content = _path(key, encrypted, directory).read_bytes()
     except FileNotFoundError:
         return None
     if not encrypted:
@@ -169,11 +171,17 @@ def _encrypt(key: str, content: bytes) -> bytes:
     return json.dumps(header).encode() + b"\n" + ciphertext
 
 
-def store(key: str, content: bytes, *, encrypted: bool = False) -> None:
-    """Store a copy under `key`; a reader sees the whole file or none."""
+def store(
+    key: str,
+    content: bytes,
+    *,
+    encrypted: bool = False,
+    directory: Path | None = None,
+) -> None:
+    """Store a copy under `key` in `directory`, by default the cache, atomically."""
     if encrypted:
         content = _encrypt(key, content)
-    path = _path(key, encrypted)
+    path = _path(key, encrypted, directory)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:

@@ -37,6 +37,7 @@ def issue_copy(
     *,
     language: str = "ru",
     personal_data: str = collected_data.MASKED,
+    job: str | None = None,
 ) -> tuple[str, bytes]:
     """Render the protocol copy for `actor` and journal the issuance.
 
@@ -44,9 +45,30 @@ def issue_copy(
     the journal proof as associated files, a QR code of the verification
     page, and the organisation seal as PAdES B-LTA. A draft is not signed.
     The collected data are masked unless `personal_data` is "full", which
-    only requesters who may read them get (403 for others).
+    only requesters who may read them get (403 for others). `job` is the
+    token of the background job that renders it, recorded in the journal.
     Returns the download file name and the PDF bytes.
     """
+    prepared = prepare_copy(
+        actor, consultation_id, language=language, personal_data=personal_data
+    )
+    return issue_prepared(actor, prepared, job=job)
+
+
+@dataclass(frozen=True)
+class PreparedCopy:
+    """A copy request that passed every check, with what the copy presents."""
+
+    consultation: object
+    detail: dict
+    language: str
+    variant: str
+
+
+def prepare_copy(
+    actor, consultation_id, *, language: str, personal_data: str
+) -> PreparedCopy:
+    """Check a copy request; raise the API error of the first check that fails."""
     if language not in LANGUAGES:
         raise ValidationFailed(gettext("lang must be 'ru' or 'en'."), field="lang")
     variant = collected_data.check_variant(personal_data)
@@ -55,11 +77,29 @@ def issue_copy(
         collected_data.check_full_allowed(actor, consultation)
     detail = consultation_detail(consultation, actor, public_only=True)
     check_copy_size(detail)
+    return PreparedCopy(consultation, detail, language, variant)
+
+
+def issue_prepared(
+    actor, prepared: PreparedCopy, *, job: str | None = None
+) -> tuple[str, bytes]:
+    """Render a checked copy request and journal it as copy:read by `actor`."""
+    consultation, variant = prepared.consultation, prepared.variant
     collected = collected_data.collected_section(actor, consultation, variant)
     content = render_sealed_copy(
-        consultation, detail, language=language, collected=collected
+        consultation,
+        prepared.detail,
+        language=prepared.language,
+        collected=collected,
     )
 
+    after = {
+        "language": prepared.language,
+        "bytes": len(content),
+        "personal_data": variant,
+    }
+    if job is not None:
+        after["job"] = job
     journal.record_now(
         JournalAction.COPY_READ,
         actor=actor,
@@ -67,14 +107,10 @@ def issue_copy(
         object_id=consultation.pk,
         object_label=consultation.number,
         consultation_id=consultation.pk,
-        after={
-            "language": language,
-            "bytes": len(content),
-            "personal_data": variant,
-        },
+        after=after,
     )
     suffix = "-full" if variant == collected_data.FULL else ""
-    return f"protocol-{consultation.pk}-{language}{suffix}.pdf", content
+    return f"protocol-{consultation.pk}-{prepared.language}{suffix}.pdf", content
 
 
 def copy_text_chars(detail: dict) -> int:

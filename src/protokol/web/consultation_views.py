@@ -490,6 +490,8 @@ def protocol_pdf(request, consultation_id: int):
     """Download the protocol copy in the language asked for, Russian by default."""
     language = request.GET.get("lang", "ru")
     personal_data = request.GET.get("personal_data", "masked")
+    # NOTE: the page renders large copies in the request, unlike the API's
+    # copy jobs, until it can show a job's progress and poll for the file.
     try:
         filename, content = documents.issue_copy(
             request.user,
