@@ -10,6 +10,7 @@ from notifications.conftest import (  # noqa: F401 (fixtures)
     wait_for,
     worker,
 )
+from protokol.accounts.models import User
 from protokol.documents import jobs
 from protokol.documents.models import CopyJob, CopyJobStatus
 from protokol.journal.models import JournalAction, JournalEntry
@@ -123,3 +124,5 @@ def test_checks_run_before_queueing(signed_consultation, api_client, monkeypatch
 
     assert response.status_code == 403
     assert not CopyJob.objects.exists()
+    denial = JournalEntry.objects.filter(action=JournalAction.ACCESS_DENIED).get()
+    assert denial.actor_id == User.objects.get(username="auditor").pk

@@ -30,7 +30,6 @@ JOURNAL_KEY_FILE = "journal.pub"
 CODE_LENGTH = 16
 
 
-@journal_denials
 def issue_copy(
     actor,
     consultation_id,
@@ -65,10 +64,14 @@ class PreparedCopy:
     variant: str
 
 
+@journal_denials
 def prepare_copy(
     actor, consultation_id, *, language: str, personal_data: str
 ) -> PreparedCopy:
-    """Check a copy request; raise the API error of the first check that fails."""
+    """Check a copy request; raise the API error of the first check that fails.
+
+    A denial (403) is journaled with the actor.
+    """
     if language not in LANGUAGES:
         raise ValidationFailed(gettext("lang must be 'ru' or 'en'."), field="lang")
     variant = collected_data.check_variant(personal_data)
