@@ -17,6 +17,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 from django.conf import settings
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import RevokedError
+from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 
 from protokol.documents.pades import to_asn1
 from protokol.signing import crl, ocsp, pki
@@ -139,10 +140,13 @@ def responder_url(responder, monkeypatch):
 
 def fetching_context() -> ValidationContext:
     """A pyHanko context that must fetch revocation data from the AIA URL."""
+    # The requests backend, because the default aiohttp one leaves its
+    # session open at exit.
     return ValidationContext(
         trust_roots=[to_asn1(pki.root_certificate())],
         allow_fetching=True,
         revocation_mode="require",
+        fetcher_backend=RequestsFetcherBackend(),
     )
 
 
