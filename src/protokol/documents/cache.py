@@ -1,6 +1,7 @@
 """Sealed copies on disk, keyed by the SHA-256 of everything they render.
 
-Sealing costs about half a second of CPU, so a second request for the same
+Rendering and sealing a copy of 10 messages costs about 0.3 s of CPU, and
+more for longer ones (docs/benchmarks.md), so a second request for the same
 signed protocol in the same language returns the stored bytes. The key
 covers the consultation's presented data, the embedded files, the printed
 signature and journal facts, the language, the installation's name and
