@@ -57,13 +57,12 @@ def test_input_bytes_counts_public_text_and_files():
 
 
 @pytest.fixture
-def copy_worker(request, tmp_path):
+def copy_worker(tmp_path):
     """A `protokol db_worker` subprocess of its own on the test database.
 
     The notification tests' worker is not shared: after it rendered a copy,
     their e-mail test failed, which is not understood yet.
     """
-    request.getfixturevalue("committed_db")
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(sys.path),
@@ -84,7 +83,7 @@ def copy_worker(request, tmp_path):
             process.wait()
 
 
-@pytest.mark.usefixtures("copy_worker", "background_above_one_byte")
+@pytest.mark.usefixtures("committed_db", "copy_worker", "background_above_one_byte")
 def test_large_copy_made_by_worker(signed_consultation, api_client, demo, tmp_path):
     api_client.login("citizen")
 
