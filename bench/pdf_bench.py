@@ -29,10 +29,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from unittest import mock
 
 import django
 
-SIZES = (10, 200)
+SIZES = tuple(int(size) for size in os.environ.get("BENCH_SIZES", "10,200").split(","))
 # (messages, attachments, characters per message) of the consultations whose
 # peak memory is measured; the last prints 1,000,000 characters, the default
 # PROTOKOL_COPY_MAX_TEXT_CHARS.
@@ -111,6 +112,7 @@ def measure(consultation, citizen, runs: int) -> dict:
     from weasyprint import HTML
 
     from protokol.consultations.presenters import consultation_detail
+    from protokol.documents import cache as copy_cache
     from protokol.documents import pdf
     from protokol.documents.pdfcheck import verify_pdf
     from protokol.documents.services import render_sealed_copy, signed_evidence
@@ -131,7 +133,9 @@ def measure(consultation, citizen, runs: int) -> dict:
         pdf.render_copy(detail, language="ru", files=evidence.files)
 
     def sealed():
-        return render_sealed_copy(consultation, detail, language="ru")
+        # Each run renders and signs: the cache would return the first copy.
+        with mock.patch.object(copy_cache, "load", return_value=None):
+            return render_sealed_copy(consultation, detail, language="ru")
 
     content = sealed()
     root = pki.pki_dir() / "root.pem"

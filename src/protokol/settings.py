@@ -61,6 +61,9 @@ class Config(BaseSettings):
     # rejected with 413, because WeasyPrint keeps the whole laid-out copy in
     # memory.
     copy_max_text_chars: int = 1_000_000
+    # A copy whose public messages and attachments take more bytes than this
+    # is rendered by the task worker: the request gets 202 and a job URL.
+    copy_background_bytes: int = 2 * 1024 * 1024
     token_ttl_hours: int = 24
     # Failed password sign-ins of one user name from one address before
     # django-axes locks that pair out, and the lockout's length in minutes.
@@ -127,6 +130,9 @@ class Config(BaseSettings):
     pki_passphrase: str = ""
     # Public URL of the revocation list, written into issued certificates.
     pki_crl_url: str = ""
+    # URL of the OCSP responder, written into issued certificates as their
+    # authority information access; empty means PROTOKOL_PUBLIC_URL/pki/ocsp.
+    pki_ocsp_url: str = ""
     # Where the seal's and staff members' signing keys live: "software" (the
     # PKI directory's encrypted key files) or "pkcs11" (a PKCS#11 token).
     signer_backend: Literal["software", "pkcs11"] = "software"

@@ -38,7 +38,11 @@ def test_download_copy_journaled(signed_consultation, api_client):
     entry = copy_entries(signed_consultation).get()
     assert entry.actor_name == "Анна Иванова"
     assert entry.object_label == signed_consultation.number
-    assert entry.after == {"language": "en", "bytes": len(response.content)}
+    assert entry.after == {
+        "language": "en",
+        "bytes": len(response.content),
+        "personal_data": "masked",
+    }
 
 
 def test_download_copy_english(signed_consultation, api_client, tmp_path):

@@ -22,7 +22,7 @@ from protokol.catalog.models import Service
 from protokol.consultations import attachments, services
 from protokol.consultations.models import Channel, Consultation
 from protokol.disputes import api as disputes_api
-from protokol.documents import services as documents
+from protokol.documents import jobs as copy_jobs
 from protokol.errors import (
     Conflict,
     NotAuthenticated,
@@ -356,13 +356,51 @@ def post_forward(request, consultation_id: int, body: s.ForwardIn):
 
 
 @api.get("/consultations/{consultation_id}/protocol.pdf")
-def get_protocol_pdf(request, consultation_id: int, lang: str = "ru"):
-    """Download the protocol copy as PDF (Russian, or English with lang=en)."""
-    filename, content = documents.issue_copy(
-        request.user, consultation_id, language=lang
+def get_protocol_pdf(
+    request, consultation_id: int, lang: str = "ru", personal_data: str = "masked"
+):
+    """Download the protocol copy as PDF (Russian, or English with lang=en).
+
+    personal_data=full prints the collected data unmasked, for the citizen
+    and for staff who may read them; others get 403. A copy whose messages
+    and attachments exceed PROTOKOL_COPY_BACKGROUND_BYTES gets 202 and the
+    URL of a job that gives the file once the worker has made it.
+    """
+    result = copy_jobs.request_copy(
+        request.user, consultation_id, language=lang, personal_data=personal_data
     )
+    if result.job is not None:
+        return _copy_job_response(request, result.job, status=202)
+    return _pdf_response(result.file_name, result.content)
+
+
+@api.get("/copy-jobs/{token}")
+def get_copy_job(request, token: str):
+    """Return the finished copy of a background job, or 202 with its status.
+
+    Only the user who requested the copy sees the job. A failed job returns
+    the error that the copy request would have returned.
+    """
+    job, content = copy_jobs.get_job(request.user, token)
+    if content is not None:
+        return _pdf_response(job.file_name, content)
+    if job.status == "failed":
+        error = {key: value for key, value in job.error.items() if key != "status"}
+        return api.create_response(request, error, status=job.error["status"])
+    return _copy_job_response(request, job, status=202)
+
+
+def _copy_job_response(request, job, *, status: int):
+    url = f"/api/v1/copy-jobs/{job.token}"
+    body = {"job": job.token, "status": job.status, "url": url}
+    response = api.create_response(request, body, status=status)
+    response["Location"] = url
+    return response
+
+
+def _pdf_response(file_name: str, content: bytes) -> HttpResponse:
     response = HttpResponse(content, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = f'attachment; filename="{file_name}"'
     response["X-Content-Type-Options"] = "nosniff"
     return response
 

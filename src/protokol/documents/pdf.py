@@ -62,6 +62,17 @@ LABELS = {
         "section_request": "Обращение",
         "subject": "Тема",
         "description": "Описание",
+        "section_collected": "Собранные данные",
+        "collected_masked": (
+            "Персональные данные скрыты, кроме двух последних цифр идентификаторов."
+        ),
+        "collected_full": "Персональные данные приведены полностью.",
+        "not_given": "не представлено",
+        "no_collected": "Для услуги не требуется сведений о заявителе.",
+        "data_requests": "Запросы данных",
+        "no_data_requests": "Данные не запрашивались.",
+        "request_open": "ожидает ответа",
+        "request_answered": "данные представлены {time}",
         "section_dialogue": "Переписка",
         "no_messages": "Сообщений нет.",
         "section_documents": "Представленные документы",
@@ -185,6 +196,17 @@ LABELS = {
         "section_request": "Request",
         "subject": "Subject",
         "description": "Description",
+        "section_collected": "Collected data",
+        "collected_masked": (
+            "Personal data are hidden except the last two digits of identifiers."
+        ),
+        "collected_full": "Personal data are shown in full.",
+        "not_given": "not provided",
+        "no_collected": "The service requires no data about the applicant.",
+        "data_requests": "Data requests",
+        "no_data_requests": "No data were requested.",
+        "request_open": "awaiting an answer",
+        "request_answered": "data provided {time}",
         "section_dialogue": "Dialogue",
         "no_messages": "No messages.",
         "section_documents": "Documents provided",
@@ -347,8 +369,12 @@ def render_copy(
     verification_code: str = "",
     signatures: tuple[SignatureFacts, ...] = (),
     journal_facts: JournalFacts | None = None,
+    collected=None,
 ) -> RenderedCopy:
     """Render the copy with associated files and a QR code of `verify_url`.
+
+    `collected` is a documents.collected.CollectedSection; without it the
+    copy has no section of collected data.
 
     A copy with a QR code (a signed protocol, never a draft) keeps an empty
     box at its end for the visible seal stamp, at `RenderedCopy.seal_box`.
@@ -361,6 +387,8 @@ def render_copy(
 
     font_config, stylesheet, fetcher = _weasyprint_objects()
     context = build_context(detail, language=language)
+    if collected is not None:
+        context["collected"] = collected_context(detail, collected, language)
     if verify_url is not None and not context["is_draft"]:
         context["verification_code"] = verification_code
         context["verify_qr"] = mark_safe(qr_svg(verify_url))
@@ -509,6 +537,53 @@ def build_context(detail: dict, *, language: str) -> dict:
             for addendum in detail["addenda"]
         ],
     }
+
+
+def collected_context(detail: dict, collected, language: str) -> dict:
+    """Return the collected-data section: each required field and the data requests.
+
+    A data request is answered by the first provide_data step after it, since
+    the model records no other link between the two.
+    """
+    from protokol.personal.validators import field_label
+
+    labels = LABELS[language]
+    # Values of fields that the service no longer requires are printed too.
+    names = list(collected.required)
+    names += sorted(name for name in collected.values if name not in names)
+    with translation.override(language):
+        fields = [
+            {
+                "label": field_label(name),
+                "value": collected.values.get(name, labels["not_given"]),
+            }
+            for name in names
+        ]
+
+    requests = []
+    for transition in detail["transitions"]:
+        if transition["action"] == "request_data":
+            requests.append(
+                {
+                    "time": format_time(transition["created_at"], labels),
+                    "actor": transition["actor"]["name"],
+                    "role": _role(transition["actor"]["role"], labels),
+                    "comment": transition["comment"],
+                    "status": labels["request_open"],
+                    "answered": False,
+                }
+            )
+        elif transition["action"] == "provide_data":
+            for request in requests:
+                if not request["answered"]:
+                    request["answered"] = True
+                    request["status"] = labels["request_answered"].format(
+                        time=format_time(transition["created_at"], labels)
+                    )
+    note = labels[
+        "collected_full" if collected.variant == "full" else "collected_masked"
+    ]
+    return {"note": note, "fields": fields, "requests": requests}
 
 
 def format_time(value: datetime | None, labels: dict) -> str:

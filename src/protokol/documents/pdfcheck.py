@@ -68,6 +68,21 @@ def embedded_document(data: bytes) -> bytes | None:
         return None
 
 
+def copy_bundle_files(data: bytes) -> dict[str, bytes]:
+    """Return a copy's embedded evidence under the file names of a bundle.
+
+    A PDF that cannot be read gives no files.
+    """
+    import pikepdf
+
+    try:
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            files = embedded_files(pdf)
+    except pikepdf.PdfError:
+        return {}
+    return {BUNDLE_NAMES.get(name, name): content for name, content in files.items()}
+
+
 def embedded_files(pdf) -> dict[str, bytes]:
     """Return the embedded files of an open pikepdf document by name."""
     return {

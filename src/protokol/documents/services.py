@@ -11,8 +11,9 @@ from django.utils.translation import gettext
 
 from protokol.consultations.lifecycle import SEALED_STATUSES
 from protokol.consultations.presenters import consultation_detail
-from protokol.consultations.services import get_visible
+from protokol.consultations.services import get_visible, journal_denials
 from protokol.documents import cache as copy_cache
+from protokol.documents import collected as collected_data
 from protokol.errors import PayloadTooLarge, ValidationFailed
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
@@ -29,21 +30,79 @@ JOURNAL_KEY_FILE = "journal.pub"
 CODE_LENGTH = 16
 
 
-def issue_copy(actor, consultation_id, *, language: str = "ru") -> tuple[str, bytes]:
+def issue_copy(
+    actor,
+    consultation_id,
+    *,
+    language: str = "ru",
+    personal_data: str = collected_data.MASKED,
+    job: str | None = None,
+) -> tuple[str, bytes]:
     """Render the protocol copy for `actor` and journal the issuance.
 
     A signed protocol's copy carries the signed document, its signatures and
     the journal proof as associated files, a QR code of the verification
     page, and the organisation seal as PAdES B-LTA. A draft is not signed.
+    The collected data are masked unless `personal_data` is "full", which
+    only requesters who may read them get (403 for others). `job` is the
+    token of the background job that renders it, recorded in the journal.
     Returns the download file name and the PDF bytes.
+    """
+    prepared = prepare_copy(
+        actor, consultation_id, language=language, personal_data=personal_data
+    )
+    return issue_prepared(actor, prepared, job=job)
+
+
+@dataclass(frozen=True)
+class PreparedCopy:
+    """A copy request that passed every check, with what the copy presents."""
+
+    consultation: object
+    detail: dict
+    language: str
+    variant: str
+
+
+@journal_denials
+def prepare_copy(
+    actor, consultation_id, *, language: str, personal_data: str
+) -> PreparedCopy:
+    """Check a copy request; raise the API error of the first check that fails.
+
+    A denial (403) is journaled with the actor.
     """
     if language not in LANGUAGES:
         raise ValidationFailed(gettext("lang must be 'ru' or 'en'."), field="lang")
+    variant = collected_data.check_variant(personal_data)
     consultation = get_visible(actor, consultation_id)
+    if variant == collected_data.FULL:
+        collected_data.check_full_allowed(actor, consultation)
     detail = consultation_detail(consultation, actor, public_only=True)
     check_copy_size(detail)
-    content = render_sealed_copy(consultation, detail, language=language)
+    return PreparedCopy(consultation, detail, language, variant)
 
+
+def issue_prepared(
+    actor, prepared: PreparedCopy, *, job: str | None = None
+) -> tuple[str, bytes]:
+    """Render a checked copy request and journal it as copy:read by `actor`."""
+    consultation, variant = prepared.consultation, prepared.variant
+    collected = collected_data.collected_section(actor, consultation, variant)
+    content = render_sealed_copy(
+        consultation,
+        prepared.detail,
+        language=prepared.language,
+        collected=collected,
+    )
+
+    after = {
+        "language": prepared.language,
+        "bytes": len(content),
+        "personal_data": variant,
+    }
+    if job is not None:
+        after["job"] = job
     journal.record_now(
         JournalAction.COPY_READ,
         actor=actor,
@@ -51,9 +110,10 @@ def issue_copy(actor, consultation_id, *, language: str = "ru") -> tuple[str, by
         object_id=consultation.pk,
         object_label=consultation.number,
         consultation_id=consultation.pk,
-        after={"language": language, "bytes": len(content)},
+        after=after,
     )
-    return f"protocol-{consultation.pk}-{language}.pdf", content
+    suffix = "-full" if variant == collected_data.FULL else ""
+    return f"protocol-{consultation.pk}-{prepared.language}{suffix}.pdf", content
 
 
 def copy_text_chars(detail: dict) -> int:
@@ -83,9 +143,12 @@ def check_copy_size(detail: dict) -> None:
         )
 
 
-def render_sealed_copy(consultation, detail: dict, *, language: str) -> bytes:
+def render_sealed_copy(
+    consultation, detail: dict, *, language: str, collected=None
+) -> bytes:
     """Render the copy; seal it when the consultation has a signed protocol.
 
+    `collected` is the CollectedSection to print, or None to leave it out.
     A sealed copy whose rendered inputs are unchanged comes from the cache.
     """
     from protokol.documents.pdf import LABELS, render_copy
@@ -94,7 +157,7 @@ def render_sealed_copy(consultation, detail: dict, *, language: str) -> bytes:
     if consultation.status in SEALED_STATUSES:
         evidence = signed_evidence(consultation)
     if evidence is None:
-        return render_copy(detail, language=language).content
+        return render_copy(detail, language=language, collected=collected).content
 
     from protokol.documents import pades
 
@@ -107,8 +170,11 @@ def render_sealed_copy(consultation, detail: dict, *, language: str) -> bytes:
         files=files,
         signatures=evidence.signatures,
         journal_facts=evidence.journal_facts,
+        collected=collected,
     )
-    cached = copy_cache.load(key)
+    # A full copy contains personal data, which is stored only encrypted.
+    encrypted = collected is not None and collected.variant == collected_data.FULL
+    cached = copy_cache.load(key, encrypted=encrypted)
     if cached is not None:
         return cached
 
@@ -120,6 +186,7 @@ def render_sealed_copy(consultation, detail: dict, *, language: str) -> bytes:
         verification_code=evidence.code,
         signatures=evidence.signatures,
         journal_facts=evidence.journal_facts,
+        collected=collected,
     )
     labels = LABELS[language]
     media_types = {item.name: item.media_type for item in files}
@@ -129,7 +196,7 @@ def render_sealed_copy(consultation, detail: dict, *, language: str) -> bytes:
         stamp_text=labels["seal_stamp"],
         reason=f"{labels['document_title']} {consultation.number}",
     )
-    copy_cache.store(key, content)
+    copy_cache.store(key, content, encrypted=encrypted)
     return content
 
 

@@ -8,6 +8,9 @@ Every certificate and key lives as a PEM file in the PKI directory:
     users/<username>.pem, users/<username>.key.pem
     crl.pem                     the latest revocation list (see crl.py)
 
+Issued certificates name the OCSP responder (ocsp.py) in their authority
+information access.
+
 Private keys are RSA-3072 in PKCS#8, encrypted with the PKI passphrase
 (PROTOKOL_PKI_PASSPHRASE, or in demo mode a generated `passphrase` file).
 With PROTOKOL_SIGNER_BACKEND=pkcs11 the seal's and staff members' keys are
@@ -15,8 +18,10 @@ made on the PKCS#11 token instead (see tokens.py) and have no key file.
 """
 
 import datetime
+import hashlib
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +29,11 @@ import structlog
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import (
+    AuthorityInformationAccessOID,
+    ExtendedKeyUsageOID,
+    NameOID,
+)
 from django.conf import settings
 
 from protokol.keyfiles import create_private_file
@@ -189,6 +198,17 @@ def _build(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key()),
             critical=False,
         )
+        builder = builder.add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        AuthorityInformationAccessOID.OCSP,
+                        x509.UniformResourceIdentifier(ocsp_url()),
+                    )
+                ]
+            ),
+            critical=False,
+        )
         if settings.CONFIG.pki_crl_url:
             point = x509.DistributionPoint(
                 full_name=[x509.UniformResourceIdentifier(settings.CONFIG.pki_crl_url)],
@@ -321,8 +341,34 @@ def timestamp_roots() -> list[x509.Certificate]:
 
 
 def root_key() -> rsa.RSAPrivateKey:
-    """Decrypt and return the root CA's private key."""
-    return _load_key(pki_dir() / "root.key.pem")
+    """Return the root CA's private key, decrypted once per key file and passphrase.
+
+    Decrypting the RSA-3072 key costs tens of milliseconds, and every CRL and
+    OCSP response needs it.
+    """
+    path = pki_dir() / "root.key.pem"
+    stamp = (
+        str(path),
+        path.stat().st_mtime_ns,
+        hashlib.sha256(passphrase()).hexdigest(),
+    )
+    with _root_key_lock:
+        key = _root_key_cache.get(stamp)
+        if key is None:
+            key = _load_key(path)
+            _root_key_cache.clear()
+            _root_key_cache[stamp] = key
+        return key
+
+
+_root_key_cache: dict[tuple, rsa.RSAPrivateKey] = {}
+_root_key_lock = threading.Lock()
+
+
+def ocsp_url() -> str:
+    """Return the OCSP responder URL that issued certificates name."""
+    config = settings.CONFIG
+    return config.pki_ocsp_url or f"{config.public_url.rstrip('/')}/pki/ocsp"
 
 
 def organisation_identity(stem: str) -> Identity:

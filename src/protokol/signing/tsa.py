@@ -13,8 +13,14 @@ import structlog
 from asn1crypto import algos, cms, core, keys, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from django.conf import settings
+from pyhanko.sign.general import (
+    as_signing_certificate,
+    get_pyca_cryptography_hash,
+    simple_cms_attribute,
+)
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
 from protokol.signing import pki
@@ -50,9 +56,43 @@ class TimestampRejected(Exception):
 class ProtokolTimeStamper(DummyTimeStamper):
     """A TSA that signs tokens with the installation's TSA key and certificate."""
 
-    def __init__(self, *args, embed_certificates: bool = True, **kwargs):
+    def __init__(
+        self, *args, private_key=None, embed_certificates: bool = True, **kwargs
+    ):
         super().__init__(*args, **kwargs)
+        self.private_key = private_key
         self.embed_certificates = embed_certificates
+
+    def _sign_tst_info(
+        self, tst_info_data: bytes, md_algorithm: str, dt: datetime
+    ) -> tuple[bytes, cms.CMSAttributes]:
+        """Sign the TSTInfo with the parsed key, as pyHanko does with the DER key.
+
+        pyHanko parses the RSA-3072 key from DER for every token, which cost
+        about 30 ms of CPU per token on a 2-core machine.
+        """
+        if self.private_key is None:
+            return super()._sign_tst_info(tst_info_data, md_algorithm, dt)
+        digest = hashes.Hash(get_pyca_cryptography_hash(md_algorithm))
+        digest.update(tst_info_data)
+        signed_attributes = cms.CMSAttributes(
+            [
+                simple_cms_attribute("content_type", "tst_info"),
+                simple_cms_attribute(
+                    "signing_time", cms.Time({"utc_time": core.UTCTime(dt)})
+                ),
+                simple_cms_attribute(
+                    "signing_certificate", as_signing_certificate(self.tsa_cert)
+                ),
+                simple_cms_attribute("message_digest", digest.finalize()),
+            ]
+        )
+        signature = self.private_key.sign(
+            signed_attributes.dump(),
+            PKCS1v15(),
+            get_pyca_cryptography_hash(md_algorithm.upper()),
+        )
+        return signature, signed_attributes
 
     def _build_tst_info(self, message_imprint, dt: datetime, req) -> tsp.TSTInfo:
         info = super()._build_tst_info(message_imprint, dt, req)
@@ -71,13 +111,16 @@ _loaded: dict[tuple, tuple] = {}
 _loaded_lock = threading.Lock()
 
 
-def _tsa_material() -> tuple[asn1_x509.Certificate, keys.PrivateKeyInfo, list]:
-    """Return the TSA certificate, its decrypted key and the root, cached per file."""
+def _tsa_material() -> tuple:
+    """Return the TSA certificate, its decrypted key in asn1crypto and cryptography
+    form, and the root, cached per key file.
+    """
     identity = pki.organisation_identity("tsa")
     cache_key = (str(identity.key_file), identity.key_file.stat().st_mtime_ns)
     with _loaded_lock:
         if cache_key not in _loaded:
-            key_der = identity.load_key().private_bytes(
+            private_key = identity.load_key()
+            key_der = private_key.private_bytes(
                 serialization.Encoding.DER,
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
@@ -86,6 +129,7 @@ def _tsa_material() -> tuple[asn1_x509.Certificate, keys.PrivateKeyInfo, list]:
             _loaded[cache_key] = (
                 _to_asn1(identity.certificate),
                 keys.PrivateKeyInfo.load(key_der),
+                private_key,
                 [_to_asn1(certificate) for certificate in identity.chain],
             )
         return _loaded[cache_key]
@@ -99,10 +143,11 @@ def _to_asn1(certificate: x509.Certificate) -> asn1_x509.Certificate:
 
 def timestamper(*, embed_certificates: bool = True) -> ProtokolTimeStamper:
     """Return a timestamper for this installation's TSA."""
-    certificate, key, chain = _tsa_material()
+    certificate, key, private_key, chain = _tsa_material()
     return ProtokolTimeStamper(
         tsa_cert=certificate,
         tsa_key=key,
+        private_key=private_key,
         certs_to_embed=chain,
         embed_certificates=embed_certificates,
     )

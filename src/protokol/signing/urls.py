@@ -10,4 +10,6 @@ urlpatterns = [
     path("crl", views.revocation_list, name="crl"),
     path("root.cer", views.root_certificate, name="root"),
     path("tsa", views.timestamp, name="tsa"),
+    path("ocsp", views.ocsp_post, name="ocsp"),
+    path("ocsp/<path:encoded>", views.ocsp_get, name="ocsp-get"),
 ]

@@ -1,4 +1,8 @@
-"""Public PKI endpoints: the revocation list and the RFC 3161 timestamp service."""
+"""Public PKI endpoints: revocation list, OCSP and RFC 3161 timestamp service."""
+
+import base64
+import binascii
+from urllib.parse import unquote
 
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
@@ -6,7 +10,7 @@ from django.http import Http404, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from protokol.signing import crl, pki, tsa
+from protokol.signing import crl, ocsp, pki, tsa
 
 QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
@@ -42,3 +46,32 @@ def timestamp(request):
             "The request is too large.", status=413, content_type="text/plain"
         )
     return HttpResponse(tsa.respond(request.body), content_type=REPLY_TYPE)
+
+
+@csrf_exempt
+@require_POST
+def ocsp_post(request):
+    """Return the OCSPResponse to an OCSPRequest sent by POST (RFC 6960, A.1)."""
+    if (request.content_type or "") != ocsp.REQUEST_TYPE:
+        return HttpResponse(
+            f"Send the request as {ocsp.REQUEST_TYPE}.",
+            status=415,
+            content_type="text/plain",
+        )
+    if int(request.headers.get("Content-Length") or 0) > ocsp.MAX_REQUEST_BYTES:
+        return HttpResponse(
+            "The request is too large.", status=413, content_type="text/plain"
+        )
+    return HttpResponse(ocsp.respond(request.body), content_type=ocsp.RESPONSE_TYPE)
+
+
+@require_GET
+def ocsp_get(request, encoded: str):
+    """Return the OCSPResponse to a base64 OCSPRequest in the URL (RFC 6960, A.1)."""
+    try:
+        body = base64.b64decode(unquote(encoded), validate=True)
+    except (binascii.Error, ValueError):
+        body = b""
+    if len(body) > ocsp.MAX_REQUEST_BYTES:
+        body = b""
+    return HttpResponse(ocsp.respond(body), content_type=ocsp.RESPONSE_TYPE)

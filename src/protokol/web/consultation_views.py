@@ -515,9 +515,15 @@ def download_attachment(request, consultation_id: int, attachment_id: int):
 def protocol_pdf(request, consultation_id: int):
     """Download the protocol copy in the language asked for, Russian by default."""
     language = request.GET.get("lang", "ru")
+    personal_data = request.GET.get("personal_data", "masked")
+    # NOTE: the page renders large copies in the request, unlike the API's
+    # copy jobs, until it can show a job's progress and poll for the file.
     try:
         filename, content = documents.issue_copy(
-            request.user, consultation_id, language=language
+            request.user,
+            consultation_id,
+            language=language,
+            personal_data=personal_data,
         )
     except NotFound:
         return not_found(request)

@@ -88,13 +88,19 @@ class Command(BaseCommand):
             "--json", action="store_true", help="Print the report as JSON."
         )
         parser.add_argument(
+            "--online",
+            action="store_true",
+            help="Also check that the journal checkpoint is a prefix of the live "
+            "journal in the configured database (default: offline only).",
+        )
+        parser.add_argument(
             "--export",
             nargs=2,
             metavar=("CONSULTATION_ID", "OUT_ZIP"),
             help="Write the bundle of a consultation's latest signed version.",
         )
 
-    def handle(self, *args, bundle, root, key, json, export, **options):
+    def handle(self, *args, bundle, root, key, json, export, online, **options):
         if export is not None:
             if bundle is not None:
                 raise CommandError(gettext("Give either BUNDLE or --export, not both."))
@@ -105,8 +111,12 @@ class Command(BaseCommand):
 
         if bundle.suffix.lower() == ".pdf":
             checks = self.verify_pdf(bundle, root=root, key=key)
+            files = None
         else:
-            checks = verify_bundle(read_bundle(bundle), root=root, key=key)
+            files = read_bundle(bundle)
+            checks = verify_bundle(files, root=root, key=key)
+        if online:
+            checks.append(self.online_check(bundle, files, key))
         passed = all(check.ok for check in checks)
         if json:
             report = {"ok": passed, "checks": [asdict(check) for check in checks]}
@@ -149,6 +159,15 @@ class Command(BaseCommand):
                     % {"path": root}
                 )
         return verify_pdf(path.read_bytes(), root=root, key=key)
+
+    def online_check(self, path: Path, files: dict[str, bytes] | None, key) -> Check:
+        """Check the proof's checkpoint against the journal in the database."""
+        from protokol.documents.pdfcheck import copy_bundle_files
+        from protokol.signing.online import journal_consistency_check
+
+        if files is None:
+            files = copy_bundle_files(path.read_bytes())
+        return journal_consistency_check(files, key)
 
     def export(self, consultation_id: str, output: str) -> None:
         files = export_bundle(consultation_id)

@@ -1,0 +1,163 @@
+"""Large copies in the background: queueing, rendering by the worker, download.
+
+A copy request whose public messages and attachments take more than
+PROTOKOL_COPY_BACKGROUND_BYTES gets a CopyJob instead of the PDF. The task
+worker renders it through `issue_copy` with the requester as the actor, so
+permissions are checked again and the issuance is journaled as `copy:read`
+by the requester. The finished file is stored under
+$PROTOKOL_DATA_DIR/copy-jobs, encrypted when it prints personal data in full.
+"""
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from protokol.documents import cache as copy_cache
+from protokol.documents import collected as collected_data
+from protokol.documents.models import CopyJob, CopyJobStatus
+from protokol.errors import NotFound, ProtokolError
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class CopyRequest:
+    """The outcome of a copy request: the PDF now, or a queued job."""
+
+    file_name: str = ""
+    content: bytes = b""
+    job: CopyJob | None = None
+
+
+def jobs_dir() -> Path:
+    """Return the directory of finished background copies."""
+    return Path(settings.CONFIG.data_dir) / "copy-jobs"
+
+
+def input_bytes(detail: dict) -> int:
+    """Return the bytes of public message text and attachments that a copy prints."""
+    messages = sum(
+        len(message["text"].encode())
+        for message in detail["messages"]
+        if message["visibility"] == "public"
+    )
+    return messages + sum(attachment["size"] for attachment in detail["attachments"])
+
+
+def request_copy(
+    actor, consultation_id, *, language: str = "ru", personal_data: str = "masked"
+) -> CopyRequest:
+    """Issue a small copy at once, or queue a large one for the task worker.
+
+    Every check of `issue_copy` (language, variant, visibility, permission to
+    see personal data, text limit) runs first, so a queued job fails only on
+    what changes after the request.
+    """
+    from protokol.documents import services, tasks
+
+    prepared = services.prepare_copy(
+        actor, consultation_id, language=language, personal_data=personal_data
+    )
+    size = input_bytes(prepared.detail)
+    if size <= settings.CONFIG.copy_background_bytes:
+        file_name, content = services.issue_prepared(actor, prepared)
+        return CopyRequest(file_name=file_name, content=content)
+
+    with transaction.atomic():
+        job = CopyJob.objects.create(
+            token=secrets.token_hex(16),
+            consultation=prepared.consultation,
+            requester=actor,
+            language=language,
+            personal_data=prepared.variant,
+            input_bytes=size,
+            created_at=timezone.now(),
+        )
+        # The worker must not look for the job before it is committed.
+        token = job.token
+        transaction.on_commit(lambda: tasks.render_copy_job.enqueue(token))
+    log.info(
+        "copy_job_queued",
+        job=job.pk,
+        consultation_id=prepared.consultation.pk,
+        input_bytes=size,
+    )
+    return CopyRequest(job=job)
+
+
+def run_job(token: str) -> str:
+    """Render the job's copy as its requester and store it; return the status."""
+    from protokol.documents.services import issue_copy
+
+    job = CopyJob.objects.select_related("requester").get(token=token)
+    if job.status != CopyJobStatus.QUEUED:
+        return job.status
+    CopyJob.objects.filter(pk=job.pk).update(status=CopyJobStatus.RUNNING)
+
+    try:
+        file_name, content = issue_copy(
+            job.requester,
+            job.consultation_id,
+            language=job.language,
+            personal_data=job.personal_data,
+            job=token,
+        )
+    except ProtokolError as error:
+        CopyJob.objects.filter(pk=job.pk).update(
+            status=CopyJobStatus.FAILED,
+            error={"status": error.status, **error.as_dict()},
+            finished_at=timezone.now(),
+        )
+        log.warning("copy_job_failed", job=job.pk, error=error.code)
+        return CopyJobStatus.FAILED
+    except Exception:
+        # Anything else is a bug or a broken tool (WeasyPrint, the PKI); the
+        # job must not stay "running", and the task result keeps the traceback.
+        CopyJob.objects.filter(pk=job.pk).update(
+            status=CopyJobStatus.FAILED,
+            error={
+                "status": 500,
+                "error": "internal_error",
+                "message": gettext("The copy could not be made; try again later."),
+                "field": None,
+            },
+            finished_at=timezone.now(),
+        )
+        log.exception("copy_job_crashed", job=job.pk)
+        raise
+
+    copy_cache.store(token, content, encrypted=_encrypted(job), directory=jobs_dir())
+    CopyJob.objects.filter(pk=job.pk).update(
+        status=CopyJobStatus.DONE, file_name=file_name, finished_at=timezone.now()
+    )
+    log.info("copy_job_done", job=job.pk, bytes=len(content))
+    return CopyJobStatus.DONE
+
+
+def _encrypted(job: CopyJob) -> bool:
+    return job.personal_data == collected_data.FULL
+
+
+def get_job(actor, token: str) -> tuple[CopyJob, bytes | None]:
+    """Return the requester's job and, once it is done, the copy's bytes.
+
+    Raises NotFound for another user's job, so tokens cannot be probed.
+    """
+    job = CopyJob.objects.filter(token=str(token), requester_id=actor.pk).first()
+    if job is None:
+        raise NotFound(gettext("Copy job not found."), field="job")
+    if job.status != CopyJobStatus.DONE:
+        return job, None
+    content = copy_cache.load(token, encrypted=_encrypted(job), directory=jobs_dir())
+    if content is None:
+        raise NotFound(
+            gettext("The file of this copy job is gone; request the copy again."),
+            field="job",
+        )
+    return job, content
