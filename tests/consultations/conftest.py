@@ -1,20 +1,8 @@
-"""Fixtures of the consultation tests: a master key and committed transactions."""
-
-import secrets
+"""Fixtures of the consultation tests: committed transactions."""
 
 import pytest
 
 from notifications.conftest import _set_triggers
-
-
-@pytest.fixture
-def master_key_file(settings, tmp_path, monkeypatch):
-    """A random master key in a private file, set as PROTOKOL_MASTER_KEY_FILE."""
-    path = tmp_path / "master.key"
-    path.write_bytes(secrets.token_bytes(32))
-    path.chmod(0o600)
-    monkeypatch.setattr(settings.CONFIG, "master_key_file", path)
-    return path
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from consultations.test_personal_data import master_key_file  # noqa: F401 (fixture)
 from protokol.consultations import services
 from protokol.consultations.attachments import add_attachment
 from protokol.protocols.services import save_protocol

@@ -7,7 +7,7 @@ import sys
 import pytest
 from django.conf import settings
 
-from consultations.test_concurrency import (  # noqa: F401 (fixtures)
+from consultations.conftest import (  # noqa: F401 (fixtures)
     _triggers_restored,
     committed_db,
 )
