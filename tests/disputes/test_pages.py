@@ -51,7 +51,7 @@ def test_wrong_expert_shown_on_form(client, demo, opened):
     response = client.post(f"/disputes/{opened.pk}/expert/", {"expert": "reviewer"})
 
     assert response.status_code == 422
-    assert "signed or wrote the disputed protocol" in response.content.decode()
+    assert "подписал или составил оспоренный протокол" in response.content.decode()
 
 
 def test_close_before_conclusion_shown_on_form(client, demo, opened):
@@ -62,7 +62,7 @@ def test_close_before_conclusion_shown_on_form(client, demo, opened):
     )
 
     assert response.status_code == 422
-    assert "conclusion comes first" in response.content.decode()
+    assert "сначала нужно подписанное заключение" in response.content.decode()
 
 
 def test_other_citizen_gets_not_found_page(client, demo, opened):

@@ -84,7 +84,7 @@ def test_assign_expert_journaled(demo, signed, expert):
         ("nobody", "No active user"),
     ],
 )
-def test_assign_unqualified_expert_rejected(demo, signed, username, named):
+def test_assign_unqualified_expert_rejected(english, demo, signed, username, named):
     dispute = _open(demo, signed)
 
     with pytest.raises(ValidationFailed) as failure:
