@@ -478,6 +478,13 @@ def test_staff_cannot_set_consent(api_client, demo):
     assert response.json()["field"] == "enabled"
 
 
+def test_staff_cannot_read_consent(api_client, demo):
+    response = api_client.login("operator").get("/api/v1/me/prefill-consent")
+
+    assert response.status_code == 403
+    assert response.json()["field"] == "enabled"
+
+
 # -- after forwarding
 
 

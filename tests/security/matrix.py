@@ -10,10 +10,12 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
+from django.conf import settings
 from django.core.signals import request_finished
 from django.db import close_old_connections, transaction
+from django.shortcuts import resolve_url
 from django.urls import URLResolver, get_resolver
 
 from consultations.factories import PATHS, PROTOCOL, act, open_consultation, upload
@@ -21,7 +23,7 @@ from protokol.accounts import identifiers
 from protokol.accounts.models import Department, Role, User
 from protokol.accounts.services import create_user, issue_token
 from protokol.api.api import api
-from protokol.consultations import attachments, personal_data
+from protokol.consultations import attachments, data_requests, personal_data
 from protokol.consultations.models import Status
 from protokol.journal.models import JournalAction, JournalEntry
 from protokol.notifications import services as notifications
@@ -48,6 +50,7 @@ MARKERS = (SNILS_DIGITS, SNILS, PASSPORT_DIGITS, PASSPORT)
 # HTML alike show whether they name the target.
 OPEN_SUBJECT = "Matrix open target"
 SIGNED_SUBJECT = "Matrix signed target"
+REQUESTED_SUBJECT = "Matrix requested target"
 
 
 @dataclass(frozen=True)
@@ -163,11 +166,12 @@ def make_accounts(demo: dict) -> dict[str, User]:
 
 
 def make_targets(users: dict[str, User]) -> SimpleNamespace:
-    """Create the open and the signed consultation of `citizen` in department A.
+    """Create three consultations of `citizen` in department A.
 
     The open one is assigned to `operator` and has a protocol draft, a file
     and the SNILS its service requires. The citizen's own identifiers include
-    a passport number.
+    a passport number. The requested one waits for the citizen's answer to a
+    data request whose document has a file, ready for review.
     """
     citizen = users["citizen"]
     open_one = open_consultation(citizen, service_code="SOC", subject=OPEN_SUBJECT)
@@ -186,6 +190,20 @@ def make_targets(users: dict[str, User]) -> SimpleNamespace:
             act(users[username], signed, action)
     signed.refresh_from_db()
 
+    requested = open_consultation(
+        citizen, service_code="SOC", subject=REQUESTED_SUBJECT
+    )
+    act(users["operator"], requested, "take")
+    data_requests.request_data(
+        users["operator"],
+        requested.pk,
+        documents=["Справка о доходах"],
+        comment="Нужна справка",
+    )
+    document = data_requests.checklist(requested)[0]
+    attachments.add_attachment(citizen, requested.pk, upload(), document_id=document.pk)
+    requested.refresh_from_db()
+
     first_entry = JournalEntry.objects.filter(consultation_id=open_one.pk).first()
     webhook = notifications.create_webhook(
         None, name="CRM", url="https://crm.example.org/hook"
@@ -193,6 +211,7 @@ def make_targets(users: dict[str, User]) -> SimpleNamespace:
     return SimpleNamespace(
         open=open_one,
         signed=signed,
+        requested=requested,
         ids={
             "open": {
                 "consultation_id": open_one.pk,
@@ -211,6 +230,14 @@ def make_targets(users: dict[str, User]) -> SimpleNamespace:
                 "webhook_id": webhook.pk,
                 "number": signed.number,
                 "subject": SIGNED_SUBJECT,
+            },
+            "requested": {
+                "consultation_id": requested.pk,
+                "document_id": document.pk,
+                "index": first_entry.index,
+                "webhook_id": webhook.pk,
+                "number": requested.number,
+                "subject": REQUESTED_SUBJECT,
             },
         },
     )
@@ -235,7 +262,13 @@ class Answer:
 
 
 def is_login_redirect(response) -> bool:
-    return response.status_code == 302 and "/login/" in response.get("Location", "")
+    """Return whether the response redirects to the login page itself.
+
+    Other pages under /login/ (the second factor) are answers, not a demand
+    to sign in.
+    """
+    location = urlsplit(response.get("Location", "")).path
+    return response.status_code == 302 and location == resolve_url(settings.LOGIN_URL)
 
 
 def code_of(response, text: str, request: Request, subject: str) -> str:

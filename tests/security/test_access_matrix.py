@@ -36,6 +36,8 @@ PROTOCOL = {
     "decision_reason": "Порядок назначения",
 }
 SIGNED = Request(target="signed")
+REQUESTED = Request(target="requested")
+DATA_REQUEST = {"documents": ["Справка о доходах"], "comment": "Нужна справка"}
 
 # How to call each route; a route missing here is called with GET and no body.
 REQUESTS = {
@@ -97,6 +99,28 @@ REQUESTS = {
     f"POST {OPEN_ID}/data/": Request(form={"snils": matrix.SNILS}),
     f"POST {OPEN_ID}/acknowledge/": SIGNED,
     f"GET {OPEN_ID}/protocol.pdf": SIGNED,
+    f"GET {API_OPEN}/data-request": REQUESTED,
+    f"POST {API_OPEN}/data-request": Request(json=DATA_REQUEST),
+    f"POST {API_OPEN}/data-request/answer": Request(
+        target="requested", json={"values": {}}
+    ),
+    f"PUT {API_OPEN}/documents/{{document_id}}": Request(
+        target="requested", json={"status": "accepted"}
+    ),
+    f"PUT {API}/me/prefill-consent": Request(json={"enabled": True}),
+    f"POST {OPEN_ID}/data-request/": Request(
+        form={**DATA_REQUEST, "documents": "Справка о доходах"}
+    ),
+    f"POST {OPEN_ID}/data-request/answer/": Request(target="requested", form={}),
+    f"POST {OPEN_ID}/documents/{{document_id}}/": Request(
+        target="requested", form={"status": "accepted"}
+    ),
+    f"POST {OPEN_ID}/documents/{{document_id}}/file/": Request(
+        target="requested", file=True
+    ),
+    "POST /my/identifiers/prefill/": Request(form={"enabled": "on"}),
+    "GET /login/oidc/{provider}/": Request(params={"provider": "citizen"}),
+    "GET /login/oidc/{provider}/callback/": Request(params={"provider": "citizen"}),
 }
 
 TABLE_PATH = Path(__file__).with_name("access_matrix.txt")

@@ -77,8 +77,8 @@ def put_document(
 
 @router.get("/me/prefill-consent", response=s.PrefillConsentOut)
 def get_prefill_consent(request):
-    """Return whether data request forms may be prefilled from earlier data."""
-    return {"enabled": prefill.consent_enabled(request.user)}
+    """Return whether the citizen allows prefilling from earlier data (citizens)."""
+    return {"enabled": prefill.own_consent(request.user)}
 
 
 @router.put("/me/prefill-consent", response=s.PrefillConsentOut)

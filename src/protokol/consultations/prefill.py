@@ -43,13 +43,23 @@ def consent_enabled(user) -> bool:
     return PrefillConsent.objects.filter(user=user, enabled=True).exists()
 
 
-def set_consent(actor, enabled) -> bool:
-    """Switch the citizen's prefill consent on or off, journaled; return it."""
+def _require_citizen(actor) -> None:
     if not actor.is_authenticated or actor.role != Role.CITIZEN:
         raise PermissionDenied(
             gettext("Only citizens decide about prefilling their own data."),
             field="enabled",
         )
+
+
+def own_consent(actor) -> bool:
+    """Return the citizen's own prefill consent; 403 for any other account."""
+    _require_citizen(actor)
+    return consent_enabled(actor)
+
+
+def set_consent(actor, enabled) -> bool:
+    """Switch the citizen's prefill consent on or off, journaled; return it."""
+    _require_citizen(actor)
     if not isinstance(enabled, bool):
         raise ValidationFailed(
             gettext("enabled must be true or false."), field="enabled"
