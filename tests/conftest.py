@@ -37,6 +37,15 @@ def english():
 
 
 @pytest.fixture
+def english_pages(settings, english):
+    """Serve pages and the API in English too, for requests without a language.
+
+    They pick their language per request and fall back to LANGUAGE_CODE.
+    """
+    settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture
 def demo(db):
     """Seed the demo departments, services and accounts; return users by name."""
     from protokol.accounts.demo import seed_demo

@@ -138,7 +138,7 @@ def test_provider_rejects_secret_of_other_key(client, esia):
     ]
 
 
-def test_token_request_rejected_by_provider(client, esia, english):
+def test_token_request_rejected_by_provider(client, esia, english_pages):
     # ESIA no longer trusts the seal between authorization and token request.
     esia.next_oid = "1000299353"
     response = requests.get(authorization_url(client), allow_redirects=False)
@@ -152,7 +152,7 @@ def test_token_request_rejected_by_provider(client, esia, english):
     assert not ExternalIdentity.objects.exists()
 
 
-def test_bad_state_rejected(client, esia, english):
+def test_bad_state_rejected(client, esia, english_pages):
     esia.next_oid = "1000299353"
     response = requests.get(authorization_url(client), allow_redirects=False)
     callback = urlsplit(response.headers["Location"])

@@ -151,7 +151,7 @@ def test_other_citizens_account_not_linked(client, citizen_oidc, demo):
     assert consultation.citizen_id == demo["citizen2"].pk
 
 
-def test_bad_state_rejected(client, citizen_oidc, english):
+def test_bad_state_rejected(client, citizen_oidc, english_pages):
     callback = drive_provider(start(client), "anna", "anna-pass")
     params = parse_qs(urlsplit(callback).query)
     params["state"] = ["forged-state"]
@@ -166,7 +166,7 @@ def test_bad_state_rejected(client, citizen_oidc, english):
     assert failed.after == {"via": "oidc", "reason": "mismatching_state"}
 
 
-def test_bad_nonce_rejected(client, citizen_oidc, english):
+def test_bad_nonce_rejected(client, citizen_oidc, english_pages):
     authorization_url = start(client)
     # The session's nonce no longer matches the one sent to the provider.
     session = client.session
@@ -188,7 +188,9 @@ def test_bad_nonce_rejected(client, citizen_oidc, english):
     assert failed.after["reason"] == "invalid_claim"
 
 
-def test_wrong_issuer_rejected(client, citizen_oidc, monkeypatch, settings, english):
+def test_wrong_issuer_rejected(
+    client, citizen_oidc, monkeypatch, settings, english_pages
+):
     monkeypatch.setattr(settings.CONFIG, "oidc_issuer", "https://id.example.org")
     monkeypatch.setattr(
         settings.CONFIG,
@@ -211,7 +213,7 @@ def test_provider_rejects_wrong_password(client, citizen_oidc):
     assert not ExternalIdentity.objects.exists()
 
 
-def test_unreachable_provider_is_502(client, citizen_oidc, monkeypatch, english):
+def test_unreachable_provider_is_502(client, citizen_oidc, monkeypatch, english_pages):
     issuer = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setattr(settings.CONFIG, "oidc_issuer", issuer)
 
@@ -223,7 +225,7 @@ def test_unreachable_provider_is_502(client, citizen_oidc, monkeypatch, english)
     assert "PROTOKOL_OIDC_DISCOVERY_URL" in text
 
 
-def test_unconfigured_provider_is_404(client, english):
+def test_unconfigured_provider_is_404(client, english_pages):
     response = client.get(START)
 
     assert response.status_code == 404

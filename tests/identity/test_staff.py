@@ -41,7 +41,7 @@ def test_staff_sign_in_maps_role_and_departments(client, staff_oidc, demo):
     assert client.get("/queue/").status_code == 200
 
 
-def test_staff_without_role_claim_rejected(client, staff_oidc, demo, english):
+def test_staff_without_role_claim_rejected(client, staff_oidc, demo, english_pages):
     response = staff_sign_in(client, "visitor", "visitor-pass")
 
     assert response.status_code == 403
@@ -106,7 +106,7 @@ def test_password_sign_in_asks_for_code(client, demo, otp_required):
     assert client.get("/queue/").status_code == 200
 
 
-def test_session_api_needs_code(client, demo, otp_required, english):
+def test_session_api_needs_code(client, demo, otp_required, english_pages):
     client.post("/login/", {"username": "operator", "password": "demo"})
 
     response = client.get("/api/v1/consultations")
@@ -115,7 +115,7 @@ def test_session_api_needs_code(client, demo, otp_required, english):
     assert response.json()["field"] == "otp"
 
 
-def test_staff_api_token_needs_code(client, demo, otp_required, english):
+def test_staff_api_token_needs_code(client, demo, otp_required, english_pages):
     response = client.post(
         "/api/v1/auth/token",
         {"username": "operator", "password": "demo"},

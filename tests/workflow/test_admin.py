@@ -102,7 +102,7 @@ def test_add_routing_rule_journaled(admin_client, demo):
     assert entry.after["priority"] == 10
 
 
-def test_rule_without_condition_shows_error(admin_client):
+def test_rule_without_condition_shows_error(admin_client, english_pages):
     response = admin_client.post(
         "/admin/workflow/routingrule/add/", _rule_form(keywords="")
     )
@@ -193,7 +193,7 @@ def test_save_calendar_with_transfers(admin_client):
         ),
     ],
 )
-def test_invalid_calendar_shows_error(admin_client, changes, message):
+def test_invalid_calendar_shows_error(admin_client, english_pages, changes, message):
     response = admin_client.post(
         "/admin/workflow/departmentcalendar/add/", _calendar_form(**changes)
     )
@@ -214,7 +214,7 @@ def test_unknown_time_zone_shows_error(admin_client):
     assert not DepartmentCalendar.objects.exists()
 
 
-def test_service_target_validated_and_journaled(admin_client):
+def test_service_target_validated_and_journaled(admin_client, english_pages):
     service = Service.objects.get(code="GEN")
     form = {"service": service.pk, "name": "answer", "unit": "working_days"}
 
