@@ -99,6 +99,9 @@ REQUESTS = {
     f"GET {OPEN_ID}/protocol.pdf": SIGNED,
 }
 
+REQUESTS.update(matrix.dispute_and_privacy_requests())
+REQUESTS.update(matrix.admin_requests(matrix.url_routes()))
+
 TABLE_PATH = Path(__file__).with_name("access_matrix.txt")
 
 
@@ -146,6 +149,9 @@ def setting(demo, pki_dir, master_key_file):
         )
     )
     targets = matrix.make_targets(users)
+    matrix.add_dispute(users, targets)
+    matrix.add_retention_objects(users, targets)
+    matrix.add_admin_objects(users, targets)
     return users, targets, matrix.tokens_for(users)
 
 
