@@ -61,7 +61,7 @@ def test_close_before_conclusion_shown_on_form(client, demo, opened):
         f"/disputes/{opened.pk}/close/", {"outcome": "conclude", "comment": "Итог"}
     )
 
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert "сначала нужно подписанное заключение" in response.content.decode()
 
 

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.core.signals import request_finished
 from django.db import close_old_connections, transaction
 from django.shortcuts import resolve_url
@@ -23,12 +24,17 @@ from protokol.accounts import identifiers
 from protokol.accounts.models import Department, Role, User
 from protokol.accounts.services import create_user, issue_token
 from protokol.api.api import api
+from protokol.catalog.models import Service
 from protokol.consultations import attachments, data_requests, personal_data
 from protokol.consultations.models import Status
+from protokol.disputes import services as disputes
 from protokol.journal.models import JournalAction, JournalEntry
 from protokol.notifications import services as notifications
 from protokol.protocols.services import save_protocol
+from protokol.retention import services as retention
 from protokol.signing.models import Signature
+from protokol.workflow import answer_templates, configuration
+from protokol.workflow.models import DepartmentCalendar, RoutingRule, ServiceTarget
 
 # Codes of the table: what one actor gets from one route.
 ALLOWED = "+"  # answered (2xx, 3xx other than to the login page, 400, 409, 422)
@@ -341,6 +347,14 @@ def _parameters(template: str, request: Request, targets) -> dict:
     return {name: known[name] for name in names}
 
 
+def _fill(body: dict, values: dict) -> dict:
+    """Return a JSON body whose "{name}" values are the target's ids."""
+    return {
+        key: values[value[1:-1]] if re.fullmatch(r"{\w+}", str(value)) else value
+        for key, value in body.items()
+    }
+
+
 def _send(client, method, path, request: Request, extra: dict, values: dict):
     query = {name: str(value).format(**values) for name, value in request.query.items()}
     request = replace(request, query=query)
@@ -350,7 +364,7 @@ def _send(client, method, path, request: Request, extra: dict, values: dict):
         return client.generic(
             method,
             path,
-            data=json.dumps(request.json),
+            data=json.dumps(_fill(request.json, values)),
             content_type="application/json",
             QUERY_STRING=urlencode(request.query),
             **extra,
@@ -360,3 +374,142 @@ def _send(client, method, path, request: Request, extra: dict, values: dict):
             path, request.form or {}, QUERY_STRING=urlencode(request.query), **extra
         )
     return client.generic(method, path, QUERY_STRING=urlencode(request.query), **extra)
+
+
+DISPUTED_SUBJECT = "Matrix disputed target"
+CLAIMS = "The protocol leaves out the income statement I brought."
+
+
+def add_dispute(users: dict[str, User], targets: SimpleNamespace) -> None:
+    """Add the "disputed" target: a signed consultation its citizen disputed.
+
+    The expert is `reviewer_b` of department B, who signed nothing in it, so
+    the rev:other column shows what the assigned expert may do.
+    """
+    disputed = open_consultation(users["citizen"], subject=DISPUTED_SUBJECT)
+    for username, action in PATHS[Status.SIGNED]:
+        if action == "save":
+            save_protocol(users[username], disputed.pk, **PROTOCOL)
+        else:
+            act(users[username], disputed, action)
+    dispute = disputes.open_dispute(users["citizen"], disputed.pk, claims=CLAIMS)
+    disputes.assign_expert(users["supervisor"], dispute.pk, expert="reviewer_b")
+
+    targets.ids["disputed"] = {
+        "consultation_id": disputed.pk,
+        "dispute_id": dispute.pk,
+        "number": disputed.number,
+        "subject": DISPUTED_SUBJECT,
+    }
+
+
+def add_retention_objects(users: dict[str, User], targets: SimpleNamespace) -> None:
+    """Add a legal hold on the signed target and an auditor's archive grant."""
+    hold = retention.set_legal_hold(
+        users["supervisor"], targets.signed.pk, reason="Court request"
+    )
+    grant = retention.grant_archive_access(
+        users["admin"], "auditor", reason="Annual audit", days=10
+    )
+    for ids in targets.ids.values():
+        ids.update(hold_id=hold.pk, grant_id=grant.pk)
+
+
+# The admin site's models; each is a target whose `object_id` is one row.
+ADMIN_MODELS = ("answertemplate", "departmentcalendar", "routingrule", "servicetarget")
+
+
+def add_admin_objects(users: dict[str, User], targets: SimpleNamespace) -> None:
+    """Add one row of each admin model, as the targets "admin:<model>"."""
+    admin = users["admin"]
+    department = Department.objects.get(code="A")
+    service = Service.objects.get(code="SOC")
+    rows = {
+        "answertemplate": answer_templates.save_template(
+            admin, code="matrix", title="Matrix template", body_ru="Текст"
+        ),
+        "departmentcalendar": configuration.save_calendar(
+            admin,
+            DepartmentCalendar(
+                department=department, week=[["09:00", "18:00"]] * 5 + [None, None]
+            ),
+        ),
+        "routingrule": configuration.save_routing_rule(
+            admin, RoutingRule(priority=1, keywords="matrix", department=department)
+        ),
+        "servicetarget": configuration.save_target(
+            admin,
+            ServiceTarget(
+                service=service, name="answer", amount=10, unit="working_days"
+            ),
+        ),
+    }
+    for model, row in rows.items():
+        targets.ids[f"admin:{model}"] = {
+            "object_id": row.pk,
+            "content_type_id": ContentType.objects.get_for_model(row).pk,
+            "subject": "",
+        }
+
+
+def admin_requests(paths) -> dict[str, "Request"]:
+    """Return how to call the admin pages that name one model's row.
+
+    The catch-all patterns get a path that matches no page.
+    """
+    requests = {}
+    for path in paths:
+        if not path.startswith("/admin/"):
+            continue
+        model = next((m for m in ADMIN_MODELS if f"/{m}/" in path), None)
+        if model and "{object_id}" in path:
+            requests[f"GET {path}"] = Request(target=f"admin:{model}")
+        elif "{content_type_id}" in path:
+            requests[f"GET {path}"] = Request(target="admin:routingrule")
+        elif "{" in path:
+            requests[f"GET {path}"] = Request(params={"url": "x", "app_label": ""})
+    return requests
+
+
+def dispute_and_privacy_requests() -> dict[str, Request]:
+    """Return how to call the dispute, profile, retention and privacy routes."""
+    api, disputed = "/api/v1", Request(target="disputed")
+    dispute = "/disputes/{dispute_id}"
+    return {
+        f"POST {api}/consultations/{{consultation_id}}/disputes": Request(
+            target="signed", json={"claims": CLAIMS}
+        ),
+        f"GET {api}/disputes": Request(target="disputed", lists=True),
+        f"GET {api}{dispute}": disputed,
+        f"GET {api}{dispute}/candidates": disputed,
+        f"POST {api}{dispute}/expert": replace(
+            disputed, json={"expert": "supervisor_b"}
+        ),
+        f"POST {api}{dispute}/conclusion": replace(disputed, json={"text": "Agreed"}),
+        f"POST {api}{dispute}/close": replace(
+            disputed, json={"outcome": "conclude", "comment": "Done"}
+        ),
+        "GET /disputes/": Request(target="disputed", lists=True),
+        f"GET {dispute}/": disputed,
+        f"POST {dispute}/expert/": replace(disputed, form={"expert": "supervisor_b"}),
+        f"POST {dispute}/conclusion/": replace(disputed, form={"text": "Agreed"}),
+        f"POST {dispute}/close/": replace(
+            disputed, form={"outcome": "conclude", "comment": "Done"}
+        ),
+        f"PUT {api}/profile": Request(json={"time_zone": "Asia/Vladivostok"}),
+        "POST /profile/": Request(form={"time_zone": "Asia/Vladivostok"}),
+        f"PUT {api}/retention/policies/{{service_code}}": Request(
+            params={"service_code": "SOC"}, json={"years": 5, "end_action": "delete"}
+        ),
+        f"POST {api}/retention/holds": Request(
+            json={"consultation_id": "{consultation_id}", "reason": "Court"}
+        ),
+        f"POST {api}/retention/holds/{{hold_id}}/lift": Request(
+            json={"reason": "Settled"}
+        ),
+        f"POST {api}/retention/grants": Request(
+            json={"username": "auditor_b", "reason": "Audit", "days": 5}
+        ),
+        f"POST {api}/privacy/erasure": Request(json={"confirm": True}),
+        "POST /privacy/erasure/": Request(form={"confirm": "on"}),
+    }

@@ -123,6 +123,9 @@ REQUESTS = {
     "GET /login/oidc/{provider}/callback/": Request(params={"provider": "citizen"}),
 }
 
+REQUESTS.update(matrix.dispute_and_privacy_requests())
+REQUESTS.update(matrix.admin_requests(matrix.url_routes()))
+
 TABLE_PATH = Path(__file__).with_name("access_matrix.txt")
 
 
@@ -170,6 +173,9 @@ def setting(demo, pki_dir, master_key_file):
         )
     )
     targets = matrix.make_targets(users)
+    matrix.add_dispute(users, targets)
+    matrix.add_retention_objects(users, targets)
+    matrix.add_admin_objects(users, targets)
     return users, targets, matrix.tokens_for(users)
 
 

@@ -88,7 +88,12 @@ def dispute_page(request, dispute_id: int):
 
 
 def _submit(request, dispute_id, *, form_name, form, write, done):
-    """Validate `form`, call `write` and redirect, or show the error on the form."""
+    """Validate `form`, call `write` and redirect, or show the error on the form.
+
+    A refused write answers with the error's status, so a role that may not
+    act gets 403 as from the API.
+    """
+    status = 422
     if form.is_valid():
         try:
             write(form.cleaned_data)
@@ -97,10 +102,11 @@ def _submit(request, dispute_id, *, form_name, form, write, done):
         except ProtokolError as error:
             field = error.field if error.field in form.fields else None
             form.add_error(field, error.message)
+            status = error.status
         else:
             messages.success(request, done)
             return redirect("disputes:detail", dispute_id=dispute_id)
-    return _render(request, dispute_id, status=422, **{form_name: form})
+    return _render(request, dispute_id, status=status, **{form_name: form})
 
 
 @login_required

@@ -13,6 +13,7 @@ from django.utils.translation import gettext
 
 from protokol.accounts.models import Role, User
 from protokol.catalog.models import Service
+from protokol.consultations import permissions
 from protokol.consultations.models import Consultation
 from protokol.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from protokol.journal import services as journal
@@ -26,6 +27,7 @@ from protokol.retention.models import (
     LegalHold,
     RetentionPolicy,
 )
+from protokol.security.services import record_denial
 from protokol.validation import clean_text
 
 log = structlog.get_logger(__name__)
@@ -118,6 +120,13 @@ def set_policy(actor, service_code: str, *, years, end_action) -> RetentionPolic
     return policy
 
 
+def _int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (ValueError, TypeError):
+        return None
+
+
 def _consultation_for_hold(consultation_id) -> Consultation:
     try:
         return Consultation.objects.select_for_update().get(pk=int(consultation_id))
@@ -127,10 +136,36 @@ def _consultation_for_hold(consultation_id) -> Consultation:
         ) from None
 
 
+def _deny_unless_visible(actor, consultation, *, object_type, object_id, message):
+    """Journal and raise 404 unless `actor` may see the consultation.
+
+    Called before the write's transaction, so its rollback keeps the denial.
+    """
+    if consultation is None or permissions.can_view_consultation(actor, consultation):
+        return
+    record_denial(
+        actor,
+        object_type=object_type,
+        object_id=object_id,
+        reason="not_visible",
+        consultation_id=consultation.pk,
+    )
+    raise NotFound(
+        message, field="consultation_id" if object_type == "consultation" else "id"
+    )
+
+
 def set_legal_hold(actor, consultation_id, *, reason) -> LegalHold:
     """Stop the retention clock of a consultation until the hold is lifted."""
     require_role(actor, HOLD_ROLES, gettext("set legal holds"))
     reason = clean_text(reason, field="reason")
+    _deny_unless_visible(
+        actor,
+        Consultation.objects.filter(pk=_int_or_none(consultation_id)).first(),
+        object_type="consultation",
+        object_id=consultation_id,
+        message=gettext("Consultation not found."),
+    )
 
     with transaction.atomic():
         consultation = _consultation_for_hold(consultation_id)
@@ -166,6 +201,14 @@ def lift_legal_hold(actor, hold_id, *, reason) -> LegalHold:
     """Lift an active legal hold, restarting the consultation's retention clock."""
     require_role(actor, HOLD_ROLES, gettext("lift legal holds"))
     reason = clean_text(reason, field="reason")
+    hold = LegalHold.objects.filter(pk=_int_or_none(hold_id)).first()
+    _deny_unless_visible(
+        actor,
+        hold.consultation if hold else None,
+        object_type="legal_hold",
+        object_id=hold_id,
+        message=gettext("Legal hold not found."),
+    )
 
     with transaction.atomic():
         try:
@@ -295,9 +338,14 @@ def list_policies(actor) -> list[dict]:
 
 
 def list_holds(actor, *, active_only: bool = False):
-    """Return legal holds, newest first (supervisors, auditors, admins)."""
+    """Return the legal holds on consultations `actor` may see, newest first."""
     require_role(actor, READER_ROLES, gettext("read legal holds"))
-    holds = LegalHold.objects.select_related("consultation").order_by("-set_at", "-id")
+    visible = Consultation.objects.filter(permissions.consultation_scope(actor))
+    holds = (
+        LegalHold.objects.filter(consultation__in=visible.values("pk"))
+        .select_related("consultation")
+        .order_by("-set_at", "-id")
+    )
     if active_only:
         holds = holds.filter(lifted_at__isnull=True)
     return holds

@@ -3,6 +3,7 @@
 import structlog
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -27,7 +28,7 @@ def privacy_page(request):
 def export_download(request):
     """Send the citizen's data as one zip archive."""
     if request.user.role != Role.CITIZEN:
-        return redirect("web:home")
+        raise PermissionDenied
     return export.export_response(request.user)
 
 
@@ -36,7 +37,7 @@ def export_download(request):
 def erasure_submit(request):
     """Erase the citizen's personal data and show what was kept and why."""
     if request.user.role != Role.CITIZEN:
-        return redirect("web:home")
+        raise PermissionDenied
     try:
         answer = erasure.request_erasure(
             request.user, confirm=request.POST.get("confirm") == "on"
@@ -56,7 +57,7 @@ def erasure_submit(request):
 def requests_page(request):
     """List the erasure requests and their answers (supervisors, auditors, admins)."""
     if request.user.role not in READER_ROLES:
-        return redirect("web:home")
+        raise PermissionDenied
     context = {
         "title": _("Erasure requests"),
         "requests": erasure.erasure_requests(request.user, via="page"),

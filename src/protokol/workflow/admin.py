@@ -7,6 +7,7 @@ a ValidationFailed appears on the form next to the field it names.
 """
 
 import zoneinfo
+from functools import update_wrapper
 
 from django import forms
 from django.contrib import admin
@@ -51,6 +52,22 @@ class ConfigurationSite(admin.AdminSite):
     def has_permission(self, request) -> bool:
         user = request.user
         return user.is_active and user.is_authenticated and user.role in ADMIN_ROLES
+
+    def admin_view(self, view, cacheable=False):
+        """Answer 403 to a signed-in user without an admin role on every page.
+
+        Django would send them to the sign-in form, which is for anonymous
+        visitors; the 403 is journaled like any other denial.
+        """
+
+        wrapped = super().admin_view(view, cacheable)
+
+        def checked(request, *args, **kwargs):
+            if request.user.is_authenticated and not self.has_permission(request):
+                raise PermissionDenied
+            return wrapped(request, *args, **kwargs)
+
+        return update_wrapper(checked, wrapped)
 
     def login(self, request, extra_context=None):
         """Send visitors to the site's own sign-in page, which journals logins.
