@@ -133,7 +133,7 @@ def test_list_page_shows_matches(demo, client, statement):
     assert other.number not in page
 
 
-def test_api_rejects_overlong_query(demo, api_client, english):
+def test_api_rejects_overlong_query(demo, api_client, english_pages):
     response = api_client.login("citizen").get(
         "/api/v1/consultations", data={"q": "пособие " * 30}
     )
