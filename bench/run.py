@@ -125,7 +125,12 @@ def server(
         yield port
     finally:
         process.terminate()
-        process.wait(timeout=20)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            # Open server-sent event streams can hold a graceful stop.
+            process.kill()
+            process.wait()
 
 
 class Client:

@@ -31,10 +31,15 @@ LARGE_TABLES = frozenset(
 )
 
 
-# Counting every consultation reads every row whatever the plan, so the
-# unfiltered count of organisation-wide lists is allowed its full scan.
+# Counting every consultation reads every row whatever the plan, so the count
+# of organisation-wide lists is allowed its full scan, with or without the
+# exclusion of archived consultations.
 # NOTE: remove when those lists stop counting all rows for the paginator.
 WHOLE_TABLE_COUNT = 'SELECT COUNT(*) AS "__count" FROM "consultations_consultation"'
+ARCHIVE_EXCLUSION = (
+    ' WHERE NOT ("consultations_consultation"."id" IN (SELECT U0."consultation_id"'
+    ' AS "consultation_id" FROM "retention_disposal" U0'
+)
 
 
 def seq_scans(plan: dict) -> list[str]:
@@ -132,7 +137,11 @@ def test_main_queries_use_indexes(client, large):
             sql = query["sql"]
             if not sql.lstrip().upper().startswith(("SELECT", "WITH")):
                 continue
-            if sql.strip() == WHOLE_TABLE_COUNT:
+            counted = sql.strip()
+            if counted == WHOLE_TABLE_COUNT or (
+                counted.startswith(WHOLE_TABLE_COUNT + ARCHIVE_EXCLUSION)
+                and counted.count(" WHERE ") == 2
+            ):
                 continue
             scanned = seq_scans(explain(sql))
             if scanned:
