@@ -19,7 +19,8 @@ def test_postgres_pool_size_comes_from_the_setting():
 
 
 def test_sqlite_ignores_the_pool(tmp_path):
-    database = database_settings(Config(data_dir=tmp_path, database_pool=8))
+    config = Config(data_dir=tmp_path, database_url="", database_pool=8)
+    database = database_settings(config)
 
     assert database["ENGINE"] == "django.db.backends.sqlite3"
     assert "pool" not in database["OPTIONS"]

@@ -17,7 +17,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.signals import request_finished
 from django.db import close_old_connections, transaction
 from django.shortcuts import resolve_url
-from django.urls import URLResolver, get_resolver
+from django.urls import URLResolver, get_resolver, reverse
 
 from consultations.factories import PATHS, PROTOCOL, act, open_consultation, upload
 from protokol.accounts import identifiers
@@ -271,10 +271,11 @@ def is_login_redirect(response) -> bool:
     """Return whether the response redirects to the login page itself.
 
     Other pages under /login/ (the second factor) are answers, not a demand
-    to sign in.
+    to sign in. The admin site sends visitors to its own login page first.
     """
     location = urlsplit(response.get("Location", "")).path
-    return response.status_code == 302 and location == resolve_url(settings.LOGIN_URL)
+    login_pages = {resolve_url(settings.LOGIN_URL), reverse("admin:login")}
+    return response.status_code == 302 and location in login_pages
 
 
 def code_of(response, text: str, request: Request, subject: str) -> str:

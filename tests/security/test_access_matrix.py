@@ -121,6 +121,9 @@ REQUESTS = {
     "POST /my/identifiers/prefill/": Request(form={"enabled": "on"}),
     "GET /login/oidc/{provider}/": Request(params={"provider": "citizen"}),
     "GET /login/oidc/{provider}/callback/": Request(params={"provider": "citizen"}),
+    # No copy job exists in the matrix, so every signed-in actor gets 404.
+    "GET /api/v1/copy-jobs/{token}": Request(params={"token": "0" * 32}),
+    "GET /pki/ocsp/{encoded}": Request(params={"encoded": "AAAA"}),
 }
 
 REQUESTS.update(matrix.dispute_and_privacy_requests())

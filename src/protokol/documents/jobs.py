@@ -22,6 +22,7 @@ from protokol.documents import cache as copy_cache
 from protokol.documents import collected as collected_data
 from protokol.documents.models import CopyJob, CopyJobStatus
 from protokol.errors import NotFound, ProtokolError
+from protokol.security.services import record_denial
 
 log = structlog.get_logger(__name__)
 
@@ -151,6 +152,13 @@ def get_job(actor, token: str) -> tuple[CopyJob, bytes | None]:
     """
     job = CopyJob.objects.filter(token=str(token), requester_id=actor.pk).first()
     if job is None:
+        record_denial(
+            actor,
+            object_type="copy_job",
+            object_id=str(token)[:64],
+            reason="not_found",
+            operation="read",
+        )
         raise NotFound(gettext("Copy job not found."), field="job")
     if job.status != CopyJobStatus.DONE:
         return job, None
