@@ -237,3 +237,12 @@ def test_webhook_delete(api_client, client, demo):
     assert again.status_code == 404
     assert again.json()["field"] == "webhook_id"
     assert not Webhook.objects.exists()
+
+
+def test_mark_read_id_beyond_64_bits_is_422(api_client, demo):
+    api_client.login("citizen")
+
+    response = api_client.post("/api/v1/notifications/read", {"ids": [2**70]})
+
+    assert response.status_code == 422
+    assert response.json()["error"] == "validation_failed"

@@ -5,9 +5,10 @@ channels; webhooks and the dead-letter list are for administrators.
 """
 
 from datetime import datetime
+from typing import Annotated
 
 from ninja import Router, Schema, Status
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from protokol.notifications import services
 from protokol.notifications.texts import describe
@@ -29,11 +30,16 @@ class NotificationListOut(Schema):
     items: list[NotificationOut]
 
 
+# Row ids are 64-bit integers on both databases; a larger number names no row
+# and would overflow SQLite's integer.
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
 class MarkReadIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     # Ids to mark read; omitted or null marks all unread ones.
-    ids: list[int] | None = None
+    ids: list[RowId] | None = None
 
 
 class MarkReadOut(Schema):
@@ -93,7 +99,7 @@ class ReplayIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     # Delivery ids to replay; omitted or null replays the whole list.
-    ids: list[int] | None = None
+    ids: list[RowId] | None = None
 
 
 class ReplayOut(Schema):
