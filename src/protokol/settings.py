@@ -451,7 +451,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "protokol.analytics.replica.AnalyticsReplicaMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
-    # Last, as django-axes asks: turns a locked-out attempt into the 429 page.
+    # Last, as django-axes requires: turns a locked-out attempt into a 429 page.
     "axes.middleware.AxesMiddleware",
 ]
 

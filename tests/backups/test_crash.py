@@ -133,7 +133,7 @@ class Clients:
     def write(self, user: Api, method: str, path: str, body) -> dict:
         status, answer = user.call(method, path, body)
         failure = f"{method} {path}: {status} {answer}"
-        # A 500 is a server bug (PostgreSQL once answered deadlocks with it),
+        # A 500 is a server bug (deadlocks on PostgreSQL once caused them),
         # never an effect of the kill, which only breaks connections.
         if status >= 500:
             with self.lock:

@@ -205,10 +205,10 @@ def get_visible(actor, consultation_id, *, for_update: bool = False) -> Consulta
     """
     queryset = Consultation.objects.select_related("service", "department", "citizen")
     if for_update:
-        # Only the consultation row, and FOR NO KEY UPDATE: inserts that refer to
-        # it or to its citizen (messages, journal entries) take KEY SHARE locks,
-        # which a plain FOR UPDATE would block while this transaction waits for
-        # the journal lock: a deadlock under concurrent writes.
+        # Lock only the consultation row, FOR NO KEY UPDATE. Inserts that refer
+        # to it or to its citizen take KEY SHARE locks, which a plain FOR UPDATE
+        # blocks while this transaction waits for the journal lock, so
+        # concurrent writes deadlocked.
         queryset = queryset.select_for_update(of=("self",), no_key=True)
     try:
         consultation = queryset.get(pk=int(consultation_id))
