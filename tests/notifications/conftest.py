@@ -46,6 +46,11 @@ TRIGGER_MIGRATIONS = [
         "install",
         "remove",
     ),
+    (
+        "protokol.disputes.migrations.0002_conclusion_append_only_triggers",
+        "install",
+        "remove",
+    ),
 ]
 
 

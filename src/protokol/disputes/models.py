@@ -88,6 +88,8 @@ class Conclusion(models.Model):
 
     `document` is the exact signed byte string (disputes/document.py); the
     addendum repeats the text so the protocol's pages and copies show it.
+    Database triggers reject UPDATE and DELETE, except a DELETE by
+    retention's purge (migration 0002).
     """
 
     dispute = models.OneToOneField(
@@ -110,9 +112,8 @@ class Conclusion(models.Model):
 class ConclusionSignature(models.Model):
     """One detached CAdES-T signature over a conclusion's document.
 
-    The services only insert these rows.
-    NOTE: unlike signing_signature, no database trigger rejects UPDATE and
-    DELETE here; add one with the disputes app's next migration.
+    The services only insert these rows. Database triggers reject UPDATE
+    and DELETE, except a DELETE by retention's purge (migration 0002).
     """
 
     conclusion = models.ForeignKey(

@@ -1,11 +1,12 @@
 """Applying retention policies: deleting or archiving consultations whose period ended.
 
 Deletion removes the record's payload: messages, attachment rows and files,
-collected personal data, transitions, protocol versions, addenda, signatures
-and the consultation row. The journal is not touched, so every leaf hash and
-proof stays valid. Its entries carry ids, numbers, statuses, hashes and sizes
-of that payload, but also the actors' names and the comments of lifecycle
-actions (docs/retention.md). Each disposal appends one journal entry naming
+collected personal data, transitions, protocol versions, disputes with their
+signed conclusions, addenda, signatures and the consultation row. The
+journal is not touched, so every leaf hash and proof stays valid. Its
+entries carry ids, numbers, statuses, hashes and sizes of that payload, but
+also the actors' names and the comments of lifecycle actions
+(docs/retention.md). Each disposal appends one journal entry naming
 the policy and what was removed.
 """
 
@@ -26,6 +27,7 @@ from protokol.consultations.models import (
     Message,
     Transition,
 )
+from protokol.disputes.models import Conclusion, ConclusionSignature, Dispute
 from protokol.documents import cache as copy_cache
 from protokol.journal import services as journal
 from protokol.protocols.models import Addendum, ProtocolVersion
@@ -72,18 +74,25 @@ def purge(consultation: Consultation) -> dict:
     removed["protocol_versions"] = ProtocolVersion.objects.filter(
         consultation=consultation
     ).delete()[0]
-    removed["addenda"] = Addendum.objects.filter(consultation=consultation).delete()[0]
     removed["transitions"] = Transition.objects.filter(
         consultation=consultation
     ).delete()[0]
 
-    # Signatures are append-only; the delete trigger lets rows pass only for
-    # a consultation with a permit row, which lives for these statements.
+    # Signatures and dispute conclusions are append-only. Their delete
+    # triggers let rows pass only for a consultation with a permit row, which
+    # lives for these statements.
     permit = PurgePermit.objects.create(consultation_id=consultation_id)
+    disputes = Dispute.objects.filter(consultation=consultation)
+    removed["conclusion_signatures"] = ConclusionSignature.objects.filter(
+        conclusion__dispute__in=disputes
+    ).delete()[0]
+    Conclusion.objects.filter(dispute__in=disputes).delete()
+    removed["disputes"] = disputes.delete()[0]
     removed["signatures"] = Signature.objects.filter(
         consultation=consultation
     ).delete()[0]
     permit.delete()
+    removed["addenda"] = Addendum.objects.filter(consultation=consultation).delete()[0]
 
     # NOTE: the journal entries of this consultation keep their actor names
     # and action comments, because each leaf hash covers them. Remove this
