@@ -262,6 +262,9 @@ def sign_copy(
     from pyhanko.sign.validation.dss import DocumentSecurityStore
     from pyhanko.stamp import TextStampStyle
 
+    # NOTE: the seal key always comes from seal.key.pem, so with
+    # PROTOKOL_SIGNER_BACKEND=pkcs11 and the key only on the token sealing
+    # raises PkiNotConfigured. Remove once copies are signed on the token.
     signer = seal_signer()
     timestamper = tsa.timestamper()
     field_spec = None
