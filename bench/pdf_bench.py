@@ -2,9 +2,9 @@
 
 Starts an empty SQLite installation in a temporary directory, signs one
 consultation with 10 and one with 200 public messages, and prints one JSON
-object per size with the median of warm runs in milliseconds, as wall time
-(`_ms`) and as this process's CPU time (`_cpu_ms`, which other load on the
-machine disturbs less):
+object per size with the median of warm runs in milliseconds, the five
+measurements taking turns, as wall time (`_ms`) and as this process's CPU
+time (`_cpu_ms`, which other load on the machine disturbs less):
 
     raw_weasyprint        WeasyPrint's plain PDF of the sealed copy's HTML,
                           with its signatures section and QR code (baseline)
@@ -49,16 +49,27 @@ SIZES = tuple(int(size) for size in os.environ.get("BENCH_SIZES", "10,200").spli
 MEMORY_SIZES = ((10, 0, 0), (200, 0, 0), (1000, 50, 0), (50, 0, 20_000))
 
 
-def median_ms(function, runs: int) -> tuple[float, float]:
-    """Return the median wall and CPU milliseconds of `runs` calls after a warm-up."""
-    function()
-    wall, cpu = [], []
-    for _ in range(runs):
-        started, started_cpu = time.perf_counter(), time.process_time()
+def median_ms(functions: dict, runs: int) -> dict:
+    """Return the median wall and CPU milliseconds of `runs` calls of each function.
+
+    Each function is called once to warm up, then the functions take turns,
+    so a change in the machine's load during the runs affects all of them.
+    """
+    wall = {name: [] for name in functions}
+    cpu = {name: [] for name in functions}
+    for function in functions.values():
         function()
-        wall.append((time.perf_counter() - started) * 1000)
-        cpu.append((time.process_time() - started_cpu) * 1000)
-    return round(statistics.median(wall), 1), round(statistics.median(cpu), 1)
+    for _ in range(runs):
+        for name, function in functions.items():
+            started, started_cpu = time.perf_counter(), time.process_time()
+            function()
+            wall[name].append((time.perf_counter() - started) * 1000)
+            cpu[name].append((time.process_time() - started_cpu) * 1000)
+    result = {}
+    for name in functions:
+        result[f"{name}_ms"] = round(statistics.median(wall[name]), 1)
+        result[f"{name}_cpu_ms"] = round(statistics.median(cpu[name]), 1)
+    return result
 
 
 def signed_consultation(
@@ -173,14 +184,14 @@ def measure(consultation, citizen, runs: int) -> dict:
         pages = len(document.pages)
     result = {"messages": len(detail["messages"]), "pages": pages}
     result["bytes"] = len(content)
-    for name, function in (
-        ("raw_weasyprint", raw(html)),
-        ("raw_plain_weasyprint", raw(plain_html)),
-        ("pdfa", pdfa),
-        ("sealed", sealed),
-        ("verify", lambda: verify_pdf(content, root=root)),
-    ):
-        result[f"{name}_ms"], result[f"{name}_cpu_ms"] = median_ms(function, runs)
+    functions = {
+        "raw_weasyprint": raw(html),
+        "raw_plain_weasyprint": raw(plain_html),
+        "pdfa": pdfa,
+        "sealed": sealed,
+        "verify": lambda: verify_pdf(content, root=root),
+    }
+    result.update(median_ms(functions, runs))
     result["sealed_ratio_cpu"] = round(
         result["sealed_cpu_ms"] / result["raw_weasyprint_cpu_ms"], 2
     )
