@@ -2,14 +2,22 @@
 
 Starts an empty SQLite installation in a temporary directory, signs one
 consultation with 10 and one with 200 public messages, and prints one JSON
-object per size with the median of warm runs in milliseconds, as wall time
-(`_ms`) and as this process's CPU time (`_cpu_ms`, which other load on the
-machine disturbs less):
+object per size with the median of warm runs in milliseconds, the five
+measurements taking turns, as wall time (`_ms`) and as this process's CPU
+time (`_cpu_ms`, which other load on the machine disturbs less):
 
-    raw_weasyprint   WeasyPrint's plain PDF of the copy's HTML (baseline)
-    pdfa             render_copy: PDF/A-3b with the embedded files and QR
-    sealed           the whole sealed copy: render, tidy, PAdES B-LTA
-    verify           `protokol verify`'s checks of that sealed copy
+    raw_weasyprint        WeasyPrint's plain PDF of the sealed copy's HTML,
+                          with its signatures section and QR code (baseline)
+    raw_plain_weasyprint  the same of the HTML without the signatures section
+                          and QR code (the baseline before 2026-12-05)
+    pdfa                  render_copy: PDF/A-3b with the embedded files
+    sealed                the whole sealed copy: evidence, render, tidy,
+                          PAdES B-LTA, cache write
+    verify                `protokol verify`'s checks of that sealed copy
+
+and `sealed_ratio_cpu`, sealed ÷ raw_weasyprint in CPU time
+(`sealed_plain_ratio_cpu` against raw_plain_weasyprint). Each size's
+numbers are also written as JSON under bench/results/ (see run.py).
 
 Run: PYTHONPATH=src python bench/pdf_bench.py [RUNS]
 
@@ -32,6 +40,7 @@ import time
 from unittest import mock
 
 import django
+from run import write_result
 
 SIZES = tuple(int(size) for size in os.environ.get("BENCH_SIZES", "10,200").split(","))
 # (messages, attachments, characters per message) of the consultations whose
@@ -40,16 +49,27 @@ SIZES = tuple(int(size) for size in os.environ.get("BENCH_SIZES", "10,200").spli
 MEMORY_SIZES = ((10, 0, 0), (200, 0, 0), (1000, 50, 0), (50, 0, 20_000))
 
 
-def median_ms(function, runs: int) -> tuple[float, float]:
-    """Return the median wall and CPU milliseconds of `runs` calls after a warm-up."""
-    function()
-    wall, cpu = [], []
-    for _ in range(runs):
-        started, started_cpu = time.perf_counter(), time.process_time()
+def median_ms(functions: dict, runs: int) -> dict:
+    """Return the median wall and CPU milliseconds of `runs` calls of each function.
+
+    Each function is called once to warm up, then the functions take turns,
+    so a change in the machine's load during the runs affects all of them.
+    """
+    wall = {name: [] for name in functions}
+    cpu = {name: [] for name in functions}
+    for function in functions.values():
         function()
-        wall.append((time.perf_counter() - started) * 1000)
-        cpu.append((time.process_time() - started_cpu) * 1000)
-    return round(statistics.median(wall), 1), round(statistics.median(cpu), 1)
+    for _ in range(runs):
+        for name, function in functions.items():
+            started, started_cpu = time.perf_counter(), time.process_time()
+            function()
+            wall[name].append((time.perf_counter() - started) * 1000)
+            cpu[name].append((time.process_time() - started_cpu) * 1000)
+    result = {}
+    for name in functions:
+        result[f"{name}_ms"] = round(statistics.median(wall[name]), 1)
+        result[f"{name}_cpu_ms"] = round(statistics.median(cpu[name]), 1)
+    return result
 
 
 def signed_consultation(
@@ -115,17 +135,31 @@ def measure(consultation, citizen, runs: int) -> dict:
     from protokol.documents import cache as copy_cache
     from protokol.documents import pdf
     from protokol.documents.pdfcheck import verify_pdf
-    from protokol.documents.services import render_sealed_copy, signed_evidence
+    from protokol.documents.services import (
+        render_sealed_copy,
+        signed_evidence,
+        verify_url,
+    )
     from protokol.signing import pki
 
     detail = consultation_detail(consultation, citizen, public_only=True)
     evidence = signed_evidence(consultation)
     font_config, stylesheet, fetcher = pdf._weasyprint_objects()
-    context = pdf.build_context(detail, language="ru")
-    html = render_to_string("documents/protocol.html", context)
+    # The sealed copy's own HTML, with its signatures section and QR code.
+    html = pdf.copy_html(
+        detail,
+        language="ru",
+        verify_url=verify_url(consultation.number, evidence.code),
+        verification_code=evidence.code,
+        signatures=evidence.signatures,
+        journal_facts=evidence.journal_facts,
+    )
+    plain_html = render_to_string(
+        "documents/protocol.html", pdf.build_context(detail, language="ru")
+    )
 
-    def raw():
-        HTML(string=html, url_fetcher=fetcher).write_pdf(
+    def raw(text):
+        return lambda: HTML(string=text, url_fetcher=fetcher).write_pdf(
             stylesheets=[stylesheet], font_config=font_config
         )
 
@@ -150,13 +184,20 @@ def measure(consultation, citizen, runs: int) -> dict:
         pages = len(document.pages)
     result = {"messages": len(detail["messages"]), "pages": pages}
     result["bytes"] = len(content)
-    for name, function in (
-        ("raw_weasyprint", raw),
-        ("pdfa", pdfa),
-        ("sealed", sealed),
-        ("verify", lambda: verify_pdf(content, root=root)),
-    ):
-        result[f"{name}_ms"], result[f"{name}_cpu_ms"] = median_ms(function, runs)
+    functions = {
+        "raw_weasyprint": raw(html),
+        "raw_plain_weasyprint": raw(plain_html),
+        "pdfa": pdfa,
+        "sealed": sealed,
+        "verify": lambda: verify_pdf(content, root=root),
+    }
+    result.update(median_ms(functions, runs))
+    result["sealed_ratio_cpu"] = round(
+        result["sealed_cpu_ms"] / result["raw_weasyprint_cpu_ms"], 2
+    )
+    result["sealed_plain_ratio_cpu"] = round(
+        result["sealed_cpu_ms"] / result["raw_plain_weasyprint_cpu_ms"], 2
+    )
     return result
 
 
@@ -233,7 +274,10 @@ def main(runs: int, memory: bool) -> None:
             return
         for size in SIZES:
             consultation = signed_consultation(demo, size)
-            print(json.dumps(measure(consultation, demo["citizen"], runs)))
+            result = measure(consultation, demo["citizen"], runs)
+            print(json.dumps(result), flush=True)
+            command = " ".join(["python", "bench/pdf_bench.py", *sys.argv[1:]])
+            write_result(f"pdf-copy-{size}-messages", result, command)
 
 
 if __name__ == "__main__":

@@ -379,32 +379,20 @@ def render_copy(
     A copy with a QR code (a signed protocol, never a draft) keeps an empty
     box at its end for the visible seal stamp, at `RenderedCopy.seal_box`.
     """
-    if language not in LABELS:
-        raise ValueError(f"language must be one of {sorted(LABELS)}, not {language!r}.")
     # Importing WeasyPrint takes about half a second, paid only by processes
     # that render.
     from weasyprint import HTML, Attachment
 
     font_config, stylesheet, fetcher = _weasyprint_objects()
-    context = build_context(detail, language=language)
-    if collected is not None:
-        context["collected"] = collected_context(detail, collected, language)
-    if verify_url is not None and not context["is_draft"]:
-        context["verification_code"] = verification_code
-        context["verify_qr"] = mark_safe(qr_svg(verify_url))
-        context["signatures"] = [
-            _signature(facts, context["labels"]) for facts in signatures
-        ]
-        if journal_facts is not None:
-            context["journal_facts"] = {
-                "index": journal_facts.index,
-                "checkpoint": context["labels"]["checkpoint_size"].format(
-                    size=journal_facts.checkpoint_size
-                ),
-                "root": journal_facts.root,
-            }
-    with translation.override(language):
-        html = render_to_string("documents/protocol.html", context)
+    html = copy_html(
+        detail,
+        language=language,
+        verify_url=verify_url,
+        verification_code=verification_code,
+        signatures=signatures,
+        journal_facts=journal_facts,
+        collected=collected,
+    )
 
     created = timezone.now().astimezone(UTC).replace(microsecond=0)
     attachments = [
@@ -433,6 +421,40 @@ def render_copy(
     _log_warnings(warnings, consultation_id=detail["id"])
     seal_box = _seal_box(document.pages[-1])
     return RenderedCopy(content=content, seal_box=seal_box)
+
+
+def copy_html(
+    detail: dict,
+    *,
+    language: str,
+    verify_url: str | None = None,
+    verification_code: str = "",
+    signatures: tuple[SignatureFacts, ...] = (),
+    journal_facts: JournalFacts | None = None,
+    collected=None,
+) -> str:
+    """Return the HTML that render_copy prints, for the same arguments."""
+    if language not in LABELS:
+        raise ValueError(f"language must be one of {sorted(LABELS)}, not {language!r}.")
+    context = build_context(detail, language=language)
+    if collected is not None:
+        context["collected"] = collected_context(detail, collected, language)
+    if verify_url is not None and not context["is_draft"]:
+        context["verification_code"] = verification_code
+        context["verify_qr"] = mark_safe(qr_svg(verify_url))
+        context["signatures"] = [
+            _signature(facts, context["labels"]) for facts in signatures
+        ]
+        if journal_facts is not None:
+            context["journal_facts"] = {
+                "index": journal_facts.index,
+                "checkpoint": context["labels"]["checkpoint_size"].format(
+                    size=journal_facts.checkpoint_size
+                ),
+                "root": journal_facts.root,
+            }
+    with translation.override(language):
+        return render_to_string("documents/protocol.html", context)
 
 
 # CSS pixels are 1/96 inch, PDF points 1/72 inch.

@@ -22,6 +22,7 @@ import hashlib
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -341,28 +342,63 @@ def timestamp_roots() -> list[x509.Certificate]:
 
 
 def root_key() -> rsa.RSAPrivateKey:
-    """Return the root CA's private key, decrypted once per key file and passphrase.
+    """Return the root CA's private key, decrypted at most once per KEY_CACHE_SECONDS.
 
     Decrypting the RSA-3072 key costs tens of milliseconds, and every CRL and
     OCSP response needs it.
     """
     path = pki_dir() / "root.key.pem"
-    stamp = (
-        str(path),
-        path.stat().st_mtime_ns,
-        hashlib.sha256(passphrase()).hexdigest(),
-    )
-    with _root_key_lock:
-        key = _root_key_cache.get(stamp)
-        if key is None:
-            key = _load_key(path)
-            _root_key_cache.clear()
-            _root_key_cache[stamp] = key
-        return key
+    return cached_key_material("root", (path,), lambda: _load_key(path))
 
 
-_root_key_cache: dict[tuple, rsa.RSAPrivateKey] = {}
-_root_key_lock = threading.Lock()
+# Keys decrypted for the seal, the TSA and the root CA stay in this process's
+# memory at most this long. A changed key or certificate file (new inode,
+# modification time or size) or passphrase drops them at the next use.
+KEY_CACHE_SECONDS = 300
+
+_key_cache: dict[str, tuple[tuple, float, object]] = {}
+_key_cache_lock = threading.Lock()
+
+
+def cached_key_material(name: str, files: tuple[Path, ...], load):
+    """Return `load()`, reusing its last result for `name` while nothing changed.
+
+    The result is reused for at most KEY_CACHE_SECONDS, and only while each
+    of `files` and the passphrase are the ones it was loaded with, so
+    replacing a key or certificate file rotates it at the next use.
+
+    Args:
+        name: the cache slot, such as "seal", "tsa" or "root".
+        files: the key and certificate files that `load` reads.
+        load: returns the decrypted material; called under a lock, so
+            concurrent callers decrypt a key once.
+    """
+    stamp = [hashlib.sha256(passphrase()).digest()]
+    for path in files:
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            raise PkiNotConfigured(
+                f"{path} does not exist: run `protokol pki init`."
+            ) from None
+        stamp.append((str(path), status.st_ino, status.st_mtime_ns, status.st_size))
+    stamp = tuple(stamp)
+    with _key_cache_lock:
+        now = time.monotonic()
+        cached = _key_cache.get(name)
+        if cached is not None and cached[0] == stamp and now < cached[1]:
+            return cached[2]
+        _key_cache.pop(name, None)
+        material = load()
+        _key_cache[name] = (stamp, now + KEY_CACHE_SECONDS, material)
+        log.info("pki_key_loaded", identity=name)
+        return material
+
+
+def forget_keys() -> None:
+    """Drop every decrypted key that cached_key_material holds."""
+    with _key_cache_lock:
+        _key_cache.clear()
 
 
 def ocsp_url() -> str:
@@ -379,6 +415,16 @@ def organisation_identity(stem: str) -> Identity:
         certificate=_load_certificate(directory / f"{stem}.pem"),
         key_file=directory / f"{stem}.key.pem",
         chain=(root_certificate(),),
+    )
+
+
+def organisation_files(stem: str) -> tuple[Path, Path, Path]:
+    """Return the key, certificate and root certificate files of "seal" or "tsa"."""
+    directory = pki_dir()
+    return (
+        directory / f"{stem}.key.pem",
+        directory / f"{stem}.pem",
+        directory / "root.pem",
     )
 
 
