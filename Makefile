@@ -50,7 +50,7 @@ setup: venv system-deps ## Migrate the database and load demo accounts and real 
 run: setup ## Serve the demo on http://127.0.0.1:8000 with the notification worker (demo password: demo)
 	@echo "Protokol on http://$(HOST):$(PORT)/ (accounts: citizen, operator, reviewer, ...; password: demo)"
 	@# The task worker sends notifications; it runs in the background and stops with uvicorn.
-	$(DEMO_ENV) $(BIN)/protokol db_worker & worker=$$!; \
+	$(DEMO_ENV) $(BIN)/protokol worker & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
 	$(DEMO_ENV) $(BIN)/uvicorn protokol.asgi:application --host $(HOST) --port $(PORT) --lifespan off
 

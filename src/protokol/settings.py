@@ -194,6 +194,10 @@ class Config(BaseSettings):
     # Seconds between two runs of the scheduled retention task
     # (`protokol retention schedule`); 0 runs it once.
     retention_every_seconds: int = 86400
+    # `protokol worker` requeues a task that has been RUNNING for longer than
+    # this many seconds, whichever worker claimed it; 0 turns the rule off.
+    # Keep it above the longest task, such as a backup.
+    task_stale_seconds: int = 21600
     allowed_upload_types: list[str] = Field(
         default=[
             "application/pdf",
@@ -278,6 +282,13 @@ class Config(BaseSettings):
     def _positive_interval(cls, value: float) -> float:
         if value <= 0:
             raise ValueError("PROTOKOL_BACKUP_INTERVAL_SECONDS must be positive")
+        return value
+
+    @field_validator("task_stale_seconds")
+    @classmethod
+    def _non_negative_stale(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("PROTOKOL_TASK_STALE_SECONDS must be 0 or more")
         return value
 
     @field_validator("tsa_timeout_seconds")
@@ -423,6 +434,7 @@ INSTALLED_APPS = [
     "protokol.retention",
     "django_tasks",
     "django_tasks_db",
+    "protokol.jobs",
     "protokol.notifications",
     "protokol.backups",
     "protokol.profiles",
@@ -517,8 +529,8 @@ def storage_settings(config: Config) -> dict:
 
 
 STORAGES = storage_settings(CONFIG)
-# Background tasks live in the same database, so a task enqueued in
-# transaction.on_commit exists exactly when the change that caused it does.
+# Background tasks live in the same database, so a task enqueued inside the
+# transaction of the change that causes it commits or rolls back with it.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 globals().update(email_settings(CONFIG))
 DEFAULT_FROM_EMAIL = CONFIG.email_from

@@ -5,7 +5,8 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from identity.conftest import drive_provider, local_path
-from protokol.accounts.models import ExternalIdentity, Provider, Role
+from protokol.accounts.models import ApiToken, ExternalIdentity, Provider, Role
+from protokol.accounts.services import issue_token
 from protokol.journal.models import JournalAction, JournalEntry
 
 pytestmark = pytest.mark.django_db
@@ -124,6 +125,87 @@ def test_staff_api_token_needs_code(client, demo, otp_required, english_pages):
 
     assert response.status_code == 401
     assert response.json()["field"] == "otp"
+
+
+def verified_operator_session(client, demo):
+    """Sign `operator` in with the password and a confirmed TOTP code."""
+    device = TOTPDevice.objects.create(
+        user=demo["operator"], name="authenticator", confirmed=True
+    )
+    client.post("/login/", {"username": "operator", "password": "demo"})
+    response = client.post("/login/otp/", {"token": current_code(device)})
+    assert response.status_code == 302
+
+
+def bearer_get(client, token: str, path: str):
+    client.logout()
+    return client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def test_session_token_after_code_works(client, demo, otp_required):
+    verified_operator_session(client, demo)
+
+    response = client.post("/api/v1/auth/session-token")
+
+    assert response.status_code == 200, response.content
+    token = response.json()["token"]
+    stored = ApiToken.objects.get(user=demo["operator"])
+    assert stored.second_factor is True
+    created = JournalEntry.objects.filter(action=JournalAction.TOKEN_CREATE).last()
+    assert created.after == {"via": "session", "second_factor": True}
+    assert bearer_get(client, token, "/api/v1/consultations").status_code == 200
+
+
+def test_session_token_needs_code(client, demo, otp_required, english_pages):
+    client.post("/login/", {"username": "operator", "password": "demo"})
+
+    response = client.post("/api/v1/auth/session-token")
+
+    assert response.status_code == 401
+    assert response.json()["field"] == "otp"
+    assert not ApiToken.objects.exists()
+
+
+def test_session_token_rejects_bearer(client, demo, otp_required):
+    verified_operator_session(client, demo)
+    token = client.post("/api/v1/auth/session-token").json()["token"]
+    client.logout()
+
+    response = client.post(
+        "/api/v1/auth/session-token", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+
+    assert response.status_code == 401
+    assert ApiToken.objects.count() == 1
+
+
+def test_staff_token_without_code_rejected(client, demo, settings, english_pages):
+    # A token created in demo mode, used after the second factor is required.
+    demo_token = issue_token("operator", "demo")
+    settings.STAFF_OTP_REQUIRED = True
+
+    response = bearer_get(client, demo_token, "/api/v1/consultations")
+
+    assert response.status_code == 401
+    assert response.json()["field"] == "otp"
+    assert "session-token" in response.json()["message"]
+
+
+def test_citizen_token_needs_no_code(client, demo, otp_required):
+    token = issue_token("citizen", "demo")
+
+    assert bearer_get(client, token, "/api/v1/consultations").status_code == 200
+
+
+def test_demo_session_token_has_no_code(client, demo):
+    client.post("/login/", {"username": "operator", "password": "demo"})
+
+    response = client.post("/api/v1/auth/session-token")
+
+    assert response.status_code == 200
+    assert ApiToken.objects.get(user=demo["operator"]).second_factor is False
+    token = response.json()["token"]
+    assert bearer_get(client, token, "/api/v1/consultations").status_code == 200
 
 
 def test_citizen_needs_no_code(client, demo, otp_required):

@@ -1,4 +1,4 @@
-"""Real components of the notification tests: a db_worker subprocess against the
+"""Real components of the notification tests: a worker subprocess against the
 test database, an SMTP server and HTTP webhook receivers, all on loopback.
 
 Tests that the worker must see commit their writes, so they use
@@ -194,7 +194,7 @@ def database_url() -> str:
 
 @pytest.fixture(scope="session")
 def worker(django_db_setup, django_db_blocker, smtp_server, tmp_path_factory):
-    """A `protokol db_worker` subprocess polling the test database."""
+    """A `protokol worker` subprocess polling the test database."""
     controller, _ = smtp_server
     with django_db_blocker.unblock():
         name = connection.settings_dict["NAME"]
@@ -218,7 +218,7 @@ def worker(django_db_setup, django_db_blocker, smtp_server, tmp_path_factory):
             sys.executable,
             "-c",
             "from protokol.cli import main; main()",
-            "db_worker",
+            "worker",
             "--interval",
             "0.05",
             "--no-startup-delay",

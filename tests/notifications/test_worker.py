@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from protokol.consultations import services as consultations
@@ -180,6 +181,33 @@ def test_task_run_twice_sends_once(people, mailbox, receivers):
         Notification.objects.count(),
     ) == sent
     assert sent == (1, 1, 1)
+
+
+def test_claim_of_dead_task_expires_then_sends(people, mailbox):
+    consultation = open_consultation(people)
+    consultations.transition(people["operator"], consultation.pk, action="take")
+    wait_for(lambda: settled({"kind": EventKind.STATUS_CHANGED}), "the first run")
+    mailbox.messages.clear()
+    delivery = Delivery.objects.get(channel=ChannelKind.EMAIL)
+    # A task that claimed the delivery and died before sending it: the claim
+    # runs out in a second.
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.PENDING,
+        sent_at=None,
+        locked_until=timezone.now() + timedelta(seconds=1),
+    )
+
+    deliver.enqueue(delivery.pk)
+    wait_for(lambda: mailbox.to("citizen@example.org"), "the e-mail after the claim")
+    wait_for(tasks_idle, "the worker to finish")
+
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SENT
+    assert delivery.attempts == 2
+    (mail,) = mailbox.to("citizen@example.org")
+    assert mail["Message-ID"] == (
+        f"<protokol.delivery.{delivery.pk}.{delivery.event_id}@localhost>"
+    )
 
 
 def test_webhook_down_then_up_is_retried(people, receivers):

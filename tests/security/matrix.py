@@ -18,6 +18,7 @@ from django.core.signals import request_finished
 from django.db import close_old_connections, transaction
 from django.shortcuts import resolve_url
 from django.urls import URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from consultations.factories import PATHS, PROTOCOL, act, open_consultation, upload
 from protokol.accounts import identifiers
@@ -32,6 +33,7 @@ from protokol.journal.models import JournalAction, JournalEntry
 from protokol.notifications import services as notifications
 from protokol.protocols.services import save_protocol
 from protokol.retention import services as retention
+from protokol.retention.models import Disposal, EndAction
 from protokol.signing.models import Signature
 from protokol.workflow import answer_templates, configuration
 from protokol.workflow.models import DepartmentCalendar, RoutingRule, ServiceTarget
@@ -378,6 +380,7 @@ def _send(client, method, path, request: Request, extra: dict, values: dict):
 
 
 DISPUTED_SUBJECT = "Matrix disputed target"
+DISPOSED_SUBJECT = "Matrix disposed target"
 CLAIMS = "The protocol leaves out the income statement I brought."
 
 
@@ -405,7 +408,11 @@ def add_dispute(users: dict[str, User], targets: SimpleNamespace) -> None:
 
 
 def add_retention_objects(users: dict[str, User], targets: SimpleNamespace) -> None:
-    """Add a legal hold on the signed target and an auditor's archive grant."""
+    """Add a legal hold, an auditor's archive grant and a disposal in department A.
+
+    The disposal's consultation keeps its row, which no route under test
+    reads; the disposal list names it by its number.
+    """
     hold = retention.set_legal_hold(
         users["supervisor"], targets.signed.pk, reason="Court request"
     )
@@ -414,6 +421,24 @@ def add_retention_objects(users: dict[str, User], targets: SimpleNamespace) -> N
     )
     for ids in targets.ids.values():
         ids.update(hold_id=hold.pk, grant_id=grant.pk)
+
+    disposed = open_consultation(users["citizen"], subject=DISPOSED_SUBJECT)
+    now = timezone.now()
+    Disposal.objects.create(
+        consultation_id=disposed.pk,
+        number=disposed.number,
+        citizen_id=disposed.citizen_id,
+        service_code=disposed.service.code,
+        end_action=EndAction.DELETE,
+        years=5,
+        closed_at=now,
+        due_at=now,
+        disposed_at=now,
+        journal_index=JournalEntry.objects.latest("index").index,
+    )
+    # JSON escapes the number's Cyrillic prefix, so the list is searched for
+    # the year and sequence after it.
+    targets.ids["disposed"] = {"subject": disposed.number.split("-", 1)[1]}
 
 
 # The admin site's models; each is a target whose `object_id` is one row.
@@ -508,6 +533,7 @@ def dispute_and_privacy_requests() -> dict[str, Request]:
         f"POST {api}/retention/holds/{{hold_id}}/lift": Request(
             json={"reason": "Settled"}
         ),
+        f"GET {api}/retention/disposals": Request(target="disposed", lists=True),
         f"POST {api}/retention/grants": Request(
             json={"username": "auditor_b", "reason": "Audit", "days": 5}
         ),

@@ -66,6 +66,9 @@ class ApiToken(models.Model):
     key_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
+    # Created from a page session that confirmed a TOTP code; outside demo
+    # mode a staff member's token works only then.
+    second_factor = models.BooleanField(default=False)
 
 
 class CitizenIdentifiers(EncryptedRecord):

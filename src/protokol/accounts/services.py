@@ -51,17 +51,35 @@ def issue_token(username: str, password: str) -> str:
         )
 
     if settings.STAFF_OTP_REQUIRED and user.is_staff_member:
-        # TODO: accept a TOTP code here once the token endpoint's schema has a
-        # field for it. Until then staff get API tokens in demo mode only.
         journal_failed_login(username, via="api", reason="second_factor_required")
         raise NotAuthenticated(
             gettext(
-                "Staff accounts need a second factor, which the token endpoint "
-                "does not accept yet; sign in on the web pages instead."
+                "Staff accounts need a second factor: sign in on the web pages, "
+                "confirm the code, then create a token with "
+                "POST /api/v1/auth/session-token."
             ),
             field="otp",
         )
+    return _create_token(user, second_factor=False)
 
+
+def issue_session_token(user: User, *, verified: bool) -> str:
+    """Create a bearer token for the user of a page session and return it.
+
+    `verified` is django-otp's `is_verified()` of the session, and the token
+    records it. Outside demo mode a staff session must be verified (401).
+    """
+    if settings.STAFF_OTP_REQUIRED and user.is_staff_member and not verified:
+        raise NotAuthenticated(
+            gettext(
+                "Confirm the second factor at /login/otp/ before creating a token."
+            ),
+            field="otp",
+        )
+    return _create_token(user, second_factor=verified, after={"via": "session"})
+
+
+def _create_token(user: User, *, second_factor: bool, after=None) -> str:
     raw = secrets.token_urlsafe(32)
     now = timezone.now()
     with transaction.atomic():
@@ -70,6 +88,7 @@ def issue_token(username: str, password: str) -> str:
             key_hash=_hash_token(raw),
             created_at=now,
             expires_at=now + timedelta(hours=settings.CONFIG.token_ttl_hours),
+            second_factor=second_factor,
         )
         journal.record(
             JournalAction.TOKEN_CREATE,
@@ -77,12 +96,17 @@ def issue_token(username: str, password: str) -> str:
             object_type="user",
             object_id=user.pk,
             object_label=user.username,
+            after={**after, "second_factor": second_factor} if after else None,
         )
     return raw
 
 
 def user_for_token(raw: str) -> User | None:
-    """Return the active user a bearer token belongs to, or None."""
+    """Return the active user a bearer token belongs to, or None.
+
+    Outside demo mode a staff member's token created without a confirmed
+    second factor raises NotAuthenticated (401) naming how to get another.
+    """
     token = (
         ApiToken.objects.select_related("user")
         .filter(key_hash=_hash_token(raw), expires_at__gt=timezone.now())
@@ -90,7 +114,17 @@ def user_for_token(raw: str) -> User | None:
     )
     if token is None or not token.user.is_active:
         return None
-    return token.user
+    user = token.user
+    if settings.STAFF_OTP_REQUIRED and user.is_staff_member and not token.second_factor:
+        raise NotAuthenticated(
+            gettext(
+                "This staff token was created without a second factor; create a "
+                "new one with POST /api/v1/auth/session-token after confirming "
+                "the code at /login/otp/."
+            ),
+            field="otp",
+        )
+    return user
 
 
 def journal_login(user: User, *, via: str) -> None:

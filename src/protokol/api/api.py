@@ -12,10 +12,10 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.files import UploadedFile
 
 from protokol.accounts.models import Department
-from protokol.accounts.services import issue_token
+from protokol.accounts.services import issue_session_token, issue_token
 from protokol.analytics.api import router as analytics_router
 from protokol.api import schemas as s
-from protokol.api.auth import API_AUTH
+from protokol.api.auth import API_AUTH, PageSession
 from protokol.api.data_requests import router as data_requests_router
 from protokol.api.personal import router as personal_router
 from protokol.catalog.models import Service
@@ -137,6 +137,22 @@ def _consultation_out(c: Consultation) -> dict:
 def create_token(request, body: s.TokenIn):
     """Exchange a username and password for a bearer token."""
     return {"token": issue_token(body.username, body.password)}
+
+
+@api.post(
+    "/auth/session-token",
+    auth=PageSession(),
+    response={200: s.TokenOut, 401: s.ErrorOut},
+)
+def create_session_token(request):
+    """Create a bearer token from the page session (and its CSRF token).
+
+    Outside demo mode this is how staff get a token: the session must have
+    confirmed a TOTP code, and the token records that it did.
+    """
+    is_verified = getattr(request.user, "is_verified", None)
+    verified = bool(is_verified and is_verified())
+    return {"token": issue_session_token(request.user, verified=verified)}
 
 
 @api.get("/services", response=list[s.ServiceOut])

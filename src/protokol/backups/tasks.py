@@ -9,12 +9,11 @@ from datetime import timedelta
 
 import structlog
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
-from django_tasks_db.models import DBTaskResult
 
 from protokol.backups import services
+from protokol.jobs.queue import enqueue_once
 
 log = structlog.get_logger(__name__)
 
@@ -41,9 +40,9 @@ def scheduled_backup() -> str:
         # The next run is queued below either way, so one failure does not
         # end the schedule; the failure is logged and the task marked failed.
         log.error("backup_failed", directory=str(directory), error=str(error))
-        _queue(run_after=next_run)
+        enqueue_once(scheduled_backup, run_after=next_run)
         raise
-    _queue(run_after=next_run)
+    enqueue_once(scheduled_backup, run_after=next_run)
     return "done"
 
 
@@ -54,18 +53,4 @@ def schedule_backups() -> bool:
             "PROTOKOL_BACKUP_DIR is not set: set it to the directory of the "
             "scheduled backups."
         )
-    return _queue(run_after=None)
-
-
-def _queue(*, run_after) -> bool:
-    with transaction.atomic():
-        waiting = DBTaskResult.objects.select_for_update().filter(
-            task_path=scheduled_backup.module_path, status="READY"
-        )
-        if waiting.exists():
-            return False
-        if run_after is None:
-            scheduled_backup.enqueue()
-        else:
-            scheduled_backup.using(run_after=run_after).enqueue()
-    return True
+    return enqueue_once(scheduled_backup)

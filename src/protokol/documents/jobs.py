@@ -80,9 +80,9 @@ def request_copy(
             input_bytes=size,
             created_at=timezone.now(),
         )
-        # The worker must not look for the job before it is committed.
-        token = job.token
-        transaction.on_commit(lambda: tasks.render_copy_job.enqueue(token))
+        # The task row commits with the job, so a kill after the commit
+        # cannot leave a queued job without its task.
+        tasks.render_copy_job.enqueue(job.token)
     log.info(
         "copy_job_queued",
         job=job.pk,
@@ -97,7 +97,9 @@ def run_job(token: str) -> str:
     from protokol.documents.services import issue_copy
 
     job = CopyJob.objects.select_related("requester").get(token=token)
-    if job.status != CopyJobStatus.QUEUED:
+    # A running job whose worker died is rendered again once `protokol
+    # worker` requeues its task.
+    if job.status not in (CopyJobStatus.QUEUED, CopyJobStatus.RUNNING):
         return job.status
     CopyJob.objects.filter(pk=job.pk).update(status=CopyJobStatus.RUNNING)
 

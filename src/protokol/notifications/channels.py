@@ -6,6 +6,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -54,12 +55,25 @@ def send_email(delivery: Delivery) -> None:
         body=body + "\n",
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[delivery.recipient.email],
+        headers={"Message-ID": message_id(delivery)},
     )
     try:
         message.send(fail_silently=False)
     except OSError as error:
         # smtplib's errors derive from OSError, as do refused connections.
         raise DeliveryFailed(f"SMTP: {error}") from error
+
+
+def message_id(delivery: Delivery) -> str:
+    """Return the delivery's fixed Message-ID, the same on every resend.
+
+    A delivery is sent again when its task died between sending and
+    recording it; mail clients and archives that deduplicate by Message-ID
+    then show it once.
+    """
+    address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    domain = address.rpartition("@")[2] or "localhost"
+    return f"<protokol.delivery.{delivery.pk}.{delivery.event_id}@{domain}>"
 
 
 def webhook_body(event: Event) -> bytes:

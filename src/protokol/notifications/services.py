@@ -194,10 +194,13 @@ def retry_delay(attempts: int) -> timedelta:
 def attempt_delivery(delivery_id: int) -> datetime | None:
     """Send one pending delivery once; return when to retry it, or None.
 
-    A delivery that is sent, dead, or being sent by another task is left
-    alone, so a task that runs twice sends once. After
-    PROTOKOL_NOTIFY_MAX_ATTEMPTS failures the delivery is dead: it waits in
-    the dead-letter list for a replay.
+    A delivery that is sent or dead is left alone, so a task that runs twice
+    sends once. A delivery that another task claimed less than LEASE ago is
+    retried when the claim expires: that task may have died after the claim
+    (its worker was killed and `protokol worker` requeued it), and then the
+    delivery is sent again with the same X-Protokol-Delivery id or
+    Message-ID. After PROTOKOL_NOTIFY_MAX_ATTEMPTS failures the delivery is
+    dead: it waits in the dead-letter list for a replay.
     """
     now = timezone.now()
     claimed = (
@@ -206,7 +209,7 @@ def attempt_delivery(delivery_id: int) -> datetime | None:
         .update(locked_until=now + LEASE, attempts=F("attempts") + 1)
     )
     if not claimed:
-        return None
+        return _claim_expiry(delivery_id, now)
     delivery = Delivery.objects.select_related("event", "recipient", "webhook").get(
         pk=delivery_id
     )
@@ -232,6 +235,24 @@ def attempt_delivery(delivery_id: int) -> datetime | None:
         attempts=delivery.attempts,
     )
     return None
+
+
+def _claim_expiry(delivery_id: int, now: datetime) -> datetime | None:
+    """Return when another task's claim on a pending delivery expires, or None."""
+    locked_until = (
+        Delivery.objects.filter(
+            pk=delivery_id, status=DeliveryStatus.PENDING, locked_until__gte=now
+        )
+        .values_list("locked_until", flat=True)
+        .first()
+    )
+    if locked_until is not None:
+        log.info(
+            "notification_claimed_elsewhere",
+            delivery_id=delivery_id,
+            retry_at=locked_until.isoformat(),
+        )
+    return locked_until
 
 
 def _record_failure(
@@ -318,7 +339,7 @@ def replay(actor, delivery_ids: list[int] | None) -> list[int]:
             status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=None
         )
         for delivery_id in ids:
-            transaction.on_commit(lambda i=delivery_id: deliver.enqueue(i))
+            deliver.enqueue(delivery_id)
     log.info("notification_replay", deliveries=ids)
     return ids
 

@@ -1,4 +1,4 @@
-"""Background tasks of the django-tasks database backend, run by `db_worker`.
+"""Background tasks of the django-tasks database backend, run by `protokol worker`.
 
 The framework does not retry a task, so `deliver` enqueues itself again with
 `run_after` after a failure, until the delivery is sent or dead.

@@ -192,7 +192,7 @@ def revoke_grant(request, grant_id: int):
 
 @router.get("/disposals", response=list[DisposalOut])
 def list_disposals(request, limit: int = 100):
-    """Return the latest deletions and archivings by the retention policy."""
+    """Return the latest deletions and archivings that the caller may see."""
     limit = max(1, min(limit, 1000))
     return [
         {

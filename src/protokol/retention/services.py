@@ -8,6 +8,9 @@ from datetime import timedelta
 
 import structlog
 from django.db import transaction
+from django.db.models import BigIntegerField, OuterRef, Subquery
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -17,6 +20,7 @@ from protokol.consultations import permissions
 from protokol.consultations.models import Consultation
 from protokol.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from protokol.journal import services as journal
+from protokol.journal.models import JournalEntry
 from protokol.retention import policy
 from protokol.retention.access import GRANTEE_ROLES
 from protokol.retention.models import (
@@ -45,6 +49,8 @@ HOLD_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
 GRANT_ROLES = frozenset({Role.ADMIN})
 # Roles that read policies, holds, disposals and privacy requests.
 READER_ROLES = frozenset({Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN})
+# Reader roles that see the disposals of every department.
+ALL_DISPOSALS_ROLES = frozenset({Role.AUDITOR, Role.ADMIN})
 # Maximum days of one archive grant; a longer need takes a new grant and reason.
 MAX_GRANT_DAYS = 90
 MAX_YEARS = 100
@@ -352,6 +358,30 @@ def list_holds(actor, *, active_only: bool = False):
 
 
 def list_disposals(actor):
-    """Return what the retention runs deleted or archived, newest first."""
+    """Return the deletions and archivings `actor` may see, newest first.
+
+    Admins, auditors and supervisors of all departments see every disposal.
+    Other supervisors see those of consultations that were last in one of
+    their departments, as the consultation's journal entries record it
+    (a deleted consultation has no row left to ask).
+    """
     require_role(actor, READER_ROLES, gettext("read disposals"))
-    return Disposal.objects.order_by("-disposed_at", "-id")
+    disposals = Disposal.objects.order_by("-disposed_at", "-id")
+    if actor.role in ALL_DISPOSALS_ROLES or actor.all_departments:
+        return disposals
+    last_department = (
+        JournalEntry.objects.filter(
+            consultation_id=OuterRef("consultation_id"),
+            after__has_key="department_id",
+        )
+        .order_by("-index")
+        .annotate(
+            department=Cast(
+                KeyTextTransform("department_id", "after"), BigIntegerField()
+            )
+        )
+        .values("department")[:1]
+    )
+    return disposals.annotate(department_id=Subquery(last_department)).filter(
+        department_id__in=permissions.department_ids(actor)
+    )

@@ -1,4 +1,4 @@
-"""The scheduled retention run, a django-tasks task executed by `db_worker`.
+"""The scheduled retention run, a django-tasks task executed by `protokol worker`.
 
 django-tasks has no periodic schedule, so the task enqueues its next run
 with `run_after` PROTOKOL_RETENTION_EVERY_SECONDS later.
@@ -9,8 +9,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 from django_tasks import task
-from django_tasks_db.models import DBTaskResult
 
+from protokol.jobs.queue import enqueue_once
 from protokol.retention import disposal
 
 
@@ -26,26 +26,18 @@ def apply_retention() -> dict:
     }
 
 
-def pending_runs() -> int:
-    """Count the queued runs of apply_retention that have not started."""
-    return DBTaskResult.objects.filter(
-        task_path=apply_retention.module_path, status="READY"
-    ).count()
-
-
 def schedule_next() -> bool:
     """Queue the next run after the configured interval; False when turned off."""
     every = settings.CONFIG.retention_every_seconds
     if every <= 0:
         return False
     run_after = timezone.now() + timedelta(seconds=every)
-    apply_retention.using(run_after=run_after).enqueue()
+    # A rerun after its worker died finds the run it queued before and
+    # queues none.
+    enqueue_once(apply_retention, run_after=run_after)
     return True
 
 
 def start_schedule() -> bool:
     """Queue a run now unless one is already waiting; False when one was."""
-    if pending_runs():
-        return False
-    apply_retention.enqueue()
-    return True
+    return enqueue_once(apply_retention)

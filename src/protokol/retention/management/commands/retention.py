@@ -25,7 +25,7 @@ class Command(BaseCommand):
         )
         commands.add_parser(
             "schedule",
-            help="Queue the retention task for `protokol db_worker`; it then "
+            help="Queue the retention task for `protokol worker`; it then "
             "repeats every PROTOKOL_RETENTION_EVERY_SECONDS seconds.",
         )
 
