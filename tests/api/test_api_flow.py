@@ -543,7 +543,6 @@ def test_session_without_csrf_cannot_write(api, created, demo):
     assert not Message.objects.exists()
 
 
-
 def test_list_count_stops_at_the_limit(api, several, monkeypatch):
     from protokol.web import paging
 
