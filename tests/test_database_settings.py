@@ -24,3 +24,9 @@ def test_sqlite_ignores_the_pool(tmp_path):
 
     assert database["ENGINE"] == "django.db.backends.sqlite3"
     assert "pool" not in database["OPTIONS"]
+
+
+def test_postgres_turns_jit_off():
+    database = database_settings(Config(database_url=POSTGRES))
+
+    assert database["OPTIONS"]["options"] == "-c jit=off"

@@ -386,10 +386,16 @@ def database_settings(config: Config) -> dict:
             ),
         }
         database["TEST"] = {"NAME": str(config.data_dir / "test.sqlite3")}
-    elif config.database_pool:
-        database["OPTIONS"] = {
-            "pool": {"min_size": 1, "max_size": config.database_pool, "timeout": 30}
-        }
+    else:
+        # Compiling a statistics query over many consultations with JIT took
+        # seconds, longer than running it; the pages need answers in a fraction.
+        database["OPTIONS"] = {"options": "-c jit=off"}
+        if config.database_pool:
+            database["OPTIONS"]["pool"] = {
+                "min_size": 1,
+                "max_size": config.database_pool,
+                "timeout": 30,
+            }
     return database
 
 

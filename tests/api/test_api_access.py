@@ -172,7 +172,7 @@ def test_search_does_not_leak_other_citizens(api, spread):
 
     body = api("citizen").get("/consultations", q=other.number).json()
 
-    assert body == {"items": [], "count": 0}
+    assert body == {"items": [], "count": 0, "more": False}
 
 
 def test_department_filter_does_not_widen_scope(api, spread):

@@ -185,7 +185,7 @@ def listed_numbers(client, **params) -> list[str]:
 def test_list_returns_items_and_count(api, several):
     body = api("citizen").get("/consultations").json()
 
-    assert set(body) == {"items", "count"}
+    assert set(body) == {"items", "count", "more"}
     assert body["count"] == 3
     assert len(body["items"]) == 3
 
@@ -541,3 +541,13 @@ def test_session_without_csrf_cannot_write(api, created, demo):
     assert response.status_code == 403
     assert response.json()["error"] == "forbidden"
     assert not Message.objects.exists()
+
+
+def test_list_count_stops_at_the_limit(api, several, monkeypatch):
+    from protokol.web import paging
+
+    monkeypatch.setattr(paging.capped_count, "__defaults__", (2,))
+
+    body = api("citizen").get("/consultations").json()
+
+    assert (body["count"], body["more"], len(body["items"])) == (2, True, 3)

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 
 from protokol.consultations import services
@@ -94,3 +95,33 @@ def test_profile_summary_of_sample():
     assert summary["services"] == 15
     assert 1 <= summary["messages_median"] <= summary["messages_p90"]
     assert 0 < summary["forwarded_share"] < 1
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the vectors are PostgreSQL's tsvector"
+)
+def test_generated_vectors_equal_those_of_stored_texts(generated):
+    # The generator joins each template's vector to its number's; the result
+    # must be what the trigger computes from the stored texts.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM search_document WHERE public_vector IS DISTINCT "
+            "FROM to_tsvector('russian', public_text) OR full_vector IS DISTINCT "
+            "FROM to_tsvector('russian', public_text || ' ' || internal_text)"
+        )
+        assert cursor.fetchone()[0] == 0
+    assert SearchDocument.objects.count() > 40
+
+
+def test_created_index_declared_once(db):
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(
+            cursor, Consultation._meta.db_table
+        )
+    by_time = [
+        name
+        for name, details in constraints.items()
+        if details["index"] and details["columns"] == ["created_at", "id"]
+    ]
+
+    assert by_time == ["consultation_created_id_desc"]

@@ -1,6 +1,7 @@
 """Full-text search: Russian morphology, case folding, ranking and visibility."""
 
 import pytest
+from django.db import connection
 
 from consultations.factories import PROTOCOL, act, open_consultation
 from protokol.consultations import services
@@ -142,3 +143,28 @@ def test_api_rejects_overlong_query(demo, api_client, english_pages):
     body = response.json()
     assert body["field"] == "q"
     assert "at most 200 characters" in body["message"]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the vectors are PostgreSQL's tsvector"
+)
+def test_vectors_follow_changed_texts(demo, consultation):
+    act(demo["operator"], consultation, "take")
+    services.add_message(
+        demo["operator"],
+        consultation.pk,
+        text="Служебная заметка",
+        visibility="internal",
+    )
+    services.add_message(
+        demo["citizen"], consultation.pk, text="Публичный ответ", visibility="public"
+    )
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT public_vector = to_tsvector('russian', public_text), "
+            "full_vector = to_tsvector('russian', public_text || ' ' || internal_text) "
+            "FROM search_document WHERE consultation_id = %s",
+            [consultation.pk],
+        )
+        assert cursor.fetchone() == (True, True)

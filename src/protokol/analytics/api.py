@@ -10,6 +10,7 @@ from ninja import Query, Router, Schema
 from protokol.analytics import comparison, drilldown, measures
 from protokol.analytics.filters import analytics_scope, parse_filters
 from protokol.errors import ValidationFailed
+from protokol.web.paging import capped_count
 
 router = Router(tags=["analytics"])
 
@@ -129,7 +130,7 @@ def consultations(
     if offset < 0:
         raise ValidationFailed(gettext("offset must not be negative."), field="offset")
     queryset = drilldown.drilldown(request.user, filters, measure)
-    total = queryset.count()
+    total, more = capped_count(queryset)
     page = list(
         queryset.values("id", "number", "subject", "status", "created_at")[
             offset : offset + limit
@@ -140,5 +141,6 @@ def consultations(
         "filters": filters.as_params(),
         "measure": measure,
         "total": total,
+        "more": more,
         "items": page,
     }

@@ -5,6 +5,11 @@ Counts and shares are aggregated in the database, one GROUP BY query per table.
 Times are differences of timestamps that the same query set delivers per row,
 and their median and 90th percentile are computed in Python.
 
+NOTE: every request computes the facts of each selected consultation with
+correlated subqueries: 9 to 24 s for a month of a million consultations on
+PostgreSQL (docs/benchmarks.md). Remove when the facts are precomputed per
+consultation or per day by the service layer.
+
 NOTE: SQLite has no percentile aggregate, so percentiles are computed over a
 values_list on both databases. PostgreSQL's percentile_cont could take that
 over when SQLite support is dropped.

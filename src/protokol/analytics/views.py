@@ -6,7 +6,6 @@ from urllib.parse import urlencode
 
 import structlog
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -21,6 +20,7 @@ from protokol.analytics.filters import (
 from protokol.analytics.forms import AnalyticsFilterForm
 from protokol.errors import PermissionDenied, ProtokolError, ValidationFailed
 from protokol.web.forms import add_service_error
+from protokol.web.paging import CappedPaginator
 
 log = structlog.get_logger(__name__)
 
@@ -223,7 +223,7 @@ def consultations(request, form, filters: Filters):
         queryset = drilldown.drilldown(request.user, filters, measure)
     except ProtokolError as exc:
         return _bad_request(request, form, exc)
-    page = Paginator(
+    page = CappedPaginator(
         queryset.only("id", "number", "subject", "status", "created_at"), PAGE_SIZE
     ).get_page(request.GET.get("page"))
     drilldown.journal_drilldown(request.user, filters, measure, len(page.object_list))

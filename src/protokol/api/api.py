@@ -40,6 +40,7 @@ from protokol.protocols import services as protocols
 from protokol.retention.api import privacy_router
 from protokol.retention.api import router as retention_router
 from protokol.signing.api import router as signatures_router
+from protokol.web.paging import capped_count
 from protokol.workflow import api as workflow_api
 
 api = NinjaAPI(
@@ -207,12 +208,12 @@ def list_consultations(request, filters: Query[ListFilters]):
         department=filters.department,
         q=filters.q,
     )
-    count = queryset.count()
+    count, more = capped_count(queryset)
     page = list(queryset[filters.offset : filters.offset + filters.limit])
     services.journal_list_read(
         request.user, count=len(page), filters=filters.dict(exclude={"limit"})
     )
-    return {"items": [_consultation_out(c) for c in page], "count": count}
+    return {"items": [_consultation_out(c) for c in page], "count": count, "more": more}
 
 
 @api.post("/consultations", response={201: s.ConsultationOut})

@@ -71,7 +71,9 @@ class ConsultationOut(Schema):
 
 class ConsultationList(Schema):
     items: list[ConsultationOut]
+    # Stops at web.paging.COUNT_LIMIT; `more` is true when there are more.
     count: int
+    more: bool = False
 
 
 class MessageIn(StrictIn):

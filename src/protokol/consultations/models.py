@@ -85,6 +85,11 @@ class Consultation(models.Model):
             models.Index(fields=["department", "status", "-created_at"]),
             models.Index(fields=["citizen", "-created_at"]),
             models.Index(fields=["status", "-created_at"]),
+            # The lists of organisation-wide staff read the newest consultations
+            # of all departments; without it each page sorts the whole table.
+            models.Index(
+                fields=["-created_at", "-id"], name="consultation_created_id_desc"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -4,7 +4,9 @@ Each consultation copies a real appeal of the profile (scale/profile.py) with
 a new citizen, number and date. A batch of consultations is written in one
 transaction with bulk inserts: consultations, messages, transitions, one
 journal entry per consultation through journal.record_many, and their search
-documents.
+documents. On PostgreSQL the rows go in by COPY, and a search document's
+vectors are those of its template, computed once per run, joined to the
+vector of its number.
 """
 
 import json
@@ -40,7 +42,11 @@ from protokol.imports.services import import_appeals, short_code
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
 from protokol.scale.profile import CITIZEN_PLACEHOLDER, AppealTemplate, learn_profile
-from protokol.search.indexing import index_consultations
+from protokol.search.indexing import (
+    MAX_COLUMN_CHARS,
+    index_consultations,
+    stored_form,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -94,6 +100,7 @@ def generate(
     log.info("generate_started", count=count, run=run, templates=len(profile.templates))
 
     citizens = _create_citizens(run, math.ceil(count / CONSULTATIONS_PER_CITIZEN))
+    search = _search_templates(profile.templates)
     totals = Counter()
     bar = tqdm(
         total=count,
@@ -104,9 +111,20 @@ def generate(
     )
     for start in range(0, count, batch_size):
         size = min(batch_size, count - start)
-        picks = [rng.choice(profile.templates) for _ in range(size)]
+        picks = [rng.randrange(len(profile.templates)) for _ in range(size)]
         with transaction.atomic():
-            totals.update(_write_batch(picks, rng, citizens, catalog, span_days, run))
+            totals.update(
+                _write_batch(
+                    profile.templates,
+                    picks,
+                    rng,
+                    citizens,
+                    catalog,
+                    span_days,
+                    run,
+                    search,
+                )
+            )
         bar.update(size)
     bar.close()
 
@@ -179,21 +197,24 @@ def _reserve_numbers(years: Counter) -> dict[int, int]:
     return first
 
 
-def _write_batch(picks, rng, citizens, catalog: _Catalog, span_days, run) -> Counter:
-    starts = [_shifted_start(template, rng, span_days) for template in picks]
+def _write_batch(
+    templates, picks, rng, citizens, catalog: _Catalog, span_days, run, search
+) -> Counter:
+    chosen = [templates[index] for index in picks]
+    starts = [_shifted_start(template, rng, span_days) for template in chosen]
     next_number = _reserve_numbers(Counter(start.year for start in starts))
     owners = [rng.choice(citizens) for _ in picks]
 
     rows = []
-    for template, start, citizen in zip(picks, starts, owners, strict=True):
+    for template, start, citizen in zip(chosen, starts, owners, strict=True):
         number = f"{NUMBER_PREFIX}-{start.year}-{next_number[start.year]:06d}"
         next_number[start.year] += 1
         rows.append(_consultation(template, start, citizen, number, catalog))
-    consultations = Consultation.objects.bulk_create(rows)
+    consultations = _insert_consultations(rows)
 
     messages = []
     transitions = []
-    for template, start, row in zip(picks, starts, consultations, strict=True):
+    for template, start, row in zip(chosen, starts, consultations, strict=True):
         messages += _messages(template, start, row)
         transitions += _transitions(template, start, row)
     _insert_rows(Message, MESSAGE_COLUMNS, messages)
@@ -216,40 +237,151 @@ def _write_batch(picks, rng, citizens, catalog: _Catalog, span_days, run) -> Cou
                 "transitions": len(template.transitions),
             },
         }
-        for template, row in zip(picks, consultations, strict=True)
+        for template, row in zip(chosen, consultations, strict=True)
     )
-    index_consultations([row.pk for row in consultations])
+    if search is None:
+        index_consultations([row.pk for row in consultations])
+    else:
+        _insert_search_documents(consultations, picks, search)
     return Counter(messages=len(messages), transitions=len(transitions))
 
 
+def _insert_consultations(rows: list[Consultation]) -> list[Consultation]:
+    """Insert the consultations and set their primary keys."""
+    if connection.vendor != "postgresql":
+        return Consultation.objects.bulk_create(rows)
+    table = Consultation._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) "
+            "FROM generate_series(1, %s)",
+            [table, len(rows)],
+        )
+        for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
+            row.pk = pk
+    values = [
+        tuple(getattr(row, name) for name in CONSULTATION_COLUMNS) for row in rows
+    ]
+    _insert_rows(Consultation, CONSULTATION_COLUMNS, values)
+    return rows
+
+
 def _insert_rows(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """Insert rows of plain values with one executemany.
+    """Insert rows of plain values: COPY on PostgreSQL, else one executemany.
 
     bulk_create prepares every value through its field, which took most of a
     run's time for the tens of thousands of messages and transitions.
     """
     if not rows:
         return
+    postgresql = connection.vendor == "postgresql"
     adapt = connection.ops.adapt_datetimefield_value
     prepared = [
         [
-            adapt(value)
-            if isinstance(value, datetime)
-            else json.dumps(value, ensure_ascii=False)
+            json.dumps(value, ensure_ascii=False)
             if isinstance(value, dict)
+            else adapt(value)
+            if isinstance(value, datetime) and not postgresql
             else value
             for value in row
         ]
         for row in rows
     ]
     quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
     names = ", ".join(quote(column) for column in columns)
-    marks = ", ".join(["%s"] * len(columns))
     with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({marks})",
-            prepared,
+        if postgresql:
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in prepared:
+                    copy.write_row(row)
+            return
+        marks = ", ".join(["%s"] * len(columns))
+        cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", prepared)
+
+
+@dataclass(frozen=True)
+class _SearchTemplates:
+    """Each template's search text after the number, folded as stored.
+
+    Their vectors are in the temporary table generate_template_vector, by
+    position in the profile.
+    """
+
+    texts: list[str]
+
+
+def _template_text(template: AppealTemplate) -> str:
+    """Return a template's search text after the number, as indexing stores it.
+
+    indexing.build_documents joins the number, subject, description and the
+    public messages by creation time; generated messages are all public.
+    """
+    messages = sorted(template.messages, key=lambda message: message.created_at)
+    return stored_form(
+        "\n".join([template.subject, template.description, *(m.text for m in messages)])
+    )
+
+
+def _search_templates(templates) -> _SearchTemplates | None:
+    """Store the templates' vectors in temporary tables on PostgreSQL, else None.
+
+    to_tsvector(number + "\n" + text) equals to_tsvector(number) joined by ||
+    with to_tsvector(text), so each copy needs only its number's vector.
+    """
+    if connection.vendor != "postgresql":
+        return None
+    texts = [_template_text(template) for template in templates]
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.generate_template_vector")
+        cursor.execute(
+            "CREATE TEMPORARY TABLE generate_template_vector (position integer "
+            "PRIMARY KEY, text text NOT NULL, vector tsvector)"
         )
+        with cursor.cursor.copy(
+            "COPY generate_template_vector (position, text) FROM STDIN"
+        ) as copy:
+            for position, text in enumerate(texts):
+                copy.write_row((position, text))
+        cursor.execute(
+            "UPDATE generate_template_vector "
+            "SET vector = to_tsvector('russian'::regconfig, text)"
+        )
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.generate_document")
+        cursor.execute(
+            "CREATE TEMPORARY TABLE generate_document (consultation_id bigint, "
+            "public_text text, number text, position integer) "
+            "ON COMMIT DELETE ROWS"
+        )
+    return _SearchTemplates(texts=texts)
+
+
+def _insert_search_documents(consultations, picks, search: _SearchTemplates) -> None:
+    """Insert the search documents of new consultations with their vectors.
+
+    Generated messages are all public, so the internal text is empty and both
+    vectors are equal. The insert trigger of search_document keeps them.
+    """
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(
+            "COPY generate_document (consultation_id, public_text, number, position) "
+            "FROM STDIN"
+        ) as copy:
+            for row, position in zip(consultations, picks, strict=True):
+                number = stored_form(row.number)
+                text = f"{number}\n{search.texts[position]}"[:MAX_COLUMN_CHARS]
+                copy.write_row((row.pk, text, number, position))
+        cursor.execute(
+            "INSERT INTO search_document (consultation_id, public_text, "
+            "internal_text, updated_at, public_vector, full_vector) "
+            "SELECT consultation_id, public_text, '', %s, vector, vector FROM ("
+            " SELECT d.consultation_id, d.public_text,"
+            " to_tsvector('russian'::regconfig, d.number) || t.vector AS vector"
+            " FROM generate_document d"
+            " JOIN generate_template_vector t USING (position)) AS rows",
+            [timezone.now()],
+        )
+        cursor.execute("DELETE FROM generate_document")
 
 
 def _consultation(template, start, citizen, number, catalog) -> Consultation:
@@ -261,7 +393,8 @@ def _consultation(template, start, citizen, number, catalog) -> Consultation:
         channel=Channel.PORTAL,
         subject=template.subject,
         description=template.description,
-        status=template.status,
+        # A plain str, which the journal's canonical form encodes fastest.
+        status=str(template.status),
         created_at=start,
         updated_at=start + template.last_offset,
         closed_at=None
@@ -273,6 +406,27 @@ def _consultation(template, start, citizen, number, catalog) -> Consultation:
         search_text=search_key(f"{number} {template.subject}"),
     )
 
+
+CONSULTATION_COLUMNS = (
+    "id",
+    "number",
+    "citizen_id",
+    "service_id",
+    "department_id",
+    "assignee_id",
+    "channel",
+    "subject",
+    "description",
+    "status",
+    "created_at",
+    "updated_at",
+    "closed_at",
+    "deadline",
+    "district",
+    "external_ref",
+    "search_text",
+    "version",
+)
 
 MESSAGE_COLUMNS = (
     "consultation_id",

@@ -12,8 +12,9 @@ class SearchDocument(models.Model):
     description, public messages, the latest protocol version); `internal_text`
     contains the internal notes. Both are stored in the form the database's
     index reads (see search/text.py): case-folded with ё as е, and on SQLite
-    also Snowball-stemmed. PostgreSQL adds generated tsvector columns with GIN
-    indexes and SQLite an FTS5 table over these columns (migration 0001).
+    also Snowball-stemmed. PostgreSQL adds tsvector columns with GIN indexes,
+    filled by a trigger (migrations 0001 and 0003), and SQLite an FTS5 table
+    over these columns (migration 0001).
     """
 
     consultation = models.OneToOneField(

@@ -15,6 +15,12 @@ from protokol.search.text import fold, stems, words
 MAX_QUERY_CHARS = 200
 # A whole consultation number such as КП-2026-000123 is looked up exactly.
 NUMBER = re.compile(r"кп-\d{4}-\d+")
+# Only the newest matches are ranked, one more than this so that lists can
+# tell there are more. Ranking every match of a common word read every
+# matching document: seconds at a million consultations.
+# NOTE: an older, better match of a common word is not listed; remove when
+# the ranking reads an index (such as RUM) instead of the documents.
+MAX_RANKED = 1000
 
 
 def reads_internal(user) -> bool:
@@ -30,8 +36,9 @@ def reads_internal(user) -> bool:
 def search(queryset: QuerySet, user, query: str) -> QuerySet:
     """Filter `queryset` to consultations matching `query`, best match first.
 
-    Each row gets `search_rank`: ts_rank on PostgreSQL, minus bm25 on SQLite;
-    higher is better on both. A query without words matches nothing.
+    The rows are the newest MAX_RANKED + 1 matches. Each gets `search_rank`:
+    ts_rank on PostgreSQL, minus bm25 on SQLite; higher is better on both. A
+    query without words matches nothing.
     """
     if len(query) > MAX_QUERY_CHARS:
         raise ValidationFailed(
@@ -46,11 +53,16 @@ def search(queryset: QuerySet, user, query: str) -> QuerySet:
         return queryset.none()
 
     internal = reads_internal(user)
-    if connection.vendor == "postgresql":
-        joined = _postgresql(queryset, folded, internal)
-    else:
-        joined = _sqlite(queryset, folded, internal)
-    return joined.order_by("-search_rank", "-created_at", "-id")
+    match = _postgresql if connection.vendor == "postgresql" else _sqlite
+    # A list of ids rather than a subquery: the raw join condition of extra()
+    # would name the outer query's table inside a subquery.
+    newest = list(
+        match(queryset, folded, internal)
+        .order_by("-created_at", "-id")
+        .values_list("pk", flat=True)[: MAX_RANKED + 1]
+    )
+    ranked = match(queryset.filter(pk__in=newest), folded, internal)
+    return ranked.order_by("-search_rank", "-created_at", "-id")
 
 
 # The index table is joined to the consultations with QuerySet.extra(): a

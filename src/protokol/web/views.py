@@ -4,7 +4,6 @@ import structlog
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -25,6 +24,7 @@ from protokol.web.forms import (
     add_service_error,
     localized_name,
 )
+from protokol.web.paging import CappedPaginator
 from protokol.workflow import expectations
 
 log = structlog.get_logger(__name__)
@@ -108,7 +108,7 @@ def _list_page(request, *, template: str, title: str, fixed_status: str | None =
         context.update(page=None, rows=[])
         return render(request, template, context, status=exc.status)
 
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
     rows = [(c, is_overdue(c, now)) for c in page.object_list]
     services.journal_list_read(

@@ -1,7 +1,7 @@
 """Search documents with a PostgreSQL tsvector/GIN or an SQLite FTS5 index.
 
 On PostgreSQL also an index of consultations by creation time for the
-lists of organisation-wide staff.
+lists of organisation-wide staff, which later migrations move to the model.
 """
 
 import django.db.models.deletion
@@ -60,10 +60,8 @@ POSTGRESQL_UP = [
     "CREATE INDEX search_document_public_gin ON search_document USING gin (public_vector);",
     "CREATE INDEX search_document_full_gin ON search_document USING gin (full_vector);",
     # The lists of organisation-wide staff read the newest consultations of
-    # all departments; without this index each page sorts the whole table.
-    # NOTE: it belongs in Consultation.Meta.indexes; it is created here, on
-    # PostgreSQL only, because SQLite's table rebuild in a later consultations
-    # migration would drop an index that the model does not declare.
+    # all departments. Migration 0002 drops this index again and consultations
+    # migration 0006 creates it from Consultation.Meta.indexes.
     "CREATE INDEX IF NOT EXISTS consultation_created_id_desc "
     "ON consultations_consultation (created_at DESC, id DESC);",
 ]

@@ -1,0 +1,33 @@
+"""Pages of long lists that count their rows only up to a limit.
+
+Counting every consultation of an organisation-wide list reads every row on
+each request. These count at most COUNT_LIMIT rows, newest first through the
+creation-time index, and say when there are more.
+"""
+
+from functools import cached_property
+
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+
+COUNT_LIMIT = 1000
+
+
+def capped_count(queryset: QuerySet, limit: int = COUNT_LIMIT) -> tuple[int, bool]:
+    """Return the number of rows, at most `limit`, and whether there are more."""
+    counted = queryset.order_by("-created_at", "-id")[: limit + 1].count()
+    return min(counted, limit), counted > limit
+
+
+class CappedPaginator(Paginator):
+    """A Paginator whose count stops at COUNT_LIMIT; `more` tells if it did."""
+
+    @cached_property
+    def count(self) -> int:
+        count, self.more = capped_count(self.object_list)
+        return count
+
+    @cached_property
+    def count_label(self) -> str:
+        """Return the count for display: "10000+" when it stopped at the limit."""
+        return f"{self.count}+" if self.more else str(self.count)
