@@ -16,6 +16,7 @@ from protokol.accounts.models import User
 from protokol.documents import jobs
 from protokol.documents.models import CopyJob, CopyJobStatus
 from protokol.journal.models import JournalAction, JournalEntry
+from protokol.signing import pki
 
 from .pdf_tools import contains_words, pdf_text
 
@@ -56,6 +57,24 @@ def test_input_bytes_counts_public_text_and_files():
     assert jobs.input_bytes(detail) == len("Да".encode()) + 1024
 
 
+def settings_environment() -> dict[str, str]:
+    """Return the variables that give a subprocess this process's data and PKI.
+
+    Fixtures change settings.CONFIG in place, such as the session's PKI of
+    tests/signing/conftest.py, which the access matrix uses. A worker that
+    read only os.environ would look for the PKI under PROTOKOL_DATA_DIR and
+    fail to seal a copy that this process signed with the session's PKI.
+    """
+    config = settings.CONFIG
+    env = {
+        "PROTOKOL_DATA_DIR": str(config.data_dir),
+        "PROTOKOL_PKI_DIR": str(pki.pki_dir()),
+    }
+    if config.master_key_file is not None:
+        env["PROTOKOL_MASTER_KEY_FILE"] = str(config.master_key_file)
+    return env
+
+
 @pytest.fixture
 def copy_worker(tmp_path):
     """A `protokol db_worker` subprocess of its own on the test database.
@@ -67,6 +86,7 @@ def copy_worker(tmp_path):
         **os.environ,
         "PYTHONPATH": os.pathsep.join(sys.path),
         "PROTOKOL_DATABASE_URL": database_url(),
+        **settings_environment(),
     }
     command = [sys.executable, "-c", "from protokol.cli import main; main()"]
     command += ["db_worker", "--interval", "0.05", "--no-startup-delay"]
