@@ -31,12 +31,6 @@ def copy_path(consultation) -> str:
     return f"/api/v1/consultations/{consultation.pk}/protocol.pdf"
 
 
-@pytest.fixture
-def background_above_one_byte(monkeypatch):
-    """Send every copy with a message or an attachment to the background."""
-    monkeypatch.setattr(settings.CONFIG, "copy_background_bytes", 1)
-
-
 def copy_entries(consultation):
     return JournalEntry.objects.filter(
         consultation_id=consultation.pk, action=JournalAction.COPY_READ

@@ -1,38 +1,17 @@
 """Copies from the consultation page: the full-data link and large copies as jobs."""
 
 import pytest
-from django.conf import settings
 
 from protokol.documents import jobs
 from protokol.documents.models import CopyJob, CopyJobStatus
 from protokol.journal.models import JournalAction, JournalEntry
 
 from .pdf_tools import contains_words, pdf_text
-
-
-@pytest.fixture
-def login_as(client, demo):
-    def sign_in(username):
-        client.force_login(demo[username])
-        return client
-
-    return sign_in
-
-
-@pytest.fixture
-def background_above_one_byte(monkeypatch):
-    """Send every copy with a message or an attachment to the background."""
-    monkeypatch.setattr(settings.CONFIG, "copy_background_bytes", 1)
+from .test_copy_jobs import copy_entries
 
 
 def copy_url(consultation, query: str = "") -> str:
     return f"/consultations/{consultation.pk}/protocol.pdf{query}"
-
-
-def copy_entries(consultation):
-    return JournalEntry.objects.filter(
-        consultation_id=consultation.pk, action=JournalAction.COPY_READ
-    )
 
 
 @pytest.mark.parametrize(
