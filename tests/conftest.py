@@ -3,6 +3,7 @@
 import secrets
 
 import pytest
+from django.conf import settings as django_settings
 from django.utils import translation
 
 from protokol.accounts.models import User
@@ -19,6 +20,24 @@ def _fast_password_hashing(settings):
     # Argon2 takes about 150 ms per demo account; tests that check the
     # production hasher read protokol.settings directly.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _session_pki_only_where_requested(request, monkeypatch):
+    """Give tests that do not request `pki_dir` the configured PKI, not the session's.
+
+    The session fixture `pki_dir` points settings.CONFIG at its PKI until
+    the run ends. Without this, every later test signed with that PKI and
+    its reviewer certificate, so a signed protocol got an extra reviewer
+    signature and a copy-job worker looked for the PKI elsewhere, depending
+    on test order.
+    """
+    if "pki_dir" in request.fixturenames:
+        return
+    from signing.conftest import REPLACED_SETTINGS
+
+    for name, value in REPLACED_SETTINGS.items():
+        monkeypatch.setattr(django_settings.CONFIG, name, value)
 
 
 @pytest.fixture(autouse=True)

@@ -87,6 +87,13 @@ class StaleVersion(Conflict):
         )
 
 
+class Gone(ProtokolError):
+    """A resource that existed and was removed on purpose, such as an expired file."""
+
+    status = 410
+    code = "gone"
+
+
 class IntegrityFailed(Conflict):
     """Stored data failed its integrity check, e.g. an altered encrypted file."""
 

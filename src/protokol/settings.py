@@ -64,6 +64,9 @@ class Config(BaseSettings):
     # A copy whose public messages and attachments take more bytes than this
     # is rendered by the task worker: the request gets 202 and a job URL.
     copy_background_bytes: int = 2 * 1024 * 1024
+    # Seconds that the file of a finished copy job is kept for download; the
+    # worker then deletes it, and the job URL answers 410.
+    copy_job_keep_seconds: int = 86400
     token_ttl_hours: int = 24
     # Failed password sign-ins of one user name from one address before
     # django-axes locks that pair out, and the lockout's length in minutes.
@@ -289,6 +292,13 @@ class Config(BaseSettings):
     def _non_negative_stale(cls, value: int) -> int:
         if value < 0:
             raise ValueError("PROTOKOL_TASK_STALE_SECONDS must be 0 or more")
+        return value
+
+    @field_validator("copy_job_keep_seconds")
+    @classmethod
+    def _positive_keep_seconds(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("PROTOKOL_COPY_JOB_KEEP_SECONDS must be 1 or more")
         return value
 
     @field_validator("tsa_timeout_seconds")

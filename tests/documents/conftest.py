@@ -1,11 +1,13 @@
-"""A consultation carried through the lifecycle up to a signed protocol."""
+"""Fixtures of the copy tests: a signed consultation, signed-in pages, large copies."""
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from protokol.consultations import services
 from protokol.consultations.attachments import add_attachment
 from protokol.protocols.services import save_protocol
+from web.conftest import login_as  # noqa: F401 - the pages' signed-in client
 
 from .pdf_tools import (
     CITIZEN_MESSAGE,
@@ -58,3 +60,9 @@ def signed_consultation(demo, consultation):
 
     consultation.refresh_from_db()
     return consultation
+
+
+@pytest.fixture
+def background_above_one_byte(monkeypatch):
+    """Send every copy with a message or an attachment to the background."""
+    monkeypatch.setattr(settings.CONFIG, "copy_background_bytes", 1)

@@ -123,6 +123,8 @@ REQUESTS = {
     "GET /login/oidc/{provider}/callback/": Request(params={"provider": "citizen"}),
     # No copy job exists in the matrix, so every signed-in actor gets 404.
     "GET /api/v1/copy-jobs/{token}": Request(params={"token": "0" * 32}),
+    "GET /copy-jobs/{token}/": Request(params={"token": "0" * 32}),
+    "GET /copy-jobs/{token}/file/": Request(params={"token": "0" * 32}),
     "GET /pki/ocsp/{encoded}": Request(params={"encoded": "AAAA"}),
 }
 

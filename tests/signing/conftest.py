@@ -13,11 +13,16 @@ from protokol.signing import pki
 # the session-scoped PKI is created before any test database exists.
 REVIEWER = SimpleNamespace(pk=0, username="reviewer", display_name="Роман Кузнецов")
 
+# The settings that `pki_dir` replaces for the rest of the run, with the values
+# they had before; tests/conftest.py puts them back for tests without it.
+REPLACED_SETTINGS: dict[str, object] = {}
+
 
 @pytest.fixture(scope="session")
 def pki_dir(tmp_path_factory) -> Path:
     """Initialise a PKI with a reviewer certificate and point the settings at it."""
     directory = tmp_path_factory.mktemp("pki")
+    REPLACED_SETTINGS.update(pki_dir=settings.CONFIG.pki_dir, demo=settings.CONFIG.demo)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(settings.CONFIG, "pki_dir", directory)
         patch.setattr(settings.CONFIG, "demo", True)

@@ -388,7 +388,7 @@ def get_protocol_pdf(
     )
     if result.job is not None:
         return _copy_job_response(request, result.job, status=202)
-    return _pdf_response(result.file_name, result.content)
+    return pdf_response(result.file_name, result.content)
 
 
 @api.get("/copy-jobs/{token}")
@@ -400,7 +400,7 @@ def get_copy_job(request, token: str):
     """
     job, content = copy_jobs.get_job(request.user, token)
     if content is not None:
-        return _pdf_response(job.file_name, content)
+        return pdf_response(job.file_name, content)
     if job.status == "failed":
         error = {key: value for key, value in job.error.items() if key != "status"}
         return api.create_response(request, error, status=job.error["status"])
@@ -415,7 +415,8 @@ def _copy_job_response(request, job, *, status: int):
     return response
 
 
-def _pdf_response(file_name: str, content: bytes) -> HttpResponse:
+def pdf_response(file_name: str, content: bytes) -> HttpResponse:
+    """Return a PDF as a download named `file_name`."""
     response = HttpResponse(content, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{file_name}"'
     response["X-Content-Type-Options"] = "nosniff"

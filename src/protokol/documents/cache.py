@@ -192,3 +192,8 @@ def store(
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def remove(key: str, *, encrypted: bool = False, directory: Path | None = None) -> None:
+    """Delete the copy stored under `key` in `directory`, if there is one."""
+    _path(key, encrypted, directory).unlink(missing_ok=True)

@@ -5,11 +5,14 @@ PROTOKOL_COPY_BACKGROUND_BYTES gets a CopyJob instead of the PDF. The task
 worker renders it through `issue_copy` with the requester as the actor, so
 permissions are checked again and the issuance is journaled as `copy:read`
 by the requester. The finished file is stored under
-$PROTOKOL_DATA_DIR/copy-jobs, encrypted when it prints personal data in full.
+$PROTOKOL_DATA_DIR/copy-jobs, encrypted when it prints personal data in full,
+for PROTOKOL_COPY_JOB_KEEP_SECONDS; then the job expires, the scheduled task
+`expire_copy_jobs` deletes the file, and the job URL returns 410.
 """
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import structlog
@@ -21,7 +24,7 @@ from django.utils.translation import gettext
 from protokol.documents import cache as copy_cache
 from protokol.documents import collected as collected_data
 from protokol.documents.models import CopyJob, CopyJobStatus
-from protokol.errors import NotFound, ProtokolError
+from protokol.errors import Gone, NotFound, ProtokolError
 from protokol.security.services import record_denial
 
 log = structlog.get_logger(__name__)
@@ -112,17 +115,18 @@ def run_job(token: str) -> str:
             job=token,
         )
     except ProtokolError as error:
-        CopyJob.objects.filter(pk=job.pk).update(
+        _finish(
+            job,
             status=CopyJobStatus.FAILED,
             error={"status": error.status, **error.as_dict()},
-            finished_at=timezone.now(),
         )
         log.warning("copy_job_failed", job=job.pk, error=error.code)
         return CopyJobStatus.FAILED
     except Exception:
         # Anything else is a bug or a broken tool (WeasyPrint, the PKI); the
         # job must not stay "running", and the task result keeps the traceback.
-        CopyJob.objects.filter(pk=job.pk).update(
+        _finish(
+            job,
             status=CopyJobStatus.FAILED,
             error={
                 "status": 500,
@@ -130,27 +134,98 @@ def run_job(token: str) -> str:
                 "message": gettext("The copy could not be made; try again later."),
                 "field": None,
             },
-            finished_at=timezone.now(),
         )
         log.exception("copy_job_crashed", job=job.pk)
         raise
 
     copy_cache.store(token, content, encrypted=_encrypted(job), directory=jobs_dir())
-    CopyJob.objects.filter(pk=job.pk).update(
-        status=CopyJobStatus.DONE, file_name=file_name, finished_at=timezone.now()
-    )
+    _finish(job, status=CopyJobStatus.DONE, file_name=file_name)
     log.info("copy_job_done", job=job.pk, bytes=len(content))
     return CopyJobStatus.DONE
+
+
+def _finish(job: CopyJob, *, status: str, **fields) -> None:
+    """Record the job's final status and queue the run that will expire it."""
+    from protokol.documents import tasks
+
+    finished_at = timezone.now()
+    CopyJob.objects.filter(pk=job.pk).update(
+        status=status, finished_at=finished_at, **fields
+    )
+    tasks.schedule_expiry(run_after=expiry_time(finished_at))
 
 
 def _encrypted(job: CopyJob) -> bool:
     return job.personal_data == collected_data.FULL
 
 
-def get_job(actor, token: str) -> tuple[CopyJob, bytes | None]:
-    """Return the requester's job and, once it is done, the copy's bytes.
+def expiry_time(finished_at: datetime) -> datetime:
+    """Return when a job finished at `finished_at` expires."""
+    return finished_at + timedelta(seconds=settings.CONFIG.copy_job_keep_seconds)
 
-    Raises NotFound for another user's job, so tokens cannot be probed.
+
+def _expired(job: CopyJob) -> bool:
+    if job.status == CopyJobStatus.EXPIRED:
+        return True
+    if job.finished_at is None:
+        return False
+    return expiry_time(job.finished_at) <= timezone.now()
+
+
+def expire_jobs() -> int:
+    """Delete the files of finished jobs past their keep time; return how many.
+
+    Each job is marked expired, and keeps its row, so that its URL returns
+    410 rather than 404. A failed job has no file and is only marked.
+
+    NOTE: a job left "running" by a worker that was killed never finishes,
+    so it never expires here; such rows need a timeout on running jobs.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.CONFIG.copy_job_keep_seconds)
+    due = CopyJob.objects.filter(
+        status__in=[CopyJobStatus.DONE, CopyJobStatus.FAILED],
+        finished_at__lte=cutoff,
+    )
+    expired = 0
+    for job in due.only("pk", "token", "personal_data", "status"):
+        # Only a job still in the status read here is marked, so two runs at
+        # the same time delete and count each job once.
+        marked = CopyJob.objects.filter(pk=job.pk, status=job.status).update(
+            status=CopyJobStatus.EXPIRED
+        )
+        if not marked:
+            continue
+        copy_cache.remove(job.token, encrypted=_encrypted(job), directory=jobs_dir())
+        expired += 1
+    if expired:
+        log.info("copy_jobs_expired", count=expired, cutoff=cutoff.isoformat())
+    return expired
+
+
+def next_expiry() -> datetime | None:
+    """Return when the next finished job expires, or None when none is waiting."""
+    finished_at = (
+        CopyJob.objects.filter(status__in=[CopyJobStatus.DONE, CopyJobStatus.FAILED])
+        .order_by("finished_at")
+        .values_list("finished_at", flat=True)
+        .first()
+    )
+    return None if finished_at is None else expiry_time(finished_at)
+
+
+def get_job(actor, token: str) -> tuple[CopyJob, bytes | None]:
+    """Return the requester's job and, once it is done, the copy's bytes."""
+    job = find_job(actor, token)
+    if job.status != CopyJobStatus.DONE:
+        return job, None
+    return job, job_content(job)
+
+
+def find_job(actor, token: str) -> CopyJob:
+    """Return the requester's job `token`.
+
+    Raises NotFound for another user's job, so tokens cannot be probed, and
+    Gone (410) for an expired one.
     """
     job = CopyJob.objects.filter(token=str(token), requester_id=actor.pk).first()
     if job is None:
@@ -162,12 +237,25 @@ def get_job(actor, token: str) -> tuple[CopyJob, bytes | None]:
             operation="read",
         )
         raise NotFound(gettext("Copy job not found."), field="job")
-    if job.status != CopyJobStatus.DONE:
-        return job, None
-    content = copy_cache.load(token, encrypted=_encrypted(job), directory=jobs_dir())
+    if _expired(job):
+        raise Gone(
+            gettext(
+                "This copy job expired and its file was deleted; request a new "
+                "copy of the protocol."
+            ),
+            field="job",
+        )
+    return job
+
+
+def job_content(job: CopyJob) -> bytes:
+    """Return the stored copy of a done job; raise NotFound when it is missing."""
+    content = copy_cache.load(
+        job.token, encrypted=_encrypted(job), directory=jobs_dir()
+    )
     if content is None:
         raise NotFound(
             gettext("The file of this copy job is gone; request the copy again."),
             field="job",
         )
-    return job, content
+    return content

@@ -12,6 +12,7 @@ class CopyJobStatus(models.TextChoices):
     RUNNING = "running", _("готовится")
     DONE = "done", _("готова")
     FAILED = "failed", _("ошибка")
+    EXPIRED = "expired", _("срок хранения истёк")
 
 
 class CopyJob(models.Model):
@@ -19,6 +20,8 @@ class CopyJob(models.Model):
 
     `token` is the random public name of the job in its URL; only the
     requester may read the job. `error` is the API error of a failed job.
+    A finished job expires PROTOKOL_COPY_JOB_KEEP_SECONDS after
+    `finished_at`, and the worker then deletes its file.
     """
 
     token = models.CharField(max_length=32, unique=True)

@@ -3,7 +3,6 @@
 import structlog
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -11,11 +10,11 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from protokol.accounts.models import STAFF_ROLES
-from protokol.api.api import attachment_response
+from protokol.api.api import attachment_response, pdf_response
 from protokol.consultations import attachments, lifecycle, permissions, services
 from protokol.consultations.models import Channel, Status, Visibility
 from protokol.consultations.presenters import consultation_detail
-from protokol.documents import services as documents
+from protokol.documents import jobs as copy_jobs
 from protokol.errors import NotFound, ProtokolError
 from protokol.imports.portal_facts import portal_facts
 from protokol.protocols import services as protocols
@@ -243,6 +242,8 @@ def _render_page(
         "sealed_note": SEALED_NOTES.get(consultation.status, ""),
         "answered_on_portal": consultation.channel == Channel.PORTAL,
         "is_draft_copy": consultation.status not in lifecycle.SEALED_STATUSES,
+        # The predicate of documents.collected.check_full_allowed.
+        "can_copy_full": permissions.can_view_personal_data(user, consultation),
         "action_rules": action_rules,
         "comment_required_for": [
             ACTION_LABELS[rule.name] for rule in action_rules if rule.comment_required
@@ -513,13 +514,15 @@ def download_attachment(request, consultation_id: int, attachment_id: int):
 
 @login_required
 def protocol_pdf(request, consultation_id: int):
-    """Download the protocol copy in the language asked for, Russian by default."""
+    """Download the protocol copy in the language asked for, Russian by default.
+
+    A copy too large to render in the request becomes a copy job, and the
+    browser goes to the job's page, which links the file once it is made.
+    """
     language = request.GET.get("lang", "ru")
     personal_data = request.GET.get("personal_data", "masked")
-    # NOTE: the page renders large copies in the request, unlike the API's
-    # copy jobs, until it can show a job's progress and poll for the file.
     try:
-        filename, content = documents.issue_copy(
+        result = copy_jobs.request_copy(
             request.user,
             consultation_id,
             language=language,
@@ -530,7 +533,6 @@ def protocol_pdf(request, consultation_id: int):
     except ProtokolError as exc:
         return render(request, "web/error.html", {"error": exc}, status=exc.status)
 
-    response = HttpResponse(content, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    if result.job is not None:
+        return redirect("web:copy_job", token=result.job.token)
+    return pdf_response(result.file_name, result.content)

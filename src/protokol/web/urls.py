@@ -4,6 +4,7 @@ from django.urls import path
 
 from protokol.web import (
     consultation_views,
+    copy_views,
     data_request_views,
     identity_views,
     live_views,
@@ -120,4 +121,6 @@ urlpatterns = [
         consultation_views.protocol_pdf,
         name="protocol_pdf",
     ),
+    path("copy-jobs/<str:token>/", copy_views.copy_job, name="copy_job"),
+    path("copy-jobs/<str:token>/file/", copy_views.copy_job_file, name="copy_job_file"),
 ]
