@@ -176,10 +176,9 @@ def expire_jobs() -> int:
     """Delete the files of finished jobs past their keep time; return how many.
 
     Each job is marked expired, and keeps its row, so that its URL returns
-    410 rather than 404. A failed job has no file and is only marked.
-
-    NOTE: a job left "running" by a worker that was killed never finishes,
-    so it never expires here; such rows need a timeout on running jobs.
+    410 rather than 404. A failed job has no file and is only marked. A job
+    left "running" by a killed worker finishes, and so expires, after
+    `protokol worker` requeues its task.
     """
     cutoff = timezone.now() - timedelta(seconds=settings.CONFIG.copy_job_keep_seconds)
     due = CopyJob.objects.filter(
