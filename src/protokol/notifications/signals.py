@@ -1,12 +1,12 @@
-"""Queue a notification task for each journal entry after its transaction commits.
+"""Queue a notification task for each journal entry, in the entry's transaction.
+
+The database task backend stores the task as a row, so it commits, or rolls
+back, with the entry, and the write pays for one commit instead of two.
 
 Entries written in batches with `journal.services.record_many` (imports)
 send no `entry_recorded` signal and so produce no notifications.
 """
 
-from functools import partial
-
-from django.db import transaction
 from django.dispatch import receiver
 
 from protokol.journal.models import JournalEntry
@@ -23,4 +23,4 @@ def _enqueue(index: int) -> None:
 @receiver(entry_recorded, sender=JournalEntry, dispatch_uid="notifications_journal")
 def on_journal_entry(sender, entry: JournalEntry, **kwargs) -> None:
     if entry.action in SOURCE_ACTIONS:
-        transaction.on_commit(partial(_enqueue, entry.index))
+        _enqueue(entry.index)
