@@ -1,10 +1,11 @@
-"""Two minutes of 200 concurrent users against uvicorn on PostgreSQL: no errors.
+"""Two minutes of 200 concurrent users against uvicorn: no errors.
 
 The smoke version of `bench/load_bench.py --users 200 --sse 20`: citizens
 read their consultations and add messages, operators list and reply, and
 live-update streams stay open on the queue and a consultation page. The
 test prints the request count, p99 latency and server memory; it asserts
-only that every request got its expected status.
+only that every request got its expected status. The server uses the
+suite's database engine, SQLite or PostgreSQL.
 """
 
 import urllib.parse
@@ -24,13 +25,15 @@ RAMP_SECONDS = 30.0
 
 
 @pytest.fixture
-def server_database():
-    """Create an empty PostgreSQL database for the server; yield its URL."""
+def server_env():
+    """Yield the server's database settings: the suite's engine, a fresh database.
+
+    On SQLite the server gets its own file under its data directory. On
+    PostgreSQL it gets a new database next to the test database.
+    """
     if connection.vendor != "postgresql":
-        pytest.skip(
-            "SQLite takes one writer at a time, and 200 users' writes queue on "
-            "its lock beyond the 20 s busy timeout; the smoke runs on PostgreSQL"
-        )
+        yield {}
+        return
     database = settings.DATABASES["default"]
     name = f"{database['NAME']}_load_smoke"
     address = f"{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}"
@@ -39,17 +42,19 @@ def server_database():
         admin_connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
         admin_connection.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql://{address}/{name}"
+        yield {
+            "PROTOKOL_DATABASE_URL": f"postgresql://{address}/{name}",
+            "PROTOKOL_DATABASE_POOL": "8",
+        }
     finally:
         with psycopg.connect(admin, autocommit=True) as admin_connection:
             admin_connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_two_hundred_users_without_errors(load_bench, server_database, tmp_path):
-    env = {"PROTOKOL_DATABASE_URL": server_database, "PROTOKOL_DATABASE_POOL": "8"}
-    prepare_data_dir(tmp_path, env)
+def test_two_hundred_users_without_errors(load_bench, server_env, tmp_path):
+    prepare_data_dir(tmp_path, server_env)
 
-    with serve(tmp_path, env) as server:
+    with serve(tmp_path, server_env) as server:
         port = urllib.parse.urlsplit(server.url).port
         numbers = load_bench.run_users(
             port, USERS, STREAMS, SECONDS, THINK_SECONDS, RAMP_SECONDS
