@@ -9,8 +9,10 @@ the production deployment in docs/deployment.md, scaled down to one machine.
 
 With --users, a closed loop instead: that many users, half citizens and half
 operators, repeat a mix of list, detail, search and write requests for the
-given time. Meanwhile --sse clients keep live-update streams open. The
-server's resident memory is read at the end.
+given time: citizens add messages to their consultations and open new ones,
+operators reply. Meanwhile --sse clients keep live-update streams open, half
+on the queue page and half on a consultation page. The server's resident
+memory is read at the end, while the streams are still open.
 """
 
 import argparse
@@ -36,6 +38,19 @@ from run import (
     write_result,
 )
 
+USERNAMES = ("citizen", "operator")
+NEW_CONSULTATION = {
+    "service": "GEN",
+    "subject": "Перерасчёт платы за отопление",
+    "description": "Прошу пояснить порядок перерасчёта.",
+}
+# A loaded machine can take tens of seconds per request; the run reports
+# latency and fails only on errors, so the client waits this long.
+REQUEST_TIMEOUT_SECONDS = 300
+# uvicorn's default --timeout-keep-alive is 5 s. A loaded server's loop can
+# run its timer late, so clients drop connections idle for far less.
+IDLE_CLOSE_SECONDS = 1
+
 
 def session(port: int, messages: int, latencies: list, errors: list) -> None:
     """Run one citizen's visit and record each request's latency in seconds."""
@@ -60,11 +75,7 @@ def session(port: int, messages: int, latencies: list, errors: list) -> None:
     created = timed(
         "POST",
         "/api/v1/consultations",
-        {
-            "service": "GEN",
-            "subject": "Перерасчёт платы за отопление",
-            "description": "Прошу пояснить порядок перерасчёта.",
-        },
+        NEW_CONSULTATION,
         expect=201,
     )
     if created is None:
@@ -80,10 +91,30 @@ def session(port: int, messages: int, latencies: list, errors: list) -> None:
     timed("GET", f"/api/v1/consultations/{created['id']}")
 
 
-def user_loop(port: int, username: str, until: float, latencies, errors) -> None:
-    """Repeat a realistic mix of requests as one user until `until`."""
+def user_loop(
+    port: int,
+    number: int,
+    tokens: dict[str, str],
+    arrival: float,
+    until: float,
+    think: float,
+    latencies,
+    errors,
+) -> None:
+    """From `arrival`, repeat a realistic mix of requests until `until`.
+
+    Even numbers are the demo citizen, odd ones the demo operator, both
+    signed in already with the bearer tokens in `tokens`: the run measures
+    people at work, and one request in a hundred is a fresh sign-in. Before
+    each request the user pauses for a random 0 to 2 × `think` seconds.
+    """
+    username = USERNAMES[number % 2]
     client = Client(port)
-    chooser = random.Random(username)
+    client.connection.timeout = REQUEST_TIMEOUT_SECONDS
+    client.headers["Authorization"] = f"Bearer {tokens[username]}"
+    chooser = random.Random(number)
+    citizen = username.startswith("citizen")
+    mine: list[int] = []
 
     def timed(method, path, body=None, expect=200):
         started = time.perf_counter()
@@ -96,17 +127,19 @@ def user_loop(port: int, username: str, until: float, latencies, errors) -> None
         finally:
             latencies.append(time.perf_counter() - started)
 
-    body = {"username": username, "password": "demo"}
-    token = timed("POST", "/api/v1/auth/token", body)
-    if token is None:
-        return
-    client.headers["Authorization"] = f"Bearer {token['token']}"
-    citizen = username.startswith("citizen")
-    mine: list[int] = []
-
+    time.sleep(max(0.0, arrival - time.perf_counter()))
     while time.perf_counter() < until:
+        pause = chooser.uniform(0, 2 * think)
+        if pause >= IDLE_CLOSE_SECONDS:
+            # The server may close an idle connection first; a browser would
+            # open a new one, not send on the closed one.
+            client.connection.close()
+        time.sleep(pause)
         draw = chooser.random()
-        if draw < 0.45:
+        if draw < 0.01:
+            body = {"username": username, "password": "demo"}
+            timed("POST", "/api/v1/auth/token", body)
+        elif draw < 0.45:
             listed = timed("GET", "/api/v1/consultations?limit=20")
             if listed:
                 mine = [item["id"] for item in listed["items"]][:20] or mine
@@ -115,13 +148,20 @@ def user_loop(port: int, username: str, until: float, latencies, errors) -> None
         elif draw < 0.85:
             query = urllib.parse.quote("отопление")
             timed("GET", f"/api/v1/consultations?q={query}&limit=20")
+        elif citizen and draw < 0.95 and mine:
+            timed(
+                "POST",
+                f"/api/v1/consultations/{chooser.choice(mine)}/messages",
+                {
+                    "text": "Дополняю обращение: квитанция за март.",
+                    "visibility": "public",
+                },
+                expect=201,
+            )
         elif citizen:
-            new = {
-                "service": "GEN",
-                "subject": "Перерасчёт платы за отопление",
-                "description": "Прошу пояснить порядок перерасчёта.",
-            }
-            created = timed("POST", "/api/v1/consultations", new, expect=201)
+            created = timed(
+                "POST", "/api/v1/consultations", NEW_CONSULTATION, expect=201
+            )
             if created:
                 mine.insert(0, created["id"])
         elif mine:
@@ -133,14 +173,36 @@ def user_loop(port: int, username: str, until: float, latencies, errors) -> None
             )
 
 
-def open_streams(port: int, count: int) -> list[http.client.HTTPResponse]:
-    """Sign in to the web pages as the operator; open `count` SSE streams."""
+def open_streams(port: int, count: int) -> tuple[list, list[float]]:
+    """Open `count` live streams, alternating queue and consultation pages.
+
+    Signs in to the web pages as the operator. Returns the open responses and
+    the seconds each waited for its response headers.
+    """
+    cookie = page_session(port, "operator")
+    consultation = stream_consultation(port)
+
+    streams = []
+    header_seconds = []
+    for number in range(count):
+        path = "/queue/events/"
+        if number % 2:
+            path = f"/consultations/{consultation}/events/"
+        started = time.perf_counter()
+        response = open_stream(port, path, cookie)
+        header_seconds.append(time.perf_counter() - started)
+        streams.append(response)
+    return streams, header_seconds
+
+
+def page_session(port: int, username: str) -> str:
+    """Sign in to the web pages as `username`; return the Cookie header value."""
     base = f"http://127.0.0.1:{port}"
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     page = opener.open(base + "/login/").read().decode()
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    form = {"username": "operator", "password": "demo", "csrfmiddlewaretoken": csrf}
+    form = {"username": username, "password": "demo", "csrfmiddlewaretoken": csrf}
     opener.open(
         urllib.request.Request(
             base + "/login/",
@@ -148,17 +210,33 @@ def open_streams(port: int, count: int) -> list[http.client.HTTPResponse]:
             headers={"Referer": base + "/login/"},
         )
     ).read()
-    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
 
-    streams = []
-    for _ in range(count):
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        connection.request("GET", "/queue/events/", headers={"Cookie": cookie})
-        response = connection.getresponse()
-        if response.status != 200:
-            raise RuntimeError(f"GET /queue/events/: {response.status}")
-        streams.append(response)
-    return streams
+
+def open_stream(port: int, path: str, cookie: str) -> http.client.HTTPResponse:
+    """GET the event stream at `path`; return the response once headers arrive."""
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=REQUEST_TIMEOUT_SECONDS
+    )
+    connection.request("GET", path, headers={"Cookie": cookie})
+    response = connection.getresponse()
+    if response.status != 200:
+        raise RuntimeError(f"GET {path}: {response.status}")
+    return response
+
+
+def stream_consultation(port: int) -> int:
+    """Create a consultation as the citizen; return its id for the page streams."""
+    client = Client(port)
+    client.login("citizen")
+    created = client.call(
+        "POST",
+        "/api/v1/consultations",
+        NEW_CONSULTATION,
+        expect=201,
+    )
+    client.connection.close()
+    return created["id"]
 
 
 def server_memory_mib(port: int) -> float:
@@ -194,24 +272,56 @@ def server_memory_mib(port: int) -> float:
 
 def closed_loop(options) -> dict:
     """Run `options.users` users and `options.sse` streams; return the numbers."""
-    latencies: list[float] = []
-    errors: list[str] = []
-    names = ["citizen", "operator"]
     with tempfile.TemporaryDirectory(prefix="protokol-load-") as data_dir:
         env = fresh_environment("postgresql", Path(data_dir))
         env["PROTOKOL_DATABASE_POOL"] = str(options.pool)
         with server(env, workers=options.workers) as port:
-            streams = open_streams(port, options.sse)
-            started = time.perf_counter()
-            until = started + options.seconds
-            with ThreadPoolExecutor(max_workers=options.users) as pool:
-                for number in range(options.users):
-                    username = names[number % 2]
-                    pool.submit(user_loop, port, username, until, latencies, errors)
-            elapsed = time.perf_counter() - started
-            memory = server_memory_mib(port)
-            for stream in streams:
-                stream.close()
+            return run_users(
+                port,
+                options.users,
+                options.sse,
+                options.seconds,
+                options.think,
+                options.ramp,
+            )
+
+
+def run_users(
+    port: int, users: int, sse: int, seconds: float, think: float, ramp: float
+) -> dict:
+    """Run `users` users and `sse` live streams against the server on `port`.
+
+    Users start evenly over the first `ramp` seconds of the run.
+
+    Returns request counts, latency percentiles, the errors as text, the
+    seconds until each stream's response headers arrived, and the server's
+    resident memory while the streams are open.
+    """
+    latencies: list[float] = []
+    errors: list[str] = []
+    tokens = {}
+    for username in USERNAMES:
+        client = Client(port)
+        client.login(username)
+        tokens[username] = client.headers["Authorization"].removeprefix("Bearer ")
+        client.connection.close()
+    streams, header_seconds = open_streams(port, sse)
+    try:
+        started = time.perf_counter()
+        until = started + seconds
+        with ThreadPoolExecutor(max_workers=users) as pool:
+            for number in range(users):
+                arrival = started + ramp * number / users
+                pool.submit(
+                    user_loop,
+                    *(port, number, tokens, arrival, until, think),
+                    *(latencies, errors),
+                )
+        elapsed = time.perf_counter() - started
+        memory = server_memory_mib(port)
+    finally:
+        for stream in streams:
+            stream.close()
     return {
         "requests": len(latencies),
         "requests_per_s": len(latencies) / max(elapsed, 1e-9),
@@ -220,6 +330,7 @@ def closed_loop(options) -> dict:
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "errors": errors,
         "memory_mib": memory,
+        "stream_headers_max_s": max(header_seconds, default=0.0),
     }
 
 
@@ -266,6 +377,18 @@ def main() -> None:
         "--users", type=int, default=0, help="closed loop with this many users"
     )
     parser.add_argument("--sse", type=int, default=0, help="live streams held open")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=15.0,
+        help="mean pause between one user's requests in seconds; 0 for none",
+    )
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=30.0,
+        help="seconds over which the --users start, evenly spread",
+    )
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--messages", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
@@ -282,13 +405,14 @@ def main() -> None:
         r = closed_loop(options)
         print(
             "| users | live streams | seconds | requests/s | p50 ms | p95 ms "
-            "| p99 ms | errors | server memory MiB |"
+            "| p99 ms | errors | server memory MiB | slowest stream headers s |"
         )
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         print(
             f"| {options.users} | {options.sse} | {options.seconds:g} "
             f"| {r['requests_per_s']:.1f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} "
-            f"| {r['p99_ms']:.0f} | {len(r['errors'])} | {r['memory_mib']:.0f} |"
+            f"| {r['p99_ms']:.0f} | {len(r['errors'])} | {r['memory_mib']:.0f} "
+            f"| {r['stream_headers_max_s']:.2f} |"
         )
         name = "load-users"
     else:

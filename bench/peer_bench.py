@@ -242,6 +242,11 @@ def main() -> None:
         default=8,
         help="psycopg pool size per worker for both servers; 0 connects per request",
     )
+    parser.add_argument(
+        "--without-helpdesk",
+        action="store_true",
+        help="measure only Protokol's appends against the raw INSERT loop",
+    )
     options = parser.parse_args()
     if not postgres_available():
         sys.exit("PostgreSQL on 127.0.0.1:5432 is required for this benchmark.")
@@ -253,6 +258,9 @@ def main() -> None:
     )
     print(f"Command: make bench-peers ({' '.join(sys.argv[1:]) or 'defaults'})\n")
 
+    if options.without_helpdesk:
+        append_only(options)
+        return
     print(
         "| clients | Protokol consultations/s | django-helpdesk tickets/s "
         "| Protokol ÷ helpdesk | Protokol appends/s | helpdesk follow-ups/s "
@@ -289,6 +297,25 @@ def main() -> None:
                 "ratio": ours["appends_per_s"] / raw,
             },
             "make bench-peers",
+        )
+
+
+def append_only(options) -> None:
+    """Print and record Protokol's append rate against the raw INSERT loop."""
+    print("| clients | Protokol appends/s | raw INSERT+COMMIT/s | Protokol ÷ raw |")
+    print("|---:|---:|---:|---:|")
+    for clients in options.clients:
+        ours = bench_protokol(options, clients)
+        raw = bench_raw_inserts(options.consultations * options.messages)
+        ratio = ours["appends_per_s"] / raw
+        print(
+            f"| {clients} | {ours['appends_per_s']:.0f} | {raw:.0f} | {ratio:.2f} |",
+            flush=True,
+        )
+        write_result(
+            f"append-vs-raw-insert-{clients}-clients",
+            {"baseline": raw, "value": ours["appends_per_s"], "ratio": ratio},
+            "bench/peer_bench.py --without-helpdesk",
         )
 
 

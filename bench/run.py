@@ -25,7 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 SAMPLE = ROOT / "src" / "protokol" / "data" / "spb_appeals_sample.jsonl.gz"
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-POSTGRES_BENCH = "postgresql://postgres@127.0.0.1:5432/protokol_bench"
+# Runs that share a PostgreSQL server set their own name, since each run
+# drops and recreates this database.
+BENCH_DATABASE = os.environ.get("PROTOKOL_BENCH_DATABASE", "protokol_bench")
+POSTGRES_BENCH = f"postgresql://postgres@127.0.0.1:5432/{BENCH_DATABASE}"
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -67,8 +70,8 @@ def fresh_environment(database: str, data_dir: Path, seed: bool = True) -> dict:
         import psycopg
 
         with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as connection:
-            connection.execute("DROP DATABASE IF EXISTS protokol_bench")
-            connection.execute("CREATE DATABASE protokol_bench")
+            connection.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
+            connection.execute(f"CREATE DATABASE {BENCH_DATABASE}")
         env["PROTOKOL_DATABASE_URL"] = POSTGRES_BENCH
     protokol(env, "migrate", "--no-input", "-v", "0")
     if seed:

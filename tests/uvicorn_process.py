@@ -25,13 +25,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def prepare_data_dir(data_dir):
-    """Migrate the child's own SQLite database and seed the demo accounts."""
+def prepare_data_dir(data_dir, env: dict[str, str] | None = None):
+    """Migrate the child's own database and seed the demo accounts.
+
+    That is SQLite under `data_dir` unless `env` sets PROTOKOL_DATABASE_URL.
+    """
     env = {
         **os.environ,
         "PROTOKOL_DEMO": "1",
         "PROTOKOL_DATA_DIR": str(data_dir),
         "PROTOKOL_DATABASE_URL": "",
+        **(env or {}),
     }
     for command in (["migrate", "--no-input", "-v", "0"], ["seed-demo"]):
         result = subprocess.run(

@@ -4,6 +4,7 @@ from consultations.factories import consultation_in, open_consultation
 from protokol.consultations import services
 from protokol.consultations.models import Status
 from protokol.workflow import live
+from protokol.workflow.models import Presence
 
 
 def test_reads_do_not_count_as_changes(demo):
@@ -52,9 +53,45 @@ def test_leaving_removes_the_viewer(demo):
     consultation = open_consultation(demo["citizen"])
     live.touch(demo["supervisor"], consultation.pk)
 
-    live.leave(demo["supervisor"], consultation.pk)
+    live.leave_many([(demo["supervisor"].pk, consultation.pk)])
 
     assert live.touch(demo["operator"], consultation.pk) == []
+
+
+def test_changes_between_skips_reads(demo):
+    consultation = open_consultation(demo["citizen"])
+    before = live.latest_index()
+
+    services.read_consultation(demo["citizen"], consultation.pk)
+    services.add_message(
+        demo["citizen"], consultation.pk, text="Дополнение", visibility="public"
+    )
+    services.read_consultation(demo["citizen"], consultation.pk)
+
+    changes = live.changes_between(before, live.latest_index())
+    assert list(changes) == [consultation.pk]
+    assert changes[consultation.pk] == live.last_change(consultation.pk)
+
+
+def test_visible_ids_follow_departments(demo):
+    own = consultation_in(demo, Status.INITIATED)
+
+    assert live.visible_ids(demo["operator"], [own.pk]) == {own.pk}
+    assert live.visible_ids(demo["operator2"], [own.pk]) == set()
+
+
+def test_touch_many_upserts_each_page(demo):
+    first = open_consultation(demo["citizen"])
+    second = open_consultation(demo["citizen"])
+    live.touch(demo["operator"], first.pk)
+
+    present = live.touch_many(
+        [(demo["operator"], first.pk), (demo["supervisor"], second.pk)]
+    )
+
+    assert Presence.objects.filter(user=demo["operator"]).count() == 1
+    assert [name for _, name in present[first.pk]] == [demo["operator"].display_name]
+    assert [name for _, name in present[second.pk]] == [demo["supervisor"].display_name]
 
 
 def test_event_stream_needs_a_signed_in_user(client, demo):

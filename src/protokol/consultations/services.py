@@ -91,10 +91,17 @@ def check_version(consultation: Consultation, base_version: int | None) -> None:
     raise StaleVersion(base_version, consultation.version, consultation.status)
 
 
-def bump_version(consultation: Consultation) -> None:
-    """Count one write; call it in the write's transaction, under the row lock."""
-    Consultation.objects.filter(pk=consultation.pk).update(version=F("version") + 1)
+def bump_version(consultation: Consultation, **fields) -> None:
+    """Count one write; call it in the write's transaction, under the row lock.
+
+    `fields` are other columns to set in the same UPDATE.
+    """
+    Consultation.objects.filter(pk=consultation.pk).update(
+        version=F("version") + 1, **fields
+    )
     consultation.version += 1
+    for name, value in fields.items():
+        setattr(consultation, name, value)
 
 
 def _deny(actor, consultation_id, reason: str, operation: str = "") -> None:
@@ -203,6 +210,15 @@ def get_visible(actor, consultation_id, *, for_update: bool = False) -> Consulta
     A consultation that exists but belongs to someone else gets the same 404 as a
     missing one, so ids cannot be probed.
     """
+    consultation, denial = _find_visible(actor, consultation_id, for_update=for_update)
+    if consultation is None:
+        _deny(actor, consultation_id, denial)
+        raise NotFound(gettext("Consultation not found."), field="id")
+    return consultation
+
+
+def _find_visible(actor, consultation_id, *, for_update: bool = False):
+    """Return (consultation, "") if `actor` may see it, else (None, denial reason)."""
     queryset = Consultation.objects.select_related("service", "department", "citizen")
     if for_update:
         # Lock only the consultation row, FOR NO KEY UPDATE. Inserts that refer
@@ -213,12 +229,10 @@ def get_visible(actor, consultation_id, *, for_update: bool = False) -> Consulta
     try:
         consultation = queryset.get(pk=int(consultation_id))
     except (Consultation.DoesNotExist, ValueError, TypeError):
-        _deny(actor, consultation_id, "not_found")
-        raise NotFound(gettext("Consultation not found."), field="id") from None
+        return None, "not_found"
     if not permissions.can_view_consultation(actor, consultation):
-        _deny(actor, consultation_id, "not_visible")
-        raise NotFound(gettext("Consultation not found."), field="id")
-    return consultation
+        return None, "not_visible"
+    return consultation, ""
 
 
 def read_consultation(actor, consultation_id, *, via: str = "page") -> Consultation:
@@ -301,42 +315,50 @@ def add_message(
         )
     text = clean_text(text, field="text")
 
-    # A denial raised inside the transaction would roll back its journal
-    # entry, so visibility is checked once before the transaction starts.
-    get_visible(actor, consultation_id)
+    # One locked lookup checks visibility. A denial found there is journaled
+    # after the transaction, which would roll the entry back.
     with transaction.atomic():
-        consultation = get_visible(actor, consultation_id, for_update=True)
-        check_version(consultation, base_version)
-        _ensure_not_sealed(consultation, pgettext("sealed", "messages"))
-        if not permissions.can_post_message(actor, consultation, visibility):
-            raise PermissionDenied(
-                gettext(
-                    "You may not post a message with visibility '%(visibility)s' here."
-                )
-                % {"visibility": visibility},
-                field="visibility",
+        consultation, denial = _find_visible(actor, consultation_id, for_update=True)
+        if consultation is not None:
+            message = _append_message(
+                actor, consultation, text, visibility, base_version
             )
-        now = timezone.now()
-        message = Message.objects.create(
-            consultation=consultation,
-            author=actor,
-            author_name=actor.display_name,
-            author_role=actor.role,
-            text=text,
-            visibility=visibility,
-            created_at=now,
+    if consultation is None:
+        _deny(actor, consultation_id, denial)
+        raise NotFound(gettext("Consultation not found."), field="id")
+    return message
+
+
+def _append_message(actor, consultation, text, visibility, base_version) -> Message:
+    """Insert the message and journal it; call it under the consultation's lock."""
+    check_version(consultation, base_version)
+    _ensure_not_sealed(consultation, pgettext("sealed", "messages"))
+    if not permissions.can_post_message(actor, consultation, visibility):
+        raise PermissionDenied(
+            gettext("You may not post a message with visibility '%(visibility)s' here.")
+            % {"visibility": visibility},
+            field="visibility",
         )
-        Consultation.objects.filter(pk=consultation.pk).update(updated_at=now)
-        bump_version(consultation)
-        journal.record(
-            JournalAction.MESSAGE_CREATE,
-            actor=actor,
-            object_type="message",
-            object_id=message.pk,
-            object_label=consultation.number,
-            consultation_id=consultation.pk,
-            after={"visibility": visibility, "length": len(text)},
-        )
+    now = timezone.now()
+    message = Message.objects.create(
+        consultation=consultation,
+        author=actor,
+        author_name=actor.display_name,
+        author_role=actor.role,
+        text=text,
+        visibility=visibility,
+        created_at=now,
+    )
+    bump_version(consultation, updated_at=now)
+    journal.record(
+        JournalAction.MESSAGE_CREATE,
+        actor=actor,
+        object_type="message",
+        object_id=message.pk,
+        object_label=consultation.number,
+        consultation_id=consultation.pk,
+        after={"visibility": visibility, "length": len(text)},
+    )
     return message
 
 

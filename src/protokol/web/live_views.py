@@ -1,10 +1,19 @@
 """Server-sent event streams that tell open pages when to refresh.
 
-A stream polls the journal twice a second for changes (not reads) to what
-the page shows, and sends `change` with the entry index; the consultation
-stream also refreshes the viewer's presence and sends the names of the
-other staff on the page. Streams end after a few minutes and the browser
-reconnects with Last-Event-ID, so no change falls between two streams.
+The process's live hub (workflow/live_hub.py) polls the journal for changes
+(not reads) to what the page shows, and a stream sends `change` with the
+entry index; the consultation stream also sends the names of the other staff
+on the page. Streams end after a few minutes and the browser reconnects with
+Last-Event-ID, so no change falls between two streams.
+
+A stream keeps no database connection open: the view closes its request's
+connections (or returns them to the pool) before the response starts,
+because Django would keep them until the response ends.
+
+NOTE: each open stream still keeps one idle thread, about 0.1 MiB of RSS
+(bench/load_bench.py, docs/benchmarks.md). Django runs a request's sync
+middleware on a thread of its own that lives until the response ends; the
+thread goes once every middleware in MIDDLEWARE supports async.
 """
 
 import asyncio
@@ -12,18 +21,18 @@ import json
 
 import structlog
 from asgiref.sync import sync_to_async
+from django.db import connections
 from django.http import HttpResponse, StreamingHttpResponse
 
 from protokol.accounts.models import STAFF_ROLES
 from protokol.consultations import services
 from protokol.errors import NotFound
 from protokol.workflow import live
+from protokol.workflow.live_hub import STREAM_SECONDS, Subscription, hub
 
 log = structlog.get_logger(__name__)
 
-POLL_SECONDS = 0.5
-PRESENCE_SECONDS = 5
-STREAM_SECONDS = 300
+KEEPALIVE_SECONDS = 15
 
 
 async def consultation_events(request, consultation_id: int):
@@ -35,10 +44,14 @@ async def consultation_events(request, consultation_id: int):
     except NotFound:
         return HttpResponse(status=404)
 
-    last = _last_event_id(request)
-    if last is None:
-        last = await sync_to_async(live.last_change)(consultation_id)
-    return _stream(_consultation_stream(user, consultation_id, last))
+    subscription = Subscription(user, consultation_id)
+    await hub.subscribe(subscription)
+    try:
+        current = await sync_to_async(live.last_change)(consultation_id)
+    except BaseException:
+        hub.unsubscribe(subscription)
+        raise
+    return await _start(request, subscription, current)
 
 
 async def queue_events(request):
@@ -48,43 +61,59 @@ async def queue_events(request):
     if user.role not in STAFF_ROLES:
         return HttpResponse(status=403)
 
+    subscription = Subscription(user)
+    await hub.subscribe(subscription)
+    try:
+        current = await sync_to_async(live.last_queue_change)(user)
+    except BaseException:
+        hub.unsubscribe(subscription)
+        raise
+    return await _start(request, subscription, current)
+
+
+async def _start(request, subscription: Subscription, current: int):
+    """Release the request's connections and return the stream's response.
+
+    Without Last-Event-ID the page is as new as `current`; with it, a change
+    after that id is sent at once.
+    """
     last = _last_event_id(request)
     if last is None:
-        last = await sync_to_async(live.last_queue_change)(user)
-    return _stream(_changes(lambda: live.last_queue_change(user), last))
+        last = current
+    subscription.notify_change(current)
+    await sync_to_async(_release_connections)()
+    return _stream(_events(subscription, last))
 
 
-async def _consultation_stream(user, consultation_id: int, last: int):
-    loop = asyncio.get_running_loop()
-    viewers = None
-    next_presence = 0.0
-    try:
-        async for event in _changes(lambda: live.last_change(consultation_id), last):
-            yield event
-            if loop.time() < next_presence:
-                continue
-            next_presence = loop.time() + PRESENCE_SECONDS
-            names = await sync_to_async(live.touch)(user, consultation_id)
-            if names != viewers:
-                viewers = names
-                yield _event("presence", names)
-    finally:
-        await sync_to_async(live.leave)(user, consultation_id)
+def _release_connections() -> None:
+    for connection in connections.all(initialized_only=True):
+        # Test cases run inside a transaction that must stay open.
+        if not connection.in_atomic_block:
+            connection.close()
 
 
-async def _changes(latest, last: int):
-    """Yield `change` events whenever `latest()` grows, and a keep-alive otherwise."""
+async def _events(subscription: Subscription, last: int):
+    """Yield `change` and `presence` events as the hub reports them."""
     loop = asyncio.get_running_loop()
     ends = loop.time() + STREAM_SECONDS
-    yield "retry: 1000\n\n"
-    while loop.time() < ends:
-        current = await sync_to_async(latest)()
-        if current > last:
-            last = current
-            yield _event("change", {"index": current}, event_id=current)
-        else:
-            yield ": idle\n\n"
-        await asyncio.sleep(POLL_SECONDS)
+    viewers = None
+    try:
+        yield "retry: 1000\n\n"
+        while True:
+            if subscription.index > last:
+                last = subscription.index
+                yield _event("change", {"index": last}, event_id=last)
+            if subscription.viewers is not None and subscription.viewers != viewers:
+                viewers = subscription.viewers
+                yield _event("presence", viewers)
+
+            remaining = ends - loop.time()
+            if remaining <= 0:
+                break
+            if not await subscription.wait(min(KEEPALIVE_SECONDS, remaining)):
+                yield ": idle\n\n"
+    finally:
+        hub.unsubscribe(subscription)
 
 
 def _event(name: str, data, *, event_id: int | None = None) -> str:
