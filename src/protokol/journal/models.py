@@ -112,6 +112,9 @@ class JournalPayload(models.Model):
         JournalEntry,
         primary_key=True,
         db_column="index",
+        # No foreign key constraint: its deferred check would queue trigger
+        # events in each appending transaction, and entries are never deleted.
+        db_constraint=False,
         on_delete=models.DO_NOTHING,
         related_name="payload",
     )

@@ -180,6 +180,7 @@ def request_erasure(actor, *, confirm) -> ErasureRequest:
                 ),
             },
             "journal": {
+                "redacted": len(redactable),
                 "entries": journal_entries,
                 "until": None,
                 "reason": gettext(

@@ -149,6 +149,7 @@ class Migration(migrations.Migration):
                     "entry",
                     models.OneToOneField(
                         db_column="index",
+                        db_constraint=False,
                         on_delete=django.db.models.deletion.DO_NOTHING,
                         primary_key=True,
                         related_name="payload",
