@@ -51,7 +51,8 @@ def event_from_entry(index: int) -> Event | None:
     entry = JournalEntry.objects.filter(index=index).first()
     if entry is None or entry.action not in SOURCE_ACTIONS:
         return None
-    found = classify(entry)
+    # The consultation number of a format 2 entry is in its payload's label.
+    found = classify(journal.with_payloads([entry])[0])
     if found is None:
         return None
     event, _ = Event.objects.get_or_create(
