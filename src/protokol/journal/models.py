@@ -103,9 +103,9 @@ class JournalEntry(models.Model):
 class JournalPayload(models.Model):
     """The erasable personal data of a format 2 entry.
 
-    The one journal table that allows DELETE, and only of the rows that the
-    latest entry, a `journal:redact` one, names (see services.redact); its
-    triggers reject UPDATE.
+    It is the one journal table that allows DELETE. Its trigger lets a row go
+    only while the latest entry is a `journal:redact` entry naming it (see
+    services.redact), and rejects UPDATE.
     """
 
     entry = models.OneToOneField(
