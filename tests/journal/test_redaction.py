@@ -251,7 +251,7 @@ def test_verify_fails_on_name_written_into_header(withdrawn):
         problem = verify(iter_entry_rows())
 
     assert problem == VerifyProblem(
-        target.index, "personal data stored outside the payload"
+        target.index, "payload member stored in the header, outside the leaf hash"
     )
 
 

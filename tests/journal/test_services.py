@@ -218,7 +218,7 @@ def test_verify_finds_changed_actor_name(busy_journal):
         problem = verify(iter_entries())
 
     assert problem == VerifyProblem(
-        target.index, "personal data stored outside the payload"
+        target.index, "payload member stored in the header, outside the leaf hash"
     )
 
 

@@ -482,7 +482,9 @@ def check_entry(expected_index: int, entry) -> VerifyProblem | None:
     ):
         # The leaf hash does not cover these, so text here would pass as
         # the entry's own.
-        return VerifyProblem(entry.index, "personal data stored outside the payload")
+        return VerifyProblem(
+            entry.index, "payload member stored in the header, outside the leaf hash"
+        )
     payload = _stored_payload(entry)
     if payload is not None and payload_hash(*payload) != entry.payload_hash:
         return VerifyProblem(
