@@ -58,11 +58,16 @@ TRIGGERS = {
             "journal_checkpoint_no_update",
             "journal_checkpoint_no_delete",
         ],
+        "journal_payload": [
+            "journal_payload_no_update",
+            "journal_payload_delete_redacted",
+        ],
     },
     "postgresql": {
         "journal_entry": ["journal_entry_no_update_delete"],
         "journal_merkle_node": ["journal_merkle_node_no_update_delete"],
         "journal_checkpoint": ["journal_checkpoint_no_update_delete"],
+        "journal_payload": ["journal_payload_no_update_delete"],
     },
 }
 

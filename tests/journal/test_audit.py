@@ -53,7 +53,7 @@ def test_verify_names_tampered_leaf(signed_journal):
     target = JournalEntry.objects.get(action="message:create")
 
     with triggers_removed("journal_entry"):
-        JournalEntry.objects.filter(index=target.index).update(actor_name="Подделка")
+        JournalEntry.objects.filter(index=target.index).update(actor_role="admin")
         with pytest.raises(CommandError) as caught:
             run_verify()
 
@@ -66,7 +66,7 @@ def test_verify_names_entry_rehashed_after_change(signed_journal):
     target = JournalEntry.objects.get(action="message:create")
 
     with triggers_removed("journal_entry"):
-        rewrite_entry(target.index, actor_name="Подделка")
+        rewrite_entry(target.index, actor_role="admin")
         with pytest.raises(CommandError) as caught:
             run_verify()
 
@@ -80,7 +80,7 @@ def test_verify_catches_rewritten_entry_and_tree(signed_journal):
     target = JournalEntry.objects.get(action="message:create")
 
     with triggers_removed("journal_entry", "journal_merkle_node"):
-        new_hash = rewrite_entry(target.index, actor_name="Подделка")
+        new_hash = rewrite_entry(target.index, actor_role="admin")
         MerkleNode.objects.filter(level=0, index=target.index).update(hash=new_hash)
         with pytest.raises(CommandError) as caught:
             run_verify()

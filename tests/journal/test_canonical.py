@@ -148,6 +148,10 @@ def row(**fields) -> Row:
         "before": None,
         "after": {"via": "api"},
         "leaf_hash": "",
+        "format": 1,
+        "payload_hash": "",
+        "payload__salt": None,
+        "payload__body": None,
         **fields,
     }
     return Row(**values)
@@ -183,6 +187,62 @@ def test_entry_fields_match_reference(fields):
         return
 
     assert canonical_bytes(entry) == expected
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"actor_id": None, "consultation_id": None},
+        {"request_id": "\ud800"},
+        {"index": 2**53},
+        {"after": {"count": 1.0}},
+        {"after": {"\ue000": 1, "\U0001f600": 2}},
+        {
+            "action": "consultation:transition",
+            "after": {"comment": "Отзываю", "status": "withdrawn"},
+            "before": {"status": "new"},
+        },
+        {"action": "consultation:transition", "after": {"comment": "только текст"}},
+        {"payload_hash": 'О"Брайен \u2028'},
+    ],
+)
+def test_header_fields_match_reference(fields):
+    entry = row(**{"format": 2, "payload_hash": "ab" * 32, **fields})
+    try:
+        expected = rfc8785.dumps(entry_document(entry))
+    except ValueError as error:
+        with pytest.raises(type(error)):
+            canonical_bytes(entry)
+        return
+
+    assert canonical_bytes(entry) == expected
+
+
+def test_header_leaves_out_payload_members():
+    entry = row(
+        format=2,
+        payload_hash="ab" * 32,
+        action="consultation:transition",
+        after={"comment": "Отзываю", "status": "withdrawn"},
+    )
+
+    document = json.loads(canonical_bytes(entry))
+
+    assert document["after"] == {"status": "withdrawn"}
+    assert "name" not in document["actor"]
+    assert "label" not in document["object"]
+    assert document["format"] == 2
+
+
+def test_payload_hash_covers_salt_and_body():
+    body = {"actor_name": "Анна", "object_label": "", "before": None, "after": None}
+
+    first = canonical.payload_hash(b"\x00" * 16, body)
+
+    assert first == canonical.payload_hash(b"\x00" * 16, dict(body))
+    assert first != canonical.payload_hash(b"\x01" * 16, body)
+    assert first != canonical.payload_hash(b"\x00" * 16, {**body, "actor_name": "Б"})
 
 
 def test_stored_entries_match_reference(busy_journal_rows):

@@ -26,6 +26,8 @@ CHANGES = [
     ("UPDATE journal_checkpoint SET note = ''", "journal_checkpoint"),
     ("DELETE FROM journal_checkpoint", "journal_checkpoint"),
     ("TRUNCATE journal_checkpoint", "journal_checkpoint"),
+    ("UPDATE journal_payload SET body = '{}'", "journal_payload"),
+    ("TRUNCATE journal_payload", "journal_payload"),
 ]
 
 
@@ -132,13 +134,19 @@ def test_pg_role_prints_statements():
     )
 
     lines = out.getvalue().splitlines()
-    assert lines[-2] == (
+    assert lines[-4] == (
         'REVOKE ALL ON "public".journal_entry, "public".journal_merkle_node, '
         '"public".journal_checkpoint FROM PUBLIC, "protokol_app";'
     )
-    assert lines[-1] == (
+    assert lines[-3] == (
         'GRANT SELECT, INSERT ON "public".journal_entry, "public".journal_merkle_node, '
         '"public".journal_checkpoint TO "protokol_app";'
+    )
+    assert lines[-2] == (
+        'REVOKE ALL ON "public".journal_payload FROM PUBLIC, "protokol_app";'
+    )
+    assert lines[-1] == (
+        'GRANT SELECT, INSERT, DELETE ON "public".journal_payload TO "protokol_app";'
     )
     assert 'GRANT CONNECT, TEMPORARY ON DATABASE "protokol" TO "protokol_app";' in lines
 

@@ -11,7 +11,12 @@ from consultations.factories import PROTOCOL, act, upload
 from protokol.consultations import attachments, services
 from protokol.journal.canonical import canonical_bytes, format_time
 from protokol.journal.models import JournalEntry
-from protokol.journal.services import VerifyProblem, iter_entries, verify
+from protokol.journal.services import (
+    VerifyProblem,
+    iter_entries,
+    verify,
+    with_payloads,
+)
 from protokol.protocols.services import save_protocol
 
 INDEX = connection.ops.quote_name("index")
@@ -44,6 +49,8 @@ def append_only_triggers_removed():
 
 
 def independent_leaf_hash(entry: JournalEntry) -> str:
+    if entry.format == 2:
+        return independent_header_hash(entry)
     document = {
         "index": entry.index,
         "time": entry.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -66,6 +73,24 @@ def independent_leaf_hash(entry: JournalEntry) -> str:
     return hashlib.sha256(b"\x00" + rfc8785.dumps(document)).hexdigest()
 
 
+def independent_header_hash(entry: JournalEntry) -> str:
+    """Hash a stored format 2 header as the documented form, via rfc8785."""
+    document = {
+        "format": 2,
+        "index": entry.index,
+        "time": entry.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "action": entry.action,
+        "actor": {"id": entry.actor_id, "role": entry.actor_role},
+        "object": {"type": entry.object_type, "id": entry.object_id},
+        "consultation_id": entry.consultation_id,
+        "request_id": entry.request_id,
+        "before": entry.before,
+        "after": entry.after,
+        "payload_hash": entry.payload_hash,
+    }
+    return hashlib.sha256(b"\x00" + rfc8785.dumps(document)).hexdigest()
+
+
 @pytest.fixture
 def busy_journal(consultation, demo):
     """A journal with entries of several kinds around one consultation."""
@@ -82,7 +107,8 @@ def test_create_writes_verifiable_entry(consultation):
     entry = JournalEntry.objects.filter(consultation_id=consultation.pk).get()
 
     assert entry.action == "consultation:create"
-    assert entry.actor_name == "Анна Иванова"
+    assert entry.actor_name == ""
+    assert with_payloads([entry])[0].actor_name == "Анна Иванова"
     assert verify(iter_entries()) is None
 
 
@@ -118,9 +144,9 @@ def test_update_error_class_per_database(busy_journal):
 
 def test_orm_update_rejected(busy_journal):
     with pytest.raises(DatabaseError), transaction.atomic():
-        JournalEntry.objects.filter(index=0).update(actor_name="Подделка")
+        JournalEntry.objects.filter(index=0).update(actor_role="admin")
 
-    assert JournalEntry.objects.get(index=0).actor_name == "system"
+    assert JournalEntry.objects.get(index=0).actor_role == "system"
 
 
 def test_orm_delete_rejected(busy_journal):
@@ -134,12 +160,12 @@ def test_orm_delete_rejected(busy_journal):
 
 def test_orm_save_of_existing_rejected(busy_journal):
     entry = JournalEntry.objects.get(index=0)
-    entry.actor_name = "Подделка"
+    entry.actor_role = "admin"
 
     with pytest.raises(DatabaseError), transaction.atomic():
         entry.save()
 
-    assert JournalEntry.objects.get(index=0).actor_name == "system"
+    assert JournalEntry.objects.get(index=0).actor_role == "system"
 
 
 @postgresql_only
@@ -192,6 +218,21 @@ def test_verify_finds_changed_actor_name(busy_journal):
         problem = verify(iter_entries())
 
     assert problem == VerifyProblem(
+        target.index, "payload member stored in the header, outside the leaf hash"
+    )
+
+
+def test_verify_finds_changed_actor_role(busy_journal):
+    target = JournalEntry.objects.filter(action="message:create").get()
+
+    with append_only_triggers_removed():
+        execute(
+            f"UPDATE journal_entry SET actor_role = %s WHERE {INDEX} = %s",
+            ["admin", target.index],
+        )
+        problem = verify(iter_entries())
+
+    assert problem == VerifyProblem(
         target.index, "leaf hash does not match the content"
     )
 
@@ -210,7 +251,7 @@ def test_verify_reads_in_batches(busy_journal):
     target = JournalEntry.objects.order_by("-index").first()
 
     with append_only_triggers_removed():
-        JournalEntry.objects.filter(index=target.index).update(object_label="X")
+        JournalEntry.objects.filter(index=target.index).update(object_id="X")
         problem = verify(iter_entries(batch_size=2))
 
     assert problem.index == target.index
@@ -218,9 +259,9 @@ def test_verify_reads_in_batches(busy_journal):
 
 def test_triggers_back_after_tampering(busy_journal):
     with append_only_triggers_removed():
-        JournalEntry.objects.filter(index=0).update(actor_name="Подделка")
+        JournalEntry.objects.filter(index=0).update(actor_role="admin")
 
-    assert JournalEntry.objects.get(index=0).actor_name == "system"
+    assert JournalEntry.objects.get(index=0).actor_role == "system"
     with pytest.raises(DatabaseError):
         execute("UPDATE journal_entry SET actor_name = 'x'")
 
@@ -287,7 +328,7 @@ def test_entry_times_are_aware(busy_journal):
 
 
 def test_entry_records_actor_as_text(busy_journal, demo):
-    entry = JournalEntry.objects.get(action="message:create")
+    entry = with_payloads([JournalEntry.objects.get(action="message:create")])[0]
 
     assert entry.actor_id == demo["citizen"].pk
     assert entry.actor_name == "Анна Иванова"
@@ -296,7 +337,7 @@ def test_entry_records_actor_as_text(busy_journal, demo):
 
 
 def test_system_entries_have_system_actor(demo):
-    entry = JournalEntry.objects.get(index=0)
+    entry = with_payloads([JournalEntry.objects.get(index=0)])[0]
 
     assert entry.actor_id is None
     assert entry.actor_name == "system"

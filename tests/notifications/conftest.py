@@ -40,6 +40,11 @@ TRIGGER_MIGRATIONS = [
         "install_triggers",
         "remove_triggers",
     ),
+    (
+        "protokol.journal.migrations.0007_erasable_payload",
+        "install_triggers",
+        "remove_triggers",
+    ),
     ("protokol.signing.migrations.0002_append_only_triggers", "install", "remove"),
     (
         "protokol.retention.migrations.0001_retention_policies_holds_disposals",

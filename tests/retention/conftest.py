@@ -1,9 +1,11 @@
 """Consultations closed years ago: the closing transition is moved into the past."""
 
+import json
 from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.utils import timezone
 
 from consultations.factories import consultation_in
@@ -57,3 +59,22 @@ def archived(demo):
         return consultation
 
     return make
+
+
+def _readable(value) -> str:
+    """Return a column value as text, JSON with its non-ASCII text unescaped."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        value = json.loads(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def journal_rows_text() -> str:
+    """Return every stored row of the journal's entry and payload tables as text."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM journal_entry")
+        rows = cursor.fetchall()
+        cursor.execute("SELECT * FROM journal_payload")
+        rows += cursor.fetchall()
+    return "\n".join(" ".join(_readable(value) for value in row) for row in rows)

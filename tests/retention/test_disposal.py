@@ -20,7 +20,7 @@ from protokol.documents import cache as copy_cache
 from protokol.documents.services import issue_copy
 from protokol.journal import checkpoints, merkle, tree
 from protokol.journal import services as journal
-from protokol.journal.models import JournalEntry
+from protokol.journal.models import JournalEntry, JournalPayload
 from protokol.protocols.models import ProtocolVersion
 from protokol.retention import disposal, policy
 from protokol.retention.models import Disposal, PurgePermit
@@ -31,6 +31,8 @@ from protokol.retention.services import (
     set_policy,
 )
 from protokol.signing.models import Signature
+
+from .conftest import journal_rows_text
 
 
 def journal_size() -> int:
@@ -79,7 +81,9 @@ def test_delete_journaled_with_policy(demo, archived):
 
     disposal.run()
 
-    entry = JournalEntry.objects.get(action="retention:delete")
+    entry = journal.with_payloads(
+        [JournalEntry.objects.get(action="retention:delete")]
+    )[0]
     assert entry.actor_name == "system"
     assert entry.consultation_id == consultation.pk
     assert entry.object_label == consultation.number
@@ -115,10 +119,10 @@ def test_delete_keeps_journal_and_proofs(demo, archived):
     assert journal.verify(journal.iter_entry_rows()) is None
     assert tree.root(old_size) == old_root
     for index, leaf in indexes:
-        merkle.verify_inclusion(
+        assert merkle.verify_inclusion(
             index, old_size, bytes.fromhex(leaf), proofs[index], old_root
-        )
-    merkle.verify_consistency(
+        ), index
+    assert merkle.verify_consistency(
         old_size,
         new_size,
         old_root,
@@ -129,6 +133,39 @@ def test_delete_keeps_journal_and_proofs(demo, archived):
     call_command("journal", "verify", stdout=out, stderr=io.StringIO())
     assert out.getvalue().startswith(f"Journal OK: {new_size} entries")
     assert f"signed checkpoint at size {new_size}" in out.getvalue()
+
+
+def test_delete_redacts_journal_payloads(demo, archived):
+    set_policy(demo["admin"], "GEN", years=5, end_action="delete")
+    consultation = archived(6)
+    indexes = set(
+        JournalEntry.objects.filter(consultation_id=consultation.pk).values_list(
+            "index", flat=True
+        )
+    )
+    comments = [
+        comment
+        for comment in Transition.objects.filter(consultation=consultation).values_list(
+            "comment", flat=True
+        )
+        if len(comment) > 5
+    ]
+    assert JournalPayload.objects.filter(entry_id__in=indexes).exists()
+
+    disposal.run()
+
+    assert not JournalPayload.objects.filter(entry_id__in=indexes).exists()
+    redactions = JournalEntry.objects.filter(action="journal:redact")
+    named = {index for entry in redactions for index in entry.after["indexes"]}
+    assert named == indexes
+    first = redactions.first()
+    assert first.after["grounds"] == "retention:delete"
+    assert first.after["policy"]["service"] == "GEN"
+    assert first.consultation_id == consultation.pk
+    stored = journal_rows_text()
+    for comment in comments:
+        assert comment not in stored
+    assert journal.verify(journal.iter_entry_rows()) is None
 
 
 def test_hold_set_after_listing_keeps_record(demo, archived):

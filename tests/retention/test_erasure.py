@@ -1,18 +1,23 @@
 """A citizen's erasure request: anonymised person, kept protocols and journal."""
 
+import io
+
+from django.core.management import call_command
+
 from api.client import login
 from consultations.factories import consultation_in
 from protokol.accounts.identifiers import set_identifiers
 from protokol.accounts.models import ApiToken, CitizenIdentifiers, User
 from protokol.consultations import services
 from protokol.consultations.models import Message, Status, Transition
+from protokol.journal import checkpoints, tree
 from protokol.journal import services as journal
 from protokol.journal.models import JournalEntry
 from protokol.retention import erasure, policy
 from protokol.retention.models import ErasureRequest
 from protokol.retention.services import set_legal_hold
 
-from .conftest import close_years_ago
+from .conftest import close_years_ago, journal_rows_text
 
 
 def test_erasure_anonymises_person(demo):
@@ -64,7 +69,8 @@ def test_erasure_explains_kept_records(demo, english):
     assert kept[held.number]["until"] is None
     assert "legal hold" in kept[held.number]["reason"]
     journal_part = answer["journal"]
-    assert journal_part["entries"] > 0
+    assert journal_part["redacted"] > 0
+    assert journal_part["entries"] == 0
     assert journal_part["reason"]
 
 
@@ -74,12 +80,41 @@ def test_erasure_journaled_under_pseudonym(demo):
 
     login("citizen").post("/privacy/erasure", {"confirm": True})
 
-    entry = JournalEntry.objects.get(action="retention:erasure")
+    entry = journal.with_payloads(
+        [JournalEntry.objects.get(action="retention:erasure")]
+    )[0]
     assert entry.actor_id == citizen.pk
     assert entry.actor_name == f"erased-{citizen.pk}"
     assert citizen.get_full_name() not in str(entry.after)
     assert ErasureRequest.objects.get().journal_index == entry.index
     assert journal.verify(journal.iter_entry_rows()) is None
+
+
+def test_erasure_removes_name_from_journal(demo):
+    citizen = demo["citizen"]
+    name = citizen.display_name
+    consultation = consultation_in(demo, Status.WITHDRAWN)
+    services.add_message(
+        citizen, consultation.pk, text="Добрый день", visibility="public"
+    )
+    checkpoints.issue_checkpoint()
+    old_size = tree.tree_size()
+    old_root = tree.root(old_size)
+    assert name in journal_rows_text()
+
+    login("citizen").post("/privacy/erasure", {"confirm": True})
+
+    assert name not in journal_rows_text()
+    assert journal.verify(journal.iter_entry_rows()) is None
+    assert tree.root(old_size) == old_root
+    redactions = JournalEntry.objects.filter(action="journal:redact")
+    assert redactions.exists()
+    request = ErasureRequest.objects.get()
+    assert redactions.first().after["erasure_request"] == request.pk
+    assert request.response["journal"]["redacted"] > 0
+    out = io.StringIO()
+    call_command("journal", "verify", stdout=out, stderr=io.StringIO())
+    assert out.getvalue().startswith("Journal OK")
 
 
 def test_erasure_without_confirm_rejected(demo):

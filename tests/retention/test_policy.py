@@ -9,6 +9,7 @@ from api.client import login
 from consultations.factories import consultation_in
 from protokol.consultations.models import Status, Transition
 from protokol.journal.models import JournalEntry
+from protokol.journal.services import with_payloads
 from protokol.retention import policy
 from protokol.retention.models import LegalHold, RetentionPolicy
 from protokol.retention.services import lift_legal_hold, set_legal_hold, set_policy
@@ -115,7 +116,7 @@ def test_policy_set_journaled(demo):
     )
 
     assert response.status_code == 200
-    entry = JournalEntry.objects.get(action="retention:policy")
+    entry = with_payloads([JournalEntry.objects.get(action="retention:policy")])[0]
     assert entry.actor_id == demo["admin"].pk
     assert entry.object_label == "GEN"
     assert entry.after == {"years": 7, "end_action": "delete"}

@@ -7,6 +7,7 @@ from django.contrib.auth.models import Permission
 from consultations.factories import upload
 from protokol.consultations import attachments
 from protokol.journal.models import JournalEntry
+from protokol.journal.services import with_payloads
 
 from .conftest import last_index, new_entries
 
@@ -69,7 +70,7 @@ def test_route_denial_names_route(client, demo):
 
     client.get("/api/v1/notifications/dead-letters")
 
-    (denial,) = new_entries(start)
+    (denial,) = with_payloads(new_entries(start))
     assert denial.object_type == "route"
     assert denial.object_label == "/api/v1/notifications/dead-letters"
     assert denial.after == {

@@ -78,8 +78,11 @@ def test_journal_entry_changed_detected(signed):
         error = journal_verify_error()
         report = seal_report(signed)
 
+    # The comment of a format 2 entry belongs in its payload, so a comment in
+    # the stored header is rejected before any hash is compared.
     assert error == (
-        f"Journal entry {entry.index}: leaf hash does not match the content."
+        f"Journal entry {entry.index}: payload member stored in the header, "
+        "outside the leaf hash."
     )
     assert report.inclusion is None
     assert f"journal entry {entry.index} does not match its leaf hash" in (

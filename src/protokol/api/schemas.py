@@ -159,6 +159,10 @@ class JournalEntryOut(Schema):
     before: dict | None
     after: dict | None
     leaf_hash: str
+    # Format 2 hashes a header that contains payload_hash in place of the
+    # actor name, object label and the free-text members of before/after.
+    format: int
+    payload_hash: str
 
     @staticmethod
     def resolve_created_at(entry) -> str:

@@ -8,22 +8,6 @@ from protokol.consultations.models import Consultation
 from protokol.protocols.models import Addendum
 
 
-class DisputeAction(models.TextChoices):
-    """Journal actions of the dispute procedure, stored in journal_entry.action.
-
-    NOTE: they live here instead of journal.models.JournalAction because
-    adding choices there needs a journal migration; move them there with the
-    journal app's next migration.
-    """
-
-    OPEN = "dispute:open", _("открытие спора")
-    READ = "dispute:read", _("просмотр спора")
-    LIST = "dispute:list", _("просмотр списка споров")
-    ASSIGN = "dispute:assign", _("назначение эксперта")
-    CONCLUSION = "dispute:conclusion", _("заключение эксперта")
-    CLOSE = "dispute:close", _("завершение спора")
-
-
 class DisputeStatus(models.TextChoices):
     OPEN = "open", _("ожидает назначения эксперта")
     ASSIGNED = "assigned", _("у эксперта")

@@ -7,6 +7,7 @@ the consultation, filtered by what the viewer may see.
 
 from protokol.disputes import permissions
 from protokol.disputes.models import Conclusion, Dispute
+from protokol.journal import services as journal
 from protokol.journal.models import JournalAction, JournalEntry
 from protokol.journal.queries import ENTRY_READER_ROLES, SECURITY_ACTIONS
 from protokol.signing.models import Signature
@@ -82,11 +83,16 @@ def case_file(dispute: Dispute, viewer) -> dict:
                 "timestamp_time",
             )
         ),
-        "journal": list(
-            entries.order_by("index").values(
-                "index", "created_at", "action", "actor_name", "actor_role"
-            )
-        ),
+        "journal": [
+            {
+                "index": entry.index,
+                "created_at": entry.created_at,
+                "action": entry.action,
+                "actor_name": entry.actor_name,
+                "actor_role": entry.actor_role,
+            }
+            for entry in journal.with_payloads(list(entries.order_by("index")))
+        ],
         "conclusion": conclusion_summary(dispute),
     }
 

@@ -23,11 +23,11 @@ from protokol.disputes.models import (
     Conclusion,
     ConclusionSignature,
     Dispute,
-    DisputeAction,
     DisputeStatus,
 )
 from protokol.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from protokol.journal import services as journal
+from protokol.journal.models import JournalAction
 from protokol.protocols import services as protocols
 from protokol.security import services as security
 from protokol.signing import pki
@@ -67,7 +67,7 @@ def record_opened(entry) -> Dispute:
         opened_at=entry.created_at,
     )
     journal.record(
-        DisputeAction.OPEN,
+        JournalAction.DISPUTE_OPEN,
         actor=citizen,
         object_type="dispute",
         object_id=dispute.pk,
@@ -98,7 +98,7 @@ def record_closed(entry) -> Dispute | None:
 
     actor = User.objects.filter(pk=entry.actor_id).first()
     journal.record(
-        DisputeAction.CLOSE,
+        JournalAction.DISPUTE_CLOSE,
         actor=actor,
         object_type="dispute",
         object_id=dispute.pk,
@@ -165,7 +165,7 @@ def read_dispute(actor, dispute_id, *, via: str = "page") -> Dispute:
     """Return a visible dispute and journal the read."""
     dispute = get_visible(actor, dispute_id)
     journal.record_now(
-        DisputeAction.READ,
+        JournalAction.DISPUTE_READ,
         actor=actor,
         object_type="dispute",
         object_id=dispute.pk,
@@ -179,7 +179,7 @@ def read_dispute(actor, dispute_id, *, via: str = "page") -> Dispute:
 def journal_list_read(actor, *, count: int, via: str) -> None:
     """Journal that `actor` viewed a list of disputes."""
     journal.record_now(
-        DisputeAction.LIST,
+        JournalAction.DISPUTE_LIST,
         actor=actor,
         object_type="dispute_list",
         object_id="",
@@ -253,7 +253,7 @@ def assign_expert(actor, dispute_id, *, expert: str) -> Dispute:
             ]
         )
         journal.record(
-            DisputeAction.ASSIGN,
+            JournalAction.DISPUTE_ASSIGN,
             actor=actor,
             object_type="dispute",
             object_id=dispute.pk,
@@ -345,7 +345,7 @@ def write_conclusion(
         dispute.status = DisputeStatus.CONCLUDED
         dispute.save(update_fields=["status"])
         journal.record(
-            DisputeAction.CONCLUSION,
+            JournalAction.DISPUTE_CONCLUSION,
             actor=actor,
             object_type="dispute",
             object_id=dispute.pk,

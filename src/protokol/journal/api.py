@@ -46,6 +46,8 @@ class JournalEntryDetailOut(Schema):
     before: dict | None
     after: dict | None
     leaf_hash: str
+    format: int
+    payload_hash: str
 
 
 @router.get("/checkpoint", auth=None)
@@ -103,7 +105,10 @@ def get_consistency_proof(request, old: int, new: int):
 
 @router.get("/entries/{index}", auth=API_AUTH, response=JournalEntryDetailOut)
 def get_entry(request, index: int):
-    """Return one journal entry with its leaf hash (auditors, supervisors, admins)."""
+    """Return one journal entry with its leaf hash (auditors, supervisors, admins).
+
+    A redacted entry of format 2 shows "[redacted]" as actor name and label.
+    """
     entry = journal_entry(request.user, index)
     return {
         "index": entry.index,
@@ -120,4 +125,6 @@ def get_entry(request, index: int):
         "before": entry.before,
         "after": entry.after,
         "leaf_hash": entry.leaf_hash,
+        "format": entry.format,
+        "payload_hash": entry.payload_hash,
     }

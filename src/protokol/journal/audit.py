@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from protokol.journal import merkle, tree
 from protokol.journal.checkpoints import NoteInvalid, VerifierKey, verify_note
 from protokol.journal.models import Checkpoint, JournalEntry, MerkleNode
-from protokol.journal.services import VerifyProblem, check_entry
+from protokol.journal.services import RedactionCheck, VerifyProblem, check_entry
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,9 @@ def audit(
     """Recompute every leaf hash and the tree root; compare them with what is stored.
 
     Checks, in order: the checkpoint's signature by `verifier`; each entry's
-    leaf hash against its content and against the stored tree leaf; the root
+    leaf hash against its content and against the stored tree leaf, and its
+    payload hash against a stored payload; that every missing payload is
+    named by a `journal:redact` entry; the root
     of the first checkpoint.size entries against the signed root; the root
     computed from the stored nodes against the recomputed one. Returns the
     first problem found, or an AuditResult.
@@ -61,10 +63,12 @@ def audit(
         if signed.root != merkle.EMPTY_ROOT:
             return VerifyProblem(None, "signed root of the empty tree is wrong")
         signed_root_checked = True
+    redactions = RedactionCheck()
     for expected_index, entry in enumerate(entries):
         problem = check_entry(expected_index, entry)
         if problem is not None:
             return problem
+        redactions.add(entry)
         stored = next(stored_leaves, None)
         if stored != (entry.index, entry.leaf_hash):
             return VerifyProblem(
@@ -81,6 +85,9 @@ def audit(
                 )
             signed_root_checked = True
 
+    problem = redactions.problem()
+    if problem is not None:
+        return problem
     if signed is not None and not signed_root_checked:
         return VerifyProblem(
             compact.size,

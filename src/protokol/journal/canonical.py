@@ -1,5 +1,11 @@
 """Canonical bytes of a journal entry (RFC 8785) and its RFC 6962 leaf hash.
 
+Entries of format 1 hash every field. Entries of format 2 hash a header that
+commits to the personal data (actor name, object label, and the `comment`
+and `reason` members of `before`/`after`) through `payload_hash`, the
+SHA-256 of a random salt and the canonical payload, so the payload can be
+deleted while the leaf hash stays valid.
+
 Journal entries hold strings, integers, booleans, None, lists and objects. For
 those values with object keys below U+D800, `json` with sorted keys, no
 spaces and no ASCII escaping writes exactly the RFC 8785 form, in C and about
@@ -12,6 +18,7 @@ compares both encoders over real and adversarial values.
 
 import hashlib
 import json
+import os
 from datetime import UTC, datetime
 
 import rfc8785
@@ -20,6 +27,27 @@ LEAF_PREFIX = b"\x00"
 # The largest integer that an IEEE 754 double represents exactly. JCS allows
 # no larger one.
 SAFE_INTEGER = 2**53 - 1
+# Entry formats: 1 hashes every field, 2 a header with a salted payload hash.
+FORMAT_FULL = 1
+FORMAT_HEADER = 2
+SALT_BYTES = 16
+# Per action, the top-level members of `before`/`after` that contain free
+# text written by people or a person's name, stored in the erasable payload
+# of a format 2 entry. Other members (codes such as a denial's "reason",
+# ids, statuses) stay in the header, where queries and the verifier read
+# them.
+PAYLOAD_MEMBERS = {
+    "consultation:transition": ("comment", "assignee"),
+    "consultation:forward": ("reason",),
+    "consultation:extend": ("reason",),
+    "personal_data:update": ("reason",),
+    "retention:hold": ("reason",),
+    "retention:hold_lift": ("reason",),
+    "retention:grant": ("reason",),
+    "dispute:assign": ("expert",),
+}
+# Shown in place of the actor name and object label of a redacted entry.
+REDACTED = "[redacted]"
 # Below the surrogates, UTF-16 code units order strings as code points do.
 FIRST_SURROGATE = "\ud800"
 
@@ -124,8 +152,66 @@ def _null_or(value, encode) -> str:
     return "null" if value is None else encode(value)
 
 
+def header_part(action: str, document: dict | None) -> dict | None:
+    """Return `document` without the payload members, as a format 2 header keeps it."""
+    members = PAYLOAD_MEMBERS.get(action)
+    if document is None or members is None:
+        return document
+    if not any(name in document for name in members):
+        return document
+    return {name: value for name, value in document.items() if name not in members}
+
+
+def payload_part(action: str, document: dict | None) -> dict | None:
+    """Return the payload members of `document`, or None when it has none."""
+    members = PAYLOAD_MEMBERS.get(action)
+    if document is None or members is None:
+        return None
+    found = {name: document[name] for name in members if name in document}
+    return found or None
+
+
+def payload_body(entry) -> dict:
+    """Return the erasable payload of an entry whose fields are all present."""
+    return {
+        "actor_name": entry.actor_name,
+        "object_label": entry.object_label,
+        "before": payload_part(entry.action, entry.before),
+        "after": payload_part(entry.action, entry.after),
+    }
+
+
+def new_salt() -> bytes:
+    return os.urandom(SALT_BYTES)
+
+
+def payload_hash(salt: bytes, body: dict) -> str:
+    """Return hex SHA-256(salt || JCS(body)), the header's commitment to a payload."""
+    return hashlib.sha256(bytes(salt) + dumps(body)).hexdigest()
+
+
+def merge_payload(entry, body: dict | None) -> None:
+    """Put a format 2 entry's payload back into its fields, in place.
+
+    `body` None means the payload was redacted: the name and label become
+    REDACTED and `before`/`after` keep their header members only.
+    """
+    if body is None:
+        entry.actor_name = REDACTED
+        entry.object_label = REDACTED
+        return
+    entry.actor_name = body["actor_name"]
+    entry.object_label = body["object_label"]
+    for name in ("before", "after"):
+        part = body[name]
+        if part:
+            setattr(entry, name, {**(getattr(entry, name) or {}), **part})
+
+
 def entry_document(entry) -> dict:
     """Return the fields of a JournalEntry (or a row with its attributes) to hash."""
+    if getattr(entry, "format", FORMAT_FULL) == FORMAT_HEADER:
+        return header_document(entry)
     return {
         "index": entry.index,
         "time": format_time(entry.created_at),
@@ -147,12 +233,84 @@ def entry_document(entry) -> dict:
     }
 
 
-def canonical_bytes(entry) -> bytes:
-    """Serialise the fields of a JournalEntry with the JSON Canonicalization Scheme.
+def header_document(entry) -> dict:
+    """Return the header of a format 2 entry, the fields its leaf hash covers."""
+    return {
+        "format": FORMAT_HEADER,
+        "index": entry.index,
+        "time": format_time(entry.created_at),
+        "action": entry.action,
+        "actor": {"id": entry.actor_id, "role": entry.actor_role},
+        "object": {"type": entry.object_type, "id": entry.object_id},
+        "consultation_id": entry.consultation_id,
+        "request_id": entry.request_id,
+        "before": header_part(entry.action, entry.before),
+        "after": header_part(entry.action, entry.after),
+        "payload_hash": entry.payload_hash,
+    }
 
-    The members are written in their sorted order by hand; `entry_document`
-    through `rfc8785` is the reference that this must equal.
+
+def header_bytes(entry) -> bytes:
+    """Serialise the header of a format 2 entry with JCS, by hand when plain.
+
+    `before`/`after` may contain the payload members or not: they are left
+    out either way, so an entry with its payload merged back hashes the same.
     """
+    action, role, object_type, object_id = (
+        entry.action,
+        entry.actor_role,
+        entry.object_type,
+        entry.object_id,
+    )
+    request_id, index, digest = entry.request_id, entry.index, entry.payload_hash
+    before = header_part(action, entry.before)
+    after = header_part(action, entry.after)
+    plain = (
+        isinstance(action, str)
+        and type(role) is str
+        and type(object_type) is str
+        and type(object_id) is str
+        and type(request_id) is str
+        and type(digest) is str
+        and index is not None
+        and _is_safe_integer(index)
+        and _is_safe_integer(entry.actor_id)
+        and _is_safe_integer(entry.consultation_id)
+        and (before is None or _is_plain(before))
+        and (after is None or _is_plain(after))
+    )
+    if plain:
+        quote = _encode_string
+        text = (
+            f'{{"action":{quote(action)},'
+            f'"actor":{{"id":{_null_or(entry.actor_id, str)},'
+            f'"role":{quote(role)}}},'
+            f'"after":{_null_or(after, _encode)},'
+            f'"before":{_null_or(before, _encode)},'
+            f'"consultation_id":{_null_or(entry.consultation_id, str)},'
+            f'"format":{FORMAT_HEADER},'
+            f'"index":{index},'
+            f'"object":{{"id":{quote(object_id)},"type":{quote(object_type)}}},'
+            f'"payload_hash":{quote(digest)},'
+            f'"request_id":{quote(request_id)},'
+            f'"time":"{format_time(entry.created_at)}"}}'
+        )
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # A lone surrogate: rfc8785 raises its own error for it.
+    return rfc8785.dumps(header_document(entry))
+
+
+def canonical_bytes(entry) -> bytes:
+    """Serialise the hashed fields of a JournalEntry with JCS (RFC 8785).
+
+    Format 2 entries go to header_bytes(). For format 1, the members are
+    written in their sorted order by hand; `entry_document` through
+    `rfc8785` is the reference that this must equal.
+    """
+    if getattr(entry, "format", FORMAT_FULL) == FORMAT_HEADER:
+        return header_bytes(entry)
     action, name, role = entry.action, entry.actor_name, entry.actor_role
     object_type, object_id, label = (
         entry.object_type,

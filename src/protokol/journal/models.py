@@ -1,4 +1,8 @@
-"""The operations journal: append-only entries, each with its RFC 6962 leaf hash."""
+"""The operations journal: append-only entries, each with its RFC 6962 leaf hash.
+
+An entry of format 2 keeps its personal data in a JournalPayload row, which
+redaction may delete; see protokol.journal.canonical.
+"""
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -32,6 +36,35 @@ class JournalAction(models.TextChoices):
     DEPARTMENT_CREATE = "department:create", _("создание отдела")
     SERVICE_CREATE = "service:create", _("создание услуги")
     TEMPLATE_SAVE = "template:save", _("сохранение шаблона ответа")
+    JOURNAL_REDACT = "journal:redact", _("удаление персональных данных из журнала")
+    DISPUTE_OPEN = "dispute:open", _("открытие спора")
+    DISPUTE_READ = "dispute:read", _("просмотр спора")
+    DISPUTE_LIST = "dispute:list", _("просмотр списка споров")
+    DISPUTE_ASSIGN = "dispute:assign", _("назначение эксперта")
+    DISPUTE_CONCLUSION = "dispute:conclusion", _("заключение эксперта")
+    DISPUTE_CLOSE = "dispute:close", _("завершение спора")
+    RETENTION_POLICY = "retention:policy", _("изменение срока хранения")
+    RETENTION_HOLD = "retention:hold", _("установка запрета на удаление")
+    RETENTION_HOLD_LIFT = "retention:hold_lift", _("снятие запрета на удаление")
+    RETENTION_GRANT = "retention:grant", _("выдача доступа к архиву")
+    RETENTION_GRANT_REVOKE = "retention:grant_revoke", _("отзыв доступа к архиву")
+    RETENTION_DELETE = "retention:delete", _("удаление по сроку хранения")
+    RETENTION_ARCHIVE = "retention:archive", _("перенос в архив по сроку хранения")
+    RETENTION_ERASURE = "retention:erasure", _("удаление персональных данных")
+    RETENTION_REQUESTS_READ = (
+        "retention:requests_read",
+        _("просмотр запросов на удаление"),
+    )
+    RETENTION_EXPORT = "retention:export", _("выгрузка данных гражданина")
+    PROFILE_UPDATE = "profile:update", _("изменение профиля")
+    WEBHOOK_CREATE = "webhook:create", _("создание веб-хука")
+    WEBHOOK_DELETE = "webhook:delete", _("удаление веб-хука")
+    ROUTING_RULE_SAVE = "routing_rule:save", _("сохранение правила маршрутизации")
+    ROUTING_RULE_DELETE = "routing_rule:delete", _("удаление правила маршрутизации")
+    CALENDAR_SAVE = "calendar:save", _("сохранение календаря")
+    CALENDAR_DELETE = "calendar:delete", _("удаление календаря")
+    SERVICE_TARGET_SAVE = "service_target:save", _("сохранение целевого срока")
+    SERVICE_TARGET_DELETE = "service_target:delete", _("удаление целевого срока")
 
 
 class JournalEntry(models.Model):
@@ -53,12 +86,46 @@ class JournalEntry(models.Model):
     after = models.JSONField(null=True, blank=True)
     # SHA-256(0x00 || canonical entry), hex; see protokol.journal.canonical.
     leaf_hash = models.CharField(max_length=64)
+    # 1: the leaf hash covers every field above. 2: actor_name and
+    # object_label are empty, `before`/`after` lack the payload members, and
+    # the leaf hash covers payload_hash instead, the SHA-256 of the salted
+    # JournalPayload.
+    format = models.SmallIntegerField(db_default=1)
+    payload_hash = models.CharField(max_length=64, db_default="")
 
     class Meta:
         db_table = "journal_entry"
         ordering = ["index"]
         verbose_name_plural = "journal entries"
         indexes = [models.Index(fields=["actor_id", "action"])]
+
+
+class JournalPayload(models.Model):
+    """The erasable personal data of a format 2 entry.
+
+    It is the one journal table that allows DELETE. Its trigger lets a row go
+    only while the latest entry is a `journal:redact` entry naming it (see
+    services.redact), and rejects UPDATE.
+    """
+
+    entry = models.OneToOneField(
+        JournalEntry,
+        primary_key=True,
+        db_column="index",
+        # No foreign key constraint: its deferred check would queue trigger
+        # events in each appending transaction, and entries are never deleted.
+        db_constraint=False,
+        on_delete=models.DO_NOTHING,
+        related_name="payload",
+    )
+    # 16 random bytes, so that a short payload cannot be confirmed by hashing
+    # guesses against the entry's payload_hash.
+    salt = models.BinaryField()
+    # {"actor_name", "object_label", "before", "after"}: see canonical.payload_body.
+    body = models.JSONField()
+
+    class Meta:
+        db_table = "journal_payload"
 
 
 class MerkleNode(models.Model):

@@ -2,7 +2,8 @@
 
 The tables belong to the role that runs `protokol migrate` (the owner). The
 application connects as another role, which may read and write every table
-except the journal's, where it may only SELECT and INSERT. Without UPDATE,
+except the journal's, where it may only SELECT and INSERT (and DELETE on
+journal_payload, which its trigger limits to redaction). Without UPDATE,
 DELETE and TRUNCATE, and without ownership (which would let it disable the
 append-only triggers), the database refuses a change of the journal before
 any trigger runs.
@@ -11,6 +12,8 @@ any trigger runs.
 import re
 
 JOURNAL_TABLES = ("journal_entry", "journal_merkle_node", "journal_checkpoint")
+# Format 2 payloads: redaction deletes rows, nothing updates them.
+PAYLOAD_TABLE = "journal_payload"
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -39,6 +42,8 @@ def grant_statements(role: str, database: str, schema: str = "public") -> list[s
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {where} TO {grantee};",
         f"REVOKE ALL ON {journal} FROM PUBLIC, {grantee};",
         f"GRANT SELECT, INSERT ON {journal} TO {grantee};",
+        f"REVOKE ALL ON {where}.{PAYLOAD_TABLE} FROM PUBLIC, {grantee};",
+        f"GRANT SELECT, INSERT, DELETE ON {where}.{PAYLOAD_TABLE} TO {grantee};",
     ]
 
 

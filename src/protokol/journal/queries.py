@@ -43,7 +43,7 @@ def consultation_journal(actor, consultation_id) -> list[JournalEntry]:
         entries = entries.exclude(
             action=JournalAction.MESSAGE_CREATE, after__visibility="internal"
         )
-    entries = list(entries.order_by("index"))
+    entries = journal.with_payloads(list(entries.order_by("index")))
     journal.record_now(
         JournalAction.JOURNAL_READ,
         actor=actor,
@@ -89,7 +89,7 @@ def journal_entry(actor, index: int) -> JournalEntry:
         object_id=index,
         consultation_id=entry.consultation_id,
     )
-    return entry
+    return journal.with_payloads([entry])[0]
 
 
 def _entry_visible(actor, entry: JournalEntry) -> bool:

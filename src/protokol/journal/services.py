@@ -2,20 +2,38 @@
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import structlog
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from protokol.journal import checkpoints, tree
-from protokol.journal.canonical import canonical_bytes, leaf_hash
-from protokol.journal.models import JournalAction, JournalEntry
+from protokol.journal.canonical import (
+    FORMAT_HEADER,
+    canonical_bytes,
+    header_part,
+    leaf_hash,
+    merge_payload,
+    new_salt,
+    payload_body,
+    payload_hash,
+)
+from protokol.journal.models import JournalAction, JournalEntry, JournalPayload
 from protokol.journal.signals import entry_recorded
 from protokol.logging import current_request_id
 
+log = structlog.get_logger(__name__)
+
 SYSTEM_ACTOR_NAME = "system"
+# Every action that an entry may record.
+ACTIONS = frozenset(JournalAction.values)
+# Indexes named by one journal:redact entry, so that the payload delete
+# trigger, which searches the list of the latest entry for each row, stays
+# cheap.
+REDACT_BATCH = 500
 
 
 def record(
@@ -75,6 +93,7 @@ def record_many(entries: Iterable[Mapping]) -> list[JournalEntry]:
         for index, draft in enumerate(drafts, start=first)
     ]
     _insert_entries(rows)
+    _insert_payloads(rows)
     tree.append_leaves(first, [row.leaf_hash for row in rows])
 
     every = settings.CONFIG.journal_checkpoint_every
@@ -101,11 +120,16 @@ _POSTGRESQL_COLUMNS = (
     ("before", "jsonb"),
     ("after", "jsonb"),
     ("leaf_hash", "text"),
+    ("format", "smallint"),
+    ("payload_hash", "text"),
 )
 
 
 def _column_values(rows: list[JournalEntry], name: str, kind: str) -> list:
-    values = [getattr(row, name) for row in rows]
+    if name in _HEADER_STORED:
+        values = [_HEADER_STORED[name](row) for row in rows]
+    else:
+        values = [getattr(row, name) for row in rows]
     if kind == "jsonb":
         # None is SQL NULL, as the ORM stores it for these nullable fields.
         return [None if value is None else json.dumps(value) for value in values]
@@ -115,10 +139,34 @@ def _column_values(rows: list[JournalEntry], name: str, kind: str) -> list:
     return values
 
 
+# What journal_entry stores, given the new entry, of the fields whose content
+# is in the payload.
+_HEADER_STORED = {
+    "actor_name": lambda row: "",
+    "object_label": lambda row: "",
+    "before": lambda row: header_part(row.action, row.before),
+    "after": lambda row: header_part(row.action, row.after),
+}
+
+
 def _insert_entries(rows: list[JournalEntry]) -> None:
-    """Insert new entries with one statement."""
+    """Insert new entries with one statement, their personal data left out.
+
+    The returned instances keep the whole content in memory, as the callers
+    and the entry_recorded receivers read it.
+    """
     if connection.vendor != "postgresql":
-        JournalEntry.objects.bulk_create(rows)
+        whole = [{name: getattr(row, name) for name in _HEADER_STORED} for row in rows]
+        for row in rows:
+            # Each function reads only its own field, which is still whole.
+            for name, keep in _HEADER_STORED.items():
+                setattr(row, name, keep(row))
+        try:
+            JournalEntry.objects.bulk_create(rows)
+        finally:
+            for row, fields in zip(rows, whole, strict=True):
+                for name, value in fields.items():
+                    setattr(row, name, value)
         return
     # One array per column, as for the tree nodes in tree.append_leaves.
     quote = connection.ops.quote_name
@@ -139,6 +187,30 @@ def _insert_entries(rows: list[JournalEntry]) -> None:
         )
 
 
+def _insert_payloads(rows: list[JournalEntry]) -> None:
+    """Insert the payload rows of new entries with one statement."""
+    if connection.vendor != "postgresql":
+        JournalPayload.objects.bulk_create(
+            [
+                JournalPayload(entry_id=row.index, salt=row._salt, body=row._body)
+                for row in rows
+            ]
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {JournalPayload._meta.db_table} "
+            '("index", salt, body) '
+            "SELECT i, s, b::jsonb FROM unnest(%s::bigint[], %s::bytea[], %s::text[]) "
+            "AS batch(i, s, b)",
+            [
+                [row.index for row in rows],
+                [row._salt for row in rows],
+                [json.dumps(row._body) for row in rows],
+            ],
+        )
+
+
 def _new_entry(
     index: int,
     request_id: str,
@@ -152,6 +224,8 @@ def _new_entry(
     before: dict | None = None,
     after: dict | None = None,
 ) -> JournalEntry:
+    if action not in ACTIONS:
+        raise ValueError(f"journal action {action!r} is not a JournalAction member")
     entry = JournalEntry(
         index=index,
         created_at=timezone.now(),
@@ -166,7 +240,12 @@ def _new_entry(
         request_id=request_id,
         before=before,
         after=after,
+        format=FORMAT_HEADER,
     )
+    # Kept on the instance until _insert_payloads stores them.
+    entry._salt = new_salt()
+    entry._body = payload_body(entry)
+    entry.payload_hash = payload_hash(entry._salt, entry._body)
     entry.leaf_hash = leaf_hash(canonical_bytes(entry))
     return entry
 
@@ -189,12 +268,92 @@ class VerifyProblem:
     reason: str
 
 
+def redact(
+    indexes: Iterable[int],
+    *,
+    actor=None,
+    grounds: str,
+    consultation_id: int | None = None,
+    details: dict | None = None,
+) -> list[int]:
+    """Delete the payloads of the entries at `indexes`, each named by a redact entry.
+
+    Runs inside the caller's transaction. Entries without a stored payload
+    (format 1, or already redacted) are skipped. For each REDACT_BATCH of
+    indexes, appends a `journal:redact` entry whose `after` holds the
+    `indexes`, the `grounds` (such as "retention:delete") and `details` (the
+    policy or the request), then deletes those payload rows: the delete
+    trigger allows a row only while the latest entry names it. Returns the
+    redacted indexes.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("journal payloads are redacted inside a transaction")
+    tree.lock_appends()
+    wanted = sorted(set(indexes))
+    stored = []
+    for start in range(0, len(wanted), REDACT_BATCH):
+        stored += JournalPayload.objects.filter(
+            entry_id__in=wanted[start : start + REDACT_BATCH]
+        ).values_list("entry_id", flat=True)
+    stored.sort()
+
+    for start in range(0, len(stored), REDACT_BATCH):
+        batch = stored[start : start + REDACT_BATCH]
+        record(
+            JournalAction.JOURNAL_REDACT,
+            actor=actor,
+            object_type="journal_entry",
+            object_id=batch[0] if len(batch) == 1 else f"{batch[0]}-{batch[-1]}",
+            consultation_id=consultation_id,
+            after={"indexes": batch, "grounds": grounds, **(details or {})},
+        )
+        JournalPayload.objects.filter(entry_id__in=batch).delete()
+    log.info(
+        "journal_redacted",
+        grounds=grounds,
+        consultation_id=consultation_id,
+        entries=len(stored),
+    )
+    return stored
+
+
+def with_payloads(entries: list[JournalEntry]) -> list[JournalEntry]:
+    """Put the stored payloads back into format 2 entries read from the table.
+
+    A redacted entry shows canonical.REDACTED as actor name and object label.
+    Returns `entries`, changed in place.
+    """
+    indexes = [entry.index for entry in entries if entry.format == FORMAT_HEADER]
+    bodies = dict(
+        JournalPayload.objects.filter(entry_id__in=indexes).values_list(
+            "entry_id", "body"
+        )
+    )
+    for entry in entries:
+        if entry.format == FORMAT_HEADER:
+            merge_payload(entry, bodies.get(entry.index))
+    return entries
+
+
+def iter_with_payloads(entries, chunk_size: int = 2000) -> Iterator[JournalEntry]:
+    """Yield the entries of a queryset with their payloads, chunk by chunk."""
+    chunk = []
+    for entry in entries.iterator(chunk_size=chunk_size):
+        chunk.append(entry)
+        if len(chunk) == chunk_size:
+            yield from with_payloads(chunk)
+            chunk = []
+    yield from with_payloads(chunk)
+
+
 def iter_entries(batch_size: int = 2000) -> Iterator[JournalEntry]:
     """Yield every entry in index order, reading in batches by key."""
     after = -1
     while True:
         batch = list(
-            JournalEntry.objects.filter(index__gt=after).order_by("index")[:batch_size]
+            JournalEntry.objects.filter(index__gt=after)
+            .select_related("payload")
+            .order_by("index")[:batch_size]
         )
         if not batch:
             return
@@ -218,6 +377,10 @@ ROW_FIELDS = (
     "before",
     "after",
     "leaf_hash",
+    "format",
+    "payload_hash",
+    "payload__salt",
+    "payload__body",
 )
 
 
@@ -226,7 +389,8 @@ def iter_entry_rows(batch_size: int = 5000) -> Iterator[tuple]:
 
     For checking the whole journal: a tuple is several times cheaper to build
     than a model instance, and canonical_bytes() and check_entry() read the
-    same attribute names from either.
+    same attribute names from either. `payload__salt` and `payload__body`
+    are None for format 1 entries and for redacted payloads.
     """
     after = -1
     while True:
@@ -241,19 +405,89 @@ def iter_entry_rows(batch_size: int = 5000) -> Iterator[tuple]:
         after = batch[-1].index
 
 
-def verify(entries: Iterator[JournalEntry]) -> VerifyProblem | None:
-    """Recompute each leaf hash in order; return the first mismatch or gap."""
+@dataclass
+class RedactionCheck:
+    """Collects the format 2 entries without a payload and the redact entries.
+
+    A missing payload is valid only when a later `journal:redact` entry
+    names its index; `problem()` tells after the last entry.
+    """
+
+    missing: set[int] = field(default_factory=set)
+    redacted: set[int] = field(default_factory=set)
+
+    def add(self, entry) -> None:
+        if entry.format == FORMAT_HEADER and _stored_payload(entry) is None:
+            self.missing.add(entry.index)
+        if entry.action == JournalAction.JOURNAL_REDACT:
+            named = (entry.after or {}).get("indexes") or []
+            self.redacted.update(
+                index for index in named if type(index) is int and index < entry.index
+            )
+
+    def problem(self) -> VerifyProblem | None:
+        unnamed = self.missing - self.redacted
+        if not unnamed:
+            return None
+        return VerifyProblem(
+            min(unnamed), "payload is missing and no journal:redact entry names it"
+        )
+
+
+def _stored_payload(entry) -> tuple[bytes, dict] | None:
+    """Return (salt, body) of a row of iter_entry_rows() or an entry, or None."""
+    if isinstance(entry, JournalEntry):
+        try:
+            payload = entry.payload
+        except JournalPayload.DoesNotExist:
+            return None
+        return payload.salt, payload.body
+    if entry.payload__salt is None:
+        return None
+    return entry.payload__salt, entry.payload__body
+
+
+def verify(entries: Iterator) -> VerifyProblem | None:
+    """Recompute each leaf and payload hash in order; return the first problem.
+
+    `entries` are rows of iter_entry_rows() or entries of iter_entries().
+    """
+    redactions = RedactionCheck()
     for expected_index, entry in enumerate(entries):
         problem = check_entry(expected_index, entry)
         if problem is not None:
             return problem
-    return None
+        redactions.add(entry)
+    return redactions.problem()
 
 
-def check_entry(expected_index: int, entry: JournalEntry) -> VerifyProblem | None:
-    """Return the problem of one entry read at `expected_index`, or None."""
+def check_entry(expected_index: int, entry) -> VerifyProblem | None:
+    """Return the problem of one entry row read at `expected_index`, or None.
+
+    Checks the leaf hash. For a format 2 entry, also checks that the header
+    columns contain no payload member, and the payload hash of a stored
+    payload.
+    """
     if entry.index != expected_index:
         return VerifyProblem(expected_index, "entry is missing")
     if leaf_hash(canonical_bytes(entry)) != entry.leaf_hash:
         return VerifyProblem(entry.index, "leaf hash does not match the content")
+    if entry.format != FORMAT_HEADER:
+        return None
+    if (
+        entry.actor_name
+        or entry.object_label
+        or header_part(entry.action, entry.before) != entry.before
+        or header_part(entry.action, entry.after) != entry.after
+    ):
+        # The leaf hash does not cover these, so text here would pass as
+        # the entry's own.
+        return VerifyProblem(
+            entry.index, "payload member stored in the header, outside the leaf hash"
+        )
+    payload = _stored_payload(entry)
+    if payload is not None and payload_hash(*payload) != entry.payload_hash:
+        return VerifyProblem(
+            entry.index, "payload hash does not match the stored payload"
+        )
     return None

@@ -15,7 +15,7 @@ from protokol.accounts.models import Department, Role
 from protokol.consultations.models import Consultation
 from protokol.errors import NotFound, PermissionDenied, ValidationFailed
 from protokol.journal import services as journal
-from protokol.journal.models import JournalEntry
+from protokol.journal.models import JournalAction, JournalEntry
 from protokol.notifications import channels
 from protokol.notifications.events import SOURCE_ACTIONS, classify, recipients
 from protokol.notifications.models import (
@@ -32,10 +32,8 @@ from protokol.notifications.models import (
 log = structlog.get_logger(__name__)
 
 # Journal actions of webhook changes.
-# NOTE: kept here instead of journal.models.JournalAction because adding
-# choices there needs a journal migration; move them with the next one.
-WEBHOOK_CREATE = "webhook:create"
-WEBHOOK_DELETE = "webhook:delete"
+WEBHOOK_CREATE = JournalAction.WEBHOOK_CREATE
+WEBHOOK_DELETE = JournalAction.WEBHOOK_DELETE
 
 # How long a sending task keeps its claim on a delivery; above the webhook timeout.
 LEASE = timedelta(seconds=4 * channels.WEBHOOK_TIMEOUT_SECONDS)
@@ -53,7 +51,8 @@ def event_from_entry(index: int) -> Event | None:
     entry = JournalEntry.objects.filter(index=index).first()
     if entry is None or entry.action not in SOURCE_ACTIONS:
         return None
-    found = classify(entry)
+    # The consultation number of a format 2 entry is in its payload's label.
+    found = classify(journal.with_payloads([entry])[0])
     if found is None:
         return None
     event, _ = Event.objects.get_or_create(

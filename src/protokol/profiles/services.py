@@ -9,11 +9,12 @@ from django.utils.translation import gettext
 
 from protokol.errors import ValidationFailed
 from protokol.journal import services as journal
+from protokol.journal.models import JournalAction
 from protokol.profiles.models import DEFAULT_TIME_ZONE, Profile
 
 log = structlog.get_logger(__name__)
 
-PROFILE_UPDATE = "profile:update"
+PROFILE_UPDATE = JournalAction.PROFILE_UPDATE
 
 
 def time_zone_of(user) -> str:

@@ -2,12 +2,11 @@
 
 Deletion removes the record's payload: messages, attachment rows and files,
 collected personal data, transitions, protocol versions, disputes with their
-signed conclusions, addenda, signatures and the consultation row. The
-journal is not touched, so every leaf hash and proof stays valid. Its
-entries carry ids, numbers, statuses, hashes and sizes of that payload, but
-also the actors' names and the comments of lifecycle actions
-(docs/retention.md). Each disposal appends one journal entry naming
-the policy and what was removed.
+signed conclusions, addenda, signatures and the consultation row. In the
+journal, it redacts the payloads of the consultation's entries (actors'
+names and comments), so every leaf hash and proof stays valid
+(docs/retention.md). Each disposal appends one journal entry naming the
+policy and what was removed.
 """
 
 from collections.abc import Iterable
@@ -30,6 +29,7 @@ from protokol.consultations.models import (
 from protokol.disputes.models import Conclusion, ConclusionSignature, Dispute
 from protokol.documents import cache as copy_cache
 from protokol.journal import services as journal
+from protokol.journal.models import JournalAction, JournalEntry
 from protokol.protocols.models import Addendum, ProtocolVersion
 from protokol.retention import policy
 from protokol.retention.models import Disposal, EndAction, PurgePermit
@@ -37,8 +37,8 @@ from protokol.signing.models import Signature
 
 log = structlog.get_logger(__name__)
 
-DELETE_ACTION = "retention:delete"
-ARCHIVE_ACTION = "retention:archive"
+DELETE_ACTION = JournalAction.RETENTION_DELETE
+ARCHIVE_ACTION = JournalAction.RETENTION_ARCHIVE
 
 
 @dataclass
@@ -51,11 +51,13 @@ class RunResult:
     failed: list[int] = field(default_factory=list)
 
 
-def purge(consultation: Consultation) -> dict:
+def purge(consultation: Consultation, *, policy_details: dict | None = None) -> dict:
     """Delete the consultation and its payload inside the caller's transaction.
 
-    Returns the counts that the journal entry records. Files are deleted
-    after the commit, so a rollback leaves every file in place.
+    Also redacts the journal payloads of the consultation's entries, naming
+    `policy_details` in the `journal:redact` entries. Returns the counts that
+    the journal entry records. Files are deleted after the commit, so a
+    rollback leaves every file in place.
     """
     consultation_id = consultation.pk
     attachments = Attachment.objects.filter(consultation=consultation)
@@ -94,10 +96,18 @@ def purge(consultation: Consultation) -> dict:
     permit.delete()
     removed["addenda"] = Addendum.objects.filter(consultation=consultation).delete()[0]
 
-    # NOTE: the journal entries of this consultation keep their actor names
-    # and action comments, because each leaf hash covers them. Remove this
-    # note when entries commit to a salted hash of a separately stored,
-    # erasable payload (the design in docs/retention.md).
+    # Entries of format 1, written before payloads existed, have none and
+    # keep their text; redact() skips them.
+    removed["journal_payloads"] = len(
+        journal.redact(
+            JournalEntry.objects.filter(consultation_id=consultation_id).values_list(
+                "index", flat=True
+            ),
+            grounds=DELETE_ACTION,
+            consultation_id=consultation_id,
+            details={"policy": policy_details} if policy_details else None,
+        )
+    )
     consultation.delete()
     transaction.on_commit(lambda: _delete_files(consultation_id, files))
     transaction.on_commit(_clear_copy_cache)
@@ -155,7 +165,16 @@ def dispose(
             return None
 
         rule = item.rule
-        removed = purge(consultation) if rule.end_action == EndAction.DELETE else {}
+        policy_details = {
+            "service": item.consultation.service.code,
+            "years": rule.years,
+            "end_action": rule.end_action,
+        }
+        removed = (
+            purge(consultation, policy_details=policy_details)
+            if rule.end_action == EndAction.DELETE
+            else {}
+        )
         entry = journal.record(
             DELETE_ACTION if rule.end_action == EndAction.DELETE else ARCHIVE_ACTION,
             actor=actor,
@@ -164,11 +183,7 @@ def dispose(
             object_label=item.consultation.number,
             consultation_id=item.consultation.pk,
             after={
-                "policy": {
-                    "service": item.consultation.service.code,
-                    "years": rule.years,
-                    "end_action": rule.end_action,
-                },
+                "policy": policy_details,
                 "closed_at": item.closed_at.isoformat(),
                 "due_at": due_at.isoformat(),
                 "removed": removed,

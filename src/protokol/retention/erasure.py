@@ -2,8 +2,9 @@
 
 The account is kept without a name, e-mail address, login name, password or
 identifiers, and deactivated. Consultations stay until their retention
-period ends, and the journal stays whole. The response lists each kept
-record with the reason and the date until which it is kept.
+period ends. The journal entries naming the person lose their payloads (name,
+login name, comments) while their leaf hashes stay. The response lists each
+kept record with the reason and the date until which it is kept.
 """
 
 import structlog
@@ -17,7 +18,8 @@ from protokol.consultations.lifecycle import CLOSED_STATUSES
 from protokol.consultations.models import Consultation, Message, Transition
 from protokol.errors import PermissionDenied, ValidationFailed
 from protokol.journal import services as journal
-from protokol.journal.models import JournalEntry
+from protokol.journal.canonical import FORMAT_HEADER
+from protokol.journal.models import JournalAction, JournalEntry
 from protokol.retention import policy
 from protokol.retention.models import Disposal, EndAction, ErasureRequest
 from protokol.retention.services import READER_ROLES
@@ -25,7 +27,7 @@ from protokol.signing.models import Signature, SignatureKind
 
 log = structlog.get_logger(__name__)
 
-ERASURE_ACTION = "retention:erasure"
+ERASURE_ACTION = JournalAction.RETENTION_ERASURE
 
 
 def pseudonym_of(user) -> str:
@@ -80,11 +82,24 @@ def _kept_consultation(consultation, archived: dict[int, Disposal]) -> dict:
     return item
 
 
-def _journal_entries_naming(user) -> int:
-    """Count the journal entries whose actor is `user` or whose label is their login."""
-    return JournalEntry.objects.filter(
-        Q(actor_id=user.pk) | Q(object_label=user.username)
-    ).count()
+def _journal_entries_naming(user) -> tuple[list[int], int]:
+    """Find the journal entries whose actor or object is `user` or name their login.
+
+    Returns the indexes of format 2 entries, whose payloads can be redacted,
+    and the count of format 1 entries, which keep their text.
+    """
+    about_user = (
+        Q(actor_id=user.pk)
+        | Q(object_type="user", object_id=str(user.pk))
+        | Q(object_label=user.username)
+    )
+    redactable = list(
+        JournalEntry.objects.filter(format=FORMAT_HEADER)
+        .filter(about_user | Q(payload__body__object_label=user.username))
+        .values_list("index", flat=True)
+    )
+    kept = JournalEntry.objects.exclude(format=FORMAT_HEADER).filter(about_user).count()
+    return redactable, kept
 
 
 def _anonymise(user, pseudonym: str) -> list[str]:
@@ -135,7 +150,7 @@ def request_erasure(actor, *, confirm) -> ErasureRequest:
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=actor.pk)
         pseudonym = pseudonym_of(user)
-        journal_entries = _journal_entries_naming(user)
+        redactable, journal_entries = _journal_entries_naming(user)
         archived = {
             d.consultation_id: d
             for d in Disposal.objects.filter(
@@ -152,7 +167,7 @@ def request_erasure(actor, *, confirm) -> ErasureRequest:
             consultation__citizen=user, kind=SignatureKind.ACKNOWLEDGEMENT
         ).count()
 
-        erased = _anonymise(user, pseudonym)
+        erased = _anonymise(user, pseudonym) + ["journal_payloads"]
         response = {
             "erased": erased,
             "kept": kept,
@@ -165,15 +180,18 @@ def request_erasure(actor, *, confirm) -> ErasureRequest:
                 ),
             },
             "journal": {
+                "redacted": len(redactable),
                 "entries": journal_entries,
                 "until": None,
                 "reason": gettext(
-                    "The operations journal is kept in full for as long as the "
-                    "installation runs. Its entries name you as the actor and "
-                    "contain the comments you gave with actions such as a "
-                    "withdrawal or a dispute; signed checkpoints cover them, so "
-                    "erasing them would break the journal's verification. "
-                    "Entries written from now on name the pseudonym."
+                    "The operations journal keeps a record of each of your "
+                    "actions (time, action, consultation) for as long as the "
+                    "installation runs. Your name and the comments you gave "
+                    "are erased from it. Entries written before this "
+                    "installation could erase them still contain your name and "
+                    "comments, because signed checkpoints cover their text; "
+                    "entries counts them. Entries written from now on name the "
+                    "pseudonym."
                 ),
             },
             "pseudonym": pseudonym,
@@ -188,6 +206,7 @@ def request_erasure(actor, *, confirm) -> ErasureRequest:
                 "erased": erased,
                 "kept_consultations": len(kept),
                 "journal_entries": journal_entries,
+                "journal_payloads": len(redactable),
             },
         )
         request = ErasureRequest.objects.create(
@@ -197,11 +216,17 @@ def request_erasure(actor, *, confirm) -> ErasureRequest:
             response=response,
             journal_index=entry.index,
         )
+        journal.redact(
+            redactable,
+            actor=user,
+            grounds=ERASURE_ACTION,
+            details={"erasure_request": request.pk},
+        )
     log.info("erasure_done", user_id=user.pk, kept=len(kept))
     return request
 
 
-REQUESTS_READ_ACTION = "retention:requests_read"
+REQUESTS_READ_ACTION = JournalAction.RETENTION_REQUESTS_READ
 
 
 def erasure_requests(actor, *, via: str) -> list[ErasureRequest]:

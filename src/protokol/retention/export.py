@@ -38,7 +38,7 @@ from protokol.retention.models import Disposal
 
 log = structlog.get_logger(__name__)
 
-EXPORT_ACTION = "retention:export"
+EXPORT_ACTION = JournalAction.RETENTION_EXPORT
 # Entries that record someone reading the citizen's records.
 ACCESS_ACTIONS = (
     JournalAction.CONSULTATION_READ,
@@ -72,7 +72,7 @@ def _access_entries(user, consultation_ids: list[int]) -> list[dict]:
             "consultation": entry.object_label if entry.consultation_id else None,
             "leaf_hash": entry.leaf_hash,
         }
-        for entry in entries
+        for entry in journal.with_payloads(list(entries))
     ]
 
 

@@ -20,7 +20,7 @@ from protokol.consultations import permissions
 from protokol.consultations.models import Consultation
 from protokol.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from protokol.journal import services as journal
-from protokol.journal.models import JournalEntry
+from protokol.journal.models import JournalAction, JournalEntry
 from protokol.retention import policy
 from protokol.retention.access import GRANTEE_ROLES
 from protokol.retention.models import (
@@ -36,13 +36,12 @@ from protokol.validation import clean_text
 
 log = structlog.get_logger(__name__)
 
-# Journal actions of this package. They are plain `subject:action` strings,
-# as JournalEntry.action stores them.
-POLICY_SET = "retention:policy"
-HOLD_SET = "retention:hold"
-HOLD_LIFT = "retention:hold_lift"
-GRANT_SET = "retention:grant"
-GRANT_REVOKE = "retention:grant_revoke"
+# Journal actions of this package.
+POLICY_SET = JournalAction.RETENTION_POLICY
+HOLD_SET = JournalAction.RETENTION_HOLD
+HOLD_LIFT = JournalAction.RETENTION_HOLD_LIFT
+GRANT_SET = JournalAction.RETENTION_GRANT
+GRANT_REVOKE = JournalAction.RETENTION_GRANT_REVOKE
 
 POLICY_ROLES = frozenset({Role.ADMIN})
 HOLD_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})

@@ -9,6 +9,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext
 
 from protokol.errors import ValidationFailed
+from protokol.journal import services as journal
 from protokol.journal.canonical import format_time
 from protokol.journal.models import JournalAction, JournalEntry
 from protokol.security.services import subject_of
@@ -104,7 +105,7 @@ def denial_report(since: datetime, *, min_denials: int) -> list[ActorDenials]:
     entries = JournalEntry.objects.filter(
         action=JournalAction.ACCESS_DENIED, created_at__gte=since
     ).order_by("index")
-    for entry in entries.iterator(chunk_size=2000):
+    for entry in journal.iter_with_payloads(entries):
         after = entry.after or {}
         ip = after.get("ip", "")
         key = subject_of(entry.actor_id, ip)

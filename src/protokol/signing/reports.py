@@ -253,6 +253,7 @@ class _JournalContext:
         """Return (index, inclusion, reason, problems) for one signature."""
         from protokol.journal import merkle, tree
         from protokol.journal.canonical import canonical_bytes, leaf_hash
+        from protokol.journal.services import check_entry
 
         entry, item = self.signing_entry(signature)
         if entry is None:
@@ -268,8 +269,12 @@ class _JournalContext:
                 gettext("%(label)s records a different hash or certificate")
                 % {"label": label}
             )
-        recomputed = leaf_hash(canonical_bytes(entry))
-        if recomputed != entry.leaf_hash:
+        leaf = leaf_hash(canonical_bytes(entry))
+        # check_entry also rejects payload members stored in a format 2
+        # header, which the leaf hash does not cover: such a row is not the
+        # entry that the tree includes.
+        altered = check_entry(entry.index, entry) is not None
+        if leaf != entry.leaf_hash or altered:
             problems.append(
                 gettext("%(label)s does not match its leaf hash") % {"label": label}
             )
@@ -289,8 +294,8 @@ class _JournalContext:
         except tree.TreeCorrupted as error:
             reason = str(error)
             return entry.index, None, reason, [*problems, reason]
-        if not merkle.verify_inclusion(
-            entry.index, size, bytes.fromhex(recomputed), proof, self.signed.root
+        if altered or not merkle.verify_inclusion(
+            entry.index, size, bytes.fromhex(leaf), proof, self.signed.root
         ):
             reason = gettext(
                 "%(label)s is not included in the tree of checkpoint size %(size)s"

@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 from protokol.accounts.models import Role
 from protokol.errors import PermissionDenied, ValidationFailed
 from protokol.journal import services as journal
+from protokol.journal.models import JournalAction
 from protokol.profiles.services import check_time_zone
 from protokol.workflow.calendars import BusinessCalendar
 from protokol.workflow.models import DepartmentCalendar, RoutingRule, ServiceTarget
@@ -22,14 +23,12 @@ from protokol.workflow.sla import Unit
 log = structlog.get_logger(__name__)
 
 # Journal actions of configuration changes.
-# NOTE: kept here instead of journal.models.JournalAction because adding
-# choices there needs a journal migration; move them with the next one.
-ROUTING_SAVE = "routing_rule:save"
-ROUTING_DELETE = "routing_rule:delete"
-CALENDAR_SAVE = "calendar:save"
-CALENDAR_DELETE = "calendar:delete"
-TARGET_SAVE = "service_target:save"
-TARGET_DELETE = "service_target:delete"
+ROUTING_SAVE = JournalAction.ROUTING_RULE_SAVE
+ROUTING_DELETE = JournalAction.ROUTING_RULE_DELETE
+CALENDAR_SAVE = JournalAction.CALENDAR_SAVE
+CALENDAR_DELETE = JournalAction.CALENDAR_DELETE
+TARGET_SAVE = JournalAction.SERVICE_TARGET_SAVE
+TARGET_DELETE = JournalAction.SERVICE_TARGET_DELETE
 
 WEEKDAYS = 7
 
