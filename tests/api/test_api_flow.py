@@ -515,6 +515,8 @@ def test_journal_entry_fields(api, created):
         "before",
         "after",
         "leaf_hash",
+        "format",
+        "payload_hash",
     }
     assert re.fullmatch(r"[0-9a-f]{64}", entries[0]["leaf_hash"])
 

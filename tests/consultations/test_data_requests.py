@@ -12,6 +12,7 @@ from protokol.consultations.models import (
     Status,
 )
 from protokol.journal.models import JournalAction, JournalEntry
+from protokol.journal.services import with_payloads
 
 from .factories import act, open_consultation, upload
 
@@ -295,7 +296,9 @@ def test_operator_accepts_and_rejects(api_client, requested):
     assert accepted.json()["status"] == "accepted"
     assert rejected.json()["status"] == "rejected"
     assert rejected.json()["reason"] == "Нет печати"
-    entry = JournalEntry.objects.filter(object_type="requested_document").last()
+    [entry] = with_payloads(
+        [JournalEntry.objects.filter(object_type="requested_document").last()]
+    )
     assert entry.before == {"status": "received"}
     assert entry.after["reason"] == "Нет печати"
 

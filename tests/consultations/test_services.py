@@ -19,6 +19,7 @@ from protokol.errors import (
     ValidationFailed,
 )
 from protokol.journal.models import JournalEntry
+from protokol.journal.services import with_payloads
 from protokol.protocols.models import Addendum
 from protokol.protocols.services import save_protocol
 
@@ -307,7 +308,7 @@ def test_transition_writes_row_and_entry(demo, status, username, action, target)
     assert row.actor_role == demo[username].role
     assert row.comment == "Пояснение"
 
-    entry = transition_entries(consultation).last()
+    [entry] = with_payloads([transition_entries(consultation).last()])
     assert entry.actor_id == demo[username].pk
     assert entry.before["status"] == status
     assert entry.after["status"] == target
@@ -379,8 +380,12 @@ def test_forward_journals_entry(consultation, demo):
         demo["operator"], consultation.pk, department_code="B", reason="Паспорт"
     )
 
-    entry = JournalEntry.objects.get(
-        consultation_id=consultation.pk, action="consultation:forward"
+    [entry] = with_payloads(
+        [
+            JournalEntry.objects.get(
+                consultation_id=consultation.pk, action="consultation:forward"
+            )
+        ]
     )
     assert entry.before["department_id"] != entry.after["department_id"]
     assert entry.after["reason"] == "Паспорт"

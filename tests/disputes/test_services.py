@@ -8,6 +8,7 @@ from protokol.disputes import services
 from protokol.disputes.models import Conclusion, Dispute, DisputeStatus
 from protokol.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from protokol.journal.models import JournalEntry
+from protokol.journal.services import with_payloads
 from protokol.protocols.models import Addendum, ProtocolVersion
 from protokol.signing import pki
 from protokol.signing.models import Signature
@@ -70,7 +71,7 @@ def test_assign_expert_journaled(demo, signed, expert):
 
     assert dispute.expert == expert
     assert dispute.status == DisputeStatus.ASSIGNED
-    entry = JournalEntry.objects.get(action="dispute:assign")
+    [entry] = with_payloads([JournalEntry.objects.get(action="dispute:assign")])
     assert entry.actor_id == demo["supervisor"].pk
     assert entry.after["expert_id"] == expert.pk
     assert entry.after["expert"] == "Вера Лебедева"
