@@ -16,10 +16,11 @@ from protokol.accounts.services import (
 )
 from protokol.errors import NotAuthenticated, ValidationFailed
 from protokol.journal.models import JournalEntry
+from protokol.journal.services import with_payloads
 
 
 def last_entry() -> JournalEntry:
-    return JournalEntry.objects.order_by("-index").first()
+    return with_payloads([JournalEntry.objects.order_by("-index").first()])[0]
 
 
 def test_issue_token_returns_working_token(demo):

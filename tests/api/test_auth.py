@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from protokol.accounts.models import ApiToken
 from protokol.journal.models import JournalEntry
+from protokol.journal.services import with_payloads
 
 from .client import ERROR_KEYS, ApiClient, login, write_counts
 
@@ -50,7 +51,7 @@ def test_token_bad_password_unauthorized(demo):
 def test_token_bad_password_journaled(demo):
     ApiClient().post("/auth/token", {"username": "citizen", "password": "wrong"})
 
-    entry = JournalEntry.objects.order_by("-index").first()
+    [entry] = with_payloads([JournalEntry.objects.order_by("-index").first()])
     assert entry.action == "user:login_failed"
     assert entry.object_label == "citizen"
     assert entry.request_id != ""

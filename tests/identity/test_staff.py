@@ -8,6 +8,7 @@ from identity.conftest import drive_provider, local_path
 from protokol.accounts.models import ApiToken, ExternalIdentity, Provider, Role
 from protokol.accounts.services import issue_token
 from protokol.journal.models import JournalAction, JournalEntry
+from protokol.journal.services import with_payloads
 
 pytestmark = pytest.mark.django_db
 
@@ -233,7 +234,7 @@ def test_lockout_after_failures(client, demo, settings):
     denials = JournalEntry.objects.filter(action=JournalAction.ACCESS_DENIED)
     assert denials.count() == 2
     assert {d.after["reason"] for d in denials} == {"login_locked_out"}
-    assert {d.object_label for d in denials} == {"operator"}
+    assert {d.object_label for d in with_payloads(list(denials))} == {"operator"}
     failures = JournalEntry.objects.filter(action=JournalAction.USER_LOGIN_FAILED)
     assert failures.count() == 4
 

@@ -37,7 +37,7 @@ def five(sample_records):
 
 def _written_for(source_id):
     journal = JournalEntry.objects.filter(
-        Q(object_label=source_id) | Q(after__source_id=source_id)
+        Q(payload__body__object_label=source_id) | Q(after__source_id=source_id)
     )
     return {
         "consultations": Consultation.objects.filter(external_ref=source_id).count(),

@@ -6,6 +6,7 @@ import pytest
 
 from protokol.errors import NotFound, PermissionDenied
 from protokol.journal.models import JournalEntry
+from protokol.journal.services import with_payloads
 from protokol.notifications import services
 from protokol.notifications.models import Webhook
 
@@ -36,7 +37,7 @@ def test_create_journaled_without_secret(demo):
 def test_create_from_command_line_journaled_as_system(demo):
     _create(None)
 
-    entry = JournalEntry.objects.get(action="webhook:create")
+    [entry] = with_payloads([JournalEntry.objects.get(action="webhook:create")])
     assert entry.actor_id is None
     assert entry.actor_name == "system"
 

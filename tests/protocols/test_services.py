@@ -4,6 +4,7 @@ from consultations.factories import PROTOCOL, act, consultation_in
 from protokol.consultations.models import Status
 from protokol.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from protokol.journal.models import JournalEntry
+from protokol.journal.services import with_payloads
 from protokol.protocols.models import ProtocolVersion
 from protokol.protocols.services import latest_version, save_protocol
 
@@ -61,7 +62,7 @@ def test_latest_version_none_without_draft(consultation):
 def test_save_journals_entry(consultation, demo):
     version = save_protocol(demo["operator"], consultation.pk, **PROTOCOL)
 
-    entry = JournalEntry.objects.get(action="protocol:save")
+    [entry] = with_payloads([JournalEntry.objects.get(action="protocol:save")])
     assert entry.object_id == str(version.pk)
     assert entry.object_label == f"{consultation.number} v1"
     assert entry.after == {"version": 1}

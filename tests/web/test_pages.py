@@ -6,6 +6,7 @@ from django.test import Client
 from protokol.consultations import services
 from protokol.consultations.models import Consultation
 from protokol.journal.models import JournalEntry
+from protokol.journal.services import with_payloads
 from protokol.protocols.services import save_protocol
 
 
@@ -39,7 +40,9 @@ def test_login_wrong_password_journals_failure(client, demo):
 
     assert response.status_code == 200
     assert "Неверное имя пользователя или пароль" in response.content.decode()
-    entry = JournalEntry.objects.filter(action="user:login_failed").last()
+    [entry] = with_payloads(
+        [JournalEntry.objects.filter(action="user:login_failed").last()]
+    )
     assert entry.object_label == "citizen"
     assert entry.after == {"via": "web"}
     assert "_auth_user_id" not in client.session

@@ -5,6 +5,7 @@ import pytest
 from protokol.accounts.models import Department
 from protokol.catalog.models import Service
 from protokol.journal.models import JournalEntry
+from protokol.journal.services import with_payloads
 from protokol.workflow.models import (
     AnswerTemplate,
     DepartmentCalendar,
@@ -176,7 +177,7 @@ def test_save_calendar_with_transfers(admin_client):
     assert calendar.week[5] is None
     assert calendar.extra_working_days == ["2026-12-27"]
     assert calendar.extra_days_off == ["2026-12-30", "2026-12-31"]
-    entry = JournalEntry.objects.get(action="calendar:save")
+    [entry] = with_payloads([JournalEntry.objects.get(action="calendar:save")])
     assert entry.object_label == "B"
 
 
@@ -229,9 +230,8 @@ def test_service_target_validated_and_journaled(admin_client, english_pages):
     assert "amount must be a whole number of at least 1" in rejected.content.decode()
     assert saved.status_code == 302
     assert ServiceTarget.objects.get().amount == 20
-    assert JournalEntry.objects.get(action="service_target:save").object_label == (
-        "GEN:answer"
-    )
+    [entry] = with_payloads([JournalEntry.objects.get(action="service_target:save")])
+    assert entry.object_label == "GEN:answer"
 
 
 def test_template_with_unknown_variable_shows_its_name(admin_client):
@@ -253,5 +253,7 @@ def test_template_saved_through_service(admin_client):
 
     assert response.status_code == 302, _form_errors(response)
     assert AnswerTemplate.objects.get(code="late").body_ru == "Ответ до {deadline}."
-    entry = JournalEntry.objects.filter(action="template:save").last()
+    [entry] = with_payloads(
+        [JournalEntry.objects.filter(action="template:save").last()]
+    )
     assert entry.object_label == "late"
