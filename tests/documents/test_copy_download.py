@@ -1,6 +1,7 @@
 """Downloading the protocol copy through the API, with its journal entry."""
 
 from protokol.journal.models import JournalEntry
+from protokol.journal.services import with_payloads
 
 from .pdf_tools import DECISION, contains_words, pdf_text
 
@@ -35,7 +36,7 @@ def test_download_copy_journaled(signed_consultation, api_client):
     )
     assert response.status_code == 200, response.content
 
-    entry = copy_entries(signed_consultation).get()
+    [entry] = with_payloads([copy_entries(signed_consultation).get()])
     assert entry.actor_name == "Анна Иванова"
     assert entry.object_label == signed_consultation.number
     assert entry.after == {
