@@ -3,11 +3,42 @@
 import secrets
 
 import pytest
+import structlog
 from django.conf import settings as django_settings
+from django.db import connection
 from django.utils import translation
 
 from protokol.accounts.models import User
 from protokol.consultations import services
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_database_released(django_db_setup, django_db_blocker):
+    """End other sessions on the PostgreSQL test database before it is dropped.
+
+    A subprocess that was just stopped can keep its backend for a moment,
+    and DROP DATABASE fails while any session remains. The sessions ended
+    here are logged, so a connection that leaks for longer shows up.
+    """
+    yield
+    with django_db_blocker.unblock():
+        if connection.vendor != "postgresql":
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid, application_name, state, left(query, 80),"
+                " pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            for pid, application, state, query, _ in cursor.fetchall():
+                structlog.get_logger(__name__).warning(
+                    "test_database_session_ended",
+                    pid=pid,
+                    application=application,
+                    state=state,
+                    query=query,
+                )
+        connection.close()
 
 
 @pytest.fixture(autouse=True)
