@@ -64,8 +64,8 @@ class Config(BaseSettings):
     # A copy whose public messages and attachments take more bytes than this
     # is rendered by the task worker: the request gets 202 and a job URL.
     copy_background_bytes: int = 2 * 1024 * 1024
-    # Seconds that the file of a finished copy job is kept for download; the
-    # worker then deletes it, and the job URL answers 410.
+    # Seconds that the file of a finished copy job is kept for download. The
+    # worker then deletes it, and the job URL returns 410.
     copy_job_keep_seconds: int = 86400
     token_ttl_hours: int = 24
     # Failed password sign-ins of one user name from one address before
@@ -398,7 +398,7 @@ def database_settings(config: Config) -> dict:
         database["TEST"] = {"NAME": str(config.data_dir / "test.sqlite3")}
     else:
         # Compiling a statistics query over many consultations with JIT took
-        # seconds, longer than running it; the pages need answers in a fraction.
+        # seconds, longer than running it, so JIT is off for every query.
         database["OPTIONS"] = {"options": "-c jit=off"}
         if config.database_pool:
             database["OPTIONS"]["pool"] = {

@@ -139,7 +139,7 @@ def _column_values(rows: list[JournalEntry], name: str, kind: str) -> list:
     return values
 
 
-# What journal_entry stores, given the new entry, of the fields whose content
+# The header column values journal_entry stores for the fields whose content
 # is in the payload.
 _HEADER_STORED = {
     "actor_name": lambda row: "",
@@ -280,7 +280,7 @@ def redact(
 
     Runs inside the caller's transaction. Entries without a stored payload
     (format 1, or already redacted) are skipped. For each REDACT_BATCH of
-    indexes, appends a `journal:redact` entry whose `after` holds the
+    indexes, appends a `journal:redact` entry whose `after` contains the
     `indexes`, the `grounds` (such as "retention:delete") and `details` (the
     policy or the request), then deletes those payload rows: the delete
     trigger allows a row only while the latest entry names it. Returns the
@@ -410,7 +410,7 @@ class RedactionCheck:
     """Collects the format 2 entries without a payload and the redact entries.
 
     A missing payload is valid only when a later `journal:redact` entry
-    names its index; `problem()` tells after the last entry.
+    names its index; `problem()` reports it after the last entry.
     """
 
     missing: set[int] = field(default_factory=set)

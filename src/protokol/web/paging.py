@@ -2,7 +2,7 @@
 
 Counting every consultation of an organisation-wide list reads every row on
 each request. These count at most COUNT_LIMIT rows, newest first through the
-creation-time index, and say when there are more.
+creation-time index, and report when there are more.
 """
 
 from functools import cached_property
@@ -20,7 +20,7 @@ def capped_count(queryset: QuerySet, limit: int = COUNT_LIMIT) -> tuple[int, boo
 
 
 class CappedPaginator(Paginator):
-    """A Paginator whose count stops at COUNT_LIMIT; `more` tells if it did."""
+    """A Paginator whose count stops at COUNT_LIMIT; `more` is True when it did."""
 
     @cached_property
     def count(self) -> int:
