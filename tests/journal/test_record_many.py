@@ -2,7 +2,8 @@
 
 import pytest
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from protokol.journal import merkle, tree
 from protokol.journal.audit import audit, iter_stored_leaves
@@ -170,3 +171,33 @@ def test_read_nodes_beyond_one_query(demo):
     assert (
         found[(0, size - 1)].hex() == JournalEntry.objects.get(index=size - 1).leaf_hash
     )
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 8, 13])
+def test_frontier_is_perfect_cover(db, size):
+    with transaction.atomic():
+        record_many(draft(number) for number in range(size))
+
+    count, frontier = tree.read_frontier()
+
+    cover = merkle.perfect_cover(0, size)
+    stored = tree.read_nodes(cover)
+    assert count == size
+    assert frontier == [(level, stored[(level, index)]) for level, index in cover]
+
+
+def test_frontier_of_empty_journal(db):
+    assert tree.read_frontier() == (0, [])
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="SQLite inserts table by table"
+)
+def test_single_append_takes_three_statements(demo):
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        record(**draft(1))
+
+    statements = [query["sql"] for query in queries if "SAVEPOINT" not in query["sql"]]
+    assert len(statements) == 3
+    assert "pg_advisory_xact_lock" in statements[0]
+    assert statements[2].startswith("WITH entries AS (INSERT")

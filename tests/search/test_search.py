@@ -2,11 +2,13 @@
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from consultations.factories import PROTOCOL, act, open_consultation
 from protokol.consultations import services
 from protokol.protocols.services import save_protocol
-from protokol.search.indexing import reindex_all
+from protokol.search import indexing
+from protokol.search.indexing import index_consultations, reindex_all
 from protokol.search.models import SearchDocument
 
 
@@ -168,3 +170,94 @@ def test_vectors_follow_changed_texts(demo, consultation):
             [consultation.pk],
         )
         assert cursor.fetchone() == (True, True)
+
+
+def stored_texts(consultation_id):
+    return SearchDocument.objects.values_list("public_text", "internal_text").get(
+        consultation_id=consultation_id
+    )
+
+
+def post_dialogue(demo, consultation):
+    """Post public and internal messages around a protocol version."""
+    act(demo["operator"], consultation, "take")
+    services.add_message(
+        demo["operator"],
+        consultation.pk,
+        text="Запросить выписку",
+        visibility="internal",
+    )
+    save_protocol(demo["operator"], consultation.pk, **PROTOCOL)
+    services.add_message(
+        demo["citizen"], consultation.pk, text="Прилагаю Справку", visibility="public"
+    )
+    # A text without words: SQLite stores no stems for it.
+    services.add_message(
+        demo["operator"], consultation.pk, text="!!! ???", visibility="internal"
+    )
+    services.add_message(
+        demo["operator"], consultation.pk, text="Ёлочный базар", visibility="internal"
+    )
+    services.add_message(
+        demo["citizen"], consultation.pk, text="Ответ получен", visibility="public"
+    )
+
+
+def test_appended_messages_equal_rebuild(demo, consultation):
+    post_dialogue(demo, consultation)
+    appended = stored_texts(consultation.pk)
+
+    index_consultations([consultation.pk])
+
+    assert stored_texts(consultation.pk) == appended
+
+
+def test_appended_messages_found(demo, consultation):
+    post_dialogue(demo, consultation)
+
+    assert numbers(demo["citizen"], "справкой") == [consultation.number]
+    assert numbers(demo["citizen"], "ответа") == [consultation.number]
+    assert numbers(demo["citizen"], "елочный") == []
+    assert numbers(demo["operator"], "елочный") == [consultation.number]
+    assert numbers(demo["supervisor"], "выписки") == [consultation.number]
+    assert numbers(demo["citizen"], "выписки") == []
+
+
+def test_message_append_skips_rebuild(demo, consultation):
+    with CaptureQueriesContext(connection) as queries:
+        services.add_message(
+            demo["citizen"], consultation.pk, text="Новый вопрос", visibility="public"
+        )
+
+    search = [q["sql"] for q in queries if "search_document" in q["sql"]]
+    assert len(search) == 1
+    assert search[0].startswith("UPDATE")
+    assert numbers(demo["citizen"], "вопросы") == [consultation.number]
+
+
+def test_overlong_column_rebuilt_with_cut(demo, consultation, monkeypatch):
+    public, _ = stored_texts(consultation.pk)
+    monkeypatch.setattr(indexing, "MAX_COLUMN_CHARS", len(public) + 10)
+
+    services.add_message(
+        demo["citizen"],
+        consultation.pk,
+        text="Длинное продолжение",
+        visibility="public",
+    )
+    appended = stored_texts(consultation.pk)
+    index_consultations([consultation.pk])
+
+    assert len(appended[0]) == len(public) + 10
+    assert stored_texts(consultation.pk) == appended
+
+
+def test_missing_document_rebuilt_on_append(demo, consultation):
+    SearchDocument.objects.filter(consultation_id=consultation.pk).delete()
+
+    services.add_message(
+        demo["citizen"], consultation.pk, text="Прилагаю справки", visibility="public"
+    )
+
+    assert numbers(demo["citizen"], "справкой") == [consultation.number]
+    assert numbers(demo["citizen"], "пособия") == [consultation.number]

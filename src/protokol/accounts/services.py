@@ -107,12 +107,14 @@ def user_for_token(raw: str) -> User | None:
     Outside demo mode a staff member's token created without a confirmed
     second factor raises NotAuthenticated (401) naming how to get another.
     """
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(key_hash=_hash_token(raw), expires_at__gt=timezone.now())
-        .first()
-    )
-    if token is None or not token.user.is_active:
+    # get() on the unique hash, since first() would add ORDER BY id.
+    try:
+        token = ApiToken.objects.select_related("user").get(
+            key_hash=_hash_token(raw), expires_at__gt=timezone.now()
+        )
+    except ApiToken.DoesNotExist:
+        return None
+    if not token.user.is_active:
         return None
     user = token.user
     if settings.STAFF_OTP_REQUIRED and user.is_staff_member and not token.second_factor:

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from protokol.journal import checkpoints, tree
@@ -74,9 +73,10 @@ def record_many(entries: Iterable[Mapping]) -> list[JournalEntry]:
     """Append several entries, in order, inside the caller's transaction.
 
     Each mapping contains `record()`'s arguments by name. The batch takes the
-    append lock and reads the last index once. It then inserts the entries
-    and their Merkle nodes with one statement each on PostgreSQL (SQLite
-    needs one per few dozen rows, as it limits parameters per statement).
+    append lock and reads the last index with the Merkle nodes it extends.
+    PostgreSQL then inserts the entries, payloads and new nodes in one
+    statement. SQLite uses one insert per table and per few dozen rows, as it
+    limits the parameters per statement.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("journal entries are written inside a transaction")
@@ -85,16 +85,19 @@ def record_many(entries: Iterable[Mapping]) -> list[JournalEntry]:
         return []
     tree.lock_appends()
 
-    last = JournalEntry.objects.aggregate(last=Max("index"))["last"]
-    first = 0 if last is None else last + 1
+    first, frontier = tree.read_frontier()
     request_id = current_request_id()
     rows = [
         _new_entry(index, request_id, **draft)
         for index, draft in enumerate(drafts, start=first)
     ]
-    _insert_entries(rows)
-    _insert_payloads(rows)
-    tree.append_leaves(first, [row.leaf_hash for row in rows])
+    nodes = tree.new_nodes(first, frontier, [row.leaf_hash for row in rows])
+    if connection.vendor == "postgresql":
+        _insert_all(rows, nodes)
+    else:
+        _insert_entries(rows)
+        _insert_payloads(rows)
+        tree.insert_nodes(nodes)
 
     every = settings.CONFIG.journal_checkpoint_every
     if every > 0 and (first + len(rows)) // every > first // every:
@@ -168,7 +171,13 @@ def _insert_entries(rows: list[JournalEntry]) -> None:
                 for name, value in fields.items():
                     setattr(row, name, value)
         return
-    # One array per column, as for the tree nodes in tree.append_leaves.
+    with connection.cursor() as cursor:
+        cursor.execute(*_entries_statement(rows))
+
+
+def _entries_statement(rows: list[JournalEntry]) -> tuple[str, list]:
+    """Return PostgreSQL's INSERT of the entries' headers and its parameters."""
+    # One array per column, as for the tree nodes in tree.insert_nodes.
     quote = connection.ops.quote_name
     names = ", ".join(quote(name) for name, _ in _POSTGRESQL_COLUMNS)
     values = ", ".join(
@@ -179,12 +188,11 @@ def _insert_entries(rows: list[JournalEntry]) -> None:
         "%s::text[]" if kind == "jsonb" else f"%s::{kind}[]"
         for _, kind in _POSTGRESQL_COLUMNS
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {JournalEntry._meta.db_table} ({names}) "
-            f"SELECT {values} FROM unnest({arrays}) AS batch({names})",
-            [_column_values(rows, name, kind) for name, kind in _POSTGRESQL_COLUMNS],
-        )
+    return (
+        f"INSERT INTO {JournalEntry._meta.db_table} ({names}) "
+        f"SELECT {values} FROM unnest({arrays}) AS batch({names})",
+        [_column_values(rows, name, kind) for name, kind in _POSTGRESQL_COLUMNS],
+    )
 
 
 def _insert_payloads(rows: list[JournalEntry]) -> None:
@@ -198,16 +206,39 @@ def _insert_payloads(rows: list[JournalEntry]) -> None:
         )
         return
     with connection.cursor() as cursor:
+        cursor.execute(*_payloads_statement(rows))
+
+
+def _payloads_statement(rows: list[JournalEntry]) -> tuple[str, list]:
+    """Return PostgreSQL's INSERT of the entries' payloads and its parameters."""
+    return (
+        f"INSERT INTO {JournalPayload._meta.db_table} "
+        '("index", salt, body) '
+        "SELECT i, s, b::jsonb FROM unnest(%s::bigint[], %s::bytea[], %s::text[]) "
+        "AS batch(i, s, b)",
+        [
+            [row.index for row in rows],
+            [row._salt for row in rows],
+            [json.dumps(row._body) for row in rows],
+        ],
+    )
+
+
+def _insert_all(rows: list[JournalEntry], nodes: list[tuple[int, int, str]]) -> None:
+    """Insert entries, payloads and Merkle nodes in one PostgreSQL statement.
+
+    Each insert is a data-modifying WITH query of the statement, so one round
+    trip does the work of three. The payload's foreign key to its entry is
+    checked at commit, as Django creates it DEFERRABLE INITIALLY DEFERRED.
+    """
+    entries_sql, entries_params = _entries_statement(rows)
+    payloads_sql, payloads_params = _payloads_statement(rows)
+    nodes_sql, nodes_params = tree.insert_nodes_statement(nodes)
+    with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {JournalPayload._meta.db_table} "
-            '("index", salt, body) '
-            "SELECT i, s, b::jsonb FROM unnest(%s::bigint[], %s::bytea[], %s::text[]) "
-            "AS batch(i, s, b)",
-            [
-                [row.index for row in rows],
-                [row._salt for row in rows],
-                [json.dumps(row._body) for row in rows],
-            ],
+            f"WITH entries AS ({entries_sql}), payloads AS ({payloads_sql}) "
+            f"{nodes_sql}",
+            [*entries_params, *payloads_params, *nodes_params],
         )
 
 

@@ -6,10 +6,11 @@ query and never rehashes the whole tree.
 """
 
 from django.db import connection
+from django.db.models import Max
 
 from protokol.errors import ValidationFailed
 from protokol.journal import merkle
-from protokol.journal.models import MerkleNode
+from protokol.journal.models import JournalEntry, MerkleNode
 
 # Key of the PostgreSQL advisory lock that serialises appends, so indexes stay
 # gapless and in commit order.
@@ -49,13 +50,68 @@ def append_leaves(first: int, leaf_hashes: list[str]) -> None:
     the new leaves into them in memory and inserts all new nodes in one
     statement (a few on SQLite, which limits the parameters per statement).
     """
-    # (level, hash) of each perfect subtree of the tree so far, largest first.
-    stack: list[tuple[int, bytes]] = []
+    frontier: list[tuple[int, bytes]] = []
     if first:
         cover = merkle.perfect_cover(0, first)
         stored = read_nodes(cover)
-        stack = [(level, stored[(level, index)]) for level, index in cover]
+        frontier = [(level, stored[(level, index)]) for level, index in cover]
+    insert_nodes(new_nodes(first, frontier, leaf_hashes))
 
+
+def read_frontier() -> tuple[int, list[tuple[int, bytes]]]:
+    """Return the journal's entry count and the (level, hash) of its perfect cover.
+
+    The cover lists the perfect subtrees of all entries, largest first, which
+    is what new_nodes needs. PostgreSQL reads the count and the nodes in one
+    query. Call it under the append lock, in a statement after the lock's.
+    """
+    if connection.vendor != "postgresql":
+        last = JournalEntry.objects.aggregate(last=Max("index"))["last"]
+        size = 0 if last is None else last + 1
+        if not size:
+            return 0, []
+        cover = merkle.perfect_cover(0, size)
+        stored = read_nodes(cover)
+        return size, [(level, stored[(level, index)]) for level, index in cover]
+
+    # Bit `level` of the size is set exactly when the cover has a node on that
+    # level, and that node is then the last one stored on it.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH journal AS (SELECT COALESCE(MAX({_INDEX}) + 1, 0) AS size "
+            f"FROM {JournalEntry._meta.db_table}) "
+            f"SELECT journal.size, node.level, node.{_INDEX}, node.hash "
+            "FROM journal "
+            "LEFT JOIN generate_series(0, 62) AS bit(level) "
+            "ON (journal.size >> bit.level) & 1 = 1 "
+            f"LEFT JOIN {_TABLE} AS node ON node.level = bit.level "
+            f"AND node.{_INDEX} = (journal.size >> bit.level) - 1",
+        )
+        rows = cursor.fetchall()
+    size = rows[0][0]
+    if not size:
+        return 0, []
+    stored = {
+        (level, index): bytes.fromhex(value)
+        for _, level, index, value in rows
+        if level is not None
+    }
+    cover = merkle.perfect_cover(0, size)
+    missing = set(cover) - stored.keys()
+    if missing:
+        raise TreeCorrupted(f"Merkle tree nodes missing: {sorted(missing)}")
+    return size, [(level, stored[(level, index)]) for level, index in cover]
+
+
+def new_nodes(
+    first: int, frontier: list[tuple[int, bytes]], leaf_hashes: list[str]
+) -> list[tuple[int, int, str]]:
+    """Return the (level, index, hex hash) nodes that leaves `first`, … complete.
+
+    `frontier` is the (level, hash) cover of the first `first` leaves,
+    largest first, as read_frontier returns it.
+    """
+    stack = list(frontier)
     nodes: list[tuple[int, int, str]] = []
     for index, leaf_hash in enumerate(leaf_hashes, start=first):
         nodes.append((0, index, leaf_hash))
@@ -65,26 +121,32 @@ def append_leaves(first: int, leaf_hashes: list[str]) -> None:
             level += 1
             nodes.append((level, index >> level, node.hex()))
         stack.append((level, node))
-    _insert_nodes(nodes)
+    return nodes
 
 
-def _insert_nodes(nodes: list[tuple[int, int, str]]) -> None:
+def insert_nodes(nodes: list[tuple[int, int, str]]) -> None:
+    """Insert (level, index, hex hash) nodes, in one statement on PostgreSQL."""
     if connection.vendor != "postgresql":
         MerkleNode.objects.bulk_create(
             MerkleNode(level=level, index=index, hash=value)
             for level, index, value in nodes
         )
         return
+    with connection.cursor() as cursor:
+        cursor.execute(*insert_nodes_statement(nodes))
+
+
+def insert_nodes_statement(nodes: list[tuple[int, int, str]]) -> tuple[str, list]:
+    """Return PostgreSQL's INSERT of the nodes and its parameters."""
     # Three array parameters instead of three per row: the ORM's per-value
     # preparation and the driver's parsing of a long statement cost more
     # than the insert itself.
     levels, indexes, hashes = zip(*nodes, strict=True)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {_TABLE} (level, {_INDEX}, hash) "
-            "SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::text[])",
-            [list(levels), list(indexes), list(hashes)],
-        )
+    return (
+        f"INSERT INTO {_TABLE} (level, {_INDEX}, hash) "
+        "SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::text[])",
+        [list(levels), list(indexes), list(hashes)],
+    )
 
 
 def read_nodes(keys) -> dict[merkle.NodeKey, bytes]:

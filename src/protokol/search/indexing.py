@@ -46,16 +46,10 @@ def build_documents(consultation_ids: Iterable[int], *, apps=global_apps) -> lis
     )
     for pk, number, subject, description in heads:
         public[pk] += [number, subject, description]
-    messages = message_model.objects.filter(consultation_id__in=ids).order_by(
-        "consultation_id", "created_at", "id"
-    )
-    for consultation_id, text, visibility in messages.values_list(
-        "consultation_id", "text", "visibility"
-    ):
-        target = public if visibility == "public" else internal
-        target[consultation_id].append(text)
 
     # Only the latest version: the citizen and staff see that one on the page.
+    # It precedes the messages, so that a new message goes at the end of the
+    # column and append_message gives the text that a rebuild gives.
     latest = {}
     versions = version_model.objects.filter(consultation_id__in=ids).order_by(
         "consultation_id", "version"
@@ -64,6 +58,15 @@ def build_documents(consultation_ids: Iterable[int], *, apps=global_apps) -> lis
         latest[row["consultation_id"]] = [row[name] for name in PROTOCOL_FIELDS]
     for consultation_id, texts in latest.items():
         public[consultation_id] += texts
+
+    messages = message_model.objects.filter(consultation_id__in=ids).order_by(
+        "consultation_id", "created_at", "id"
+    )
+    for consultation_id, text, visibility in messages.values_list(
+        "consultation_id", "text", "visibility"
+    ):
+        target = public if visibility == "public" else internal
+        target[consultation_id].append(text)
 
     now = timezone.now()
     vendor = connection.vendor
@@ -100,6 +103,48 @@ def index_consultations(
         )
         written += len(documents)
     return written
+
+
+def append_message(consultation_id: int, text: str, visibility: str) -> None:
+    """Add a new message's text to the end of its consultation's search document.
+
+    One UPDATE writes what index_consultations would write, because a rebuild
+    puts the messages last, in creation order. The document is rebuilt
+    instead when it is missing or the column would exceed MAX_COLUMN_CHARS.
+    A document written with the protocol text after the messages keeps that
+    order, with the same words, until its next rebuild. Call it inside the
+    transaction that inserted the message.
+    """
+    vendor = connection.vendor
+    addition = stored_form(text, vendor)
+    if not addition:
+        # On SQLite a text without words stores nothing, as in a rebuild.
+        return
+
+    # A rebuild joins the texts with a newline, which SQLite's stored form
+    # turns into the single space between stems.
+    separator = " " if vendor == "sqlite" else "\n"
+    column = "public_text" if visibility == "public" else "internal_text"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE search_document SET {column} = {column}"
+            f" || CASE WHEN {column} = '' THEN '' ELSE %s END || %s,"
+            " updated_at = %s"
+            " WHERE consultation_id = %s"
+            f" AND length({column}) + CASE WHEN {column} = '' THEN 0 ELSE 1 END"
+            " + %s <= %s",
+            [
+                separator,
+                addition,
+                timezone.now(),
+                consultation_id,
+                len(addition),
+                MAX_COLUMN_CHARS,
+            ],
+        )
+        appended = cursor.rowcount == 1
+    if not appended:
+        index_consultations([consultation_id])
 
 
 def reindex_all(*, apps=global_apps, batch_size: int = 500) -> int:

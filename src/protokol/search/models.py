@@ -9,7 +9,7 @@ class SearchDocument(models.Model):
     """The searchable text of one consultation, split by who may read it.
 
     `public_text` contains what the citizen sees (number, subject,
-    description, public messages, the latest protocol version); `internal_text`
+    description, the latest protocol version, public messages); `internal_text`
     contains the internal notes. Both are stored in the form the database's
     index reads (see search/text.py): case-folded with ё as е, and on SQLite
     also Snowball-stemmed. PostgreSQL adds tsvector columns with GIN indexes,

@@ -1,13 +1,15 @@
 """Keep search documents current when consultations, messages or protocols are saved.
 
 The services create rows with Model.objects.create, which sends post_save, so
-no service calls the index itself. Paths that bulk-insert (the appeals import
-and the generator) call indexing.index_consultations after their inserts.
+no service calls the index itself. A new message is appended to the
+document; any other change rebuilds it. Paths that bulk-insert (the appeals
+import and the generator) call indexing.index_consultations after their
+inserts.
 """
 
 from django.db.models.signals import post_save
 
-from protokol.search.indexing import index_consultations
+from protokol.search.indexing import append_message, index_consultations
 
 # Consultation fields that the search document contains.
 INDEXED_FIELDS = frozenset({"number", "subject", "description"})
@@ -21,7 +23,7 @@ def connect() -> None:
     post_save.connect(
         _consultation_saved, sender=Consultation, dispatch_uid="search_consultation"
     )
-    post_save.connect(_child_saved, sender=Message, dispatch_uid="search_message")
+    post_save.connect(_message_saved, sender=Message, dispatch_uid="search_message")
     post_save.connect(
         _child_saved, sender=ProtocolVersion, dispatch_uid="search_protocol"
     )
@@ -40,3 +42,12 @@ def _child_saved(sender, instance, **kwargs):
     if kwargs.get("raw"):
         return
     index_consultations([instance.consultation_id])
+
+
+def _message_saved(sender, instance, created, **kwargs):
+    if kwargs.get("raw"):
+        return
+    if created:
+        append_message(instance.consultation_id, instance.text, instance.visibility)
+    else:
+        index_consultations([instance.consultation_id])
