@@ -30,8 +30,9 @@ def _facts(consultation) -> ConsultationFacts:
 
 def _direct() -> dict:
     """Compute every consultation's facts from its rows, without the table."""
-    rows = Consultation.objects.annotate(**fact_expressions()).values("pk", *COLUMNS)
-    return {row.pop("pk"): row for row in rows}
+    aliases = {f"direct_{name}": value for name, value in fact_expressions().items()}
+    rows = Consultation.objects.annotate(**aliases).values_list("pk", *aliases)
+    return {row[0]: dict(zip(COLUMNS, row[1:], strict=True)) for row in rows}
 
 
 def _stored() -> dict:

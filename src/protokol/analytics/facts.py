@@ -89,6 +89,7 @@ def fact_expressions() -> dict:
         .values("created_at")[:1]
     )
     return {
+        "created_at": F("created_at"),
         "first_reply_at": Subquery(first_reply, output_field=DateTimeField()),
         "end_at": Coalesce(
             Subquery(signed, output_field=DateTimeField()),
@@ -160,13 +161,23 @@ def with_later_requests(ids: set[int], using: str = DEFAULT_DB_ALIAS) -> set[int
     return later
 
 
-def refresh_facts(ids: Iterable[int], *, using: str = DEFAULT_DB_ALIAS) -> int:
+def refresh_facts(
+    ids: Iterable[int],
+    *,
+    later_requests: bool = True,
+    using: str = DEFAULT_DB_ALIAS,
+) -> int:
     """Recompute the facts of the consultations `ids` and of their later requests.
 
-    Call it inside the write's transaction, after the write. Returns the
-    number of consultations recomputed.
+    Call it inside the write's transaction, after the write. A write that
+    changes neither the creation time, the citizen nor the service of a
+    consultation passes `later_requests=False`, because the later requests
+    keep their previous request then. Returns the number of consultations
+    recomputed.
     """
-    ids = with_later_requests({int(pk) for pk in ids}, using)
+    ids = {int(pk) for pk in ids}
+    if later_requests:
+        ids = with_later_requests(ids, using)
     ordered = sorted(ids)
     with transaction.atomic(using=using):
         for start in range(0, len(ordered), BATCH_SIZE):

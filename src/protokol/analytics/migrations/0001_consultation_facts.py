@@ -38,6 +38,7 @@ class Migration(migrations.Migration):
                         to="consultations.consultation",
                     ),
                 ),
+                ("created_at", models.DateTimeField(db_index=True)),
                 ("first_reply_at", models.DateTimeField(null=True)),
                 ("end_at", models.DateTimeField(null=True)),
                 ("returns", models.PositiveIntegerField(default=0)),
