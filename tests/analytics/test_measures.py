@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from protokol.analytics.comparison import comparison_rows, problem_areas
+from protokol.analytics.facts import refresh_facts
 from protokol.analytics.filters import Filters
 from protokol.analytics.measures import percentile, statistics_rows
 from protokol.consultations import services
@@ -28,6 +29,8 @@ def _made(demo, service_code: str, created_at: datetime, days_to_close=None):
             closed_at=created_at + timedelta(days=days_to_close),
         )
     Consultation.objects.filter(pk=consultation.pk).update(**changes)
+    # The update bypasses the service layer, which keeps the facts current.
+    refresh_facts([consultation.pk])
     return consultation
 
 

@@ -7,8 +7,9 @@ from datetime import datetime
 import pytest
 
 from protokol.accounts.models import User
+from protokol.analytics.facts import SATISFIED_STATUS
 from protokol.analytics.filters import Filters
-from protokol.analytics.measures import SATISFIED_STATUS, statistics_rows
+from protokol.analytics.measures import statistics_rows
 
 pytestmark = pytest.mark.django_db
 

@@ -5,10 +5,9 @@ Counts and shares are aggregated in the database, one GROUP BY query per table.
 Times are differences of timestamps that the same query set delivers per row,
 and their median and 90th percentile are computed in Python.
 
-NOTE: every request computes the facts of each selected consultation with
-correlated subqueries: 9 to 24 s for a month of a million consultations on
-PostgreSQL (docs/benchmarks.md). Remove when the facts are precomputed per
-consultation or per day by the service layer.
+The facts of each consultation (first reply, end, returns, disputes, the
+previous request) are stored in ConsultationFacts by the service layer
+(protokol.analytics.facts), and the queries join them by primary key.
 
 NOTE: SQLite has no percentile aggregate, so percentiles are computed over a
 values_list on both databases. PostgreSQL's percentile_cont could take that
@@ -22,41 +21,25 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.db.models import (
-    Case,
+    BooleanField,
     Count,
-    DateTimeField,
-    Exists,
+    ExpressionWrapper,
     F,
-    IntegerField,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Sum,
     Value,
-    When,
 )
 from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
 from django.utils import timezone
 
-from protokol.accounts.models import STAFF_ROLES, Department, User
-from protokol.analytics.filters import Filters, analytics_scope, filter_q
+from protokol.accounts.models import Department, User
+from protokol.analytics.filters import Filters, analytics_scope, day_start, filter_q
 from protokol.catalog.models import Service
-from protokol.consultations.models import (
-    Consultation,
-    Message,
-    Status,
-    Transition,
-    Visibility,
-)
+from protokol.consultations.models import Consultation, Status
 from protokol.web.forms import localized_name
 from protokol.web.labels import channel_label
 from protokol.workflow.deadlines import consultation_deadlines
-
-# The portal status a citizen sets when the answer solved the problem. The
-# importer keeps it in the transition's details["portal_status"]
-# (protokol.imports.timeline, _Replay._status).
-SATISFIED_STATUS = "Завершено: Пользователь удовлетворен решением проблемы"
 
 DIMENSIONS = ("service", "department", "district", "channel", "operator", "period")
 
@@ -89,64 +72,54 @@ COLUMNS = (
 )
 
 
-def _transitions(action: str | None = None, **lookups) -> QuerySet:
-    queryset = Transition.objects.filter(consultation=OuterRef("pk"), **lookups)
-    return queryset.filter(action=action) if action else queryset
-
-
 def fact_annotations(repeat_days: int) -> dict:
-    """Return per-consultation facts as annotations: times and yes/no flags.
+    """Return the stored facts of each consultation as annotations.
 
     `end_at` is the first signing, or the closing for consultations archived
-    without one. `first_reply_at` is the first public message by staff.
+    without one. `first_reply_at` is the first public message by staff. A
+    request repeats when the same citizen made a request of the same service
+    at most `repeat_days` days before it.
     """
-    first_reply = (
-        Message.objects.filter(
-            consultation=OuterRef("pk"),
-            visibility=Visibility.PUBLIC,
-            author_role__in=list(STAFF_ROLES),
-        )
-        .order_by("created_at", "id")
-        .values("created_at")[:1]
-    )
-    signed = _transitions("sign").order_by("created_at", "id").values("created_at")[:1]
-    returns = (
-        _transitions("return")
-        .order_by()
-        .values("consultation")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    earlier_request = Consultation.objects.filter(
-        citizen_id=OuterRef("citizen_id"),
-        service_id=OuterRef("service_id"),
-        created_at__lt=OuterRef("created_at"),
-        created_at__gte=OuterRef("created_at") - timedelta(days=repeat_days),
-    )
+    window = timedelta(days=repeat_days)
     return {
-        "first_reply_at": Subquery(first_reply, output_field=DateTimeField()),
-        "end_at": Coalesce(
-            Subquery(signed, output_field=DateTimeField()),
-            Case(
-                When(status=Status.ARCHIVED, then=F("closed_at")),
-                output_field=DateTimeField(),
-            ),
+        "first_reply_at": F("facts__first_reply_at"),
+        "end_at": F("facts__end_at"),
+        "f_returns": Coalesce(F("facts__returns"), Value(0)),
+        "f_disputed": Coalesce(F("facts__disputed"), Value(False)),
+        "f_concluded": Coalesce(F("facts__dispute_concluded"), Value(False)),
+        "f_reopened": Coalesce(F("facts__dispute_reopened"), Value(False)),
+        "f_satisfied": Coalesce(F("facts__satisfied"), Value(False)),
+        "f_repeat": ExpressionWrapper(
+            Q(facts__previous_request_at__gte=F("created_at") - window),
+            output_field=BooleanField(),
         ),
-        "f_returns": Coalesce(Subquery(returns, output_field=IntegerField()), Value(0)),
-        "f_disputed": Exists(_transitions("dispute")),
-        "f_concluded": Exists(_transitions("conclude")),
-        "f_reopened": Exists(_transitions("reopen")),
-        "f_satisfied": Exists(_transitions(details__portal_status=SATISFIED_STATUS)),
-        "f_repeat": Exists(earlier_request),
     }
 
 
 def facts(user, filters: Filters) -> QuerySet:
     """Return the consultations `user` may see within `filters`, with their facts."""
-    queryset = Consultation.objects.filter(analytics_scope(user)).filter(
-        filter_q(filters)
+    queryset = (
+        Consultation.objects.filter(analytics_scope(user))
+        .filter(filter_q(filters))
+        .filter(_facts_range_q(filters))
     )
     return queryset.annotate(**fact_annotations(filters.repeat_days)).order_by()
+
+
+def _facts_range_q(filters: Filters) -> Q:
+    """Return the date range on the facts' copy of the creation time.
+
+    The same range on both tables lets PostgreSQL join two index ranges,
+    where the range on the consultation alone made it read every facts row.
+    A consultation without a facts row drops out of a dated selection, so
+    data written outside the service layer needs `protokol analytics-refresh`.
+    """
+    q = Q()
+    if filters.date_from:
+        q &= Q(facts__created_at__gte=day_start(filters.date_from))
+    if filters.date_to:
+        q &= Q(facts__created_at__lt=day_start(filters.date_to + timedelta(days=1)))
+    return q
 
 
 def measure_q(measure: str, now: datetime | None = None) -> Q:

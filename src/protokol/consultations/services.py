@@ -10,7 +10,8 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext
 
-from protokol.accounts.models import Department
+from protokol.accounts.models import STAFF_ROLES, Department
+from protokol.analytics.facts import refresh_facts
 from protokol.catalog.models import Service
 from protokol.consultations import lifecycle, permissions
 from protokol.consultations.models import (
@@ -190,6 +191,7 @@ def create_consultation(
             updated_at=now,
             deadline=now + timedelta(days=service.deadline_days),
         )
+        refresh_facts([consultation.pk])
         journal.record(
             JournalAction.CONSULTATION_CREATE,
             actor=actor,
@@ -350,6 +352,9 @@ def _append_message(actor, consultation, text, visibility, base_version) -> Mess
         created_at=now,
     )
     bump_version(consultation, updated_at=now)
+    if visibility == Visibility.PUBLIC and actor.role in STAFF_ROLES:
+        # Only a public message by staff can be the first reply.
+        refresh_facts([consultation.pk], later_requests=False)
     journal.record(
         JournalAction.MESSAGE_CREATE,
         actor=actor,
@@ -472,6 +477,7 @@ def transition(
             # A signed checkpoint fixes the journal, signing entry included.
             transaction.on_commit(checkpoints.issue_checkpoint_safely)
 
+        refresh_facts([consultation.pk], later_requests=False)
         journal.record(
             JournalAction.CONSULTATION_TRANSITION,
             actor=actor,

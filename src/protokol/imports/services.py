@@ -55,6 +55,7 @@ from tqdm import tqdm
 
 from protokol.accounts.models import Department, Role, User
 from protokol.accounts.services import create_user, ensure_department
+from protokol.analytics.facts import refresh_facts
 from protokol.catalog.models import Service
 from protokol.catalog.services import ensure_service
 from protokol.consultations.models import (
@@ -346,6 +347,7 @@ def _import_appeal(
         )
         for draft in timeline.transitions
     )
+    refresh_facts([consultation.pk])
 
     imported = {
         "action": JournalAction.CONSULTATION_IMPORT,

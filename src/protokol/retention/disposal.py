@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from protokol.analytics.facts import refresh_facts, with_later_requests
 from protokol.consultations.models import (
     Attachment,
     CollectedData,
@@ -108,7 +109,11 @@ def purge(consultation: Consultation, *, policy_details: dict | None = None) -> 
             details={"policy": policy_details} if policy_details else None,
         )
     )
+    # A later request of the same citizen and service loses this one as its
+    # previous request.
+    later_requests = with_later_requests({consultation_id}) - {consultation_id}
     consultation.delete()
+    refresh_facts(later_requests)
     transaction.on_commit(lambda: _delete_files(consultation_id, files))
     transaction.on_commit(_clear_copy_cache)
     return removed

@@ -27,6 +27,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from protokol.accounts.models import Department, Role, User
+from protokol.analytics.facts import refresh_facts
 from protokol.catalog.models import Service
 from protokol.consultations.models import (
     Channel,
@@ -219,6 +220,7 @@ def _write_batch(
         transitions += _transitions(template, start, row)
     _insert_rows(Message, MESSAGE_COLUMNS, messages)
     _insert_rows(Transition, TRANSITION_COLUMNS, transitions)
+    refresh_facts([row.pk for row in consultations])
 
     journal.record_many(
         {
