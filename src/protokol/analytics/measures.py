@@ -2,16 +2,16 @@
 operator or period.
 
 Counts and shares are aggregated in the database, one GROUP BY query per table.
-Times are differences of timestamps that the same query set delivers per row,
-and their median and 90th percentile are computed in Python.
+Times are differences of timestamps between the stored facts and the creation.
 
 The facts of each consultation (first reply, end, returns, disputes, the
 previous request) are stored in ConsultationFacts by the service layer
 (protokol.analytics.facts), and the queries join them by primary key.
 
-NOTE: SQLite has no percentile aggregate, so percentiles are computed over a
-values_list on both databases. PostgreSQL's percentile_cont could take that
-over when SQLite support is dropped.
+On PostgreSQL the medians and 90th percentiles are `percentile_cont`
+aggregates in the same GROUP BY. SQLite has no percentile aggregate, so there
+they are computed in Python over a values_list, with the same linear
+interpolation between the closest ranks.
 """
 
 import math
@@ -20,11 +20,15 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from django.db import connections
 from django.db.models import (
+    Aggregate,
     BooleanField,
     Count,
     ExpressionWrapper,
     F,
+    FloatField,
+    Func,
     Q,
     QuerySet,
     Sum,
@@ -212,17 +216,12 @@ def statistics_rows(
         group=group_expression(by, filters.granularity)
     )
     counted = _counts(queryset, now)
-    times = _times(queryset)
+    times = _time_columns(queryset)
     workflow = _workflow_deadlines(queryset, now)
 
     rows = []
     for key in sorted(counted, key=_sort_key):
-        row = {"key": key, **counted[key]}
-        for name, durations in times.get(key, {}).items():
-            n, median, p90 = distribution(durations)
-            row.update(
-                {f"{name}_n": n, f"{name}_median_s": median, f"{name}_p90_s": p90}
-            )
+        row = {"key": key, **counted[key], **times.get(key, {})}
         known, met = workflow.get(key, (0, 0))
         row["deadline_known"] += known
         row["deadline_met"] += met
@@ -256,6 +255,49 @@ def _counts(queryset: QuerySet, now: datetime) -> dict:
         "closed_first": Count("pk", filter=measure_q("closed_first")),
         "satisfied": Count("pk", filter=measure_q("satisfied")),
     }
+    grouped = queryset.values("group").annotate(**aggregates).order_by()
+    return {row.pop("group"): row for row in grouped}
+
+
+class PercentileCont(Aggregate):
+    """PostgreSQL's continuous percentile of an ordered set of numbers."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression, fraction: float, **extra):
+        super().__init__(expression, fraction=float(fraction), **extra)
+
+
+def _seconds(end: str) -> Func:
+    return Func(
+        F(end) - F("created_at"),
+        template="EXTRACT(EPOCH FROM %(expressions)s)",
+        output_field=FloatField(),
+    )
+
+
+def _time_columns(queryset: QuerySet) -> dict:
+    """Return the count, median and 90th percentile of each duration per group."""
+    if connections[queryset.db].vendor != "postgresql":
+        columns = {}
+        for key, durations in _times(queryset).items():
+            columns[key] = {}
+            for name, values in durations.items():
+                n, median, p90 = distribution(values)
+                columns[key].update(
+                    {f"{name}_n": n, f"{name}_median_s": median, f"{name}_p90_s": p90}
+                )
+        return columns
+
+    aggregates = {}
+    for name, end in (("processing", "end_at"), ("first_response", "first_reply_at")):
+        present = Q(**{f"{end}__isnull": False})
+        seconds = _seconds(end)
+        aggregates[f"{name}_n"] = Count("pk", filter=present)
+        aggregates[f"{name}_median_s"] = PercentileCont(seconds, 0.5, filter=present)
+        aggregates[f"{name}_p90_s"] = PercentileCont(seconds, 0.9, filter=present)
     grouped = queryset.values("group").annotate(**aggregates).order_by()
     return {row.pop("group"): row for row in grouped}
 
