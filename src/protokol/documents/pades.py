@@ -1,14 +1,14 @@
 """PAdES B-LTA signatures on protocol copies with the organisation seal.
 
-The copy is signed in three incremental updates, each keeping the PDF/A-3b
+The copy is signed in two incremental updates, each keeping the PDF/A-3b
 identification and the trailer /ID:
 
 1. the seal's signature (PAdES B-T): CAdES signed attributes, the signature
    timestamp from the built-in TSA, and a visible stamp on the last page;
 2. the document security store (B-LT): the certificates, a CRL of the
    installation and OCSP responses about the seal and the TSA certificates,
-   all issued after that timestamp;
-3. a document timestamp (B-LTA) over everything before it.
+   all issued after that timestamp, and in the same update a document
+   timestamp (B-LTA) over the whole file, the DSS included.
 """
 
 import asyncio
@@ -305,10 +305,11 @@ def sign_copy(
         )
     )
 
-    # Revocation data must postdate the signature timestamp for B-LT. The
-    # DSS contains the TSA's chain too, so the document timestamp needs no DSS
-    # update after it and covers the whole file.
-    context = validation_context(crl.current_crl())
+    # Revocation data must postdate the signature timestamp for B-LT, so the
+    # DSS follows the seal's revision. It contains the TSA's chain too, so the
+    # document timestamp needs no DSS update after it. Both go into one
+    # incremental update: the timestamp's byte range covers the whole file,
+    # the DSS included, and pyHanko parses the signed file only once more.
     writer = IncrementalPdfFileWriter(signed, strict=False)
     leaves = [pki.organisation_identity(stem).certificate for stem in ("seal", "tsa")]
     DocumentSecurityStore.supply_dss_in_writer(
@@ -318,16 +319,14 @@ def sign_copy(
             to_asn1(certificate) for certificate in [pki.root_certificate()] + leaves
         ],
         ocsps=[ocsp_response(certificate) for certificate in leaves],
-        validation_context=context,
+        validation_context=validation_context(crl.current_crl()),
     )
-    with_dss = io.BytesIO()
-    writer.write(with_dss)
 
     output = io.BytesIO()
     stamper = signers.PdfTimeStamper(timestamper, field_name=TIMESTAMP_FIELD)
     asyncio.run(
         stamper.async_timestamp_pdf(
-            IncrementalPdfFileWriter(with_dss, strict=False),
+            writer,
             DIGEST_ALGORITHM,
             bytes_reserved=TIMESTAMP_BYTES_RESERVED,
             output=output,
