@@ -67,6 +67,11 @@ class Config(BaseSettings):
     # Seconds that the file of a finished copy job is kept for download. The
     # worker then deletes it, and the job URL returns 410.
     copy_job_keep_seconds: int = 86400
+    # Sealed copies in the cache under data_dir/copies: an entry not read for
+    # this many seconds is deleted, and above this many bytes in all the least
+    # recently read ones are deleted first; 0 turns a limit off.
+    copy_cache_max_age_seconds: int = 30 * 86400
+    copy_cache_max_bytes: int = 1024 * 1024 * 1024
     token_ttl_hours: int = 24
     # Failed password sign-ins of one user name from one address before
     # django-axes locks that pair out, and the lockout's length in minutes.
@@ -299,6 +304,14 @@ class Config(BaseSettings):
     def _positive_keep_seconds(cls, value: int) -> int:
         if value < 1:
             raise ValueError("PROTOKOL_COPY_JOB_KEEP_SECONDS must be 1 or more")
+        return value
+
+    @field_validator("copy_cache_max_age_seconds", "copy_cache_max_bytes")
+    @classmethod
+    def _non_negative_cache_limit(cls, value: int, info) -> int:
+        if value < 0:
+            name = f"PROTOKOL_{info.field_name.upper()}"
+            raise ValueError(f"{name} must be 0 (no limit) or more")
         return value
 
     @field_validator("tsa_timeout_seconds")

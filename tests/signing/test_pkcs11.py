@@ -360,3 +360,33 @@ def test_concurrent_signatures_all_verify(token_pki, tmp_path):
     for data, result in results:
         verified = openssl_verify(tmp_path, result.cms, data, token_pki / "root.pem")
         assert verified.returncode == 0, verified.stderr.decode()
+
+
+def test_sealed_copy_signed_on_token(token_pki, demo):
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    from protokol.documents.pdfcheck import verify_pdf
+    from protokol.documents.services import issue_copy
+
+    consultation = consultation_in(demo, Status.SIGNED)
+
+    _, content = issue_copy(demo["citizen"], consultation.pk)
+
+    assert not (token_pki / "seal.key.pem").exists()
+    checks = verify_pdf(content, root=token_pki / "root.pem")
+    assert [check.name for check in checks if not check.ok] == []
+    seal = PdfFileReader(io.BytesIO(content)).embedded_regular_signatures[0]
+    certificate = pki.organisation_identity("seal").certificate
+    assert seal.signer_cert.serial_number == certificate.serial_number
+
+
+def test_sealed_copy_without_token_key_names_import(token_pki, monkeypatch):
+    from protokol.documents import pades
+
+    monkeypatch.setattr(tokens, "has_private_key", lambda *args: False)
+
+    with pytest.raises(tokens.TokenUnavailable) as raised:
+        pades.sign_copy(b"%PDF-1.7", seal_box=None, stamp_text="%(ts)s", reason="x")
+
+    assert "has no key labelled 'seal'" in str(raised.value)
+    assert "protokol pki pkcs11-import seal" in str(raised.value)

@@ -1,14 +1,14 @@
 """PAdES B-LTA signatures on protocol copies with the organisation seal.
 
-The copy is signed in three incremental updates, each keeping the PDF/A-3b
+The copy is signed in two incremental updates, each keeping the PDF/A-3b
 identification and the trailer /ID:
 
 1. the seal's signature (PAdES B-T): CAdES signed attributes, the signature
    timestamp from the built-in TSA, and a visible stamp on the last page;
 2. the document security store (B-LT): the certificates, a CRL of the
    installation and OCSP responses about the seal and the TSA certificates,
-   all issued after that timestamp;
-3. a document timestamp (B-LTA) over everything before it.
+   all issued after that timestamp, and in the same update a document
+   timestamp (B-LTA) over the whole file, the DSS included.
 """
 
 import asyncio
@@ -32,7 +32,7 @@ from pyhanko.pdf_utils.font.opentype import (
 )
 
 from protokol.signing import crl, ocsp, pki, tsa
-from protokol.signing.signers import seal_signer
+from protokol.signing.signers import seal_pdf_signer
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +53,9 @@ def to_asn1(certificate) -> asn1_x509.Certificate:
 # the signature timestamp and both chains was about 10 KB, the document
 # timestamp about 5 KB.
 SEAL_BYTES_RESERVED = 16 * 1024
+# The seal's CMS made with pyHanko's PKCS11Signer on a SoftHSM2 token needed
+# 16,626 bytes, more than with the key file, so it gets more room.
+TOKEN_SEAL_BYTES_RESERVED = 24 * 1024
 TIMESTAMP_BYTES_RESERVED = 8 * 1024
 
 
@@ -255,17 +258,16 @@ def sign_copy(
 
     Raises:
         pki.PkiNotConfigured: the PKI is not initialised.
+        tokens.TokenUnavailable: with PROTOKOL_SIGNER_BACKEND=pkcs11, the
+            token or the seal's key on it cannot be used.
     """
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.text import TextBoxStyle
     from pyhanko.sign import fields, signers
+    from pyhanko.sign.pkcs11 import PKCS11Signer
     from pyhanko.sign.validation.dss import DocumentSecurityStore
     from pyhanko.stamp import TextStampStyle
 
-    # NOTE: the seal key always comes from seal.key.pem, so with
-    # PROTOKOL_SIGNER_BACKEND=pkcs11 and the key only on the token sealing
-    # raises PkiNotConfigured. Remove once copies are signed on the token.
-    signer = seal_signer()
     timestamper = tsa.timestamper()
     field_spec = None
     if seal_box is not None:
@@ -287,28 +289,37 @@ def sign_copy(
         subfilter=fields.SigSeedSubFilter.PADES,
         reason=reason,
     )
-    pdf_signer = signers.PdfSigner(
-        metadata,
-        signer,
-        timestamper=timestamper,
-        stamp_style=style,
-        new_field_spec=field_spec,
-    )
     signed = io.BytesIO()
-    # NOTE: asyncio.run fails in a thread with a running event loop, so
-    # async views must call this through sync_to_async.
-    asyncio.run(
-        pdf_signer.async_sign_pdf(
-            IncrementalPdfFileWriter(io.BytesIO(content), strict=False),
-            bytes_reserved=SEAL_BYTES_RESERVED,
-            output=signed,
+    # With the pkcs11 backend the token's session stays open for the whole
+    # signature, including the signature timestamp, which the built-in TSA
+    # makes in this process.
+    with seal_pdf_signer() as signer:
+        pdf_signer = signers.PdfSigner(
+            metadata,
+            signer,
+            timestamper=timestamper,
+            stamp_style=style,
+            new_field_spec=field_spec,
         )
-    )
+        # NOTE: asyncio.run fails in a thread with a running event loop, so
+        # async views must call this through sync_to_async.
+        asyncio.run(
+            pdf_signer.async_sign_pdf(
+                IncrementalPdfFileWriter(io.BytesIO(content), strict=False),
+                bytes_reserved=(
+                    TOKEN_SEAL_BYTES_RESERVED
+                    if isinstance(signer, PKCS11Signer)
+                    else SEAL_BYTES_RESERVED
+                ),
+                output=signed,
+            )
+        )
 
-    # Revocation data must postdate the signature timestamp for B-LT. The
-    # DSS contains the TSA's chain too, so the document timestamp needs no DSS
-    # update after it and covers the whole file.
-    context = validation_context(crl.current_crl())
+    # Revocation data must postdate the signature timestamp for B-LT, so the
+    # DSS follows the seal's revision. It contains the TSA's chain too, so the
+    # document timestamp needs no DSS update after it. Both go into one
+    # incremental update: the timestamp's byte range covers the whole file,
+    # the DSS included, and pyHanko parses the signed file only once more.
     writer = IncrementalPdfFileWriter(signed, strict=False)
     leaves = [pki.organisation_identity(stem).certificate for stem in ("seal", "tsa")]
     DocumentSecurityStore.supply_dss_in_writer(
@@ -318,16 +329,14 @@ def sign_copy(
             to_asn1(certificate) for certificate in [pki.root_certificate()] + leaves
         ],
         ocsps=[ocsp_response(certificate) for certificate in leaves],
-        validation_context=context,
+        validation_context=validation_context(crl.current_crl()),
     )
-    with_dss = io.BytesIO()
-    writer.write(with_dss)
 
     output = io.BytesIO()
     stamper = signers.PdfTimeStamper(timestamper, field_name=TIMESTAMP_FIELD)
     asyncio.run(
         stamper.async_timestamp_pdf(
-            IncrementalPdfFileWriter(with_dss, strict=False),
+            writer,
             DIGEST_ALGORITHM,
             bytes_reserved=TIMESTAMP_BYTES_RESERVED,
             output=output,

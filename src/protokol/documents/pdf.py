@@ -478,11 +478,19 @@ SEAL_WIDTH_PT = 80 * 72 / 25.4
 SEAL_HEIGHT_PT = 22 * 72 / 25.4
 
 
+# Data mask of the QR code. By default segno scores all eight masks and
+# keeps the one with the lowest penalty, which took 3.8 of 4.9 ms per code
+# with segno 1.6.6. Any mask gives a valid code, because a reader takes the
+# mask from the code's format information. segno chose mask 2 for 111 of
+# 200 random verification URLs, and mask 4 for 83.
+QR_MASK = 2
+
+
 def qr_svg(url: str) -> str:
     """Return an inline SVG QR code of `url` (error correction M, no border)."""
     import segno
 
-    return segno.make(url, error="m", micro=False).svg_inline(
+    return segno.make(url, error="m", micro=False, mask=QR_MASK).svg_inline(
         scale=1, border=0, omitsize=True
     )
 

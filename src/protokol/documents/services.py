@@ -196,7 +196,9 @@ def render_sealed_copy(
         stamp_text=labels["seal_stamp"],
         reason=f"{labels['document_title']} {consultation.number}",
     )
-    copy_cache.store(key, content, encrypted=encrypted)
+    variant = collected.variant if collected is not None else "none"
+    slot = copy_cache.slot_name(consultation.pk, language, variant)
+    copy_cache.store(key, content, encrypted=encrypted, slot=slot)
     return content
 
 

@@ -2,6 +2,8 @@
 
 import asyncio
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -142,31 +144,8 @@ class Pkcs11Signer:
     def sign(
         self, data: bytes, identity: pki.Identity, *, timestamp: bool = True
     ) -> SignedResult:
-        identifier = tokens.key_id(identity.certificate.public_key())
-        with tokens.session() as session:
-            if not tokens.has_private_key(session, identity.name, identifier):
-                raise tokens.TokenUnavailable(
-                    f"Token {tokens.token_label()!r} has no key labelled "
-                    f"{identity.name!r} with ID {identifier.hex()}, the key of "
-                    f"certificate {pki.serial_hex(identity.certificate)}: make it "
-                    "with `protokol pki init` or `protokol pki issue` under "
-                    "PROTOKOL_SIGNER_BACKEND=pkcs11, or move the key file there "
-                    f"with `protokol pki pkcs11-import {identity.name}`."
-                )
-            signer = PKCS11Signer(
-                session,
-                signing_cert=_to_asn1(identity.certificate),
-                ca_chain=_chain(identity),
-                key_label=identity.name,
-                key_id=identifier,
-            )
-            try:
-                signed = _signed_data(signer, data, timestamper=None)
-            except PKCS11Error as error:
-                raise tokens.TokenUnavailable(
-                    f"Token {tokens.token_label()!r} failed to sign as "
-                    f"{identity.name}: {type(error).__name__} {error}"
-                ) from error
+        with token_signer(identity) as signer:
+            signed = _signed_data(signer, data, timestamper=None)
 
         # The timestamp is requested after the session closes, so a slow
         # TSA does not hold the token lock that other signatures wait for.
@@ -176,6 +155,58 @@ class Pkcs11Signer:
 
 
 BACKENDS: dict[str, type] = {"software": SoftwareSigner, "pkcs11": Pkcs11Signer}
+
+
+@contextmanager
+def token_signer(identity: pki.Identity) -> Iterator[PKCS11Signer]:
+    """Yield pyHanko's signer for the identity's key on the PKCS#11 token.
+
+    The token's session, and the lock that serialises its use, are held
+    until the block ends.
+
+    Raises:
+        tokens.TokenUnavailable: the token cannot be opened, has no key for
+            the identity's certificate, or fails to sign.
+    """
+    identifier = tokens.key_id(identity.certificate.public_key())
+    with tokens.session() as session:
+        if not tokens.has_private_key(session, identity.name, identifier):
+            raise tokens.TokenUnavailable(
+                f"Token {tokens.token_label()!r} has no key labelled "
+                f"{identity.name!r} with ID {identifier.hex()}, the key of "
+                f"certificate {pki.serial_hex(identity.certificate)}: make it "
+                "with `protokol pki init` or `protokol pki issue` under "
+                "PROTOKOL_SIGNER_BACKEND=pkcs11, or move the key file there "
+                f"with `protokol pki pkcs11-import {identity.name}`."
+            )
+        signer = PKCS11Signer(
+            session,
+            signing_cert=_to_asn1(identity.certificate),
+            ca_chain=_chain(identity),
+            key_label=identity.name,
+            key_id=identifier,
+        )
+        try:
+            yield signer
+        except PKCS11Error as error:
+            raise tokens.TokenUnavailable(
+                f"Token {tokens.token_label()!r} failed to sign as "
+                f"{identity.name}: {type(error).__name__} {error}"
+            ) from error
+
+
+@contextmanager
+def seal_pdf_signer() -> Iterator[SimpleSigner | PKCS11Signer]:
+    """Yield pyHanko's signer for the seal from PROTOKOL_SIGNER_BACKEND.
+
+    With "pkcs11" the key stays on the token, whose session is held until
+    the block ends; otherwise it is `seal_signer`.
+    """
+    if settings.CONFIG.signer_backend != "pkcs11":
+        yield seal_signer()
+        return
+    with token_signer(pki.organisation_identity("seal")) as signer:
+        yield signer
 
 
 def _sign_cms(
