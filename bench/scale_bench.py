@@ -115,7 +115,16 @@ def main() -> None:
         default=60.0,
         help="statement timeout in seconds; a request that hits it runs no more",
     )
+    parser.add_argument(
+        "--kinds",
+        default=",".join(GOALS),
+        help="comma-separated kinds of request to time (dashboard, list, search); "
+        "the baseline always runs",
+    )
     args = parser.parse_args()
+    kinds = set(args.kinds.split(","))
+    if not kinds <= set(GOALS):
+        parser.error(f"invalid --kinds {args.kinds!r}; use some of {', '.join(GOALS)}")
 
     setup_test_environment()
     if connection.vendor == "postgresql":
@@ -137,7 +146,11 @@ def main() -> None:
     sample = list(
         Consultation.objects.order_by("-id").values_list("number", flat=True)[:1000]
     )
-    plan = requests(citizen, random.Random(1).sample(sample, 1))
+    plan = [
+        (kind, user, path)
+        for kind, user, path in requests(citizen, random.Random(1).sample(sample, 1))
+        if kind == "baseline" or kind in kinds
+    ]
 
     times: dict[int, list[float]] = {index: [] for index in range(len(plan))}
     timed_out: set[int] = set()

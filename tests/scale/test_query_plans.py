@@ -20,6 +20,7 @@ from protokol.accounts.services import create_user
 from protokol.consultations.models import Consultation
 from protokol.scale.generate import generate
 from protokol.scale.profile import learn_profile
+from protokol.search import services as search_services
 from protokol.search.text import words
 
 pytestmark = pytest.mark.skipif(
@@ -68,7 +69,12 @@ def explain(sql: str) -> dict:
 
 
 @pytest.fixture
-def large(demo, small_source):
+def large(demo, small_source, monkeypatch):
+    # Search windows keep their share of a million consultations, so that the
+    # planner weighs them as it would there.
+    for name in ("MAX_RANKED", "FIRST_WINDOW", "MAX_WINDOW"):
+        full = getattr(search_services, name)
+        monkeypatch.setattr(search_services, name, full * GENERATED // 1_000_000)
     generate(GENERATED, seed=11, batch_size=2000, source=small_source)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")

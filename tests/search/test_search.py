@@ -261,3 +261,87 @@ def test_missing_document_rebuilt_on_append(demo, consultation):
 
     assert numbers(demo["citizen"], "справкой") == [consultation.number]
     assert numbers(demo["citizen"], "пособия") == [consultation.number]
+
+
+def window_fixture(demo) -> list:
+    """Open 20 consultations, every third about a subsidy, created out of id order.
+
+    Return the matches newest first, as (created_at, id) orders them.
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from protokol.consultations.models import Consultation
+
+    now = timezone.now()
+    matches = []
+    for position in range(20):
+        subject = "Субсидия на жильё" if position % 3 == 0 else "Справка о доходах"
+        consultation = open_consultation(demo["citizen"], subject=subject)
+        # Creation times run against the ids for half of the rows.
+        hours = position if position % 2 else 40 - position
+        Consultation.objects.filter(pk=consultation.pk).update(
+            created_at=now - timedelta(hours=hours)
+        )
+        if position % 3 == 0:
+            matches.append(consultation.pk)
+    return list(
+        Consultation.objects.filter(pk__in=matches)
+        .order_by("-created_at", "-id")
+        .values_list("pk", flat=True)
+    )
+
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="the window of newest documents is PostgreSQL's",
+)
+
+
+@postgresql_only
+@pytest.mark.parametrize(
+    ("first_window", "max_window", "windows"),
+    [(20, 100, [True]), (2, 100, [True, True]), (2, 8, [True, False])],
+    ids=["first-window", "second-window", "all-matches"],
+)
+def test_window_keeps_newest_matches(
+    demo, monkeypatch, first_window, max_window, windows
+):
+    from protokol.search import services as search_services
+
+    newest = window_fixture(demo)
+    monkeypatch.setattr(search_services, "MAX_RANKED", 3)
+    monkeypatch.setattr(search_services, "FIRST_WINDOW", first_window)
+    monkeypatch.setattr(search_services, "MAX_WINDOW", max_window)
+    tries = []
+    newest_since = search_services._newest_since
+
+    def record(queryset, folded, vector, since):
+        tries.append(since is not None)
+        return newest_since(queryset, folded, vector, since)
+
+    monkeypatch.setattr(search_services, "_newest_since", record)
+
+    found = list(services.list_consultations(demo["supervisor"], q="субсидии"))
+
+    assert tries == windows
+    assert sorted(c.pk for c in found) == sorted(newest[:4])
+    assert all(c.search_rank > 0 for c in found)
+
+
+@postgresql_only
+def test_document_created_at_follows_consultation(demo, consultation):
+    from datetime import timedelta
+
+    from protokol.consultations.models import Consultation
+
+    earlier = consultation.created_at - timedelta(days=3)
+    Consultation.objects.filter(pk=consultation.pk).update(created_at=earlier)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT created_at FROM search_document WHERE consultation_id = %s",
+            [consultation.pk],
+        )
+        assert cursor.fetchone() == (earlier,)

@@ -1,9 +1,11 @@
 """Full-text search over the consultations a user may see, ranked by relevance."""
 
+import json
 import re
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import FloatField, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext
 
 from protokol.consultations import permissions
@@ -21,6 +23,13 @@ NUMBER = re.compile(r"кп-\d{4}-\d+")
 # NOTE: an older, better match of a common word is not listed; remove when
 # the ranking reads an index (such as RUM) instead of the documents.
 MAX_RANKED = 1000
+# On PostgreSQL a search first reads the matches among the FIRST_WINDOW
+# newest search documents. A window larger than MAX_WINDOW is not tried,
+# because reading that much of the creation-time index costs more than
+# sorting every match that the GIN index returns.
+FIRST_WINDOW = 8192
+MAX_WINDOW = 200_000
+_TSQUERY = "plainto_tsquery('russian', %s)"
 
 
 def reads_internal(user) -> bool:
@@ -53,16 +62,9 @@ def search(queryset: QuerySet, user, query: str) -> QuerySet:
         return queryset.none()
 
     internal = reads_internal(user)
-    match = _postgresql if connection.vendor == "postgresql" else _sqlite
-    # A list of ids rather than a subquery: the raw join condition of extra()
-    # would name the outer query's table inside a subquery.
-    newest = list(
-        match(queryset, folded, internal)
-        .order_by("-created_at", "-id")
-        .values_list("pk", flat=True)[: MAX_RANKED + 1]
-    )
-    ranked = match(queryset.filter(pk__in=newest), folded, internal)
-    return ranked.order_by("-search_rank", "-created_at", "-id")
+    if connection.vendor == "postgresql":
+        return _search_postgresql(queryset, folded, internal)
+    return _search_sqlite(queryset, folded, internal)
 
 
 # The index table is joined to the consultations with QuerySet.extra(): a
@@ -70,21 +72,109 @@ def search(queryset: QuerySet, user, query: str) -> QuerySet:
 _CONSULTATION_ID = '"consultations_consultation"."id"'
 
 
-def _postgresql(queryset: QuerySet, folded: str, internal: bool) -> QuerySet:
-    vector = (
-        "search_document.full_vector" if internal else "search_document.public_vector"
+def _search_sqlite(queryset: QuerySet, folded: str, internal: bool) -> QuerySet:
+    # A list of ids rather than a subquery: the raw join condition of extra()
+    # would name the outer query's table inside a subquery.
+    newest = list(
+        _sqlite(queryset, folded, internal)
+        .order_by("-created_at", "-id")
+        .values_list("pk", flat=True)[: MAX_RANKED + 1]
     )
-    tsquery = "plainto_tsquery('russian', %s)"
-    return queryset.extra(
-        select={"search_rank": f"ts_rank({vector}, {tsquery})"},
-        select_params=[folded],
-        tables=["search_document"],
-        where=[
-            f"search_document.consultation_id = {_CONSULTATION_ID}",
-            f"{vector} @@ {tsquery}",
-        ],
-        params=[folded],
+    ranked = _sqlite(queryset.filter(pk__in=newest), folded, internal)
+    return ranked.order_by("-search_rank", "-created_at", "-id")
+
+
+def _search_postgresql(queryset: QuerySet, folded: str, internal: bool) -> QuerySet:
+    """Rank the newest matches once and return them without the vectors.
+
+    The ranks travel in the query as a jsonb object from id to rank, so
+    counting and paging the result read neither search_document nor its
+    vectors again.
+    """
+    vector = _vector(internal)
+    newest = _newest_postgresql(queryset, folded, vector)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT consultation_id, ts_rank({vector}, {_TSQUERY}) "
+            "FROM search_document WHERE consultation_id = ANY(%s)",
+            [folded, newest],
+        )
+        ranks = dict(cursor.fetchall())
+
+    # A jsonb object finds a key by binary search, while array_position()
+    # scanned the whole array once per row.
+    rank = RawSQL(
+        f"(%s::jsonb ->> {_CONSULTATION_ID}::text)::real",
+        (json.dumps({str(pk): rank for pk, rank in ranks.items()}),),
+        output_field=FloatField(),
     )
+    ranked = queryset.filter(pk__in=newest).annotate(search_rank=rank)
+    return ranked.order_by("-search_rank", "-created_at", "-id")
+
+
+def _newest_postgresql(queryset: QuerySet, folded: str, vector: str) -> list[int]:
+    """Return the ids of the newest MAX_RANKED + 1 matches, newest first.
+
+    The first try reads only the matches among the FIRST_WINDOW newest
+    search documents. When too few of them match, the second window is sized
+    from the share that matched. When that window would exceed MAX_WINDOW
+    documents or also has too few matches, the search reads all matches.
+    Every match outside a window is older than every document in it, so a
+    window with more than MAX_RANKED matches contains the newest ones.
+    """
+    window = FIRST_WINDOW
+    while window <= MAX_WINDOW:
+        since = _window_start(window)
+        if since is None:
+            break
+        newest = _newest_since(queryset, folded, vector, since)
+        if len(newest) > MAX_RANKED:
+            return newest
+        if not newest or window > FIRST_WINDOW:
+            break
+        # Twice the estimated size, and at least 8 times the first window, so
+        # that the second window seldom falls short.
+        window = max(2 * window * (MAX_RANKED + 1) // len(newest), 8 * window)
+    return _newest_since(queryset, folded, vector, None)
+
+
+def _window_start(size: int):
+    """Return the creation time of the `size`-th newest search document, if any."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT created_at FROM search_document "
+            "ORDER BY created_at DESC, consultation_id DESC OFFSET %s LIMIT 1",
+            [size - 1],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _newest_since(queryset: QuerySet, folded: str, vector: str, since) -> list[int]:
+    where = [
+        f"search_document.consultation_id = {_CONSULTATION_ID}",
+        f"{vector} @@ {_TSQUERY}",
+    ]
+    params = [folded]
+    # Without a window, ordering by the consultations' index lets the planner
+    # walk it when most rows match.
+    order = ["-created_at", "-id"]
+    if since is not None:
+        where.append("search_document.created_at >= %s")
+        params.append(since)
+        # Ordered by the document's copy of created_at, so that the planner
+        # reads the matches from search_document first and joins only those.
+        order = ["-search_document.created_at", "-search_document.consultation_id"]
+    matches = queryset.extra(
+        tables=["search_document"], where=where, params=params, order_by=order
+    )
+    return list(matches.values_list("pk", flat=True)[: MAX_RANKED + 1])
+
+
+def _vector(internal: bool) -> str:
+    if internal:
+        return "search_document.full_vector"
+    return "search_document.public_vector"
 
 
 def _sqlite(queryset: QuerySet, folded: str, internal: bool) -> QuerySet:
