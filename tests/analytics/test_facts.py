@@ -64,6 +64,24 @@ def test_staff_reply_sets_first_reply(demo):
     assert _facts(consultation).first_reply_at == reply.created_at
 
 
+def test_later_replies_keep_first_reply(demo):
+    consultation = consultation_in(demo, Status.DRAFTING)
+    services.add_message(
+        demo["operator"], consultation.pk, text="Заметка", visibility="internal"
+    )
+    assert _facts(consultation).first_reply_at is None
+
+    first = services.add_message(
+        demo["operator"], consultation.pk, text="Ответ", visibility=Visibility.PUBLIC
+    )
+    services.add_message(
+        demo["operator"], consultation.pk, text="Ещё", visibility=Visibility.PUBLIC
+    )
+
+    assert _facts(consultation).first_reply_at == first.created_at
+    assert _stored()[consultation.pk] == _direct()[consultation.pk]
+
+
 def test_return_counts_in_facts(demo):
     consultation = consultation_in(demo, Status.IN_REVIEW)
 

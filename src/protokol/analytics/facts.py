@@ -189,6 +189,19 @@ def refresh_facts(
     return len(ordered)
 
 
+def record_reply(consultation_id: int, at: datetime) -> None:
+    """Store `at` as the first reply of a consultation that has none yet.
+
+    Call it in the transaction that adds a public staff message. A message
+    added now is never earlier than a stored first reply, so one UPDATE by
+    primary key replaces the recompute. A consultation without a facts row
+    keeps none, as after any write outside the service layer.
+    """
+    ConsultationFacts.objects.filter(
+        consultation_id=consultation_id, first_reply_at__isnull=True
+    ).update(first_reply_at=at)
+
+
 def refresh_range(
     *,
     created_from: datetime | None = None,

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, pgettext
 
 from protokol.accounts.models import STAFF_ROLES, Department
-from protokol.analytics.facts import refresh_facts
+from protokol.analytics.facts import record_reply, refresh_facts
 from protokol.catalog.models import Service
 from protokol.consultations import lifecycle, permissions
 from protokol.consultations.models import (
@@ -354,7 +354,7 @@ def _append_message(actor, consultation, text, visibility, base_version) -> Mess
     bump_version(consultation, updated_at=now)
     if visibility == Visibility.PUBLIC and actor.role in STAFF_ROLES:
         # Only a public message by staff can be the first reply.
-        refresh_facts([consultation.pk], later_requests=False)
+        record_reply(consultation.pk, now)
     journal.record(
         JournalAction.MESSAGE_CREATE,
         actor=actor,
