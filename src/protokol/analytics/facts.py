@@ -2,8 +2,9 @@
 per batch.
 
 Every write that changes a fact calls refresh_facts in its transaction:
-messages and transitions (consultations.services), new consultations
-(consultations.services, imports, the generator) and disposal. Deleting a
+transitions (consultations.services), new consultations
+(consultations.services, imports, the generator) and disposal. A public staff
+message calls record_reply, which only sets a missing first reply. Deleting a
 consultation deletes its facts row by CASCADE.
 """
 
