@@ -216,12 +216,13 @@ def statistics_rows(
         group=group_expression(by, filters.granularity)
     )
     counted = _counts(queryset, now)
-    times = _time_columns(queryset)
-    workflow = _workflow_deadlines(queryset, now)
+    workflow = {}
+    if any(row.pop("answered_without_deadline") for row in counted.values()):
+        workflow = _workflow_deadlines(queryset, now)
 
     rows = []
     for key in sorted(counted, key=_sort_key):
-        row = {"key": key, **counted[key], **times.get(key, {})}
+        row = {"key": key, **counted[key]}
         known, met = workflow.get(key, (0, 0))
         row["deadline_known"] += known
         row["deadline_met"] += met
@@ -238,8 +239,15 @@ def _sort_key(key):
 
 
 def _counts(queryset: QuerySet, now: datetime) -> dict:
+    """Return the counts and time columns of each group, in one GROUP BY query.
+
+    `answered_without_deadline` counts the rows that _workflow_deadlines
+    has to judge, so a selection without them skips that query.
+    """
     with_deadline = Q(end_at__isnull=False, deadline__isnull=False)
+    without_deadline = Q(end_at__isnull=False, deadline__isnull=True)
     aggregates = {
+        "answered_without_deadline": Count("pk", filter=without_deadline),
         "total": Count("pk"),
         "closed": Count("pk", filter=measure_q("closed")),
         "deadline_known": Count("pk", filter=with_deadline),
@@ -255,8 +263,15 @@ def _counts(queryset: QuerySet, now: datetime) -> dict:
         "closed_first": Count("pk", filter=measure_q("closed_first")),
         "satisfied": Count("pk", filter=measure_q("satisfied")),
     }
+    postgresql = connections[queryset.db].vendor == "postgresql"
+    if postgresql:
+        aggregates.update(_percentile_aggregates())
     grouped = queryset.values("group").annotate(**aggregates).order_by()
-    return {row.pop("group"): row for row in grouped}
+    counted = {row.pop("group"): row for row in grouped}
+    if not postgresql:
+        for key, columns in _time_columns(queryset).items():
+            counted[key].update(columns)
+    return counted
 
 
 class PercentileCont(Aggregate):
@@ -278,19 +293,8 @@ def _seconds(end: str) -> Func:
     )
 
 
-def _time_columns(queryset: QuerySet) -> dict:
-    """Return the count, median and 90th percentile of each duration per group."""
-    if connections[queryset.db].vendor != "postgresql":
-        columns = {}
-        for key, durations in _times(queryset).items():
-            columns[key] = {}
-            for name, values in durations.items():
-                n, median, p90 = distribution(values)
-                columns[key].update(
-                    {f"{name}_n": n, f"{name}_median_s": median, f"{name}_p90_s": p90}
-                )
-        return columns
-
+def _percentile_aggregates() -> dict:
+    """Return PostgreSQL aggregates of the count, median and p90 of each duration."""
     aggregates = {}
     for name, end in (("processing", "end_at"), ("first_response", "first_reply_at")):
         present = Q(**{f"{end}__isnull": False})
@@ -298,8 +302,20 @@ def _time_columns(queryset: QuerySet) -> dict:
         aggregates[f"{name}_n"] = Count("pk", filter=present)
         aggregates[f"{name}_median_s"] = PercentileCont(seconds, 0.5, filter=present)
         aggregates[f"{name}_p90_s"] = PercentileCont(seconds, 0.9, filter=present)
-    grouped = queryset.values("group").annotate(**aggregates).order_by()
-    return {row.pop("group"): row for row in grouped}
+    return aggregates
+
+
+def _time_columns(queryset: QuerySet) -> dict:
+    """Return the count, median and p90 of each duration per group, in Python."""
+    columns = {}
+    for key, durations in _times(queryset).items():
+        columns[key] = {}
+        for name, values in durations.items():
+            n, median, p90 = distribution(values)
+            columns[key].update(
+                {f"{name}_n": n, f"{name}_median_s": median, f"{name}_p90_s": p90}
+            )
+    return columns
 
 
 def _times(queryset: QuerySet) -> dict:
