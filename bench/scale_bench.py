@@ -16,6 +16,7 @@ Prints a Markdown table and writes JSON under bench/results/.
 """
 
 import argparse
+import os
 import random
 import sys
 import time
@@ -25,6 +26,7 @@ from pathlib import Path
 import django
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "protokol.settings")
 django.setup()
 
 from django.db import OperationalError, connection  # noqa: E402

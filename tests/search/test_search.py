@@ -345,3 +345,75 @@ def test_document_created_at_follows_consultation(demo, consultation):
             [consultation.pk],
         )
         assert cursor.fetchone() == (earlier,)
+
+
+def test_equal_ranks_list_newest_first(demo):
+    newest = window_fixture(demo)
+
+    found = list(services.list_consultations(demo["supervisor"], q="субсидии"))
+
+    assert [c.pk for c in found] == newest
+    assert len({c.search_rank for c in found}) == 1
+
+
+def test_ranked_matches_count_without_query(demo):
+    from protokol.web.paging import capped_count
+
+    newest = window_fixture(demo)
+    matches = services.list_consultations(demo["supervisor"], q="субсидии")
+
+    with CaptureQueriesContext(connection) as counting:
+        counted = capped_count(matches)
+    with CaptureQueriesContext(connection) as paging:
+        page = matches[2:5]
+
+    assert counted == (len(newest), False)
+    assert len(counting.captured_queries) == 0
+    assert [c.pk for c in page] == newest[2:5]
+    assert len(paging.captured_queries) == 1
+
+
+def test_ranked_matches_cap_count(demo, monkeypatch):
+    from protokol.search import services as search_services
+    from protokol.web.paging import capped_count
+
+    newest = window_fixture(demo)
+    monkeypatch.setattr(search_services, "MAX_RANKED", 3)
+
+    matches = services.list_consultations(demo["supervisor"], q="субсидии")
+
+    assert len(newest) > 4
+    assert matches.count() == 4
+    assert capped_count(matches, limit=3) == (3, True)
+
+
+def test_api_pages_ranked_matches(demo, api_client):
+    newest = window_fixture(demo)
+    numbers_by_pk = dict(
+        services.list_consultations(demo["supervisor"]).values_list("pk", "number")
+    )
+
+    response = api_client.login("supervisor").get(
+        "/api/v1/consultations", data={"q": "субсидии", "limit": 2, "offset": 2}
+    )
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == len(newest)
+    assert body["more"] is False
+    assert [item["number"] for item in body["items"]] == [
+        numbers_by_pk[pk] for pk in newest[2:4]
+    ]
+
+
+def test_queue_page_lists_ranked_matches(demo, client):
+    newest = window_fixture(demo)
+    number = services.list_consultations(demo["supervisor"]).get(pk=newest[0]).number
+    client.force_login(demo["supervisor"])
+
+    response = client.get("/queue/", {"q": "субсидии"})
+
+    assert response.status_code == 200
+    assert [c.pk for c, _overdue in response.context["rows"]] == newest
+    assert response.context["page"].paginator.count == len(newest)
+    assert number in response.content.decode()

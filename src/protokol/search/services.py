@@ -1,11 +1,11 @@
 """Full-text search over the consultations a user may see, ranked by relevance."""
 
-import json
 import re
+from collections.abc import Iterator
+from datetime import datetime
 
 from django.db import connection
-from django.db.models import FloatField, QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import QuerySet
 from django.utils.translation import gettext
 
 from protokol.consultations import permissions
@@ -30,6 +30,10 @@ MAX_RANKED = 1000
 FIRST_WINDOW = 8192
 MAX_WINDOW = 200_000
 _TSQUERY = "plainto_tsquery('russian', %s)"
+# A match: the consultation id, its rank and a value that orders as its
+# creation time does (microseconds since 1970 on PostgreSQL, the datetime on
+# SQLite).
+Match = tuple[int, float, int | datetime]
 
 
 def reads_internal(user) -> bool:
@@ -42,12 +46,59 @@ def reads_internal(user) -> bool:
     return user.role in permissions.DEPARTMENT_ROLES
 
 
-def search(queryset: QuerySet, user, query: str) -> QuerySet:
+class RankedMatches:
+    """Consultations matching a search, best match first, fetched a page at a time.
+
+    It contains the (id, rank) pairs of every ranked match, so counting costs no
+    query and a slice costs one query for the consultations of that slice.
+    Each consultation of a slice gets `search_rank`. Paginator and slicing
+    callers use it like the QuerySet it was built from.
+    """
+
+    # Paginator warns about an unordered object list without this.
+    ordered = True
+
+    def __init__(self, queryset: QuerySet, ranked: list[tuple[int, float]]):
+        self._queryset = queryset
+        self._ranked = ranked
+
+    def count(self) -> int:
+        return len(self._ranked)
+
+    def __len__(self) -> int:
+        return len(self._ranked)
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            return self._fetch(self._ranked[key])
+        return self._fetch([self._ranked[key]])[0]
+
+    def __iter__(self) -> Iterator:
+        return iter(self._fetch(self._ranked))
+
+    def _fetch(self, ranked: list[tuple[int, float]]) -> list:
+        """Return the consultations of `ranked` in its order, with their ranks."""
+        if not ranked:
+            return []
+        rows = self._queryset.in_bulk([pk for pk, _rank in ranked])
+        found = []
+        for pk, rank in ranked:
+            # A consultation deleted since the ranking is left out.
+            consultation = rows.get(pk)
+            if consultation is not None:
+                consultation.search_rank = rank
+                found.append(consultation)
+        return found
+
+
+def search(queryset: QuerySet, user, query: str) -> QuerySet | RankedMatches:
     """Filter `queryset` to consultations matching `query`, best match first.
 
-    The rows are the newest MAX_RANKED + 1 matches. Each gets `search_rank`:
-    ts_rank on PostgreSQL, minus bm25 on SQLite; higher is better on both. A
-    query without words matches nothing.
+    The rows are the newest MAX_RANKED + 1 matches, as RankedMatches. Each
+    gets `search_rank`: ts_rank on PostgreSQL, minus bm25 on SQLite; higher
+    is better on both. Ties go to the newer consultation, then the higher id.
+    A whole consultation number returns a QuerySet of at most one row, and a
+    query without words an empty QuerySet.
     """
     if len(query) > MAX_QUERY_CHARS:
         raise ValidationFailed(
@@ -63,8 +114,16 @@ def search(queryset: QuerySet, user, query: str) -> QuerySet:
 
     internal = reads_internal(user)
     if connection.vendor == "postgresql":
-        return _search_postgresql(queryset, folded, internal)
-    return _search_sqlite(queryset, folded, internal)
+        matches = _newest_postgresql(queryset, folded, _vector(internal))
+    else:
+        matches = _newest_sqlite(queryset, folded, internal)
+    return RankedMatches(queryset, _best_first(matches))
+
+
+def _best_first(matches: list[Match]) -> list[tuple[int, float]]:
+    """Order matches by rank, then creation time, then id, all descending."""
+    ordered = sorted(matches, key=lambda match: (match[1], match[2], match[0]))
+    return [(pk, rank) for pk, rank, _created in reversed(ordered)]
 
 
 # The index table is joined to the consultations with QuerySet.extra(): a
@@ -72,48 +131,16 @@ def search(queryset: QuerySet, user, query: str) -> QuerySet:
 _CONSULTATION_ID = '"consultations_consultation"."id"'
 
 
-def _search_sqlite(queryset: QuerySet, folded: str, internal: bool) -> QuerySet:
-    # A list of ids rather than a subquery: the raw join condition of extra()
-    # would name the outer query's table inside a subquery.
-    newest = list(
-        _sqlite(queryset, folded, internal)
-        .order_by("-created_at", "-id")
-        .values_list("pk", flat=True)[: MAX_RANKED + 1]
+def _newest_sqlite(queryset: QuerySet, folded: str, internal: bool) -> list[Match]:
+    """Return the newest MAX_RANKED + 1 matches, newest first."""
+    matches = _sqlite(queryset, folded, internal).order_by("-created_at", "-id")
+    return list(
+        matches.values_list("pk", "search_rank", "created_at")[: MAX_RANKED + 1]
     )
-    ranked = _sqlite(queryset.filter(pk__in=newest), folded, internal)
-    return ranked.order_by("-search_rank", "-created_at", "-id")
 
 
-def _search_postgresql(queryset: QuerySet, folded: str, internal: bool) -> QuerySet:
-    """Rank the newest matches once and return them without the vectors.
-
-    The ranks travel in the query as a jsonb object from id to rank, so
-    counting and paging the result read neither search_document nor its
-    vectors again.
-    """
-    vector = _vector(internal)
-    newest = _newest_postgresql(queryset, folded, vector)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT consultation_id, ts_rank({vector}, {_TSQUERY}) "
-            "FROM search_document WHERE consultation_id = ANY(%s)",
-            [folded, newest],
-        )
-        ranks = dict(cursor.fetchall())
-
-    # A jsonb object finds a key by binary search, while array_position()
-    # scanned the whole array once per row.
-    rank = RawSQL(
-        f"(%s::jsonb ->> {_CONSULTATION_ID}::text)::real",
-        (json.dumps({str(pk): rank for pk, rank in ranks.items()}),),
-        output_field=FloatField(),
-    )
-    ranked = queryset.filter(pk__in=newest).annotate(search_rank=rank)
-    return ranked.order_by("-search_rank", "-created_at", "-id")
-
-
-def _newest_postgresql(queryset: QuerySet, folded: str, vector: str) -> list[int]:
-    """Return the ids of the newest MAX_RANKED + 1 matches, newest first.
+def _newest_postgresql(queryset: QuerySet, folded: str, vector: str) -> list[Match]:
+    """Return the newest MAX_RANKED + 1 matches, newest first.
 
     The first try reads only the matches among the FIRST_WINDOW newest
     search documents. When too few of them match, the second window is sized
@@ -150,7 +177,16 @@ def _window_start(size: int):
     return row[0] if row else None
 
 
-def _newest_since(queryset: QuerySet, folded: str, vector: str, since) -> list[int]:
+def _newest_since(queryset: QuerySet, folded: str, vector: str, since) -> list[Match]:
+    # The rank comes with the match, so the vectors are read once. The
+    # creation time is the document's copy, which triggers keep equal to the
+    # consultation's, as whole microseconds: psycopg loads 1,001 integers
+    # faster than 1,001 timestamps.
+    select = {
+        "search_rank": f"ts_rank({vector}, {_TSQUERY})",
+        "created_microseconds": "(extract(epoch FROM search_document.created_at)"
+        " * 1000000)::bigint",
+    }
     where = [
         f"search_document.consultation_id = {_CONSULTATION_ID}",
         f"{vector} @@ {_TSQUERY}",
@@ -166,9 +202,15 @@ def _newest_since(queryset: QuerySet, folded: str, vector: str, since) -> list[i
         # reads the matches from search_document first and joins only those.
         order = ["-search_document.created_at", "-search_document.consultation_id"]
     matches = queryset.extra(
-        tables=["search_document"], where=where, params=params, order_by=order
+        select=select,
+        select_params=[folded],
+        tables=["search_document"],
+        where=where,
+        params=params,
+        order_by=order,
     )
-    return list(matches.values_list("pk", flat=True)[: MAX_RANKED + 1])
+    rows = matches.values_list("pk", "search_rank", "created_microseconds")
+    return list(rows[: MAX_RANKED + 1])
 
 
 def _vector(internal: bool) -> str:

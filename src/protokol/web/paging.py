@@ -13,8 +13,15 @@ from django.db.models import QuerySet
 COUNT_LIMIT = 1000
 
 
-def capped_count(queryset: QuerySet, limit: int = COUNT_LIMIT) -> tuple[int, bool]:
-    """Return the number of rows, at most `limit`, and whether there are more."""
+def capped_count(queryset, limit: int = COUNT_LIMIT) -> tuple[int, bool]:
+    """Return the number of rows, at most `limit`, and whether there are more.
+
+    `queryset` is a QuerySet, counted by a query, or search results
+    (search.services.RankedMatches), which hold their ids and count them.
+    """
+    if not isinstance(queryset, QuerySet):
+        counted = min(queryset.count(), limit + 1)
+        return min(counted, limit), counted > limit
     counted = queryset.order_by("-created_at", "-id")[: limit + 1].count()
     return min(counted, limit), counted > limit
 
