@@ -9,17 +9,16 @@ from django.utils.translation import gettext
 
 from protokol.analytics.filters import Filters
 from protokol.analytics.measures import (
-    distribution,
     facts,
     group_expression,
     label_rows,
+    median_times,
     period_label,
     statistics_rows,
 )
 from protokol.errors import ValidationFailed
 
 COMPARED = ("operator", "department")
-TIMES = ("processing", "first_response")
 
 
 def comparison_rows(user, filters: Filters, by: str) -> list[dict]:
@@ -33,44 +32,38 @@ def comparison_rows(user, filters: Filters, by: str) -> list[dict]:
     """
     rows = statistics_rows(user, filters, by)
     queryset = facts(user, filters).annotate(group=group_expression(by))
-    samples = {name: defaultdict(list) for name in TIMES}
-    per_group = {name: defaultdict(lambda: defaultdict(list)) for name in TIMES}
-    values = queryset.values_list(
-        "group", "service_id", "created_at", "end_at", "first_reply_at"
-    )
-    for key, service_id, created_at, end_at, first_reply_at in values.iterator(
-        chunk_size=2000
-    ):
-        for name, moment in (
-            ("processing", end_at),
-            ("first_response", first_reply_at),
-        ):
-            if moment is None:
-                continue
-            seconds = (moment - created_at).total_seconds()
-            samples[name][service_id].append(seconds)
-            per_group[name][key][service_id].append(seconds)
 
-    for name in TIMES:
+    for name, end in (("processing", "end_at"), ("first_response", "first_reply_at")):
         service_median = {
-            service: statistics.median(values)
-            for service, values in samples[name].items()
+            service_id: median
+            for (service_id,), (_, _, median) in median_times(
+                queryset, ("service_id",), end
+            ).items()
+            if median is not None
         }
+        mixes: dict = defaultdict(dict)
+        for (key, service_id), (_, durations, _) in median_times(
+            queryset, ("group", "service_id"), end
+        ).items():
+            if durations:
+                mixes[key][service_id] = durations
         for row in rows:
-            mix = per_group[name].get(row["key"], {})
             row[f"{name}_expected_s"], row[f"{name}_index"] = _index(
-                mix, service_median, row[f"{name}_median_s"]
+                mixes.get(row["key"], {}), service_median, row[f"{name}_median_s"]
             )
     return rows
 
 
 def _index(mix: dict, service_median: dict, observed: float | None):
-    weight = sum(len(values) for values in mix.values())
+    """Return the expected median of a service mix and the group's index.
+
+    `mix` maps a service id to the number of the group's timed consultations.
+    """
+    weight = sum(mix.values())
     if not weight or observed is None:
         return None, None
     expected = (
-        sum(len(values) * service_median[service] for service, values in mix.items())
-        / weight
+        sum(count * service_median[service] for service, count in mix.items()) / weight
     )
     return expected, (observed / expected if expected else None)
 
@@ -146,13 +139,12 @@ def problem_areas(
     ]
 
     for by in PROBLEM_DIMENSIONS:
-        series: dict = defaultdict(lambda: defaultdict(list))
-        values = queryset.annotate(group=group_expression(by)).values_list(
-            "group", "period", "created_at", "end_at"
+        series: dict = defaultdict(dict)
+        grouped = median_times(
+            queryset.annotate(group=group_expression(by)), ("group", "period"), "end_at"
         )
-        for key, period, created_at, end_at in values.iterator(chunk_size=2000):
-            seconds = None if end_at is None else (end_at - created_at).total_seconds()
-            series[key][period].append(seconds)
+        for (key, period), (count, _, median) in grouped.items():
+            series[key][period] = (count, median)
         rows = []
         for key, by_period in series.items():
             row = _problem_row(key, by_period, periods, threshold, min_count)
@@ -165,37 +157,37 @@ def problem_areas(
 
 
 def _problem_row(key, by_period, periods, threshold, min_count) -> dict | None:
-    last, previous = periods[-1], periods[:-1]
-    last_values = by_period.get(last, [])
-    if len(last_values) < min_count:
-        return None
+    """Return the evidence row of one group, or None when nothing grows.
 
-    counts = [len(by_period.get(p, [])) for p in previous]
+    `by_period` maps each period to the group's (consultations, median
+    processing seconds or None).
+    """
+    last, previous = periods[-1], periods[:-1]
+    last_count, last_median = by_period.get(last, (0, None))
+    if last_count < min_count:
+        return None
+    counts = [by_period.get(p, (0, None))[0] for p in previous]
     baseline_count = statistics.median(counts)
-    volume_ratio = len(last_values) / max(baseline_count, 1)
+    volume_ratio = last_count / max(baseline_count, 1)
 
     medians = []
     for period in previous:
-        _, median, _ = distribution(
-            s for s in by_period.get(period, []) if s is not None
-        )
+        median = by_period.get(period, (0, None))[1]
         if median is not None:
             medians.append(median)
-    _, last_median, _ = distribution(s for s in last_values if s is not None)
     baseline_median = statistics.median(medians) if medians else None
     delay_ratio = (
         last_median / baseline_median
         if last_median is not None and baseline_median
         else None
     )
-
     growing_volume = volume_ratio >= threshold
     growing_delay = delay_ratio is not None and delay_ratio >= threshold
     if not (growing_volume or growing_delay):
         return None
     return {
         "key": key,
-        "last_count": len(last_values),
+        "last_count": last_count,
         "previous_counts": counts,
         "baseline_count": baseline_count,
         "volume_ratio": volume_ratio,

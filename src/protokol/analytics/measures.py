@@ -318,6 +318,47 @@ def _time_columns(queryset: QuerySet) -> dict:
     return columns
 
 
+def median_times(queryset: QuerySet, keys: tuple[str, ...], end: str) -> dict:
+    """Return {key values: (rows, durations, median duration)} per group of `keys`.
+
+    A duration is the seconds from creation to `end`. Rows without `end`
+    count in `rows` only. PostgreSQL groups and takes the median in one query;
+    on SQLite the durations are read and the median taken in Python.
+    """
+    present = Q(**{f"{end}__isnull": False})
+    if connections[queryset.db].vendor == "postgresql":
+        grouped = (
+            queryset.values(*keys)
+            .annotate(
+                rows=Count("pk"),
+                durations=Count("pk", filter=present),
+                median=PercentileCont(_seconds(end), 0.5, filter=present),
+            )
+            .order_by()
+        )
+        return {
+            tuple(row[key] for key in keys): (
+                row["rows"],
+                row["durations"],
+                row["median"],
+            )
+            for row in grouped
+        }
+
+    samples: dict = defaultdict(lambda: [0, []])
+    values = queryset.values_list(*keys, "created_at", end)
+    for *group, created_at, moment in values.iterator(chunk_size=2000):
+        sample = samples[tuple(group)]
+        sample[0] += 1
+        if moment is not None:
+            sample[1].append((moment - created_at).total_seconds())
+    result = {}
+    for group, (rows, durations) in samples.items():
+        median = statistics.median(durations) if durations else None
+        result[group] = (rows, len(durations), median)
+    return result
+
+
 def _times(queryset: QuerySet) -> dict:
     times: dict = defaultdict(lambda: {"processing": [], "first_response": []})
     rows = queryset.values_list("group", "created_at", "end_at", "first_reply_at")
