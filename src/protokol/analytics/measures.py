@@ -101,7 +101,12 @@ def fact_annotations(repeat_days: int) -> dict:
 
 
 def facts(user, filters: Filters) -> QuerySet:
-    """Return the consultations `user` may see within `filters`, with their facts."""
+    """Return the consultations `user` may see within `filters`, with their facts.
+
+    NOTE: a selection without a start date aggregates every consultation,
+    which took 13 to 18 s at a million on PostgreSQL (docs/benchmarks.md).
+    Remove when long ranges are served from daily aggregates.
+    """
     queryset = (
         Consultation.objects.filter(analytics_scope(user))
         .filter(filter_q(filters))

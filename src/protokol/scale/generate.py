@@ -85,7 +85,13 @@ def generate(
 ) -> GenerateReport:
     """Create `count` consultations resampled from the real appeals of `source`.
 
-    Dates fall within the last `span_days` days. When the services of the
+    Dates fall within the last `span_days` days.
+
+    NOTE: rows are written in random date order, while a live installation
+    writes them as they are created, so a date range of generated rows is
+    spread over the whole table. Benchmarks of date ranges CLUSTER the tables
+    by creation time first. Remove when the dates are drawn and sorted before
+    the rows are written. When the services of the
     appeals are missing, the appeals of `source` are imported first, which
     creates them.
     """
