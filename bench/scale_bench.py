@@ -13,6 +13,15 @@ counted. The requests take turns, so a burst of load on the machine slows
 all of them alike. A request stops repeating once its runs together
 took `--budget` seconds. Baseline: GET /healthz through the same client.
 Prints a Markdown table and writes JSON under bench/results/.
+
+The generator writes rows in random date order, while a live installation
+writes them as they are created. So that a month's rows lie together as they
+would in production, cluster the tables by creation time before timing:
+
+    CLUSTER consultations_consultation USING consultation_created_id_desc;
+    CLUSTER analytics_consultationfacts
+        USING analytics_consultationfacts_created_at_a8e26397;
+    ANALYZE;
 """
 
 import argparse

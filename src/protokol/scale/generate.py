@@ -89,8 +89,8 @@ def generate(
 
     NOTE: rows are written in random date order, while a live installation
     writes them as they are created, so a date range of generated rows is
-    spread over the whole table. Benchmarks of date ranges CLUSTER the tables
-    by creation time first. Remove when the dates are drawn and sorted before
+    spread over the whole table. bench/scale_bench.py lists the CLUSTER
+    commands that order them by creation time. Remove when the dates are drawn and sorted before
     the rows are written. When the services of the
     appeals are missing, the appeals of `source` are imported first, which
     creates them.
