@@ -95,7 +95,8 @@ class LoadedKeySigner(SimpleSigner):
     SimpleSigner parses the PKCS#8 key again for every signature, and builds
     the signing-certificate-v2 attribute again. This signer encodes that
     attribute once, which cut `pades.sign_copy` of a 10-message copy from
-    about 32 to 23 ms of CPU on a 2-core machine at a load average of 5.
+    about 32 to 23 to 26 ms of CPU on a 2-core machine at a load average of
+    3 to 5.
     """
 
     def __init__(self, *, private_key, **kwargs):
