@@ -1,4 +1,4 @@
-"""Decrypted seal, TSA and root keys kept in memory, and when they are dropped."""
+"""Keys, parsed files and signature checks kept in memory, and when they are dropped."""
 
 import io
 import shutil
@@ -8,7 +8,10 @@ import pytest
 from django.conf import settings
 from fontTools import subset
 
-from protokol.signing import pki, signers, tsa
+from consultations.factories import consultation_in
+from protokol.consultations.models import Status
+from protokol.signing import crl, pki, reports, signers, tsa
+from protokol.signing.models import Signature
 
 
 @pytest.fixture
@@ -140,3 +143,77 @@ def test_stamp_font_subset_once_per_text(pki_dir, db, monkeypatch):
             if isinstance(item, pikepdf.Dictionary) and "/FontFile2" in item
         ]
     assert fonts
+
+
+def test_rewritten_certificate_parsed_again(own_pki):
+    first = pki.root_certificate()
+    tsa_serial = pki.organisation_identity("tsa").certificate.serial_number
+
+    assert pki.root_certificate() is first
+    (own_pki / "seal.pem").write_bytes((own_pki / "tsa.pem").read_bytes())
+    assert pki.organisation_identity("seal").certificate.serial_number == tsa_serial
+
+
+def test_revocation_replaces_parsed_crl(own_pki, db):
+    first = crl.current_crl()
+    seal = pki.organisation_identity("seal").certificate
+
+    assert crl.current_crl() is first
+    crl.revoke(seal)
+    current = crl.current_crl()
+    assert current is not first
+    assert current.get_revoked_certificate_by_serial_number(seal.serial_number)
+
+
+@pytest.fixture
+def cms_checks(monkeypatch):
+    """Count the calls of check_cms, starting with no result kept."""
+    calls = []
+    check_cms = reports.check_cms
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return check_cms(*args, **kwargs)
+
+    reports._cms_checks.clear()
+    monkeypatch.setattr(reports, "check_cms", counting)
+    yield calls
+    reports._cms_checks.clear()
+
+
+def test_signature_check_reused(own_pki, demo, cms_checks):
+    consultation = consultation_in(demo, Status.SIGNED)
+    first = reports.signature_reports(consultation)
+    checked = len(cms_checks)
+    second = reports.signature_reports(consultation)
+
+    assert checked == len(first) == 2
+    assert len(cms_checks) == checked
+    assert [report.cms for report in second] == [report.cms for report in first]
+    assert all(report.ok for report in second)
+
+
+def test_new_crl_checks_signatures_again(own_pki, demo, cms_checks):
+    consultation = consultation_in(demo, Status.SIGNED)
+    reports.signature_reports(consultation)
+    crl.revoke(pki.user_certificate("reviewer"))
+    reports.signature_reports(consultation)
+
+    assert len(cms_checks) == 4
+
+
+def test_altered_signature_checked_again(own_pki, demo, cms_checks):
+    consultation = consultation_in(demo, Status.SIGNED)
+    signature = Signature.objects.filter(consultation=consultation).first()
+    trust = reports._TrustInputs(
+        roots=[pki.root_certificate()],
+        revocations=crl.current_crl(),
+        timestamp_roots=[],
+    )
+    document = bytes(signature.document)
+    valid = reports.checked_cms(bytes(signature.cms), document, trust)
+    altered = reports.checked_cms(bytes(signature.cms), document + b" ", trust)
+
+    assert valid.problems == ()
+    assert not altered.signature_valid
+    assert len(cms_checks) == 2

@@ -4,6 +4,7 @@ import hashlib
 
 import pytest
 from asn1crypto import cms
+from pyhanko.sign.general import as_signing_certificate_v2
 
 from protokol.signing import pki, signers, tsa
 
@@ -97,3 +98,24 @@ def test_sign_without_timestamp(pki_dir):
 
     assert result.timestamp_time is None
     assert signers.signature_timestamp_token(cms.ContentInfo.load(result.cms)) is None
+
+
+def test_seal_signing_certificate_attribute(pki_dir, tmp_path, root_pem):
+    identity = pki.organisation_identity("seal")
+    # The seal's pyHanko signer is kept between signatures, with the
+    # attribute it encoded for the first one.
+    first = signers.SoftwareSigner().sign(DATA, identity)
+    second = signers.SoftwareSigner().sign(DATA, identity)
+    expected = as_signing_certificate_v2(signers._to_asn1(identity.certificate))
+
+    assert signers.seal_signer().signing_certificate_v2.dump() == expected.dump()
+    for result in (first, second):
+        signer_info = cms.ContentInfo.load(result.cms)["content"]["signer_infos"][0]
+        values = [
+            attribute["values"][0]
+            for attribute in signer_info["signed_attrs"]
+            if attribute["type"].native == "signing_certificate_v2"
+        ]
+        assert [value.dump() for value in values] == [expected.dump()]
+        checked = verify(tmp_path, result.cms, DATA, root_pem)
+        assert checked.returncode == 0, checked.stderr.decode()

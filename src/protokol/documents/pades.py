@@ -59,22 +59,10 @@ TOKEN_SEAL_BYTES_RESERVED = 24 * 1024
 TIMESTAMP_BYTES_RESERVED = 8 * 1024
 
 
-def validation_context(revocations=None):
-    """Return a pyHanko validation context with the installation's root and CRL.
-
-    `revocations` is a cryptography CRL, by default the current one.
-    """
-    from pyhanko_certvalidator import ValidationContext
-
-    revocations = revocations or crl.current_crl()
-    return ValidationContext(
-        trust_roots=[to_asn1(pki.root_certificate())],
-        crls=[
-            asn1_crl.CertificateList.load(
-                revocations.public_bytes(serialization.Encoding.DER)
-            )
-        ],
-        allow_fetching=False,
+def to_asn1_crl(revocations) -> asn1_crl.CertificateList:
+    """Return a cryptography CRL as an asn1crypto one."""
+    return asn1_crl.CertificateList.load(
+        revocations.public_bytes(serialization.Encoding.DER)
     )
 
 
@@ -329,7 +317,7 @@ def sign_copy(
             to_asn1(certificate) for certificate in [pki.root_certificate()] + leaves
         ],
         ocsps=[ocsp_response(certificate) for certificate in leaves],
-        validation_context=validation_context(crl.current_crl()),
+        crls=[to_asn1_crl(crl.current_crl())],
     )
 
     output = io.BytesIO()

@@ -284,13 +284,15 @@ def signed_evidence(consultation) -> SignedEvidence | None:
     from protokol.signing.models import Signature
     from protokol.signing.reports import signature_reports
 
-    latest = (
-        Signature.objects.filter(consultation=consultation)
-        .order_by("-protocol_version")
-        .first()
-    )
-    if latest is None:
+    # Oldest first, by the model's ordering. The first row of the latest
+    # version is a signer's or the seal's signature over the protocol
+    # document; a later acknowledgement signs a record about it instead.
+    stored = list(Signature.objects.filter(consultation=consultation))
+    if not stored:
         return None
+    latest_version = max(signature.protocol_version for signature in stored)
+    current = [row for row in stored if row.protocol_version == latest_version]
+    latest = current[0]
     entry_index = (
         JournalEntry.objects.filter(
             consultation_id=consultation.pk,
@@ -306,11 +308,7 @@ def signed_evidence(consultation) -> SignedEvidence | None:
     ):
         checkpoints.issue_checkpoint()
 
-    reports = [
-        report
-        for report in signature_reports(consultation)
-        if report.signature.protocol_version == latest.protocol_version
-    ]
+    reports = signature_reports(consultation, current)
     document = bytes(latest.document)
     files = [
         EmbeddedFile(
@@ -344,6 +342,7 @@ def signed_evidence(consultation) -> SignedEvidence | None:
             )
         )
     inclusion = reports[-1].inclusion if reports else None
+    entry = reports[-1].signing_entry if reports else None
     journal_facts = None
     if inclusion is not None:
         journal_facts = JournalFacts(
@@ -351,7 +350,6 @@ def signed_evidence(consultation) -> SignedEvidence | None:
             checkpoint_size=inclusion.checkpoint_size,
             root=inclusion.root,
         )
-        entry = JournalEntry.objects.get(index=inclusion.index)
         proof = [bytes.fromhex(node) for node in inclusion.hashes]
         files += [
             EmbeddedFile(

@@ -99,7 +99,7 @@ def current_crl() -> x509.CertificateRevocationList:
     """Return the stored CRL, issuing a new one when it is missing or half expired."""
     path = pki.pki_dir() / CRL_FILE
     if path.exists():
-        crl = x509.load_pem_x509_crl(path.read_bytes())
+        crl = pki.parsed_file(path, x509.load_pem_x509_crl)
         remaining = crl.next_update_utc - datetime.datetime.now(datetime.UTC)
         if remaining > CRL_VALIDITY / 2:
             return crl

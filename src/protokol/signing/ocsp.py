@@ -128,7 +128,7 @@ def _issued_serials() -> set[int]:
     serials = set()
     for path in paths:
         if path.exists() and not path.name.endswith(".key.pem"):
-            certificate = x509.load_pem_x509_certificate(path.read_bytes())
+            certificate = pki.parsed_file(path, x509.load_pem_x509_certificate)
             serials.add(certificate.serial_number)
     return serials
 

@@ -115,7 +115,41 @@ def _load_certificate(path: Path) -> x509.Certificate:
         raise PkiNotConfigured(
             f"Certificate {path} does not exist: run `protokol pki init`."
         )
-    return x509.load_pem_x509_certificate(path.read_bytes())
+    return parsed_file(path, x509.load_pem_x509_certificate)
+
+
+# Parsed certificates and CRLs by file and parser, each with the bytes it was
+# parsed from. Every signed copy reads the root, seal and TSA certificates
+# and the CRL, and parsing PEM cost more than comparing a few kilobytes.
+MAX_PARSED_FILES = 256
+
+_parsed_files: dict[tuple[str, object], tuple[bytes, object]] = {}
+_parsed_files_lock = threading.Lock()
+
+
+def parsed_file(path: Path, parse):
+    """Return `parse(path.read_bytes())`, reusing the last result for the same bytes.
+
+    The file is read on every call, so a replaced or rewritten certificate or
+    CRL is parsed again at its next use. `parse` must return an immutable
+    object, such as a cryptography certificate or CRL.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+    """
+    content = path.read_bytes()
+    key = (str(path), parse)
+    with _parsed_files_lock:
+        cached = _parsed_files.get(key)
+    if cached is not None and cached[0] == content:
+        return cached[1]
+
+    parsed = parse(content)
+    with _parsed_files_lock:
+        if len(_parsed_files) >= MAX_PARSED_FILES:
+            _parsed_files.clear()
+        _parsed_files[key] = (content, parsed)
+    return parsed
 
 
 def _key_for(path: Path) -> rsa.RSAPrivateKey:

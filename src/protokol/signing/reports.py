@@ -7,9 +7,11 @@ is in the journal under a signed checkpoint.
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass
 
-from django.utils.translation import gettext
+from cryptography.hazmat.primitives import serialization
+from django.utils.translation import get_language, gettext
 
 from protokol.signing.verify import (
     CmsCheck,
@@ -57,6 +59,7 @@ class SignatureReport:
         inclusion: the proof of that entry, None when there is none.
         inclusion_reason: why `inclusion` is None, or "".
         problems: one sentence for each failed check, naming the object.
+        signing_entry: the journal entry at `signing_entry_index`, or None.
     """
 
     signature: object
@@ -68,47 +71,106 @@ class SignatureReport:
     inclusion: JournalInclusion | None
     inclusion_reason: str
     problems: list[str]
+    signing_entry: object = None
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def signature_reports(consultation) -> list[SignatureReport]:
-    """Check every stored signature of the consultation, oldest first."""
+def signature_reports(consultation, signatures=None) -> list[SignatureReport]:
+    """Check stored signatures of the consultation, oldest first.
+
+    `signatures` are the rows to check, by default all of the consultation's.
+    """
     from protokol.signing.models import Signature
 
-    signatures = list(Signature.objects.filter(consultation=consultation))
+    if signatures is None:
+        signatures = list(Signature.objects.filter(consultation=consultation))
     if not signatures:
         return []
     from protokol.signing import crl, pki
 
-    roots = [pki.root_certificate()]
-    # Read once per report: they are trusted for timestamp tokens only.
-    timestamp_roots = pki.timestamp_roots()
-    revocations = crl.current_crl()
+    trust = _TrustInputs(
+        roots=[pki.root_certificate()],
+        revocations=crl.current_crl(),
+        # Read once per report: they are trusted for timestamp tokens only.
+        timestamp_roots=pki.timestamp_roots(),
+    )
     journal = _JournalContext(consultation)
     return [
-        _report(signature, consultation, roots, revocations, journal, timestamp_roots)
-        for signature in signatures
+        _report(signature, consultation, trust, journal) for signature in signatures
     ]
 
 
-def _report(
-    signature, consultation, roots, revocations, journal, timestamp_roots
-) -> SignatureReport:
+class _TrustInputs:
+    """The roots and the CRL that check_cms uses, with their digest."""
+
+    def __init__(self, *, roots, revocations, timestamp_roots):
+        self.roots = roots
+        self.revocations = revocations
+        self.timestamp_roots = timestamp_roots
+        digest = hashlib.sha256()
+        for certificate in [*roots, None, *timestamp_roots]:
+            digest.update(b"|" if certificate is None else _der(certificate))
+        digest.update(b"|")
+        if revocations is not None:
+            digest.update(_der(revocations))
+        self.digest = digest.digest()
+
+
+def _der(item) -> bytes:
+    return item.public_bytes(serialization.Encoding.DER)
+
+
+# Results of check_cms by the digest of every input. A signature with a
+# timestamp token is checked at the token's genTime, never at the current
+# time, so its result depends only on the CMS, the document, the roots, the
+# CRL and the language of the messages. A new CRL or root changes the key. A
+# signature without a token is checked at the current time and never kept.
+MAX_CMS_CHECKS = 512
+_cms_checks: dict[bytes, CmsCheck] = {}
+_cms_checks_lock = threading.Lock()
+
+
+def checked_cms(cms_der: bytes, document: bytes, trust: "_TrustInputs") -> CmsCheck:
+    """Return check_cms of a signature, reusing an earlier result of the same inputs.
+
+    Stored signatures are immutable, and a protocol copy checks them on
+    every render, so the RSA and timestamp checks run once per process for
+    each combination of signature, roots and CRL.
+    """
+    digest = hashlib.sha256(trust.digest)
+    for part in (cms_der, document, (get_language() or "").encode()):
+        digest.update(hashlib.sha256(part).digest())
+    key = digest.digest()
+    with _cms_checks_lock:
+        cached = _cms_checks.get(key)
+    if cached is not None:
+        return cached
+
+    check = check_cms(
+        cms_der,
+        document,
+        trust.roots,
+        trust.revocations,
+        timestamp_roots=trust.timestamp_roots,
+    )
+    if check.timestamp_time is not None:
+        with _cms_checks_lock:
+            if len(_cms_checks) >= MAX_CMS_CHECKS:
+                _cms_checks.clear()
+            _cms_checks[key] = check
+    return check
+
+
+def _report(signature, consultation, trust, journal) -> SignatureReport:
     from protokol.signing.document import protocol_document
     from protokol.signing.models import SignatureKind
 
     label = gettext("signature %(id)s") % {"id": signature.pk}
     document = bytes(signature.document)
-    check = check_cms(
-        bytes(signature.cms),
-        document,
-        roots,
-        revocations,
-        timestamp_roots=timestamp_roots,
-    )
+    check = checked_cms(bytes(signature.cms), document, trust)
     problems = [f"{label}: {problem}" for problem in check.problems]
 
     stored_hash_matches = (
@@ -158,6 +220,7 @@ def _report(
 
     index, inclusion, reason, journal_problems = journal.inclusion(signature)
     problems += [f"{label}: {problem}" for problem in journal_problems]
+    entry, _ = journal.signing_entry(signature)
     return SignatureReport(
         signature=signature,
         cms=check,
@@ -168,6 +231,7 @@ def _report(
         inclusion=inclusion,
         inclusion_reason=reason,
         problems=problems,
+        signing_entry=entry,
     )
 
 

@@ -8,16 +8,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from asn1crypto import cms, keys
+from asn1crypto import cms, keys, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from django.conf import settings
 from pkcs11 import PKCS11Error
-from pyhanko.sign.attributes import TSTProvider
-from pyhanko.sign.general import get_pyca_cryptography_hash
+from pyhanko.sign.attributes import SigningCertificateV2Provider, TSTProvider
+from pyhanko.sign.general import as_signing_certificate_v2, get_pyca_cryptography_hash
 from pyhanko.sign.pkcs11 import PKCS11Signer
-from pyhanko.sign.signers.pdf_cms import SimpleSigner
+from pyhanko.sign.signers.pdf_cms import (
+    CAdESSignedAttributeProviderSpec,
+    SimpleSigner,
+)
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from protokol.signing import pki, tokens, tsa, tsa_client
@@ -89,12 +92,28 @@ class SoftwareSigner:
 class LoadedKeySigner(SimpleSigner):
     """A pyHanko SimpleSigner that signs with an already parsed RSA key.
 
-    SimpleSigner parses the PKCS#8 key again for every signature.
+    SimpleSigner parses the PKCS#8 key again for every signature, and builds
+    the signing-certificate-v2 attribute again. This signer encodes that
+    attribute once, which cut `pades.sign_copy` of a 10-message copy from
+    about 32 to 23 to 26 ms of CPU on a 2-core machine at a load average of
+    3 to 5.
     """
 
     def __init__(self, *, private_key, **kwargs):
         super().__init__(**kwargs)
         self.private_key = private_key
+        self.signing_certificate_v2 = tsp.SigningCertificateV2.load(
+            as_signing_certificate_v2(self.signing_cert).dump()
+        )
+
+    # NOTE: this overrides a private method of pyHanko 0.38's Signer, so
+    # check it when upgrading pyHanko.
+    def _signed_attr_provider_spec(self, attr_settings, **kwargs):
+        spec = super()._signed_attr_provider_spec(attr_settings, **kwargs)
+        if type(spec) is CAdESSignedAttributeProviderSpec:
+            spec.__class__ = KeptCertificateAttributeSpec
+            spec.signing_certificate_v2 = self.signing_certificate_v2
+        return spec
 
     def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
         mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
@@ -102,6 +121,31 @@ class LoadedKeySigner(SimpleSigner):
             return super().sign_raw(data, digest_algorithm)
         digest = get_pyca_cryptography_hash(digest_algorithm)
         return self.private_key.sign(data, PKCS1v15(), digest)
+
+
+class KeptCertificateAttributeSpec(CAdESSignedAttributeProviderSpec):
+    """pyHanko's CAdES attribute providers with signing-certificate-v2 encoded once."""
+
+    signing_certificate_v2: tsp.SigningCertificateV2
+
+    def signed_attr_providers(self, data_digest: bytes, digest_algorithm: str):
+        for provider in super().signed_attr_providers(data_digest, digest_algorithm):
+            if type(provider) is SigningCertificateV2Provider:
+                provider = KeptSigningCertificateV2(
+                    self.signing_cert, self.signing_certificate_v2
+                )
+            yield provider
+
+
+class KeptSigningCertificateV2(SigningCertificateV2Provider):
+    """A signing-certificate-v2 provider that returns a value encoded before."""
+
+    def __init__(self, signing_cert, value: tsp.SigningCertificateV2):
+        super().__init__(signing_cert)
+        self.value = value
+
+    async def build_attr_value(self, dry_run=False) -> tsp.SigningCertificateV2:
+        return self.value
 
 
 def key_file_signer(identity: pki.Identity) -> LoadedKeySigner:
