@@ -85,15 +85,15 @@ def generate(
 ) -> GenerateReport:
     """Create `count` consultations resampled from the real appeals of `source`.
 
-    Dates fall within the last `span_days` days.
+    Dates fall within the last `span_days` days. When the services of the
+    appeals are missing, the appeals of `source` are imported first, which
+    creates them.
 
     NOTE: rows are written in random date order, while a live installation
     writes them as they are created, so a date range of generated rows is
     spread over the whole table. bench/scale_bench.py lists the CLUSTER
-    commands that order them by creation time. Remove when the dates are drawn and sorted before
-    the rows are written. When the services of the
-    appeals are missing, the appeals of `source` are imported first, which
-    creates them.
+    commands that order them by creation time. Remove when the dates are
+    drawn and sorted before the rows are written.
     """
     if count < 1:
         raise ValueError("count must be at least 1")
