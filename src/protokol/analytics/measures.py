@@ -104,7 +104,7 @@ def facts(user, filters: Filters) -> QuerySet:
     """Return the consultations `user` may see within `filters`, with their facts.
 
     NOTE: a selection without a start date aggregates every consultation,
-    which took 13 to 18 s at a million on PostgreSQL (docs/benchmarks.md).
+    which took 7 to 10 s at a million on PostgreSQL (docs/benchmarks.md).
     Remove when long ranges are served from daily aggregates.
     """
     queryset = (
