@@ -285,7 +285,7 @@ def _prune_due() -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class PruneResult:
-    """What one prune run deleted and what it kept, in entries and bytes."""
+    """Entry counts and bytes that one prune run deleted and kept."""
 
     removed: int
     removed_bytes: int

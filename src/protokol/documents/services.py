@@ -286,7 +286,7 @@ def signed_evidence(consultation) -> SignedEvidence | None:
 
     # Oldest first, by the model's ordering. The first row of the latest
     # version is a signer's or the seal's signature over the protocol
-    # document; a later acknowledgement signs a record about it instead.
+    # document. A later acknowledgement signs a record about it instead.
     stored = list(Signature.objects.filter(consultation=consultation))
     if not stored:
         return None
