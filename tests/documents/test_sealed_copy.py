@@ -154,6 +154,32 @@ def test_sealed_copy_embeds_the_signed_files(sealed, signed_consultation, tmp_pa
     assert proof.startswith("c2sp.org/tlog-proof@v1\nindex ")
 
 
+def test_sealed_copy_files_listed_once(sealed, signed_consultation):
+    import pikepdf
+
+    from protokol.documents.pades import PRODUCER
+    from protokol.documents.services import signed_evidence
+
+    expected = {
+        item.name: "/" + item.media_type
+        for item in signed_evidence(signed_consultation).files
+    }
+    with pikepdf.open(sealed) as pdf:
+        listed = [spec.objgen for spec in pdf.Root.AF]
+        media_types = {str(spec.UF): str(spec.EF.F.Subtype) for spec in pdf.Root.AF}
+        info_producer = str(pdf.docinfo.Producer)
+        with pdf.open_metadata(
+            set_pikepdf_as_editor=False, update_docinfo=False
+        ) as metadata:
+            xmp_producer = metadata["pdf:Producer"]
+
+    assert len(listed) == len(expected)
+    assert len(set(listed)) == len(listed)
+    assert media_types == expected
+    assert info_producer == PRODUCER
+    assert xmp_producer == PRODUCER
+
+
 def test_sealed_copy_text_and_code(sealed, signed_consultation):
     text = pdf_text(sealed)
     seal = Signature.objects.get(consultation=signed_consultation, kind="seal")

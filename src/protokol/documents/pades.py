@@ -30,6 +30,7 @@ from pyhanko.pdf_utils.font.opentype import (
     GlyphAccumulator,
     GlyphAccumulatorFactory,
 )
+from pyhanko.pdf_utils.metadata.model import VENDOR
 
 from protokol.signing import crl, ocsp, pki, tsa
 from protokol.signing.signers import seal_pdf_signer
@@ -37,6 +38,9 @@ from protokol.signing.signers import seal_pdf_signer
 log = structlog.get_logger(__name__)
 
 SEAL_FIELD = "OrganisationSeal"
+# Signing writes pyHanko's name into the XMP pdf:Producer, so a copy to be
+# sealed is rendered with it as Info /Producer and XMP pdf:Producer.
+PRODUCER = VENDOR
 TIMESTAMP_FIELD = "DocumentTimestamp"
 DIGEST_ALGORITHM = "sha256"
 
@@ -191,42 +195,6 @@ class SubsetFontProgram(CIDFontType2):
         return reference
 
 
-def prepare_copy(content: bytes, media_types: dict[str, str]) -> bytes:
-    """Tidy a rendered copy's associated files and metadata before signing.
-
-    WeasyPrint lists each file twice in /AF and guesses media types from file
-    names. Both Info /Producer and XMP pdf:Producer become pyHanko's name,
-    which is what signing writes into XMP, so the two still agree after
-    signing as PDF/A requires.
-
-    Args:
-        content: the PDF from render_copy.
-        media_types: the media type of each embedded file by name.
-    """
-    import pikepdf
-    from pyhanko.pdf_utils.metadata.model import VENDOR
-
-    with pikepdf.open(io.BytesIO(content)) as pdf:
-        specs = []
-        for name, attached in pdf.attachments.items():
-            spec = attached.obj
-            if not spec.is_indirect:
-                spec = pdf.make_indirect(spec)
-            stream = spec.EF.F
-            if name in media_types:
-                stream.Subtype = pikepdf.Name("/" + media_types[name])
-            specs.append(spec)
-        pdf.Root.AF = pikepdf.Array(specs)
-        with pdf.open_metadata(
-            set_pikepdf_as_editor=False, update_docinfo=False
-        ) as meta:
-            meta["pdf:Producer"] = VENDOR
-        pdf.docinfo.Producer = VENDOR
-        output = io.BytesIO()
-        pdf.save(output)
-    return output.getvalue()
-
-
 def sign_copy(
     content: bytes,
     *,
@@ -237,7 +205,8 @@ def sign_copy(
     """Return `content` signed with the organisation seal as PAdES B-LTA.
 
     Args:
-        content: a PDF/A-3 copy as render_copy returns it.
+        content: a PDF/A-3 copy as render_copy returns it with
+            producer=PRODUCER.
         seal_box: (left, bottom, right, top) of the visible stamp on the last
             page, or None for an invisible signature.
         stamp_text: the stamp's text; %(signer)s and %(ts)s are replaced by

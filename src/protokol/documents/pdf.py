@@ -1,14 +1,17 @@
 """Rendering of the citizen's protocol copy as a PDF/A-3b document with WeasyPrint."""
 
 import atexit
+import functools
 import io
 import logging
+import string
 import threading
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+from xml.sax.saxutils import quoteattr
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -370,11 +373,14 @@ def render_copy(
     signatures: tuple[SignatureFacts, ...] = (),
     journal_facts: JournalFacts | None = None,
     collected=None,
+    producer: str | None = None,
 ) -> RenderedCopy:
     """Render the copy with associated files and a QR code of `verify_url`.
 
     `collected` is a documents.collected.CollectedSection; without it the
-    copy has no section of collected data.
+    copy has no section of collected data. `producer` replaces WeasyPrint's
+    name in the Info and XMP Producer, so that they still agree after a
+    signer writes its own name into the XMP, as PDF/A requires.
 
     A copy with a QR code (a signed protocol, never a draft) keeps an empty
     box at its end for the visible seal stamp, at `RenderedCopy.seal_box`.
@@ -413,7 +419,13 @@ def render_copy(
             stylesheets=[stylesheet], font_config=font_config
         )
         content = document.write_pdf(
-            pdf_variant=PDF_VARIANT, attachments=attachments or None
+            pdf_variant=PDF_VARIANT,
+            attachments=attachments or None,
+            finisher=functools.partial(
+                _tidy_pdf,
+                media_types={item.name: item.media_type for item in files},
+                producer=producer,
+            ),
         )
     finally:
         _render_warnings.reset(token)
@@ -421,6 +433,54 @@ def render_copy(
     _log_warnings(warnings, consultation_id=detail["id"])
     seal_box = _seal_box(document.pages[-1])
     return RenderedCopy(content=content, seal_box=seal_box)
+
+
+NAME_CHARACTERS = frozenset(string.ascii_letters + string.digits + ".+-_")
+
+
+def _tidy_pdf(document, pdf, *, media_types: dict[str, str], producer) -> None:
+    """Correct WeasyPrint's associated files and Producer before it writes `pdf`.
+
+    WeasyPrint 70 lists each associated file twice in the catalog's /AF and
+    guesses each file's media type from its name.
+    """
+    import pydyf
+    import weasyprint
+
+    if "AF" in pdf.catalog:
+        pdf.catalog["AF"] = pydyf.Array(dict.fromkeys(pdf.catalog["AF"]))
+    for pdf_object in pdf.objects:
+        if not isinstance(pdf_object, dict) or pdf_object.get("Type") != "/Filespec":
+            continue
+        media_type = media_types.get(pdf_object["UF"].string)
+        if media_type is not None:
+            stream = pdf.objects[int(pdf_object["EF"]["F"].split()[0])]
+            stream.extra["Subtype"] = _pdf_name(media_type)
+
+    if producer is not None:
+        pdf.info["Producer"] = pydyf.String(producer)
+        metadata = pdf.objects[int(pdf.catalog["Metadata"].split()[0])]
+        weasyprint_name = f'pdf:Producer="WeasyPrint {weasyprint.__version__}"'
+        replaced = [
+            part.replace(
+                weasyprint_name.encode(),
+                f"pdf:Producer={quoteattr(producer)}".encode(),
+            )
+            for part in metadata.stream
+        ]
+        if replaced == metadata.stream:
+            raise RuntimeError(f"the XMP metadata has no {weasyprint_name}")
+        metadata.stream = replaced
+
+
+def _pdf_name(text: str) -> str:
+    """Return `text` as a PDF name, with #xx for each byte outside letters,
+    digits and . + - _ (ISO 32000-1, 7.3.5)."""
+    encoded = "".join(
+        chr(byte) if chr(byte) in NAME_CHARACTERS else f"#{byte:02x}"
+        for byte in text.encode()
+    )
+    return "/" + encoded
 
 
 def copy_html(

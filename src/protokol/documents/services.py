@@ -187,11 +187,11 @@ def render_sealed_copy(
         signatures=evidence.signatures,
         journal_facts=evidence.journal_facts,
         collected=collected,
+        producer=pades.PRODUCER,
     )
     labels = LABELS[language]
-    media_types = {item.name: item.media_type for item in files}
     content = pades.sign_copy(
-        pades.prepare_copy(rendered.content, media_types),
+        rendered.content,
         seal_box=rendered.seal_box,
         stamp_text=labels["seal_stamp"],
         reason=f"{labels['document_title']} {consultation.number}",
