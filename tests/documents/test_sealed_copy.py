@@ -182,6 +182,7 @@ def test_sealed_copy_files_listed_once(sealed, signed_consultation):
 
 def test_sealed_copy_text_and_code(sealed, signed_consultation):
     text = pdf_text(sealed)
+    assert "без электронной подписи" not in text
     seal = Signature.objects.get(consultation=signed_consultation, kind="seal")
 
     assert contains_words(text, CITIZEN_MESSAGE)
@@ -308,6 +309,40 @@ def test_overlaid_text_fails(sealed):
     assert "Not total document signed" in timestamp
 
 
+def test_title_changed_after_seal_fails(sealed):
+    from pyhanko.pdf_utils import generic
+
+    def retitle(writer):
+        info = writer.trailer["/Info"].get_object()
+        info[generic.pdf_name("/Title")] = generic.TextStringObject(
+            "Протокол консультации КП-2026-999999"
+        )
+        writer.update_container(info)
+
+    append_update(sealed, retitle)
+
+    passed, report = verify(sealed)
+    assert not passed
+    failures = failed_checks(report)
+    assert "/Title" in failures["metadata-after-signing"]
+    assert "Title" in failures["pdfa:metadata"]
+
+
+def test_title_changed_in_info_and_xmp_fails(sealed):
+    def retitle(writer):
+        writer.document_meta.title = "Протокол консультации КП-2026-999999"
+
+    append_update(sealed, retitle)
+
+    passed, report = verify(sealed)
+    assert not passed
+    failures = failed_checks(report)
+    assert "pdfa:metadata" not in failures
+    changed = failures["metadata-after-signing"]
+    assert "/Title" in changed
+    assert "{http://purl.org/dc/elements/1.1/}title" in changed
+
+
 def test_replaced_embedded_json_fails(sealed, tmp_path):
     from pyhanko.pdf_utils import generic
 
@@ -408,3 +443,14 @@ def test_verify_not_a_pdf(tmp_path):
     passed, report = verify(path)
     assert not passed
     assert "not a readable PDF" in failed_checks(report)["pdf"]
+
+
+def test_verify_damaged_pdf_names_no_address(tmp_path):
+    path = tmp_path / "damaged.pdf"
+    path.write_bytes(b"%PDF-1.7\ngarbage\n")
+
+    passed, report = verify(path)
+    assert not passed
+    detail = failed_checks(report)["pdf"]
+    assert "unable to find trailer dictionary" in detail
+    assert "BytesIO" not in detail

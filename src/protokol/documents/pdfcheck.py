@@ -42,11 +42,14 @@ def verify_pdf(data: bytes, *, root: Path, key: str | None = None) -> list[Check
     """
     import pikepdf
 
+    stream = io.BytesIO(data)
     try:
-        pdf = pikepdf.open(io.BytesIO(data))
+        pdf = pikepdf.open(stream)
     except pikepdf.PdfError as error:
+        # qpdf names the input by its repr, an address in this process.
+        reason = str(error).replace(f"stream {stream!r}: ", "")
         message = gettext("the file is not a readable PDF: %(error)s") % {
-            "error": error
+            "error": reason
         }
         return [Check("pdf", False, message)]
     with pdf:
@@ -193,7 +196,66 @@ def pades_checks(data: bytes, root: Path) -> list[Check]:
         checks.append(Check(name, not problems, detail))
         if signature.sig_object_type != "/DocTimeStamp":
             checks.append(_lta_check(signature, trust_root))
+    checks.append(_metadata_after_signing(data, signatures))
     return checks
+
+
+# Metadata that a later document timestamp or validation data update may
+# change: pyHanko 0.38 sets the modification dates and its own Producer.
+VOLATILE_INFO = {"/ModDate", "/Producer"}
+VOLATILE_XMP = {
+    "{http://ns.adobe.com/xap/1.0/}ModifyDate",
+    "{http://ns.adobe.com/xap/1.0/}MetadataDate",
+    "{http://ns.adobe.com/pdf/1.3/}Producer",
+}
+
+
+def _metadata_after_signing(data: bytes, signatures) -> Check:
+    """Check that no update after the last signature changed the metadata.
+
+    pyHanko's difference analysis accepts any change of the Info dictionary
+    and the XMP stream in an update after a signature, so a later title or
+    author would pass it. The metadata of the revision that the last
+    signature covers is compared with the file's, except VOLATILE_INFO and
+    VOLATILE_XMP.
+    """
+    import pikepdf
+
+    signed = [item for item in signatures if item.sig_object_type != "/DocTimeStamp"]
+    if not signed:
+        return Check("metadata-after-signing", True, gettext("passed"))
+    byte_range = signed[-1].sig_object["/ByteRange"]
+    signed_end = byte_range[2] + byte_range[3]
+    try:
+        before = _metadata(data[:signed_end])
+        after = _metadata(data)
+    except pikepdf.PdfError as error:
+        return Check("metadata-after-signing", False, str(error))
+
+    changed = sorted(
+        key
+        for key in before.keys() | after.keys()
+        if key not in VOLATILE_INFO | VOLATILE_XMP and before.get(key) != after.get(key)
+    )
+    if not changed:
+        return Check("metadata-after-signing", True, gettext("passed"))
+    return Check(
+        "metadata-after-signing",
+        False,
+        gettext("an update after the last signature changed %(entries)s")
+        % {"entries": ", ".join(changed)},
+    )
+
+
+def _metadata(data: bytes) -> dict[str, str]:
+    """Return the Info entries and the XMP properties of a PDF as text."""
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        values = {str(key): str(value) for key, value in pdf.docinfo.items()}
+        xmp = pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False)
+        values.update((str(key), str(xmp[key])) for key in xmp)
+    return values
 
 
 def _lta_check(signature, trust_root) -> Check:
@@ -308,16 +370,27 @@ def _identification(pdf) -> list[str]:
     return []
 
 
+# Info entries and the XMP properties that PDF/A requires to be equal, for
+# the entries that a copy has as plain text.
+INFO_XMP_PAIRS = (
+    ("/Producer", "pdf:Producer"),
+    ("/Title", "dc:title"),
+    ("/Creator", "xmp:CreatorTool"),
+)
+
+
 def _metadata_agrees(pdf) -> list[str]:
-    meta = pdf.open_metadata()
-    info_producer = str(pdf.docinfo.get("/Producer", ""))
-    xmp_producer = meta.get("pdf:Producer") or ""
-    if info_producer != xmp_producer:
-        return [
-            gettext("Info Producer %(info)r differs from XMP %(xmp)r")
-            % {"info": info_producer, "xmp": xmp_producer}
-        ]
-    return []
+    meta = pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False)
+    problems = []
+    for info_key, xmp_key in INFO_XMP_PAIRS:
+        info_value = str(pdf.docinfo.get(info_key, ""))
+        xmp_value = str(meta.get(xmp_key) or "")
+        if info_value != xmp_value:
+            problems.append(
+                gettext("Info %(key)s %(info)r differs from XMP %(xmp)r")
+                % {"key": info_key[1:], "info": info_value, "xmp": xmp_value}
+            )
+    return problems
 
 
 def _output_intent(pdf) -> list[str]:
