@@ -7,6 +7,12 @@ from django.utils.translation import gettext
 
 from protokol.errors import ValidationFailed
 
+# Bidirectional embeddings, overrides and isolates reorder the text around
+# them when it is displayed, so a signed copy could show "10000" where the
+# stored text reads "00001" (CVE-2021-42574). Right-to-left text needs none
+# of them: the marks U+200E and U+200F stay allowed.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
 
 def ensure_encodable(value: str, *, field: str) -> None:
     """Raise 422 if `value` contains lone surrogates, which no database can store."""
@@ -48,6 +54,15 @@ def clean_text(value, *, field: str, max_length: int | None = None) -> str:
     if any(unicodedata.category(c) == "Cc" and c not in "\n\r\t" for c in value):
         raise ValidationFailed(
             gettext("%(field)s contains control characters; remove them.")
+            % {"field": field},
+            field=field,
+        )
+    if any(c in BIDI_CONTROLS for c in value):
+        raise ValidationFailed(
+            gettext(
+                "%(field)s contains invisible text direction controls "
+                "(U+202A to U+202E, U+2066 to U+2069); remove them."
+            )
             % {"field": field},
             field=field,
         )

@@ -286,6 +286,8 @@ def test_protocol_by_auditor_forbidden(api, consultation, counts_unchanged):
     [
         ({"question": ""}, "question"),
         ({"decision": None}, "decision"),
+        ({"decision": "Выплата \u202e00001\u202c руб. назначена"}, "decision"),
+        ({"recommendations": "См. \u2067раздел\u2069"}, "recommendations"),
         ({"version": 7}, "version"),
     ],
 )

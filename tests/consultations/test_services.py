@@ -483,7 +483,9 @@ def test_message_unknown_visibility_rejected(consultation, demo):
     assert caught.value.field == "visibility"
 
 
-@pytest.mark.parametrize("text", ["", "   ", "a\x00b", "x" * 20_001])
+@pytest.mark.parametrize(
+    "text", ["", "   ", "a\x00b", "x" * 20_001, "Сумма \u202e00001\u202c руб."]
+)
 def test_message_invalid_text_rejected(consultation, demo, text):
     with pytest.raises(ValidationFailed) as caught:
         services.add_message(
