@@ -47,6 +47,17 @@ def test_portal_copy_shows_portal_statuses(archived_appeal, demo, tmp_path):
     assert contains_words(text, f"«{CLOSED_STATUS}», из «подписана» в «в архиве»")
 
 
+def test_portal_copy_says_it_is_unsigned(archived_appeal, demo, tmp_path):
+    text = rendered_text(archived_appeal, demo["supervisor"], tmp_path)
+    english = rendered_text(
+        archived_appeal, demo["supervisor"], tmp_path, language="en"
+    )
+
+    assert contains_words(text, "Копия без электронной подписи:")
+    assert contains_words(english, "Copy without an electronic signature:")
+    assert DRAFT_BANNER not in text
+
+
 def test_portal_copy_shows_portal_facts(archived_appeal, demo, tmp_path):
     text = rendered_text(archived_appeal, demo["supervisor"], tmp_path)
 

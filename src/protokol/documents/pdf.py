@@ -39,6 +39,10 @@ LABELS = {
         "draft_note": (
             "Протокол ещё не подписан: это проект, а не окончательный документ."
         ),
+        "unsigned_note": (
+            "Копия без электронной подписи: консультация закрыта без подписания"
+            " протокола, поэтому подлинность копии проверить нельзя."
+        ),
         "page": "Страница",
         "page_of": "из",
         "time_zone_note": ("Время указано московское (МСК, Europe/Moscow, UTC+03:00)."),
@@ -172,6 +176,10 @@ LABELS = {
         "draft_banner": "DRAFT — not signed",
         "draft_note": (
             "The protocol is not signed yet: this is a draft, not the final document."
+        ),
+        "unsigned_note": (
+            "Copy without an electronic signature: the consultation was closed"
+            " without a signed protocol, so the copy cannot be verified."
         ),
         "page": "Page",
         "page_of": "of",
@@ -474,8 +482,8 @@ def _tidy_pdf(document, pdf, *, media_types: dict[str, str], producer) -> None:
 
 
 def _pdf_name(text: str) -> str:
-    """Return `text` as a PDF name, with #xx for each byte outside letters,
-    digits and . + - _ (ISO 32000-1, 7.3.5)."""
+    """Return `text` as a PDF name, with #xx for each UTF-8 byte other than
+    ASCII letters, digits and . + - _."""
     encoded = "".join(
         chr(byte) if chr(byte) in NAME_CHARACTERS else f"#{byte:02x}"
         for byte in text.encode()
@@ -499,6 +507,8 @@ def copy_html(
     context = build_context(detail, language=language)
     if collected is not None:
         context["collected"] = collected_context(detail, collected, language)
+    # A consultation archived without signing, such as an imported appeal.
+    context["is_unsigned"] = verify_url is None and not context["is_draft"]
     if verify_url is not None and not context["is_draft"]:
         context["verification_code"] = verification_code
         context["verify_qr"] = mark_safe(qr_svg(verify_url))
