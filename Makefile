@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_ENV := PROTOKOL_DEMO=1
-# Debian packages: fast font subsetting for PDFs, pg_dump and pg_restore for
-# backups of PostgreSQL; PDF tools, Chromium, openssl and
-# SoftHSM2 (the PKCS#11 signing backend) for tests.
+# Debian packages: fast font subsetting for PDFs and fonts for the scripts
+# and emoji that the bundled PT fonts lack (CJK, Symbola, GNU FreeFont),
+# pg_dump and pg_restore for backups of PostgreSQL; PDF tools, Chromium,
+# openssl and SoftHSM2 (the PKCS#11 signing backend) for tests.
 RUN_PACKAGES := libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 fonts-paratype \
 	postgresql-client \
-	fonts-wqy-microhei fonts-dejavu-core
+	fonts-wqy-microhei fonts-dejavu-core fonts-symbola fonts-freefont-ttf
 TEST_PACKAGES := $(RUN_PACKAGES) poppler-utils qpdf chromium gettext openssl softhsm2
 
 .DEFAULT_GOAL := help

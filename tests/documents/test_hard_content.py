@@ -18,6 +18,11 @@ EMOJI = "Спасибо 😀 за ответ"
 ARABIC = "شكرا جدا"
 CJK = "谢谢你的回答"
 LONG_WORD = "Ж" * 300
+# Emoji with a skin tone, a flag and a ZWJ family, and scripts that the
+# bundled PT fonts lack: system fonts (Symbola, FreeSans) must supply them.
+MORE_EMOJI = "Праздник 🎉 👍🏽 🇷🇺 👨\u200d👩\u200d👧 готов"
+DEVANAGARI = "हिन्दी"
+THAI = "ภาษาไทย"
 
 
 def font_rows(path) -> list[list[str]]:
@@ -61,6 +66,26 @@ def test_mixed_scripts_render_with_embedded_glyphs(demo, tmp_path, caplog):
     # The long word wraps across lines without losing characters.
     assert text.count("Ж") == len(LONG_WORD)
     assert "?" not in text
+    assert "\ufffd" not in text
+
+
+def test_emoji_and_more_scripts_have_glyphs(demo, tmp_path, caplog):
+    consultation = services.create_consultation(
+        demo["citizen"],
+        service_code="GEN",
+        subject="Эмодзи и письменности",
+        description=f"{MORE_EMOJI}\n{DEVANAGARI} {THAI}",
+    )
+
+    with caplog.at_level(logging.WARNING, logger="weasyprint"):
+        content = citizen_copy(consultation, demo["citizen"])
+    text = pdf_text(write(tmp_path, content))
+
+    # A character without a glyph is drawn as .notdef, which WeasyPrint logs.
+    assert [record.getMessage() for record in caplog.records] == []
+    assert "🎉" in text
+    assert "👍" in text
+    assert THAI in text
     assert "\ufffd" not in text
 
 
