@@ -299,5 +299,6 @@ def sign_copy(
             output=output,
         )
     )
-    log.info("protocol_copy_sealed", bytes=output.tell())
-    return output.getvalue()
+    content = output.getvalue()
+    log.info("protocol_copy_sealed", bytes=len(content))
+    return content
