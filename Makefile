@@ -47,13 +47,17 @@ setup: venv system-deps ## Migrate the database and load demo accounts and real 
 	$(DEMO_ENV) $(BIN)/protokol pki issue reviewer
 	$(DEMO_ENV) $(BIN)/protokol import-appeals
 
+# Copies' QR codes and e-mails link to PROTOKOL_PUBLIC_URL, which follows
+# HOST and PORT unless it is set.
+RUN_ENV = $(DEMO_ENV) PROTOKOL_PUBLIC_URL=$(or $(PROTOKOL_PUBLIC_URL),http://$(HOST):$(PORT))
+
 .PHONY: run
 run: setup ## Serve the demo on http://127.0.0.1:8000 with the notification worker (demo password: demo)
 	@echo "Protokol on http://$(HOST):$(PORT)/ (accounts: citizen, operator, reviewer, ...; password: demo)"
 	@# The task worker sends notifications; it runs in the background and stops with uvicorn.
-	$(DEMO_ENV) $(BIN)/protokol worker & worker=$$!; \
+	$(RUN_ENV) $(BIN)/protokol worker & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
-	$(DEMO_ENV) $(BIN)/uvicorn protokol.asgi:application --host $(HOST) --port $(PORT) --lifespan off
+	$(RUN_ENV) $(BIN)/uvicorn protokol.asgi:application --host $(HOST) --port $(PORT) --lifespan off
 
 # `make run-tls PORT=9443` overrides the port, as for `make run`.
 run-tls: PORT := 8443
@@ -63,7 +67,8 @@ TLS_DIR = $(or $(PROTOKOL_DATA_DIR),var)/tls
 run-tls: setup ## Serve the demo on https://127.0.0.1:8443 with a local CA's certificate
 	$(DEMO_ENV) $(BIN)/protokol tls-cert
 	@echo "Protokol on https://$(HOST):$(PORT)/ (trust $(TLS_DIR)/ca.pem, e.g. curl --cacert)"
-	$(DEMO_ENV) PROTOKOL_TLS=1 $(BIN)/uvicorn protokol.asgi:application --host $(HOST) --port $(PORT) --lifespan off \
+	$(DEMO_ENV) PROTOKOL_PUBLIC_URL=$(or $(PROTOKOL_PUBLIC_URL),https://$(HOST):$(PORT)) \
+		PROTOKOL_TLS=1 $(BIN)/uvicorn protokol.asgi:application --host $(HOST) --port $(PORT) --lifespan off \
 		--ssl-certfile $(TLS_DIR)/server.pem --ssl-keyfile $(TLS_DIR)/server.key.pem
 
 # The sign-in tests run the npm package oidc-provider from this directory.
