@@ -246,7 +246,11 @@ def attachment_files(consultation, detail: dict) -> tuple:
 
 def verification_code(document: bytes) -> str:
     """Return the copy's verification code: base32 of the document's SHA-256."""
-    digest = hashlib.sha256(document).digest()
+    return digest_code(hashlib.sha256(document).digest())
+
+
+def digest_code(digest: bytes) -> str:
+    """Return the verification code of a signed document's SHA-256 digest."""
     return base64.b32encode(digest).decode()[:CODE_LENGTH]
 
 
