@@ -32,10 +32,17 @@ class TooManyRequests(ProtokolError):
 
 @dataclass(frozen=True)
 class PublicReport:
-    """The outcome of a public check: the number it concerns and the checks."""
+    """The outcome of a public check: the number it concerns and the checks.
+
+    `version` is the checked protocol version when the installation stores
+    its signatures, and `newer_version` the latest signed version of the
+    consultation when that is newer, else None.
+    """
 
     number: str
     checks: list[Check]
+    version: int | None = None
+    newer_version: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -63,7 +70,11 @@ def check_rate(client: str) -> None:
 
 
 def verify_upload(data: bytes) -> PublicReport:
-    """Check an uploaded copy against the installation's root and journal key."""
+    """Check an uploaded copy against the installation's root and journal key.
+
+    When the installation stores a signature over the embedded document, the
+    report names its protocol version and any newer signed version.
+    """
     from protokol.documents.pdfcheck import embedded_document, verify_pdf
     from protokol.journal import checkpoints
     from protokol.signing import pki
@@ -79,22 +90,36 @@ def verify_upload(data: bytes) -> PublicReport:
     checks = verify_pdf(
         data, root=pki.pki_dir() / "root.pem", key=str(checkpoints.verifier_key())
     )
-    number = _number_of(embedded_document(data))
-    report = PublicReport(number=number, checks=checks)
-    _journal(number, mode="upload", ok=report.ok)
+    document = embedded_document(data)
+    number = _number_of(document)
+    consultation = _consultation_of(number)
+    version = newer = None
+    if consultation is not None and document is not None:
+        signed = _signed_versions(consultation)
+        digest = hashlib.sha256(document).digest()
+        for signed_version, stored in signed:
+            if stored == digest:
+                version = signed_version
+        newer = _newer_version(signed, version)
+    report = PublicReport(
+        number=number, checks=checks, version=version, newer_version=newer
+    )
+    _journal(number, mode="upload", ok=report.ok, consultation=consultation)
     return report
 
 
 def verify_code(number: str, code: str) -> PublicReport:
-    """Check the signed protocol that `number` and its verification code name.
+    """Check the signed protocol version that `number` and its code name.
+
+    Every signed version keeps its code. The report names a newer signed
+    version of the consultation when there is one.
 
     Raises:
         ValidationFailed: a field is empty, or the pair names no signed copy;
             the message does not tell which, so codes cannot be probed per
             number.
     """
-    from protokol.consultations.models import Consultation
-    from protokol.documents.services import verification_code
+    from protokol.documents.services import digest_code
     from protokol.journal.canonical import format_time
     from protokol.signing.models import Signature
     from protokol.signing.reports import signature_reports
@@ -104,26 +129,25 @@ def verify_code(number: str, code: str) -> PublicReport:
         if not value:
             raise ValidationFailed(gettext("Fill in this field."), field=field)
 
-    consultation = Consultation.objects.filter(number=number).first()
-    latest = None
-    if consultation is not None:
-        latest = (
-            Signature.objects.filter(consultation=consultation)
-            .order_by("-protocol_version", "-id")
-            .first()
-        )
-    expected = verification_code(bytes(latest.document)) if latest else ""
-    if not expected or not hmac.compare_digest(expected, code):
+    consultation = _consultation_of(number)
+    signed = _signed_versions(consultation) if consultation is not None else []
+    version = None
+    # Every code is compared, so the time taken does not tell which matched.
+    for signed_version, digest in signed:
+        if hmac.compare_digest(digest_code(digest), code):
+            version = signed_version
+    if version is None:
         log.info("public_verify_no_match")
         raise ValidationFailed(
             gettext("No signed protocol has this number and code."), field="code"
         )
 
+    rows = list(
+        Signature.objects.filter(consultation=consultation, protocol_version=version)
+    )
     checks = []
-    for report in signature_reports(consultation):
+    for report in signature_reports(consultation, rows):
         signature = report.signature
-        if signature.protocol_version != latest.protocol_version:
-            continue
         time = report.cms.timestamp_time
         detail = gettext("%(kind)s, %(subject)s, timestamp %(time)s") % {
             "kind": signature.kind,
@@ -133,9 +157,48 @@ def verify_code(number: str, code: str) -> PublicReport:
         if report.problems:
             detail += "; " + "; ".join(report.problems)
         checks.append(Check(f"signature {signature.pk}", report.ok, detail))
-    public = PublicReport(number=number, checks=checks)
+    public = PublicReport(
+        number=number,
+        checks=checks,
+        version=version,
+        newer_version=_newer_version(signed, version),
+    )
     _journal(number, mode="code", ok=public.ok, consultation=consultation)
     return public
+
+
+def _consultation_of(number: str):
+    from protokol.consultations.models import Consultation
+
+    if not number:
+        return None
+    return Consultation.objects.filter(number=number).first()
+
+
+def _signed_versions(consultation) -> list[tuple[int, bytes]]:
+    """Return (version, SHA-256 of the stored document) of each signed document.
+
+    Acknowledgements sign a record about the protocol, not the protocol
+    document, so they are left out. The hash is of the stored bytes, which
+    the copies embed, and not the stored signed_data_sha256.
+    """
+    from protokol.signing.models import Signature, SignatureKind
+
+    rows = (
+        Signature.objects.filter(consultation=consultation)
+        .exclude(kind=SignatureKind.ACKNOWLEDGEMENT)
+        .order_by("protocol_version", "id")
+        .values_list("protocol_version", "document")
+    )
+    return [(version, hashlib.sha256(document).digest()) for version, document in rows]
+
+
+def _newer_version(signed: list[tuple[int, bytes]], version: int | None) -> int | None:
+    """Return the latest signed version when it is newer than `version`."""
+    if version is None or not signed:
+        return None
+    latest = max(signed_version for signed_version, _ in signed)
+    return latest if latest > version else None
 
 
 def _number_of(document: bytes | None) -> str:
@@ -151,12 +214,9 @@ def _number_of(document: bytes | None) -> str:
 
 
 def _journal(number: str, *, mode: str, ok: bool, consultation=None) -> None:
-    from protokol.consultations.models import Consultation
     from protokol.journal import services as journal
     from protokol.journal.models import JournalAction
 
-    if consultation is None and number:
-        consultation = Consultation.objects.filter(number=number).first()
     if consultation is None:
         log.info("public_verify_unknown_copy", mode=mode, ok=ok)
         return

@@ -246,7 +246,11 @@ def attachment_files(consultation, detail: dict) -> tuple:
 
 def verification_code(document: bytes) -> str:
     """Return the copy's verification code: base32 of the document's SHA-256."""
-    digest = hashlib.sha256(document).digest()
+    return digest_code(hashlib.sha256(document).digest())
+
+
+def digest_code(digest: bytes) -> str:
+    """Return the verification code of a signed document's SHA-256 digest."""
     return base64.b32encode(digest).decode()[:CODE_LENGTH]
 
 
@@ -281,13 +285,17 @@ def signed_evidence(consultation) -> SignedEvidence | None:
     from protokol.journal.canonical import canonical_bytes
     from protokol.journal.models import JournalEntry
     from protokol.journal.tlog import tlog_proof_text
-    from protokol.signing.models import Signature
+    from protokol.signing.models import Signature, SignatureKind
     from protokol.signing.reports import signature_reports
 
-    # Oldest first, by the model's ordering. The first row of the latest
-    # version is a signer's or the seal's signature over the protocol
-    # document. A later acknowledgement signs a record about it instead.
-    stored = list(Signature.objects.filter(consultation=consultation))
+    # Oldest first, by the model's ordering. An acknowledgement signs a
+    # record about the protocol, not the protocol document, so the copy
+    # leaves it and its journal entry out.
+    stored = list(
+        Signature.objects.filter(consultation=consultation).exclude(
+            kind=SignatureKind.ACKNOWLEDGEMENT
+        )
+    )
     if not stored:
         return None
     latest_version = max(signature.protocol_version for signature in stored)
@@ -320,10 +328,12 @@ def signed_evidence(consultation) -> SignedEvidence | None:
         )
     ]
     signatures = []
+    signing = None
     for report in reports:
         signature = report.signature
         if bytes(signature.document) != document:
             continue
+        signing = report
         signatures.append(
             SignatureFacts(
                 kind=signature.kind,
@@ -341,8 +351,9 @@ def signed_evidence(consultation) -> SignedEvidence | None:
                 "application/pkcs7-signature",
             )
         )
-    inclusion = reports[-1].inclusion if reports else None
-    entry = reports[-1].signing_entry if reports else None
+    # The signer's and the seal's signatures are listed in one signing entry.
+    inclusion = signing.inclusion if signing else None
+    entry = signing.signing_entry if signing else None
     journal_facts = None
     if inclusion is not None:
         journal_facts = JournalFacts(
