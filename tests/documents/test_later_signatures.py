@@ -152,25 +152,23 @@ def test_copy_after_acknowledgement_prints_same_code(
     assert contains_words(pdf_text(tmp_path / "copy.pdf"), f"Код проверки: {code}")
 
 
-@pytest.fixture
-def resigned(signed_consultation, demo, expert, tmp_path):  # noqa: F811
-    """The consultation disputed, reopened and signed again as version 2.
-
-    Returns the path of the version 1 copy issued before the dispute.
-    """
-    first = tmp_path / "v1.pdf"
-    issue_to_file(demo["citizen"], signed_consultation, first)
+def reopen_by_dispute(consultation, demo, expert) -> None:  # noqa: F811
+    """Dispute the signed consultation and reopen it for a new version."""
     dispute = disputes.open_dispute(
-        demo["citizen"], signed_consultation.pk, claims="Неполный перечень."
+        demo["citizen"], consultation.pk, claims="Неполный перечень."
     )
     disputes.assign_expert(demo["supervisor"], dispute.pk, expert=expert.username)
     disputes.write_conclusion(expert, dispute.pk, text="Перечень дополнить.")
     disputes.close_dispute(
         demo["supervisor"], dispute.pk, outcome="reopen", comment="Дополнить"
     )
+
+
+def sign_again(consultation, demo) -> None:
+    """Save, approve and sign the reopened consultation's next version."""
     save_protocol(
         demo["operator"],
-        signed_consultation.pk,
+        consultation.pk,
         question="Какие документы нужны для оформления пособия на ребёнка?",
         documents="Свидетельство о рождении ребёнка, паспорт, справка о доходах.",
         recommendations="Подать заявление через личный кабинет или в МФЦ.",
@@ -183,9 +181,21 @@ def resigned(signed_consultation, demo, expert, tmp_path):  # noqa: F811
         ("reviewer", "sign"),
     ]:
         consultations.transition(
-            demo[username], signed_consultation.pk, action=action, comment="Готово"
+            demo[username], consultation.pk, action=action, comment="Готово"
         )
-    signed_consultation.refresh_from_db()
+    consultation.refresh_from_db()
+
+
+@pytest.fixture
+def resigned(signed_consultation, demo, expert, tmp_path):  # noqa: F811
+    """The consultation disputed, reopened and signed again as version 2.
+
+    Returns the path of the version 1 copy issued before the dispute.
+    """
+    first = tmp_path / "v1.pdf"
+    issue_to_file(demo["citizen"], signed_consultation, first)
+    reopen_by_dispute(signed_consultation, demo, expert)
+    sign_again(signed_consultation, demo)
     return first
 
 
@@ -210,6 +220,30 @@ def test_superseded_code_names_newer_version(client, signed_consultation, resign
     assert {check.name for check in report.checks} == {
         f"signature {pk}" for pk in first_version_ids
     }
+
+
+def test_superseded_code_passes_after_new_messages(
+    client,
+    signed_consultation,
+    demo,
+    expert,  # noqa: F811
+):
+    reopen_by_dispute(signed_consultation, demo, expert)
+    consultations.add_message(
+        demo["citizen"],
+        signed_consultation.pk,
+        text="Добавляю справку о доходах.",
+        visibility="public",
+    )
+    sign_again(signed_consultation, demo)
+
+    response = verify_page(client, signed_consultation, code_of(signed_consultation, 1))
+
+    page = response.content.decode()
+    assert response.status_code == 200, page
+    assert "Все проверки пройдены" in page
+    latest = verify_page(client, signed_consultation, code_of(signed_consultation, 2))
+    assert "Все проверки пройдены" in latest.content.decode()
 
 
 def test_latest_code_has_no_newer_version(client, signed_consultation, resigned):

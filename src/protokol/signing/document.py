@@ -17,13 +17,21 @@ PROTOCOL_FIELDS = (
 )
 
 
-def protocol_document(consultation, version) -> bytes:
+def protocol_document(consultation, version, *, until=None) -> bytes:
     """Return the canonical JSON that a signature over `version` covers.
 
     It contains the protocol's text in full and, for every message and
     attachment of the consultation, its metadata and SHA-256, so the
     signature fixes the dialogue and the files without copying them.
+    With `until`, only the messages and attachments created at or before
+    that time count, as when a superseded version was signed.
     """
+    messages = consultation.messages.order_by("created_at", "id")
+    attachments = consultation.attachments.order_by("created_at", "id")
+    if until is not None:
+        messages = messages.filter(created_at__lte=until)
+        attachments = attachments.filter(created_at__lte=until)
+
     protocol = {name: getattr(version, name) for name in PROTOCOL_FIELDS}
     protocol.update(
         version=version.version,
@@ -39,7 +47,7 @@ def protocol_document(consultation, version) -> bytes:
             "visibility": message.visibility,
             "sha256": hashlib.sha256(message.text.encode()).hexdigest(),
         }
-        for message in consultation.messages.order_by("created_at", "id")
+        for message in messages
     ]
     attachments = [
         {
@@ -50,7 +58,7 @@ def protocol_document(consultation, version) -> bytes:
             "size": attachment.size,
             "sha256": attachment.sha256,
         }
-        for attachment in consultation.attachments.order_by("created_at", "id")
+        for attachment in attachments
     ]
     document = {
         "format": DOCUMENT_FORMAT,

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
+from django.db.models import Max
 from django.utils.translation import get_language, gettext
 
 from protokol.signing.verify import (
@@ -98,8 +99,12 @@ def signature_reports(consultation, signatures=None) -> list[SignatureReport]:
         timestamp_roots=pki.timestamp_roots(),
     )
     journal = _JournalContext(consultation)
+    latest_version = consultation.signatures.aggregate(latest=Max("protocol_version"))[
+        "latest"
+    ]
     return [
-        _report(signature, consultation, trust, journal) for signature in signatures
+        _report(signature, consultation, trust, journal, latest_version)
+        for signature in signatures
     ]
 
 
@@ -164,7 +169,7 @@ def checked_cms(cms_der: bytes, document: bytes, trust: "_TrustInputs") -> CmsCh
     return check
 
 
-def _report(signature, consultation, trust, journal) -> SignatureReport:
+def _report(signature, consultation, trust, journal, latest_version) -> SignatureReport:
     from protokol.signing.document import protocol_document
     from protokol.signing.models import SignatureKind
 
@@ -204,7 +209,14 @@ def _report(signature, consultation, trust, journal) -> SignatureReport:
             % {"label": label, "version": signature.protocol_version}
         )
     else:
-        current = protocol_document(consultation, version)
+        # Messages and files added after a superseded version was signed, for
+        # example while a dispute reopened the consultation, belong to the
+        # newer version. The latest version is compared with every row, so
+        # an added row still shows there.
+        until = None
+        if latest_version is not None and signature.protocol_version < latest_version:
+            until = signature.created_at
+        current = protocol_document(consultation, version, until=until)
         document_matches = (
             hashlib.sha256(current).hexdigest() == signature.signed_data_sha256
         )
