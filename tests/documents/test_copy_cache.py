@@ -7,6 +7,7 @@ import time
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from protokol.consultations import services
 from protokol.documents import cache as copy_cache
@@ -37,6 +38,21 @@ def test_second_copy_comes_from_cache(signed_consultation, demo, monkeypatch):
         consultation_id=signed_consultation.pk, action="copy:read"
     )
     assert entries.count() == 2
+
+
+def test_interface_language_keeps_the_key(signed_consultation, demo, monkeypatch):
+    citizen = demo["citizen"]
+    with translation.override("en"):
+        _, first = issue_copy(citizen, signed_consultation.pk)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a cached copy was signed again")
+
+    monkeypatch.setattr("protokol.documents.pades.sign_copy", fail)
+    with translation.override("ru"):
+        _, second = issue_copy(citizen, signed_consultation.pk)
+
+    assert second == first
 
 
 def test_language_and_new_message_change_the_key(signed_consultation, demo):

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import structlog
 from django.conf import settings
+from django.utils import translation
 
 log = structlog.get_logger(__name__)
 
@@ -108,7 +109,10 @@ def copy_key(
             else None
         ),
     }
-    encoded = json.dumps(inputs, sort_keys=True, ensure_ascii=False, default=str)
+    # The presented data hold lazy translations, such as status labels, which
+    # the copy prints in its own language whatever the requester's is.
+    with translation.override(language):
+        encoded = json.dumps(inputs, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
