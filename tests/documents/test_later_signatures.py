@@ -135,8 +135,9 @@ def test_code_verifies_after_acknowledgement(
     # The acknowledgement of the version is reported with its signatures.
     rows = Signature.objects.filter(consultation=signed_consultation)
     names = [check.name for check in report.checks]
-    assert names == [f"signature {row.pk}" for row in rows]
-    assert f"signature {acknowledgement.pk}" in names
+    assert names == [f"подпись {row.pk}" for row in rows]
+    assert f"подпись {acknowledgement.pk}" in names
+    assert "подтверждение гражданина" in report.checks[-1].detail
 
 
 def test_copy_after_acknowledgement_prints_same_code(
@@ -218,7 +219,7 @@ def test_superseded_code_names_newer_version(client, signed_consultation, resign
         ).values_list("pk", flat=True)
     )
     assert {check.name for check in report.checks} == {
-        f"signature {pk}" for pk in first_version_ids
+        f"подпись {pk}" for pk in first_version_ids
     }
 
 

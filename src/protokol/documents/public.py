@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import structlog
 from django.conf import settings
 from django.core.cache import cache
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from protokol.errors import PayloadTooLarge, ProtokolError, ValidationFailed
 from protokol.signing.management.commands.verify import Check
@@ -22,6 +22,12 @@ log = structlog.get_logger(__name__)
 # Checks per client address in one window. A PDF check takes about 0.1 s
 # of CPU for a 2-page copy (bench/pdf_bench.py) plus the upload itself.
 RATE_LIMIT = 20
+# Names of the signature kinds (signing.models.SignatureKind) on the page.
+KIND_NAMES = {
+    "signer": gettext_lazy("specialist's signature"),
+    "seal": gettext_lazy("organisation seal"),
+    "acknowledgement": gettext_lazy("citizen's acknowledgement"),
+}
 RATE_WINDOW_SECONDS = 600
 
 
@@ -150,13 +156,14 @@ def verify_code(number: str, code: str) -> PublicReport:
         signature = report.signature
         time = report.cms.timestamp_time
         detail = gettext("%(kind)s, %(subject)s, timestamp %(time)s") % {
-            "kind": signature.kind,
+            "kind": KIND_NAMES.get(signature.kind, signature.kind),
             "subject": report.cms.certificate_subject,
             "time": format_time(time) if time else "-",
         }
         if report.problems:
             detail += "; " + "; ".join(report.problems)
-        checks.append(Check(f"signature {signature.pk}", report.ok, detail))
+        name = gettext("signature %(id)s") % {"id": signature.pk}
+        checks.append(Check(name, report.ok, detail))
     public = PublicReport(
         number=number,
         checks=checks,
