@@ -172,8 +172,18 @@ def _key_for(path: Path) -> rsa.RSAPrivateKey:
 
 
 def _fit(text: str) -> str:
-    """Cut `text` to the 64 UTF-8 bytes that cryptography allows in a common name."""
-    return text.encode()[:MAX_COMMON_NAME_BYTES].decode(errors="ignore")
+    """Cut `text` to the 64 UTF-8 bytes that cryptography allows in a common name.
+
+    A cut name ends at a word boundary with "…", so a Cyrillic name of more
+    than 32 letters reads as shortened, not as a misspelt last word.
+    """
+    if len(text.encode()) <= MAX_COMMON_NAME_BYTES:
+        return text
+    room = MAX_COMMON_NAME_BYTES - len("…".encode())
+    cut = text.encode()[:room].decode(errors="ignore")
+    if " " in cut.strip():
+        cut = cut.rstrip().rsplit(" ", 1)[0]
+    return cut.rstrip(" ,.;:-") + "…"
 
 
 def _name(common_name: str, *, user_id: str | None = None) -> x509.Name:
