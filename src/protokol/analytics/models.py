@@ -42,3 +42,126 @@ class ConsultationFacts(models.Model):
 
     class Meta:
         verbose_name_plural = "consultation facts"
+
+
+class StaleDay(models.Model):
+    """A creation day whose aggregates no longer match the facts.
+
+    Every write that changes a consultation's statistics inserts its creation
+    day here in the write's transaction (protokol.analytics.aggregates
+    .mark_stale). The insert ignores a day already present, so concurrent
+    writes never wait on each other. Statistics read a stale day from the
+    facts until `protokol analytics-refresh --stale` recomputes it.
+    """
+
+    day = models.DateField(primary_key=True)
+
+
+class DailyStats(models.Model):
+    """Additive statistics of the consultations created on one day with one
+    combination of the keys that statistics group, filter and scope by.
+
+    Counts mirror measures._counts; `repeats` uses the default repeat window,
+    and `open_due`/`open_due_latest` let a query count the overdue open
+    consultations without a clock at refresh time: when the latest deadline
+    of a row's open consultations has passed, all `open_due` are overdue,
+    and otherwise the day is read from the facts.
+    """
+
+    day = models.DateField(db_index=True)
+    service = models.ForeignKey(
+        "catalog.Service",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    department = models.ForeignKey(
+        "accounts.Department",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    district = models.CharField(max_length=100)
+    channel = models.CharField(max_length=16)
+    assignee = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        related_name="+",
+    )
+    # The consultation was archived by a retention policy, which hides it
+    # from users without an archive grant.
+    archived = models.BooleanField()
+
+    total = models.IntegerField()
+    closed = models.IntegerField()
+    # Answered consultations with a stored deadline, plus those without one
+    # judged by their workflow answer target at refresh time.
+    deadline_known = models.IntegerField()
+    deadline_met = models.IntegerField()
+    open_due = models.IntegerField()
+    open_due_latest = models.DateTimeField(null=True)
+    returns = models.IntegerField()
+    returned = models.IntegerField()
+    disputed = models.IntegerField()
+    dispute_concluded = models.IntegerField()
+    dispute_reopened = models.IntegerField()
+    dispute_open = models.IntegerField()
+    repeats = models.IntegerField()
+    closed_first = models.IntegerField()
+    satisfied = models.IntegerField()
+    processing_n = models.IntegerField()
+    first_response_n = models.IntegerField()
+
+    class Meta:
+        verbose_name_plural = "daily stats"
+
+
+class DurationHistogram(models.Model):
+    """Count of the durations of one kind that fall in one bucket, for the
+    consultations created on one day (or, once rolled up, in one month) with
+    one combination of keys. See aggregates.BOUNDS for the buckets.
+    """
+
+    PROCESSING = 0
+    FIRST_RESPONSE = 1
+
+    # The first day of the span; a month's rows start on its first day.
+    start = models.DateField()
+    # True for a row that covers the whole month of `start`.
+    month = models.BooleanField()
+    service = models.ForeignKey(
+        "catalog.Service",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    department = models.ForeignKey(
+        "accounts.Department",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    district = models.CharField(max_length=100)
+    channel = models.CharField(max_length=16)
+    assignee = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        related_name="+",
+    )
+    archived = models.BooleanField()
+    kind = models.SmallIntegerField()
+    bucket = models.SmallIntegerField()
+    n = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["month", "start"])]
+
+
+class RolledMonth(models.Model):
+    """A month whose duration histograms are stored as month rows."""
+
+    month = models.DateField(primary_key=True)
