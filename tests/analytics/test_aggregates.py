@@ -460,7 +460,7 @@ def test_undated_statistics_do_not_scan_the_facts(demo, small_source):
             document = cursor.fetchone()[0]
         if isinstance(document, str):
             document = json.loads(document)
-        scanned += _seq_scans(document[0]["Plan"])
+        scanned += [(table, sql) for table in _seq_scans(document[0]["Plan"])]
     assert not scanned, scanned
 
 

@@ -101,7 +101,7 @@ class DailyStats(models.Model):
     deadline_known = models.IntegerField()
     deadline_met = models.IntegerField()
     open_due = models.IntegerField()
-    open_due_latest = models.DateTimeField(null=True)
+    open_due_latest = models.DateTimeField(null=True, db_index=True)
     returns = models.IntegerField()
     returned = models.IntegerField()
     disputed = models.IntegerField()
@@ -165,3 +165,25 @@ class RolledMonth(models.Model):
     """A month whose duration histograms are stored as month rows."""
 
     month = models.DateField(primary_key=True)
+
+
+class MonthSlice(models.Model):
+    """Month histogram rows summed over every key but one, for the common
+    statistics without filters of users who see every department.
+
+    `dimension` names the kept key ("all" keeps none) and `key` stores its
+    value as the statistics group it: a service or department code, a
+    district, a channel or an assignee id. Rebuilt with the month rows of
+    DurationHistogram.
+    """
+
+    month = models.DateField()
+    dimension = models.CharField(max_length=16)
+    key = models.CharField(max_length=100, null=True)
+    archived = models.BooleanField()
+    kind = models.SmallIntegerField()
+    bucket = models.SmallIntegerField()
+    n = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["dimension", "month"])]
