@@ -43,7 +43,6 @@ from django.db.models import (
     FloatField,
     Func,
     IntegerField,
-    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -69,6 +68,7 @@ from protokol.analytics.filters import (
 from protokol.analytics.models import (
     DailyStats,
     DurationHistogram,
+    FutureDeadline,
     MonthSlice,
     RolledMonth,
     StaleDay,
@@ -305,7 +305,6 @@ def _stats_aggregates() -> dict:
         ),
         "s_deadline_met": Count("pk", filter=measure_q("deadline_met")),
         "s_open_due": Count("pk", filter=open_due),
-        "s_open_due_latest": Max("deadline", filter=open_due),
         "s_returns": Coalesce(Sum("f_returns"), Value(0)),
         "s_returned": Count("pk", filter=measure_q("returned")),
         "s_disputed": Count("pk", filter=measure_q("disputed")),
@@ -375,6 +374,17 @@ def _refresh_daily(days: list[date], now: datetime, using: str) -> None:
     columns = ["day", *_key_columns(), *(name[2:] for name in aggregates)]
     aliases = ["k_day", *_key_aliases(), *aggregates]
     _insert_select(DailyStats, columns, aliases, source, using)
+
+    FutureDeadline.objects.using(using).filter(day__in=days).delete()
+    open_due = Q(end_at__isnull=True, deadline__gte=now) & ~Q(status=Status.WITHDRAWN)
+    future = consultations.filter(open_due).values("k_day", *_key_aliases(), "deadline")
+    _insert_select(
+        FutureDeadline,
+        ["day", *_key_columns(), "deadline"],
+        ["k_day", *_key_aliases(), "deadline"],
+        future,
+        using,
+    )
 
     # Answered consultations without a stored deadline are judged by their
     # workflow answer target, as measures._workflow_deadlines does.
@@ -656,10 +666,7 @@ def _counted(user, filters, by, now, scope, today, first, last, using):
         ).values_list("day", flat=True)
     )
     daily = _day_range(DailyStats.objects.using(using), "day", first, last, today)
-    waiting = set(
-        daily.filter(open_due_latest__gte=now).values_list("day", flat=True).distinct()
-    )
-    count_days = sorted(stale | waiting)
+    count_days = sorted(stale)
     rolled = set(RolledMonth.objects.using(using).values_list("month", flat=True))
     # Rolled months that the range covers whole and that have no stale day
     # are read from month rows; their other days come from the facts.
@@ -703,8 +710,22 @@ def _counted(user, filters, by, now, scope, today, first, last, using):
         totals = result[_group_key(by, row.pop("group"))]
         for name, value in row.items():
             totals[name[2:]] += value or 0
+    # Open consultations whose deadline is still ahead are not overdue.
+    ahead = (
+        _day_range(FutureDeadline.objects.using(using), "day", first, last, today)
+        .exclude(day__in=count_days)
+        .filter(deadline__gte=now)
+        .filter(scope)
+        .filter(_filter_q(filters))
+        .annotate(group=_group(by, filters.granularity, "day"))
+        .values("group")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    for row in ahead:
+        result[_group_key(by, row["group"])]["overdue_open"] -= row["count"]
 
-    # Stale days, days with a deadline still ahead, and today from the facts.
+    # Stale days and today from the facts.
     live = _in_days(count_days) | Q(created_at__gte=day_start(today))
     facts_live = _facts_days(count_days, today)
     queryset = facts(user, filters).filter(live & facts_live)

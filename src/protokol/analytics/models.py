@@ -61,11 +61,10 @@ class DailyStats(models.Model):
     """Additive statistics of the consultations created on one day with one
     combination of the keys that statistics group, filter and scope by.
 
-    Counts mirror measures._counts; `repeats` uses the default repeat window,
-    and `open_due`/`open_due_latest` let a query count the overdue open
-    consultations without a clock at refresh time: when the latest deadline
-    of a row's open consultations has passed, all `open_due` are overdue,
-    and otherwise the day is read from the facts.
+    Counts mirror measures._counts and `repeats` uses the default repeat
+    window. `open_due` counts the open consultations with a deadline, and
+    FutureDeadline keeps those whose deadline was still ahead, so a query
+    counts the overdue ones at its own time.
     """
 
     day = models.DateField(db_index=True)
@@ -101,7 +100,6 @@ class DailyStats(models.Model):
     deadline_known = models.IntegerField()
     deadline_met = models.IntegerField()
     open_due = models.IntegerField()
-    open_due_latest = models.DateTimeField(null=True, db_index=True)
     returns = models.IntegerField()
     returned = models.IntegerField()
     disputed = models.IntegerField()
@@ -187,3 +185,39 @@ class MonthSlice(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["dimension", "month"])]
+
+
+class FutureDeadline(models.Model):
+    """An open consultation whose deadline had not passed when its creation
+    day was refreshed, with the keys of DailyStats.
+
+    Statistics count the overdue open consultations of a clean day as its
+    DailyStats.open_due minus the rows here whose deadline is still ahead.
+    A deadline only passes as time goes on, so the rows of a clean day
+    include every open consultation whose deadline is still ahead.
+    """
+
+    day = models.DateField()
+    service = models.ForeignKey(
+        "catalog.Service",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    department = models.ForeignKey(
+        "accounts.Department",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    district = models.CharField(max_length=100)
+    channel = models.CharField(max_length=16)
+    assignee = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        related_name="+",
+    )
+    archived = models.BooleanField()
+    deadline = models.DateTimeField(db_index=True)
