@@ -27,6 +27,7 @@ so does any selection this module cannot serve (see usable and counted).
 """
 
 import bisect
+import functools
 import math
 import sys
 from collections import Counter, defaultdict
@@ -70,6 +71,7 @@ from protokol.analytics.models import (
     DurationHistogram,
     FutureDeadline,
     MonthSlice,
+    MonthStats,
     RolledMonth,
     StaleDay,
 )
@@ -504,6 +506,24 @@ def _count_durations(source: QuerySet, month: date | None, using: str) -> None:
     )
 
 
+def _refresh_month_stats(month: date, using: str) -> None:
+    """Rebuild the MonthStats rows of `month` from its DailyStats rows."""
+    MonthStats.objects.using(using).filter(month=month).delete()
+    rows = DailyStats.objects.using(using).filter(
+        day__gte=month, day__lt=_next_month(month)
+    )
+    keys = _key_columns()
+    source = (
+        rows.annotate(m_month=Value(month))
+        .values("m_month", *keys)
+        .annotate(**{f"m_{name}": Sum(name) for name in (*ADDITIVE, "open_due")})
+        .order_by()
+    )
+    sums = [f"m_{name}" for name in (*ADDITIVE, "open_due")]
+    columns = ["month", *keys, *(name[2:] for name in sums)]
+    _insert_select(MonthStats, columns, ["m_month", *keys, *sums], source, using)
+
+
 def refresh_stale(
     *,
     now: datetime | None = None,
@@ -547,10 +567,12 @@ def refresh_stale(
             if month < current:
                 if days or month not in rolled:
                     _refresh_histograms(days, month, using)
+                    _refresh_month_stats(month, using)
                     RolledMonth.objects.using(using).get_or_create(month=month)
             else:
                 RolledMonth.objects.using(using).filter(month=month).delete()
                 MonthSlice.objects.using(using).filter(month=month).delete()
+                MonthStats.objects.using(using).filter(month=month).delete()
                 _refresh_histograms(days, None, using)
         bar.update(len(days))
     bar.close()
@@ -614,12 +636,18 @@ def _group(by: str | None, granularity: str, day_field: str):
     }[by]
 
 
+@functools.lru_cache(maxsize=4096)
+def _period_start(key: date, zone: str) -> datetime:
+    """Return day_start(key) in `zone`, the current zone, cached per day."""
+    return day_start(key)
+
+
 def _group_key(by: str | None, key):
     """Return the key of an aggregate group as the facts path names it."""
     if by == "period" and key is not None:
         if isinstance(key, datetime):
             key = key.date()
-        return day_start(key)
+        return _period_start(key, timezone.get_current_timezone_name())
     return key
 
 
@@ -693,23 +721,27 @@ def _counted(user, filters, by, now, scope, today, first, last, using):
     result: dict = defaultdict(lambda: dict.fromkeys(ADDITIVE, 0) | {"overdue_open": 0})
     histograms: dict = defaultdict(lambda: {kind: Counter() for kind, _, _ in KINDS})
 
-    # Clean days from DailyStats.
-    rows = (
-        daily.exclude(day__in=count_days)
-        .filter(scope)
-        .filter(_filter_q(filters))
-        .annotate(group=_group(by, filters.granularity, "day"))
-        .values("group")
-        .annotate(
-            **{f"a_{name}": Sum(name) for name in ADDITIVE},
-            a_overdue_open=Sum("open_due"),
-        )
-        .order_by()
+    # Whole clean months from MonthStats, the other clean days from DailyStats.
+    months = MonthStats.objects.using(using).filter(month__in=sorted(whole_months))
+    days = daily.exclude(day__in=count_days).filter(
+        _outside_months(sorted(whole_months))
     )
-    for row in rows:
-        totals = result[_group_key(by, row.pop("group"))]
-        for name, value in row.items():
-            totals[name[2:]] += value or 0
+    for rows, field in ((months, "month"), (days, "day")):
+        grouped = (
+            rows.filter(scope)
+            .filter(_filter_q(filters))
+            .annotate(group=_group(by, filters.granularity, field))
+            .values("group")
+            .annotate(
+                **{f"a_{name}": Sum(name) for name in ADDITIVE},
+                a_overdue_open=Sum("open_due"),
+            )
+            .order_by()
+        )
+        for row in grouped:
+            totals = result[_group_key(by, row.pop("group"))]
+            for name, value in row.items():
+                totals[name[2:]] += value or 0
     # Open consultations whose deadline is still ahead are not overdue.
     ahead = (
         _day_range(FutureDeadline.objects.using(using), "day", first, last, today)
@@ -775,6 +807,18 @@ def _counted(user, filters, by, now, scope, today, first, last, using):
             totals[f"{name}_median_s"] = histogram_percentile(counts, 0.5)
             totals[f"{name}_p90_s"] = histogram_percentile(counts, 0.9)
     return dict(result)
+
+
+def _outside_months(months: list[date]) -> Q:
+    """Return the filter of the days outside the sorted `months`, as ranges
+    that an index on `day` reads."""
+    q = Q(pk__in=[])
+    start = date.min
+    for month in months:
+        if start < month:
+            q |= Q(day__gte=start, day__lt=month)
+        start = _next_month(month)
+    return q | Q(day__gte=start)
 
 
 def _sliceable(user, filters: Filters) -> bool:

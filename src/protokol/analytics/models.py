@@ -57,9 +57,9 @@ class StaleDay(models.Model):
     day = models.DateField(primary_key=True)
 
 
-class DailyStats(models.Model):
-    """Additive statistics of the consultations created on one day with one
-    combination of the keys that statistics group, filter and scope by.
+class StatsColumns(models.Model):
+    """Additive statistics of the consultations with one combination of the
+    keys that statistics group, filter and scope by.
 
     Counts mirror measures._counts and `repeats` uses the default repeat
     window. `open_due` counts the open consultations with a deadline, and
@@ -67,7 +67,6 @@ class DailyStats(models.Model):
     counts the overdue ones at its own time.
     """
 
-    day = models.DateField(db_index=True)
     service = models.ForeignKey(
         "catalog.Service",
         on_delete=models.DO_NOTHING,
@@ -113,7 +112,26 @@ class DailyStats(models.Model):
     first_response_n = models.IntegerField()
 
     class Meta:
+        abstract = True
+
+
+class DailyStats(StatsColumns):
+    """StatsColumns of the consultations created on one day."""
+
+    day = models.DateField(db_index=True)
+
+    class Meta:
         verbose_name_plural = "daily stats"
+
+
+class MonthStats(StatsColumns):
+    """DailyStats of a rolled-up month summed per key combination, rebuilt
+    with its histogram month rows."""
+
+    month = models.DateField(db_index=True)
+
+    class Meta:
+        verbose_name_plural = "month stats"
 
 
 class DurationHistogram(models.Model):
