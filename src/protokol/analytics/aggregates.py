@@ -1,29 +1,34 @@
 """Daily aggregates of the statistics, so long ranges do not read every fact.
 
-Tables (protokol.analytics.models):
+Tables (protokol.analytics.models, described in docs/analytics.md):
 
 - DailyStats: the additive measures (counts, sums, deadlines met) of the
-  consultations created on one day, per combination of the keys that the
-  statistics group, filter and scope by: service, department, district,
-  channel, assignee and whether a retention policy archived the consultation.
-- DurationHistogram: how many processing and first-response times fall in
+  consultations created on one day, per combination of keys. The keys are
+  those that the statistics group, filter and scope by: service,
+  department, district, channel, assignee and whether a retention policy
+  archived the consultation. MonthStats sums an ended month of them.
+- FutureDeadline: the open consultations whose deadline was still ahead at
+  the refresh, so a query counts the overdue ones at its own time.
+- DurationHistogram: the number of processing and first-response times in
   each bucket of BOUNDS, per day and keys. Once a month has ended, the
   refresh rolls its day rows up into month rows (RolledMonth), because day
-  rows of durations hold about as many rows as there are consultations.
+  rows of durations are about as many as the consultations. MonthSlice sums
+  the month rows over every key but one.
 - StaleDay: creation days whose aggregates no longer match the facts.
 
 Every write that changes the facts or the keys of a consultation calls
 mark_stale in its transaction (refresh_facts and record_reply do it for their
-callers). `protokol analytics-refresh --stale`, or the task `refresh_stale`
-run by `protokol worker`, recomputes the stale days from the facts.
+callers). `protokol analytics-refresh --stale`, or the task
+analytics.tasks.refresh_aggregates run by `protokol worker`, recomputes the
+stale days from the facts.
 
 A statistics query (counted) reads the clean days from the aggregates, and
-the stale days, today and days with open consultations whose deadline has
-not passed yet from the facts, so its counts and shares equal the direct
-computation exactly. Its medians and 90th percentiles come from the merged
-histograms and are approximate: see PRECISION_RELATIVE. A selection of
-fewer than SMALL_SELECTION consultations keeps the exact path (measures.py), and
-so does any selection this module cannot serve (see usable and counted).
+the stale days and today from the facts, so its counts and shares equal the
+direct computation exactly. Its medians and 90th percentiles come from the
+merged histograms and are approximate: see PRECISION_RELATIVE. A selection
+of fewer than SMALL_SELECTION consultations keeps the exact path
+(measures.py), and so does any selection this module cannot serve (see
+usable and counted).
 """
 
 import bisect
@@ -225,7 +230,8 @@ def mark_stale(
     """Mark the creation days of the consultations `ids`, and `days`, stale.
 
     Call it in the write's transaction. The insert ignores days already
-    marked, so it takes no lock on a row that other writes insert too.
+    marked, so writes do not wait on each other, only on a refresh that is
+    deleting the same mark.
     """
     ids = list(ids)
     marked = set(days)

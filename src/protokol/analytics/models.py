@@ -50,7 +50,8 @@ class StaleDay(models.Model):
     Every write that changes a consultation's statistics inserts its creation
     day here in the write's transaction (protokol.analytics.aggregates
     .mark_stale). The insert ignores a day already present, so concurrent
-    writes never wait on each other. Statistics read a stale day from the
+    writes do not wait on each other, only on a refresh that is deleting
+    the same mark. Statistics read a stale day from the
     facts until `protokol analytics-refresh --stale` recomputes it.
     """
 
