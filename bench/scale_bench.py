@@ -22,6 +22,10 @@ would in production, cluster the tables by creation time before timing:
     CLUSTER analytics_consultationfacts
         USING analytics_consultationfacts_created_at_a8e26397;
     ANALYZE;
+
+The statistics of long ranges read the daily aggregates, which the analytics
+migration fills; after writing rows outside the application, run
+`protokol analytics-refresh` before timing.
 """
 
 import argparse
@@ -79,6 +83,7 @@ def requests(citizen: User, numbers: list[str]) -> list[tuple[str, str, str]]:
     """Return (kind, user, path) of each timed request."""
     rare = rare_word()
     month = "date_from=2026-11-01"
+    year = "date_from=2025-12-01&date_to=2026-11-30"
     number = numbers[0]
     mine = Consultation.objects.filter(citizen=citizen).values_list(
         "number", flat=True
@@ -86,6 +91,8 @@ def requests(citizen: User, numbers: list[str]) -> list[tuple[str, str, str]]:
     return [
         ("baseline", "supervisor", "/healthz"),
         ("dashboard", "supervisor", "/analytics/"),
+        ("dashboard", "supervisor", "/analytics/?by=period"),
+        ("dashboard", "supervisor", f"/analytics/?{year}"),
         ("dashboard", "supervisor", f"/analytics/?{month}"),
         ("dashboard", "supervisor", f"/analytics/?{month}&by=period"),
         ("dashboard", "supervisor", f"/analytics/compare/?{month}"),
@@ -93,6 +100,8 @@ def requests(citizen: User, numbers: list[str]) -> list[tuple[str, str, str]]:
         ("dashboard", "supervisor", f"/analytics/consultations/?{month}"),
         ("dashboard", "admin", f"/api/v1/analytics/statistics?{month}"),
         ("dashboard", "admin", "/api/v1/analytics/statistics"),
+        ("dashboard", "admin", f"/api/v1/analytics/statistics?{year}"),
+        ("dashboard", "admin", "/api/v1/analytics/statistics?by=period"),
         ("dashboard", "admin", f"/api/v1/analytics/consultations?{month}"),
         ("list", "supervisor", "/queue/"),
         ("list", "supervisor", "/api/v1/consultations"),

@@ -5,7 +5,9 @@ Every write that changes a fact calls refresh_facts in its transaction:
 transitions (consultations.services), new consultations
 (consultations.services, imports, the generator) and disposal. A public staff
 message calls record_reply, which only sets a missing first reply. Deleting a
-consultation deletes its facts row by CASCADE.
+consultation deletes its facts row by CASCADE. Both mark the creation days of
+the consultations they change stale for the daily aggregates
+(protokol.analytics.aggregates).
 """
 
 import sys
@@ -31,6 +33,7 @@ from django.db.models.functions import Coalesce
 from tqdm import tqdm
 
 from protokol.accounts.models import STAFF_ROLES
+from protokol.analytics.aggregates import mark_stale
 from protokol.analytics.models import ConsultationFacts
 from protokol.consultations.models import (
     Consultation,
@@ -181,6 +184,7 @@ def refresh_facts(
         ids = with_later_requests(ids, using)
     ordered = sorted(ids)
     with transaction.atomic(using=using):
+        mark_stale(ordered, using=using)
         for start in range(0, len(ordered), BATCH_SIZE):
             batch = ordered[start : start + BATCH_SIZE]
             ConsultationFacts.objects.using(using).filter(
@@ -198,9 +202,11 @@ def record_reply(consultation_id: int, at: datetime) -> None:
     primary key replaces the recompute. A consultation without a facts row
     keeps none, as after any write outside the service layer.
     """
-    ConsultationFacts.objects.filter(
+    updated = ConsultationFacts.objects.filter(
         consultation_id=consultation_id, first_reply_at__isnull=True
     ).update(first_reply_at=at)
+    if updated:
+        mark_stale([consultation_id])
 
 
 def refresh_range(

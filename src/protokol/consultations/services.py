@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, pgettext
 
 from protokol.accounts.models import STAFF_ROLES, Department
+from protokol.analytics.aggregates import mark_stale
 from protokol.analytics.facts import record_reply, refresh_facts
 from protokol.catalog.models import Service
 from protokol.consultations import lifecycle, permissions
@@ -569,6 +570,7 @@ def forward(
         consultation.save(
             update_fields=["department", "assignee", "deadline", "updated_at"]
         )
+        mark_stale([consultation.pk])
         bump_version(consultation)
         details["new_deadline"] = consultation.deadline.isoformat()
         Transition.objects.create(

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from protokol.analytics.aggregates import mark_stale
 from protokol.analytics.facts import refresh_facts, with_later_requests
 from protokol.consultations.models import (
     Attachment,
@@ -112,6 +113,7 @@ def purge(consultation: Consultation, *, policy_details: dict | None = None) -> 
     # A later request of the same citizen and service loses this one as its
     # previous request.
     later_requests = with_later_requests({consultation_id}) - {consultation_id}
+    mark_stale([consultation_id])
     consultation.delete()
     refresh_facts(later_requests)
     transaction.on_commit(lambda: _delete_files(consultation_id, files))
@@ -207,6 +209,8 @@ def dispose(
             removed=removed,
             journal_index=entry.index,
         )
+        if rule.end_action != EndAction.DELETE:
+            mark_stale([item.consultation.pk])
     log.info(
         "retention_disposed",
         consultation_id=disposal.consultation_id,

@@ -8,6 +8,7 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from protokol.accounts.models import Department, Role, User
+from protokol.analytics.aggregates import mark_stale
 from protokol.consultations import lifecycle
 from protokol.consultations.models import Consultation, Transition
 from protokol.journal import services as journal
@@ -118,6 +119,7 @@ def _assign_round_robin(consultation: Consultation, *, reason: str) -> User | No
     }
     consultation.assignee = operator
     consultation.save(update_fields=["assignee"])
+    mark_stale([consultation.pk])
     Transition.objects.create(
         consultation=consultation,
         action="assign",

@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from protokol.accounts.models import Role
+from protokol.analytics.aggregates import mark_stale
 from protokol.consultations import lifecycle
 from protokol.consultations import services as consultations
 from protokol.consultations.models import Consultation, Transition
@@ -82,6 +83,7 @@ def extend_deadline(actor, consultation_id, *, days, reason: str) -> Consultatio
         consultation.deadline = (old_deadline or now) + timedelta(days=days)
         consultation.updated_at = now
         consultation.save(update_fields=["deadline", "updated_at"])
+        mark_stale([consultation.pk])
         consultations.bump_version(consultation)
         details = {
             "days": days,

@@ -1,0 +1,899 @@
+"""Daily aggregates of the statistics, so long ranges do not read every fact.
+
+Tables (protokol.analytics.models, described in docs/analytics.md):
+
+- DailyStats: the additive measures (counts, sums, deadlines met) of the
+  consultations created on one day, per combination of keys. The keys are
+  those that the statistics group, filter and scope by: service,
+  department, district, channel, assignee and whether a retention policy
+  archived the consultation. MonthStats sums an ended month of them.
+- FutureDeadline: the open consultations whose deadline was still ahead at
+  the refresh, so a query counts the overdue ones at its own time.
+- DurationHistogram: the number of processing and first-response times in
+  each bucket of BOUNDS, per day and keys. Once a month has ended, the
+  refresh rolls its day rows up into month rows (RolledMonth), because day
+  rows of durations are about as many as the consultations. MonthSlice sums
+  the month rows over every key but one.
+- StaleDay: creation days whose aggregates no longer match the facts.
+
+Every write that changes the facts or the keys of a consultation calls
+mark_stale in its transaction (refresh_facts and record_reply do it for their
+callers). `protokol analytics-refresh --stale`, or the task
+analytics.tasks.refresh_aggregates run by `protokol worker`, recomputes the
+stale days from the facts.
+
+A statistics query (counted) reads the clean days from the aggregates, and
+the stale days and today from the facts, so its counts and shares equal the
+direct computation exactly. Its medians and 90th percentiles come from the
+merged histograms and are approximate: see PRECISION_RELATIVE. A selection
+of fewer than SMALL_SELECTION consultations keeps the exact path
+(measures.py), and so does any selection this module cannot serve (see
+usable and counted).
+"""
+
+import bisect
+import functools
+import math
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+
+import structlog
+from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
+from django.db.models import (
+    CharField,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
+from django.db.models.functions import (
+    Cast,
+    Coalesce,
+    TruncDate,
+    TruncMonth,
+    TruncWeek,
+)
+from django.utils import timezone
+from tqdm import tqdm
+
+from protokol.analytics.filters import (
+    DEFAULT_REPEAT_DAYS,
+    Filters,
+    analytics_scope,
+    day_start,
+)
+from protokol.analytics.models import (
+    DailyStats,
+    DurationHistogram,
+    FutureDeadline,
+    MonthSlice,
+    MonthStats,
+    RolledMonth,
+    StaleDay,
+)
+from protokol.consultations.models import Consultation, Status
+from protokol.consultations.permissions import DEPARTMENT_ROLES, department_ids
+from protokol.retention.access import has_archive_grant
+from protokol.retention.models import Disposal, EndAction
+
+log = structlog.get_logger(__name__)
+
+
+def _bounds() -> tuple[int, ...]:
+    """Return the lower bounds in seconds of the duration buckets.
+
+    Bucket i (1 <= i < len(BOUNDS)) holds durations in [BOUNDS[i-1],
+    BOUNDS[i]); bucket 0 holds negative durations and bucket len(BOUNDS)
+    those of ten years or more. Up to 40 s a bucket is one second wide;
+    above, each bound is at most 5 % above the one before.
+    """
+    bounds = list(range(0, 21))
+    limit = 10 * 366 * 86400
+    while bounds[-1] < limit:
+        bounds.append(max(bounds[-1] + 1, math.floor(bounds[-1] * 1.05)))
+    return tuple(bounds)
+
+
+BOUNDS = _bounds()
+# A percentile read from the histograms differs from the exact one by at
+# most PRECISION_RELATIVE of the exact value plus PRECISION_SECONDS, for
+# durations from 0 to 10 years. Each rank is estimated by the geometric
+# middle of its bucket (the middle for the one-second buckets), which is
+# within sqrt(1.05) - 1 < 2.5 % of any value of a 5 % bucket; the percentile
+# interpolates between two such ranks as percentile_cont does.
+PRECISION_RELATIVE = 0.025
+PRECISION_SECONDS = 0.5
+
+# A selection of fewer than this many consultations is computed exactly from
+# the facts, percentiles included: at this size the exact query takes about
+# 100 ms on PostgreSQL. The aggregates count the selection first, so a
+# small selection costs one more query on the small DailyStats table.
+SMALL_SELECTION = 20_000
+# When more days than this would be read from the facts (after a bulk
+# change that the refresh has not caught up with), the exact path is used.
+MAX_FACT_DAYS = 62
+
+KEYS = ("service_id", "department_id", "district", "channel", "assignee_id")
+ADDITIVE = (
+    "total",
+    "closed",
+    "deadline_known",
+    "deadline_met",
+    "returns",
+    "returned",
+    "disputed",
+    "dispute_concluded",
+    "dispute_reopened",
+    "dispute_open",
+    "repeats",
+    "closed_first",
+    "satisfied",
+    "processing_n",
+    "first_response_n",
+)
+KINDS = (
+    (DurationHistogram.PROCESSING, "processing", "end_at"),
+    (DurationHistogram.FIRST_RESPONSE, "first_response", "first_reply_at"),
+)
+# The field of DurationHistogram that each MonthSlice dimension keeps.
+SLICES = {
+    "all": None,
+    "service": "service__code",
+    "department": "department__code",
+    "district": "district",
+    "channel": "channel",
+    "operator": "assignee_id",
+}
+
+
+# -- buckets and percentiles
+
+
+def bucket_of(seconds: float) -> int:
+    """Return the bucket of a duration: the number of BOUNDS at or below it."""
+    return bisect.bisect_right(BOUNDS, seconds)
+
+
+def bucket_value(bucket: int) -> float:
+    """Return the duration that stands for every duration of `bucket`."""
+    if bucket <= 0:
+        return 0.0
+    if bucket >= len(BOUNDS):
+        return float(BOUNDS[-1])
+    low, high = BOUNDS[bucket - 1], BOUNDS[bucket]
+    if high - low == 1:
+        return low + 0.5
+    return math.sqrt(low * high)
+
+
+def histogram_percentile(counts: dict[int, int], fraction: float) -> float | None:
+    """Return the percentile of a histogram, interpolated between the closest
+    ranks like percentile_cont, each rank standing at its bucket's value."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    position = (total - 1) * fraction
+    low, high = math.floor(position), math.ceil(position)
+    values = {}
+    seen = 0
+    for bucket in sorted(counts):
+        count = counts[bucket]
+        for rank in (low, high):
+            if rank not in values and seen <= rank < seen + count:
+                values[rank] = bucket_value(bucket)
+        seen += count
+        if high in values:
+            break
+    return values[low] + (values[high] - values[low]) * (position - low)
+
+
+class WidthBucket(Func):
+    """PostgreSQL's width_bucket over BOUNDS: equal to bucket_of."""
+
+    template = (
+        "width_bucket(%(expressions)s, "
+        f"ARRAY[{','.join(str(b) for b in BOUNDS)}]::numeric[])"
+    )
+    output_field = IntegerField()
+
+
+def _seconds(end: str) -> Func:
+    return Func(
+        F(end) - F("created_at"),
+        template="EXTRACT(EPOCH FROM %(expressions)s)",
+        output_field=FloatField(),
+    )
+
+
+# -- marking
+
+
+def _local_day(moment: datetime) -> date:
+    return timezone.localtime(moment).date()
+
+
+def mark_stale(
+    ids: Iterable[int] = (),
+    *,
+    days: Iterable[date] = (),
+    using: str = DEFAULT_DB_ALIAS,
+) -> None:
+    """Mark the creation days of the consultations `ids`, and `days`, stale.
+
+    Call it in the write's transaction. The insert ignores days already
+    marked, so writes do not wait on each other, only on a refresh that is
+    deleting the same mark.
+    """
+    ids = list(ids)
+    marked = set(days)
+    if ids:
+        moments = Consultation.objects.using(using).filter(pk__in=ids)
+        marked |= {
+            _local_day(moment)
+            for moment in moments.values_list("created_at", flat=True).distinct()
+        }
+    if marked:
+        StaleDay.objects.using(using).bulk_create(
+            [StaleDay(day=day) for day in sorted(marked)], ignore_conflicts=True
+        )
+
+
+def mark_range_stale(
+    first: date | None, last: date | None, *, using: str = DEFAULT_DB_ALIAS
+) -> int:
+    """Mark every creation day with consultations in [first, last] stale."""
+    consultations = Consultation.objects.using(using).order_by()
+    if first:
+        consultations = consultations.filter(created_at__gte=day_start(first))
+    if last:
+        consultations = consultations.filter(
+            created_at__lt=day_start(last + timedelta(days=1))
+        )
+    days = set(
+        consultations.annotate(day=TruncDate("created_at"))
+        .values_list("day", flat=True)
+        .distinct()
+    )
+    # Days that lost their last consultation keep aggregate rows until
+    # recomputed.
+    stored = DailyStats.objects.using(using)
+    if first:
+        stored = stored.filter(day__gte=first)
+    if last:
+        stored = stored.filter(day__lte=last)
+    days |= set(stored.values_list("day", flat=True).distinct())
+    mark_stale(days=days, using=using)
+    return len(days)
+
+
+# -- refresh
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _next_month(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _source(consultations: QuerySet) -> QuerySet:
+    from protokol.analytics.measures import fact_annotations
+
+    archived = Disposal.objects.filter(
+        consultation_id=OuterRef("pk"), end_action=EndAction.ARCHIVE
+    )
+    return consultations.order_by().annotate(
+        **fact_annotations(DEFAULT_REPEAT_DAYS),
+        k_archived=Exists(archived),
+        **{f"k_{key}": F(key) for key in KEYS},
+    )
+
+
+def _stats_aggregates() -> dict:
+    from protokol.analytics.measures import measure_q
+
+    open_due = Q(end_at__isnull=True, deadline__isnull=False) & ~Q(
+        status=Status.WITHDRAWN
+    )
+    return {
+        "s_total": Count("pk"),
+        "s_closed": Count("pk", filter=measure_q("closed")),
+        "s_deadline_known": Count(
+            "pk", filter=Q(end_at__isnull=False, deadline__isnull=False)
+        ),
+        "s_deadline_met": Count("pk", filter=measure_q("deadline_met")),
+        "s_open_due": Count("pk", filter=open_due),
+        "s_returns": Coalesce(Sum("f_returns"), Value(0)),
+        "s_returned": Count("pk", filter=measure_q("returned")),
+        "s_disputed": Count("pk", filter=measure_q("disputed")),
+        "s_dispute_concluded": Count("pk", filter=measure_q("dispute_concluded")),
+        "s_dispute_reopened": Count("pk", filter=measure_q("dispute_reopened")),
+        "s_dispute_open": Count("pk", filter=measure_q("dispute_open")),
+        "s_repeats": Count("pk", filter=measure_q("repeat")),
+        "s_closed_first": Count("pk", filter=measure_q("closed_first")),
+        "s_satisfied": Count("pk", filter=measure_q("satisfied")),
+        "s_processing_n": Count("pk", filter=Q(end_at__isnull=False)),
+        "s_first_response_n": Count("pk", filter=Q(first_reply_at__isnull=False)),
+    }
+
+
+def _key_columns() -> list[str]:
+    return [f"{key}" for key in KEYS] + ["archived"]
+
+
+def _key_aliases() -> list[str]:
+    return [f"k_{key}" for key in KEYS] + ["k_archived"]
+
+
+def _insert_select(model, columns: list[str], aliases: list[str], source, using):
+    sql, params = source.query.get_compiler(using=using).as_sql()
+    quote = connections[using].ops.quote_name
+    statement = (
+        f"INSERT INTO {quote(model._meta.db_table)} "
+        f"({', '.join(quote(c) for c in columns)}) "
+        f"SELECT {', '.join(quote(a) for a in aliases)} FROM ({sql}) aggregate_source"
+    )
+    with connections[using].cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+def _in_days(days: list[date]) -> Q:
+    """Return the filter of consultations created on one of `days`."""
+    q = Q(pk__in=[])
+    for first, last in _runs(days):
+        q |= Q(
+            created_at__gte=day_start(first),
+            created_at__lt=day_start(last + timedelta(days=1)),
+        )
+    return q
+
+
+def _runs(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Return the runs of consecutive days, as (first, last) pairs."""
+    runs: list[list[date]] = []
+    for day in sorted(set(days)):
+        if runs and runs[-1][1] + timedelta(days=1) == day:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    return [(first, last) for first, last in runs]
+
+
+def _refresh_daily(days: list[date], now: datetime, using: str) -> None:
+    """Recompute the DailyStats rows of `days`."""
+    from protokol.analytics.measures import answer_judgement
+
+    DailyStats.objects.using(using).filter(day__in=days).delete()
+    consultations = _source(
+        Consultation.objects.using(using).filter(_in_days(days))
+    ).annotate(k_day=TruncDate("created_at"))
+    aggregates = _stats_aggregates()
+    source = consultations.values("k_day", *_key_aliases()).annotate(**aggregates)
+    columns = ["day", *_key_columns(), *(name[2:] for name in aggregates)]
+    aliases = ["k_day", *_key_aliases(), *aggregates]
+    _insert_select(DailyStats, columns, aliases, source, using)
+
+    FutureDeadline.objects.using(using).filter(day__in=days).delete()
+    open_due = Q(end_at__isnull=True, deadline__gte=now) & ~Q(status=Status.WITHDRAWN)
+    future = consultations.filter(open_due).values("k_day", *_key_aliases(), "deadline")
+    _insert_select(
+        FutureDeadline,
+        ["day", *_key_columns(), "deadline"],
+        ["k_day", *_key_aliases(), "deadline"],
+        future,
+        using,
+    )
+
+    # Answered consultations without a stored deadline are judged by their
+    # workflow answer target, as measures._workflow_deadlines does.
+    unjudged = consultations.filter(deadline__isnull=True, end_at__isnull=False)
+    judged: dict = defaultdict(lambda: [0, 0])
+    ids = dict(unjudged.values_list("pk", "k_day"))
+    for consultation in (
+        Consultation.objects.using(using).filter(pk__in=ids).select_related("service")
+    ):
+        known, met = answer_judgement(consultation, now)
+        key = (
+            ids[consultation.pk],
+            *(getattr(consultation, key) for key in KEYS),
+        )
+        archived = Disposal.objects.using(using).filter(
+            consultation_id=consultation.pk, end_action=EndAction.ARCHIVE
+        )
+        key = (*key, archived.exists())
+        judged[key][0] += known
+        judged[key][1] += met
+    for (day, *keys), (known, met) in judged.items():
+        if known:
+            DailyStats.objects.using(using).filter(
+                day=day, archived=keys[-1], **dict(zip(KEYS, keys[:-1], strict=True))
+            ).update(
+                deadline_known=F("deadline_known") + known,
+                deadline_met=F("deadline_met") + met,
+            )
+
+
+def _refresh_histograms(days: list[date], month: date | None, using: str) -> None:
+    """Recompute the histogram rows of `days`, or of the whole `month`."""
+    rows = DurationHistogram.objects.using(using)
+    if month is not None:
+        following = _next_month(month)
+        rows.filter(start__gte=month, start__lt=following).delete()
+        consultations = Consultation.objects.using(using).filter(
+            created_at__gte=day_start(month), created_at__lt=day_start(following)
+        )
+        start = Value(month)
+    else:
+        rows.filter(month=False, start__in=days).delete()
+        consultations = Consultation.objects.using(using).filter(_in_days(days))
+        start = TruncDate("created_at")
+    source = _source(consultations)
+    columns = ["start", "month", *_key_columns(), "kind", "bucket", "n"]
+    if connections[using].vendor == "postgresql":
+        for kind, _, end in KINDS:
+            grouped = (
+                source.filter(**{f"{end}__isnull": False})
+                .annotate(
+                    h_start=start,
+                    h_month=Value(month is not None),
+                    h_kind=Value(kind),
+                    h_bucket=WidthBucket(_seconds(end)),
+                )
+                .values("h_start", "h_month", *_key_aliases(), "h_kind", "h_bucket")
+                .annotate(h_n=Count("pk"))
+            )
+            aliases = ["h_start", "h_month", *_key_aliases(), "h_kind", "h_bucket"]
+            _insert_select(
+                DurationHistogram, columns, [*aliases, "h_n"], grouped, using
+            )
+    else:
+        _count_durations(source, month, using)
+    if month is not None:
+        _refresh_slices(month, using)
+
+
+def _refresh_slices(month: date, using: str) -> None:
+    """Rebuild the MonthSlice rows of `month` from its histogram month rows."""
+    MonthSlice.objects.using(using).filter(month=month).delete()
+    rows = DurationHistogram.objects.using(using).filter(month=True, start=month)
+    columns = ["month", "dimension", "key", "archived", "kind", "bucket", "n"]
+    for dimension, field in SLICES.items():
+        key = (
+            Value(None, output_field=CharField())
+            if field is None
+            else Cast(F(field), CharField())
+        )
+        source = (
+            rows.annotate(m_month=F("start"), m_dimension=Value(dimension), m_key=key)
+            .values("m_month", "m_dimension", "m_key", "archived", "kind", "bucket")
+            .annotate(m_n=Sum("n"))
+            .order_by()
+        )
+        aliases = ["m_month", "m_dimension", "m_key", "archived", "kind", "bucket"]
+        _insert_select(MonthSlice, columns, [*aliases, "m_n"], source, using)
+
+
+def _count_durations(source: QuerySet, month: date | None, using: str) -> None:
+    """Insert the histogram rows of `source`, bucketed in Python (SQLite)."""
+    counts: Counter = Counter()
+    values = source.values_list(
+        "created_at", *_key_aliases(), "end_at", "first_reply_at"
+    )
+    for created_at, *keys, end_at, first_reply_at in values.iterator(chunk_size=2000):
+        first = month if month is not None else _local_day(created_at)
+        for (kind, _, _), end in zip(KINDS, (end_at, first_reply_at), strict=True):
+            if end is not None:
+                bucket = bucket_of((end - created_at).total_seconds())
+                counts[(first, *keys, kind, bucket)] += 1
+    DurationHistogram.objects.using(using).bulk_create(
+        [
+            DurationHistogram(
+                start=first,
+                month=month is not None,
+                **dict(zip(KEYS, keys[:-1], strict=True)),
+                archived=keys[-1],
+                kind=kind,
+                bucket=bucket,
+                n=n,
+            )
+            for (first, *keys, kind, bucket), n in counts.items()
+        ],
+        batch_size=500,
+    )
+
+
+def _refresh_month_stats(month: date, using: str) -> None:
+    """Rebuild the MonthStats rows of `month` from its DailyStats rows."""
+    MonthStats.objects.using(using).filter(month=month).delete()
+    rows = DailyStats.objects.using(using).filter(
+        day__gte=month, day__lt=_next_month(month)
+    )
+    keys = _key_columns()
+    source = (
+        rows.annotate(m_month=Value(month))
+        .values("m_month", *keys)
+        .annotate(**{f"m_{name}": Sum(name) for name in (*ADDITIVE, "open_due")})
+        .order_by()
+    )
+    sums = [f"m_{name}" for name in (*ADDITIVE, "open_due")]
+    columns = ["month", *keys, *(name[2:] for name in sums)]
+    _insert_select(MonthStats, columns, ["m_month", *keys, *sums], source, using)
+
+
+def refresh_stale(
+    *,
+    now: datetime | None = None,
+    using: str = DEFAULT_DB_ALIAS,
+    progress: bool = False,
+) -> int:
+    """Recompute the aggregates of the stale days, and roll up ended months.
+
+    Each month commits on its own. The stale marks a month's refresh reads
+    are deleted before the facts are read, so a write that commits meanwhile
+    marks its day again and the next refresh picks it up. Returns the number
+    of days recomputed.
+    """
+    now = now or timezone.now()
+    current = _month_start(timezone.localdate(now))
+    stale = sorted(StaleDay.objects.using(using).values_list("day", flat=True))
+    rolled = set(RolledMonth.objects.using(using).values_list("month", flat=True))
+    months: dict[date, list[date]] = defaultdict(list)
+    for day in stale:
+        months[_month_start(day)].append(day)
+    # Ended months still kept as day rows are rolled up.
+    ended = DurationHistogram.objects.using(using).filter(
+        month=False, start__lt=current
+    )
+    for start in ended.values_list("start", flat=True).distinct():
+        months.setdefault(_month_start(start), [])
+
+    bar = tqdm(
+        total=len(stale),
+        unit="day",
+        desc="Refreshing analytics aggregates",
+        file=sys.stderr,
+        disable=None if progress else True,
+    )
+    for month in sorted(months):
+        days = months[month]
+        with transaction.atomic(using=using):
+            StaleDay.objects.using(using).filter(day__in=days).delete()
+            if days:
+                _refresh_daily(days, now, using)
+            if month < current:
+                if days or month not in rolled:
+                    _refresh_histograms(days, month, using)
+                    _refresh_month_stats(month, using)
+                    RolledMonth.objects.using(using).get_or_create(month=month)
+            else:
+                RolledMonth.objects.using(using).filter(month=month).delete()
+                MonthSlice.objects.using(using).filter(month=month).delete()
+                MonthStats.objects.using(using).filter(month=month).delete()
+                _refresh_histograms(days, None, using)
+        bar.update(len(days))
+    bar.close()
+    log.info("analytics_aggregates_refreshed", days=len(stale), months=len(months))
+    return len(stale)
+
+
+# -- reading
+
+
+def usable(filters: Filters, by: str | None) -> bool:
+    """Return whether the aggregates may serve a selection.
+
+    They serve the default repeat window only, and no weekly periods, whose
+    weeks cut through the month rows of the histograms.
+    """
+    if filters.repeat_days != DEFAULT_REPEAT_DAYS:
+        return False
+    return not (by == "period" and filters.granularity == "week")
+
+
+def aggregate_scope(user) -> Q:
+    """Return analytics_scope(user) over the aggregate rows' keys."""
+    analytics_scope(user)
+    if user.role not in DEPARTMENT_ROLES:
+        return Q(pk__in=[])
+    q = Q() if has_archive_grant(user) else Q(archived=False)
+    if not user.all_departments:
+        q &= Q(department_id__in=department_ids(user))
+    return q
+
+
+def _filter_q(filters: Filters) -> Q:
+    """Return filter_q(filters) over the aggregate rows' keys, without dates."""
+    q = Q()
+    if filters.service:
+        q &= Q(service__code=filters.service)
+    if filters.department:
+        q &= Q(department__code=filters.department)
+    if filters.district:
+        q &= Q(district=filters.district)
+    if filters.channel:
+        q &= Q(channel=filters.channel)
+    if filters.operator is not None:
+        q &= Q(assignee_id=filters.operator)
+    return q
+
+
+def _group(by: str | None, granularity: str, day_field: str):
+    if by is None:
+        return Value("all")
+    if by == "period":
+        trunc = TruncWeek if granularity == "week" else TruncMonth
+        return trunc(day_field)
+    return {
+        "service": F("service__code"),
+        "department": F("department__code"),
+        "district": F("district"),
+        "channel": F("channel"),
+        "operator": F("assignee_id"),
+    }[by]
+
+
+@functools.lru_cache(maxsize=4096)
+def _period_start(key: date, zone: str) -> datetime:
+    """Return day_start(key) in `zone`, the current zone, cached per day."""
+    return day_start(key)
+
+
+def _group_key(by: str | None, key):
+    """Return the key of an aggregate group as the facts path names it."""
+    if by == "period" and key is not None:
+        if isinstance(key, datetime):
+            key = key.date()
+        return _period_start(key, timezone.get_current_timezone_name())
+    return key
+
+
+def counted(user, filters: Filters, by: str | None, now: datetime) -> dict | None:
+    """Return the counts and time columns of each group from the aggregates,
+    as measures.exact_counted does from the facts, or None when the selection
+    is small or the aggregates cannot serve it."""
+    if not usable(filters, by):
+        return None
+    scope = aggregate_scope(user)
+    today = timezone.localdate(now)
+    first, last = filters.date_from, filters.date_to
+    using = router.db_for_read(DailyStats)
+    outer = connections[using].in_atomic_block
+    with transaction.atomic(using=using):
+        if not outer:
+            _repeatable_read_first(using)
+        return _counted(user, filters, by, now, scope, today, first, last, using)
+
+
+def _repeatable_read_first(using: str) -> None:
+    """Read the aggregate tables from one snapshot on PostgreSQL, so a refresh
+    that commits during the query is seen whole or not at all."""
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+
+def _day_range(queryset: QuerySet, field: str, first, last, today) -> QuerySet:
+    if first:
+        queryset = queryset.filter(**{f"{field}__gte": first})
+    if last:
+        queryset = queryset.filter(**{f"{field}__lte": last})
+    return queryset.filter(**{f"{field}__lt": today})
+
+
+def _counted(user, filters, by, now, scope, today, first, last, using):
+    from protokol.analytics.measures import exact_counted, facts
+
+    stale = set(
+        _day_range(
+            StaleDay.objects.using(using), "day", first, last, today
+        ).values_list("day", flat=True)
+    )
+    daily = _day_range(DailyStats.objects.using(using), "day", first, last, today)
+    count_days = sorted(stale)
+    rolled = set(RolledMonth.objects.using(using).values_list("month", flat=True))
+    # Rolled months that the range covers whole and that have no stale day
+    # are read from month rows; their other days come from the facts.
+    whole_months = {
+        month
+        for month in rolled
+        if (first is None or first <= month)
+        and (last is None or _next_month(month) - timedelta(days=1) <= last)
+        and _next_month(month) <= today
+        and not any(_month_start(day) == month for day in stale)
+    }
+    duration_days = set(stale)
+    for month in rolled - whole_months:
+        day = max(month, first) if first else month
+        end = _next_month(month) - timedelta(days=1)
+        if last:
+            end = min(end, last)
+        while day <= end and day < today:
+            duration_days.add(day)
+            day += timedelta(days=1)
+    if len(count_days) > MAX_FACT_DAYS or len(duration_days) > MAX_FACT_DAYS:
+        return None
+
+    result: dict = defaultdict(lambda: dict.fromkeys(ADDITIVE, 0) | {"overdue_open": 0})
+    histograms: dict = defaultdict(lambda: {kind: Counter() for kind, _, _ in KINDS})
+
+    # Whole clean months from MonthStats, the other clean days from DailyStats.
+    months = MonthStats.objects.using(using).filter(month__in=sorted(whole_months))
+    days = daily.exclude(day__in=count_days).filter(
+        _outside_months(sorted(whole_months))
+    )
+    for rows, field in ((months, "month"), (days, "day")):
+        grouped = (
+            rows.filter(scope)
+            .filter(_filter_q(filters))
+            .annotate(group=_group(by, filters.granularity, field))
+            .values("group")
+            .annotate(
+                **{f"a_{name}": Sum(name) for name in ADDITIVE},
+                a_overdue_open=Sum("open_due"),
+            )
+            .order_by()
+        )
+        for row in grouped:
+            totals = result[_group_key(by, row.pop("group"))]
+            for name, value in row.items():
+                totals[name[2:]] += value or 0
+    # Open consultations whose deadline is still ahead are not overdue.
+    ahead = (
+        _day_range(FutureDeadline.objects.using(using), "day", first, last, today)
+        .exclude(day__in=count_days)
+        .filter(deadline__gte=now)
+        .filter(scope)
+        .filter(_filter_q(filters))
+        .annotate(group=_group(by, filters.granularity, "day"))
+        .values("group")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    for row in ahead:
+        result[_group_key(by, row["group"])]["overdue_open"] -= row["count"]
+
+    # Stale days and today from the facts.
+    live = _in_days(count_days) | Q(created_at__gte=day_start(today))
+    facts_live = _facts_days(count_days, today)
+    queryset = facts(user, filters).filter(live & facts_live)
+    queryset = queryset.annotate(group=_group_expression(by, filters.granularity))
+    for key, row in exact_counted(queryset, now, percentiles=False).items():
+        totals = result[key]
+        for name in (*ADDITIVE, "overdue_open"):
+            totals[name] += row.get(name) or 0
+    if sum(totals["total"] for totals in result.values()) < SMALL_SELECTION:
+        return None
+
+    # Durations: month rows, day rows, and the remaining days from the facts.
+    hist = (
+        DurationHistogram.objects.using(using).filter(scope).filter(_filter_q(filters))
+    )
+    parts = []
+    if _sliceable(user, filters):
+        _add_slices(histograms, user, by, sorted(whole_months), using)
+    else:
+        parts.append(hist.filter(month=True, start__in=sorted(whole_months)))
+    days = _day_range(hist.filter(month=False), "start", first, last, today).exclude(
+        start__in=sorted(duration_days)
+    )
+    parts.append(days)
+    for part in parts:
+        grouped = (
+            part.annotate(group=_group(by, filters.granularity, "start"))
+            .values("group", "kind", "bucket")
+            .annotate(count=Sum("n"))
+            .order_by()
+        )
+        for row in grouped:
+            key = _group_key(by, row["group"])
+            histograms[key][row["kind"]][row["bucket"]] += row["count"]
+    live = _in_days(sorted(duration_days)) | Q(created_at__gte=day_start(today))
+    queryset = facts(user, filters).filter(live & _facts_days(duration_days, today))
+    queryset = queryset.annotate(group=_group_expression(by, filters.granularity))
+    for key, kind, bucket, count in fact_buckets(queryset):
+        histograms[key][kind][bucket] += count
+
+    if by is None:
+        # One total row even for an empty selection, as the exact query gives.
+        result["all"]
+    for key, totals in result.items():
+        for kind, name, _ in KINDS:
+            counts = histograms[key][kind]
+            totals[f"{name}_median_s"] = histogram_percentile(counts, 0.5)
+            totals[f"{name}_p90_s"] = histogram_percentile(counts, 0.9)
+    return dict(result)
+
+
+def _outside_months(months: list[date]) -> Q:
+    """Return the filter of the days outside the sorted `months`, as ranges
+    that an index on `day` reads."""
+    q = Q(pk__in=[])
+    start = date.min
+    for month in months:
+        if start < month:
+            q |= Q(day__gte=start, day__lt=month)
+        start = _next_month(month)
+    return q | Q(day__gte=start)
+
+
+def _sliceable(user, filters: Filters) -> bool:
+    """Return whether MonthSlice rows serve `filters` for `user`: no filter
+    on a key, and a user who sees every department."""
+    if filters.service or filters.department or filters.district:
+        return False
+    if filters.channel or filters.operator is not None:
+        return False
+    return user.role in DEPARTMENT_ROLES and user.all_departments
+
+
+def _add_slices(histograms: dict, user, by, months: list[date], using: str) -> None:
+    """Add the MonthSlice counts of `months` to `histograms` by group."""
+    rows = MonthSlice.objects.using(using).filter(
+        dimension="all" if by in (None, "period") else by, month__in=months
+    )
+    if not has_archive_grant(user):
+        rows = rows.filter(archived=False)
+    group = "month" if by == "period" else "key"
+    grouped = rows.values(group, "kind", "bucket").annotate(count=Sum("n")).order_by()
+    for row in grouped:
+        key = row[group]
+        if by is None:
+            key = "all"
+        elif by == "period":
+            key = _group_key(by, key)
+        elif by == "operator" and key is not None:
+            key = int(key)
+        histograms[key][row["kind"]][row["bucket"]] += row["count"]
+
+
+def _group_expression(by, granularity):
+    from protokol.analytics.measures import group_expression
+
+    return group_expression(by, granularity)
+
+
+def _facts_days(days: Iterable[date], today: date) -> Q:
+    """Return the same days on the facts' copy of the creation time."""
+    q = Q(facts__created_at__gte=day_start(today))
+    for first, last in _runs(days):
+        q |= Q(
+            facts__created_at__gte=day_start(first),
+            facts__created_at__lt=day_start(last + timedelta(days=1)),
+        )
+    return q
+
+
+def fact_buckets(queryset: QuerySet) -> list[tuple]:
+    """Return (group, kind, bucket, count) of the durations of `queryset`."""
+    if connections[queryset.db].vendor == "postgresql":
+        found = []
+        for kind, _, end in KINDS:
+            grouped = (
+                queryset.filter(**{f"{end}__isnull": False})
+                .annotate(h_bucket=WidthBucket(_seconds(end)))
+                .values("group", "h_bucket")
+                .annotate(h_n=Count("pk"))
+                .order_by()
+            )
+            found += [
+                (row["group"], kind, row["h_bucket"], row["h_n"]) for row in grouped
+            ]
+        return found
+    counts: Counter = Counter()
+    rows = queryset.values_list("group", "created_at", "end_at", "first_reply_at")
+    for key, created_at, *ends in rows.iterator(chunk_size=2000):
+        for (kind, _, _), end in zip(KINDS, ends, strict=True):
+            if end is not None:
+                counts[(key, kind, bucket_of((end - created_at).total_seconds()))] += 1
+    return [(*key, count) for key, count in counts.items()]
