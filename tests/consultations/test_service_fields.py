@@ -84,7 +84,17 @@ def test_ensure_service_rejects_invalid_fields(demo):
     assert not Service.objects.filter(code="BAD").exists()
 
 
-def test_migration_turns_names_into_definitions(committed_db):
+@pytest.fixture
+def schema_restored(committed_db):
+    """Migrate the test database back to every app's latest migration after
+    the test, because migrating catalog backwards also unapplies the
+    migrations of other apps that depend on it."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_migration_turns_names_into_definitions(schema_restored):
     executor = MigrationExecutor(connection)
     before = [("catalog", "0001_initial")]
     executor.migrate(before)
