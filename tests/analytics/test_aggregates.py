@@ -1,7 +1,10 @@
-"""Daily aggregates: counts and shares equal to the direct computation over the
-real appeals and generated data, after each kind of write and after the
-refresh; percentiles within the stated precision; stale days read from the
-facts; the refresh command and task."""
+"""Daily aggregates of the statistics, checked against the direct computation.
+
+Counts and shares must equal it over the real appeals and generated data,
+after each kind of write and after the refresh. Percentiles must stay within
+the stated precision. The tests also cover stale days, which are read from
+the facts, and the refresh command and task.
+"""
 
 import gzip
 import json
@@ -349,7 +352,7 @@ def test_archive_policy_is_served_before_and_after_refresh(refreshed, monkeypatc
     with stale_then_refreshed(demo["supervisor"]):
         archived = {d.consultation_id for d in disposal.run().disposals}
         assert consultation.pk in archived
-    # Without an archive grant the supervisor sees none of them.
+    # Without an archive grant the supervisor's statistics leave them out.
     (row,) = statistics_rows(demo["supervisor"], Filters(), None, now=_later(2))
     assert row["total"] == Consultation.objects.count() - len(archived)
 

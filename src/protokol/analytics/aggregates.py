@@ -91,9 +91,9 @@ log = structlog.get_logger(__name__)
 def _bounds() -> tuple[int, ...]:
     """Return the lower bounds in seconds of the duration buckets.
 
-    Bucket i (1 <= i < len(BOUNDS)) holds durations in [BOUNDS[i-1],
-    BOUNDS[i]); bucket 0 holds negative durations and bucket len(BOUNDS)
-    those of ten years or more. Up to 40 s a bucket is one second wide;
+    Bucket i (1 <= i < len(BOUNDS)) contains durations in [BOUNDS[i-1],
+    BOUNDS[i]). Bucket 0 contains negative durations, and bucket
+    len(BOUNDS) those of ten years or more. Up to 40 s a bucket is one second wide;
     above, each bound is at most 5 % above the one before.
     """
     bounds = list(range(0, 21))
