@@ -25,6 +25,9 @@ class Config(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROTOKOL_", extra="ignore")
 
     demo: bool = False
+    # Set by the console script for `protokol verify FILE` without --export or
+    # --online: a check of a file reads no database, secret or data directory.
+    offline: bool = False
     data_dir: Path = Path("var")
     database_url: str = ""
     # PostgreSQL only: keep up to this many connections per process in a
@@ -323,9 +326,15 @@ class Config(BaseSettings):
 
 
 def load_secret_key(config: Config) -> str:
-    """Return the configured secret, or in demo mode one generated into the data dir."""
+    """Return the configured secret, or in demo mode one generated into the data dir.
+
+    An offline check signs nothing, so it gets a secret that lives as long as
+    its process.
+    """
     if config.secret_key.strip() not in PLACEHOLDER_SECRETS:
         return config.secret_key
+    if config.offline:
+        return secrets.token_urlsafe(64)
     if not config.demo:
         raise RuntimeError(
             "PROTOKOL_SECRET_KEY is missing or a placeholder: set it to a random "
@@ -397,7 +406,8 @@ def database_settings(config: Config) -> dict:
     database = dj_database_url.parse(url, conn_max_age=0)
 
     if database["ENGINE"] == "django.db.backends.sqlite3":
-        Path(database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        if not config.offline:
+            Path(database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
         # IMMEDIATE transactions take the write lock at BEGIN, so two writers
         # queue on busy_timeout instead of failing on a lock upgrade.
         database["OPTIONS"] = {
@@ -599,7 +609,8 @@ TIME_ZONE = "Europe/Moscow"
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 # WhiteNoise warns about a missing STATIC_ROOT even when it serves from finders.
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+if not CONFIG.offline:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Static files come straight from the packages, so no collectstatic step is needed.
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = DATA_DIR / "attachments"

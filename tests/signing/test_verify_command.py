@@ -72,7 +72,7 @@ def test_verify_json_report(bundle, tmp_path, root_pem):
     assert error is None
     assert report["ok"] is True
     assert report["checks"][1]["detail"].endswith(
-        "sha256 fingerprint " + report["checks"][1]["detail"].split()[-1]
+        "SHA-256 fingerprint " + report["checks"][1]["detail"].split()[-1]
     )
     assert str(root_pem) in report["checks"][1]["detail"]
 

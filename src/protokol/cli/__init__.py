@@ -1,7 +1,9 @@
 """The `protokol` console script: Django's management commands under one name.
 
 Hyphenated names map onto the commands, so `protokol import-appeals FILE` runs
-`import_appeals`.
+`import_appeals`. `protokol verify FILE` without --export or --online runs
+offline: a third party with only the root certificate needs no secret, database
+or data directory.
 """
 
 import os
@@ -17,6 +19,8 @@ def main(argv: list[str] | None = None) -> None:
     args[0] = "protokol"
     if len(args) > 1 and not args[1].startswith("-"):
         args[1] = args[1].replace("-", "_")
+    if is_offline_check(args):
+        os.environ.setdefault("PROTOKOL_OFFLINE", "1")
     try:
         execute_from_command_line(args)
     except RuntimeError as error:
@@ -26,6 +30,15 @@ def main(argv: list[str] | None = None) -> None:
             raise
         sys.stderr.write(f"protokol: {error}\n")
         raise SystemExit(2) from None
+
+
+def is_offline_check(args: list[str]) -> bool:
+    """Return whether the command line checks a file without the installation.
+
+    The verify command turns off abbreviated options, so "--export" and
+    "--online" are the only spellings of the options that need it.
+    """
+    return args[1:2] == ["verify"] and not {"--export", "--online"} & set(args[2:])
 
 
 if __name__ == "__main__":

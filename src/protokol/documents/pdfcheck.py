@@ -7,9 +7,10 @@ the PDF/A-3 rules that most often break. It reads no database.
 """
 
 import io
+import re
 from pathlib import Path
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from protokol.documents.services import (
     DOCUMENT_FILE,
@@ -29,6 +30,21 @@ BUNDLE_NAMES = {
 # pyHanko's reason for rejecting an update can list hundreds of object paths.
 MAX_REASON_CHARS = 200
 RELATIONSHIPS = {"/Source", "/Data", "/Alternative", "/Supplement", "/Unspecified"}
+# What a signature covers and which later updates it allows, by the names of
+# pyHanko's SignatureCoverageLevel and ModificationLevel.
+COVERAGE_NAMES = {
+    "ENTIRE_FILE": gettext_lazy("covers the whole file"),
+    "ENTIRE_REVISION": gettext_lazy("covers its revision"),
+    "CONTIGUOUS_BLOCK_FROM_START": gettext_lazy("covers the start of the file"),
+    "UNCLEAR": gettext_lazy("coverage unclear"),
+}
+LATER_UPDATE_NAMES = {
+    "NONE": gettext_lazy("no later updates"),
+    "LTA_UPDATES": gettext_lazy("later updates add validation data only"),
+    "FORM_FILLING": gettext_lazy("later updates fill in forms"),
+    "ANNOTATIONS": gettext_lazy("later updates add annotations"),
+    "OTHER": gettext_lazy("later updates change the document"),
+}
 
 
 def verify_pdf(data: bytes, *, root: Path, key: str | None = None) -> list[Check]:
@@ -105,7 +121,7 @@ def embedded_checks(files: dict[str, bytes], *, root: Path, key) -> list[Check]:
         if name in BUNDLE_NAMES or name.endswith(".p7s")
     }
     checks = [
-        Check(_embedded_name(check.name), check.ok, check.detail)
+        Check(_embedded_name(check.name), check.ok, _embedded_names(check.detail))
         for check in verify_bundle(bundle, root=root, key=key)
     ]
     if PROOF_FILE not in files:
@@ -117,8 +133,20 @@ def embedded_checks(files: dict[str, bytes], *, root: Path, key) -> list[Check]:
 
 
 def _embedded_name(name: str) -> str:
-    reverse = {bundle: embedded for embedded, bundle in BUNDLE_NAMES.items()}
-    return reverse.get(name, name)
+    return _EMBEDDED_NAMES.get(name, name)
+
+
+def _embedded_names(detail: str) -> str:
+    """Return a bundle check's detail with the file names as the copy embeds them."""
+    return _BUNDLE_NAME_PATTERN.sub(lambda match: _EMBEDDED_NAMES[match[0]], detail)
+
+
+_EMBEDDED_NAMES = {bundle: embedded for embedded, bundle in BUNDLE_NAMES.items()}
+# A bundle name as a whole word: "entry.json" but not inside "journal-entry.json".
+_BUNDLE_NAMES_ALTERNATIVES = "|".join(map(re.escape, _EMBEDDED_NAMES))
+_BUNDLE_NAME_PATTERN = re.compile(
+    rf"(?<![\w.-])(?:{_BUNDLE_NAMES_ALTERNATIVES})(?![\w-]|\.\w)"
+)
 
 
 def pades_checks(data: bytes, root: Path) -> list[Check]:
@@ -328,16 +356,25 @@ def _status_detail(kind: str, status) -> str:
     parts = [kind]
     signer = getattr(status, "signing_cert", None)
     if signer is not None:
-        parts.append(signer.subject.human_friendly)
+        parts.append(_subject(signer))
     timestamp = getattr(status, "timestamp_validity", None)
-    if timestamp is not None:
-        parts.append(f"timestamp {format_time(timestamp.timestamp)}")
-    elif getattr(status, "timestamp", None) is not None:
-        parts.append(f"timestamp {format_time(status.timestamp)}")
-    parts.append(f"coverage {status.coverage.name}")
+    time = timestamp.timestamp if timestamp is not None else None
+    if time is None:
+        time = getattr(status, "timestamp", None)
+    if time is not None:
+        parts.append(gettext("timestamp %(time)s") % {"time": format_time(time)})
+    parts.append(str(COVERAGE_NAMES.get(status.coverage.name, status.coverage.name)))
     if status.modification_level is not None:
-        parts.append(f"later updates {status.modification_level.name}")
+        level = status.modification_level.name
+        parts.append(str(LATER_UPDATE_NAMES.get(level, level)))
     return ", ".join(parts)
+
+
+def _subject(certificate) -> str:
+    """Return an asn1crypto certificate's subject as RFC 4514, like bundle reports."""
+    from cryptography import x509
+
+    return x509.load_der_x509_certificate(certificate.dump()).subject.rfc4514_string()
 
 
 def pdfa_checks(pdf) -> list[Check]:

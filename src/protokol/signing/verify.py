@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 
 HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 RSA_PKCS1_ALGORITHMS = {
@@ -37,6 +37,15 @@ class ChainStatus:
     REVOKED = "revoked"
     EXPIRED = "expired"
     UNTRUSTED = "untrusted"
+
+
+# The statuses as reports print them.
+CHAIN_STATUS_NAMES = {
+    ChainStatus.VALID: pgettext_lazy("certificate chain", "valid"),
+    ChainStatus.REVOKED: pgettext_lazy("certificate chain", "revoked"),
+    ChainStatus.EXPIRED: pgettext_lazy("certificate chain", "expired"),
+    ChainStatus.UNTRUSTED: pgettext_lazy("certificate chain", "untrusted"),
+}
 
 
 @dataclass(frozen=True)

@@ -28,19 +28,22 @@ database.
 import hashlib
 import json
 import logging
+import os
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cryptography import x509
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import translation
 from django.utils.translation import gettext
 
 from protokol.journal import merkle
 from protokol.journal.canonical import format_time, leaf_hash
 from protokol.journal.checkpoints import NoteInvalid, parse_verifier_key, verify_note
 from protokol.journal.tlog import parse_tlog_proof, tlog_proof_text
-from protokol.signing.verify import check_cms
+from protokol.signing.verify import CHAIN_STATUS_NAMES, check_cms
 
 # A bundle contains a few signatures and one JSON document; anything larger is
 # not a bundle this command wrote.
@@ -50,6 +53,26 @@ MAX_PDF_BYTES = 64 * 1024 * 1024
 
 ACKNOWLEDGEMENT_RECORD = "acknowledgement.json"
 ACKNOWLEDGEMENT_CMS = "acknowledgement.cms"
+
+
+def environment_language() -> str:
+    """Return the language of the caller's locale, else the installation's.
+
+    The first of LANGUAGE, LC_ALL, LC_MESSAGES and LANG that is set decides;
+    "C" and languages without a translation fall back to LANGUAGE_CODE.
+    """
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "")
+        if not value:
+            continue
+        code = value.split(":")[0].split(".")[0].split("@")[0]
+        try:
+            return translation.get_supported_language_variant(
+                code.replace("_", "-").lower()
+            )
+        except LookupError:
+            break
+    return settings.LANGUAGE_CODE
 
 
 @dataclass(frozen=True)
@@ -68,6 +91,13 @@ class Command(BaseCommand):
         "Exit 0 only when every check passes."
     )
     requires_system_checks = []
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # The console script tells an offline check from the options as
+        # written (protokol.cli), so they cannot be abbreviated.
+        return super().create_parser(
+            prog_name, subcommand, allow_abbrev=False, **kwargs
+        )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -100,7 +130,16 @@ class Command(BaseCommand):
             help="Write the bundle of a consultation's latest signed version.",
         )
 
-    def handle(self, *args, bundle, root, key, json, export, online, **options):
+    def handle(self, *args, **options):
+        if not settings.CONFIG.offline:
+            self.check_files(**options)
+            return
+        # An offline check is often a third party's, so its report follows
+        # their locale where it names a language of the interface.
+        with translation.override(environment_language()):
+            self.check_files(**options)
+
+    def check_files(self, *, bundle, root, key, json, export, online, **options):
         if export is not None:
             if bundle is not None:
                 raise CommandError(gettext("Give either BUNDLE or --export, not both."))
@@ -152,7 +191,13 @@ class Command(BaseCommand):
             try:
                 root = pki.pki_dir() / "root.pem"
             except pki.PkiNotConfigured as error:
-                raise CommandError(str(error)) from error
+                raise CommandError(
+                    gettext(
+                        "No installation PKI is configured here: give --root "
+                        "with the root certificate of the installation that "
+                        "sealed the copy."
+                    )
+                ) from error
             if not root.is_file():
                 raise CommandError(
                     gettext("No installation root at %(path)s: give --root.")
@@ -343,7 +388,8 @@ def verify_bundle(
     if document is None:
         return [Check("document", False, gettext("document.json is missing"))]
     digest = hashlib.sha256(document).hexdigest()
-    checks = [Check("document", True, f"document.json sha256 {digest}")]
+    detail = gettext("document.json, SHA-256 %(digest)s") % {"digest": digest}
+    checks = [Check("document", True, detail)]
 
     root_check, roots = _roots(files, root)
     checks.append(root_check)
@@ -360,10 +406,14 @@ def verify_bundle(
         if name.startswith("seal-") and result.ok:
             seal_subjects.add(result.certificate_subject)
         time = format_time(result.timestamp_time) if result.timestamp_time else "-"
-        detail = (
-            f"{result.certificate_subject}, serial {result.certificate_serial}, "
-            f"chain {result.chain_status}, timestamp {time}"
-        )
+        detail = gettext(
+            "%(subject)s, serial number %(serial)s, chain %(chain)s, timestamp %(time)s"
+        ) % {
+            "subject": result.certificate_subject,
+            "serial": result.certificate_serial,
+            "chain": CHAIN_STATUS_NAMES.get(result.chain_status, result.chain_status),
+            "time": time,
+        }
         if result.problems:
             detail += "; " + "; ".join(result.problems)
         checks.append(Check(name, result.ok and bool(roots), detail))
@@ -446,7 +496,7 @@ def _roots(files, root: Path | None) -> tuple[Check, list[x509.Certificate]]:
     if root is not None:
         data, source = root.read_bytes(), str(root)
     elif "root.pem" in files:
-        data, source = files["root.pem"], "root.pem in the bundle"
+        data, source = files["root.pem"], gettext("root.pem in the bundle")
     else:
         message = gettext("no root certificate: give --root or add root.pem")
         return Check("root", False, message), []
@@ -459,10 +509,12 @@ def _roots(files, root: Path | None) -> tuple[Check, list[x509.Certificate]]:
         }
         return Check("root", False, message), []
     fingerprint = certificate.fingerprint(certificate.signature_hash_algorithm)
-    detail = (
-        f"{certificate.subject.rfc4514_string()} from {source}, "
-        f"sha256 fingerprint {fingerprint.hex()}"
-    )
+    detail = gettext("%(subject)s from %(source)s, SHA-256 fingerprint %(fingerprint)s")
+    detail %= {
+        "subject": certificate.subject.rfc4514_string(),
+        "source": source,
+        "fingerprint": fingerprint.hex(),
+    }
     return Check("root", True, detail), [certificate]
 
 
