@@ -68,12 +68,13 @@ def serve(
     keyfile: Path | None = None,
     cafile: Path | None = None,
     ready_path: str = "/healthz",
+    options: tuple[str, ...] = (),
 ) -> Iterator[Server]:
     """Run uvicorn with the demo settings under `data_dir` until the block ends.
 
     The child gets its own SQLite database under `data_dir`, so it never
     shares the test database. With `certfile` and `keyfile` it serves HTTPS,
-    and the start-up check trusts `cafile`.
+    and the start-up check trusts `cafile`. `options` go to uvicorn too.
     """
     port = free_port()
     scheme = "https" if certfile else "http"
@@ -93,6 +94,7 @@ def serve(
     ]  # fmt: skip
     if certfile:
         command += ["--ssl-certfile", str(certfile), "--ssl-keyfile", str(keyfile)]
+    command += options
 
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"uvicorn-{port}.log"
