@@ -35,7 +35,7 @@ from protokol.accounts.oidc import (
     ProviderUnavailable,
 )
 from protokol.errors import NotAuthenticated
-from protokol.signing import pki, signers
+from protokol.signing import pki
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +73,8 @@ def client_secret(scope: str, timestamp: str, client_id: str, state: str) -> str
 
     Raises ProviderUnavailable (502) when the organisation's seal cannot sign.
     """
+    from protokol.signing import signers
+
     message = (scope + timestamp + client_id + state).encode()
     try:
         signed = signers.default_signer().sign(

@@ -7,6 +7,7 @@ records the claims the same way.
 """
 
 import hashlib
+from typing import TYPE_CHECKING
 
 import structlog
 from django.conf import settings
@@ -33,8 +34,10 @@ from protokol.security import services as security
 from protokol.signing import pki
 from protokol.signing import services as signing
 from protokol.signing.models import Signature, SignatureKind
-from protokol.signing.signers import Signer, default_signer
 from protokol.validation import clean_text
+
+if TYPE_CHECKING:
+    from protokol.signing.signers import Signer
 
 log = structlog.get_logger(__name__)
 
@@ -297,7 +300,7 @@ def _qualified_expert(dispute: Dispute, username: str) -> User:
 
 
 def write_conclusion(
-    actor, dispute_id, *, text: str, signer: Signer | None = None
+    actor, dispute_id, *, text: str, signer: "Signer | None" = None
 ) -> Conclusion:
     """Sign the expert's conclusion and append it to the protocol as an addendum.
 
@@ -379,8 +382,10 @@ def _require_expert(actor, dispute: Dispute) -> None:
     )
 
 
-def _sign(conclusion: Conclusion, actor, signer: Signer | None):
+def _sign(conclusion: Conclusion, actor, signer: "Signer | None"):
     """Sign the conclusion's document as the expert, if certified, and the seal."""
+    from protokol.signing.signers import default_signer
+
     signer = signer or default_signer()
     try:
         if settings.DEMO:

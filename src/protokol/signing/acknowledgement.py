@@ -9,6 +9,7 @@ Signer, with a timestamp, so the record can be checked without the database.
 
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import rfc8785
 import structlog
@@ -24,7 +25,9 @@ from protokol.journal.models import JournalAction
 from protokol.signing import pki
 from protokol.signing.models import Signature, SignatureKind
 from protokol.signing.services import signature_summary
-from protokol.signing.signers import Signer, default_signer
+
+if TYPE_CHECKING:
+    from protokol.signing.signers import Signer
 
 log = structlog.get_logger(__name__)
 
@@ -124,7 +127,7 @@ def _is_citizen_of(actor, consultation) -> bool:
 
 
 def acknowledge(
-    actor, consultation_id, session: Session, *, signer: Signer | None = None
+    actor, consultation_id, session: Session, *, signer: "Signer | None" = None
 ) -> Signature:
     """Record the citizen's acknowledgement of the signed protocol, once.
 
@@ -172,11 +175,13 @@ def acknowledge(
                 field="acknowledgement",
             )
 
+        from protokol.signing import signers
+
         now = timezone.now()
         record = acknowledgement_record(consultation, seal, actor, session, now)
         try:
             identity = pki.organisation_identity("seal")
-            result = (signer or default_signer()).sign(record, identity)
+            result = (signer or signers.default_signer()).sign(record, identity)
         except pki.PkiNotConfigured as error:
             log.error("acknowledgement_pki_missing", consultation_id=consultation.pk)
             raise Conflict(

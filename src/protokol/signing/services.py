@@ -1,16 +1,20 @@
 """Signing protocol versions; the caller's transaction journals the result."""
 
+from typing import TYPE_CHECKING
+
 from django.db import connection
 from django.utils import timezone
 
 from protokol.signing import crl, pki
 from protokol.signing.document import protocol_document
 from protokol.signing.models import Signature, SignatureKind
-from protokol.signing.signers import Signer, default_signer
+
+if TYPE_CHECKING:
+    from protokol.signing.signers import Signer
 
 
 def sign_protocol(
-    consultation, version, actor, *, signer: Signer | None = None
+    consultation, version, actor, *, signer: "Signer | None" = None
 ) -> list[Signature]:
     """Sign a protocol version as the actor, if certified, and with the seal.
 
@@ -26,6 +30,10 @@ def sign_protocol(
     """
     if not connection.in_atomic_block:
         raise RuntimeError("sign_protocol runs inside the signing transaction")
+    # The signers import pyHanko (25 MiB), so a process loads it on its
+    # first signature.
+    from protokol.signing.signers import default_signer
+
     signer = signer or default_signer()
     document = protocol_document(consultation, version)
 

@@ -10,7 +10,7 @@ from django.http import Http404, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from protokol.signing import crl, ocsp, pki, tsa
+from protokol.signing import crl, ocsp, pki
 
 QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
@@ -36,6 +36,9 @@ def timestamp(request):
     """Return the TimeStampResp for a TimeStampReq sent over HTTP (RFC 3161, 3.4)."""
     if not settings.CONFIG.tsa_http_enabled:
         raise Http404
+    # pyHanko, which the TSA imports, takes 25 MiB; most workers never sign.
+    from protokol.signing import tsa
+
     content_type = request.content_type or ""
     if content_type != QUERY_TYPE:
         return HttpResponse(
