@@ -1,8 +1,9 @@
 """What a server process imports before its first request.
 
-Each worker holds its imports for its lifetime. PDF signing (pyHanko) and
-spreadsheet export (openpyxl) load on first use, so a worker that serves
-pages and the API without signing stays smaller.
+Each worker keeps its imports for its lifetime. PDF signing (pyHanko),
+spreadsheet export (openpyxl) and sign-in through an identity provider
+(Authlib, requests) load on first use, so a worker that serves pages and
+the API without them stays smaller.
 """
 
 import json
@@ -10,7 +11,14 @@ import os
 import subprocess
 import sys
 
-LOADED_ON_FIRST_USE = ("pyhanko", "pyhanko_certvalidator", "openpyxl", "weasyprint")
+LOADED_ON_FIRST_USE = (
+    "pyhanko",
+    "pyhanko_certvalidator",
+    "openpyxl",
+    "weasyprint",
+    "authlib",
+    "requests",
+)
 
 
 def test_server_start_leaves_heavy_packages_unloaded(tmp_path):

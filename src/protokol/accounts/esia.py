@@ -15,9 +15,9 @@ import base64
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-import requests
 import structlog
 from cryptography import x509
 from django.conf import settings
@@ -36,6 +36,9 @@ from protokol.accounts.oidc import (
 )
 from protokol.errors import NotAuthenticated
 from protokol.signing import pki
+
+if TYPE_CHECKING:
+    import requests
 
 log = structlog.get_logger(__name__)
 
@@ -232,7 +235,9 @@ def _person(oid: str, access_token: str) -> dict:
     return _json(response)
 
 
-def _call(method: str, url: str, **kwargs) -> requests.Response:
+def _call(method: str, url: str, **kwargs) -> "requests.Response":
+    import requests
+
     try:
         return requests.request(method, url, timeout=HTTP_TIMEOUT_SECONDS, **kwargs)
     except requests.RequestException as error:
@@ -243,7 +248,7 @@ def _call(method: str, url: str, **kwargs) -> requests.Response:
         ) from error
 
 
-def _json(response: requests.Response) -> dict:
+def _json(response: "requests.Response") -> dict:
     try:
         body = response.json()
     except ValueError:

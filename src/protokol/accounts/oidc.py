@@ -10,10 +10,7 @@ configured one (OpenID Connect Discovery 1.0, section 4.3).
 from dataclasses import dataclass
 from functools import lru_cache
 
-import requests
 import structlog
-from authlib.integrations.base_client import OAuthError
-from authlib.integrations.django_client import OAuth
 from django.conf import settings
 from django.utils.translation import gettext
 from joserfc.errors import JoseError
@@ -105,6 +102,10 @@ def require_config(provider: str) -> ClientConfig:
 @lru_cache(maxsize=8)
 def _client(config: ClientConfig):
     """Return the Authlib client of `config`, made once per configuration."""
+    # Authlib and requests take 8 MiB; a process loads them on its first
+    # sign-in with a provider, not to render the sign-in page.
+    from authlib.integrations.django_client import OAuth
+
     registry = OAuth()
     return registry.register(
         name=config.provider,
@@ -121,6 +122,8 @@ def _client(config: ClientConfig):
 
 def _loaded_client(config: ClientConfig):
     """Return the client with its discovery document loaded and its issuer checked."""
+    import requests
+
     client = _client(config)
     try:
         metadata = client.load_server_metadata()
@@ -184,6 +187,9 @@ def complete(request, config: ClientConfig) -> dict:
     what failed: an error from the provider, a `state` that this session did
     not start, or an ID token that failed validation.
     """
+    import requests
+    from authlib.integrations.base_client import OAuthError
+
     client = _loaded_client(config)
     claims_options = {
         "iss": {"essential": True, "values": [config.issuer]},
@@ -219,6 +225,8 @@ def complete(request, config: ClientConfig) -> dict:
 
 
 def _userinfo(client, config: ClientConfig, token: dict) -> dict:
+    import requests
+
     try:
         return dict(client.userinfo(token=token))
     except requests.RequestException as error:
