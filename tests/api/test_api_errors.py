@@ -116,6 +116,8 @@ def test_create_by_staff_forbidden(api, counts_unchanged):
         ({"limit": "abc"}, "limit"),
         ({"offset": -1}, "offset"),
         ({"offset": "x"}, "offset"),
+        ({"offset": 2**63}, "offset"),
+        ({"offset": 10**20}, "offset"),
         ({"status": "lost"}, "status"),
     ],
 )

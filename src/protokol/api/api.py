@@ -52,6 +52,9 @@ api = NinjaAPI(
 )
 
 MAX_PAGE = 100
+# LIMIT and OFFSET are signed 64-bit integers in SQLite and PostgreSQL, so
+# offset + limit must fit one.
+MAX_OFFSET = 2**63 - 1 - MAX_PAGE
 
 
 def _error(request, status: int, code: str, message: str, field=None, **extra):
@@ -200,6 +203,11 @@ def list_consultations(request, filters: Query[ListFilters]):
         )
     if filters.offset < 0:
         raise ValidationFailed(gettext("offset must not be negative."), field="offset")
+    if filters.offset > MAX_OFFSET:
+        raise ValidationFailed(
+            gettext("offset must be at most %(max)d.") % {"max": MAX_OFFSET},
+            field="offset",
+        )
 
     queryset = services.list_consultations(
         request.user,
