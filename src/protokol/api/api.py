@@ -70,8 +70,8 @@ def on_domain_error(request, exc: ProtokolError):
 @api.exception_handler(NinjaValidationError)
 def on_validation_error(request, exc: NinjaValidationError):
     first = exc.errors[0] if exc.errors else {}
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body",)]
-    field = location[-1] if location else None
+    location = [part for part in first.get("loc", ()) if part != "body"]
+    field = _field_name(location)
     template = VALIDATION_MESSAGES.get(first.get("type", ""))
     if template and field:
         message = gettext(template) % {"field": field}
@@ -80,6 +80,19 @@ def on_validation_error(request, exc: NinjaValidationError):
         if field:
             message = f"{field}: {message}"
     return _error(request, 422, "validation_failed", message, field)
+
+
+def _field_name(location: list) -> str | None:
+    """Return the field of a pydantic error location, such as "limit" or "ids.1".
+
+    An element of a list is named with its list, because the index alone
+    does not tell the caller which field to fix.
+    """
+    if not location:
+        return None
+    if isinstance(location[-1], int) and len(location) > 1:
+        return f"{location[-2]}.{location[-1]}"
+    return str(location[-1])
 
 
 # Messages for pydantic's most common error types, so they follow the request's
