@@ -254,5 +254,5 @@ def test_mark_read_invalid_id_names_element(api_client, demo):
     response = api_client.post("/api/v1/notifications/read", {"ids": [1, "a"]})
 
     assert response.status_code == 422
-    assert response.json()["field"] == "ids.1"
-    assert "ids.1" in response.json()["message"]
+    assert response.json()["field"] == "ids[1]"
+    assert "ids[1]" in response.json()["message"]

@@ -83,7 +83,7 @@ def on_validation_error(request, exc: NinjaValidationError):
 
 
 def _field_name(location: list) -> str | None:
-    """Return the field of a pydantic error location, such as "limit" or "ids.1".
+    """Return the field of a pydantic error location, such as "limit" or "ids[1]".
 
     An element of a list is named with its list, because the index alone
     does not tell the caller which field to fix.
@@ -91,7 +91,7 @@ def _field_name(location: list) -> str | None:
     if not location:
         return None
     if isinstance(location[-1], int) and len(location) > 1:
-        return f"{location[-2]}.{location[-1]}"
+        return f"{location[-2]}[{location[-1]}]"
     return str(location[-1])
 
 
