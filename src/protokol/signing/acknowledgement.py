@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import rfc8785
 import structlog
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext
 
 from protokol.accounts.models import Role
@@ -168,7 +168,12 @@ def acknowledge(
         if existing is not None:
             raise Conflict(
                 gettext("You acknowledged this protocol already, at %(time)s.")
-                % {"time": format_time(existing.created_at)},
+                % {
+                    "time": formats.date_format(
+                        timezone.localtime(existing.created_at),
+                        "SHORT_DATETIME_FORMAT",
+                    )
+                },
                 field="acknowledgement",
             )
 
