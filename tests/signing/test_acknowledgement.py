@@ -128,12 +128,12 @@ def test_acknowledge_only_once(signed, api_client):
     response = acknowledge(api_client, signed)
 
     acknowledged_at = Signature.objects.get(kind="acknowledgement").created_at
-    shown = formats.date_format(
+    expected_time = formats.date_format(
         timezone.localtime(acknowledged_at), "SHORT_DATETIME_FORMAT"
     )
     assert response.status_code == 409
     assert response.json()["field"] == "acknowledgement"
-    assert shown in response.json()["message"]
+    assert expected_time in response.json()["message"]
     assert "Z." not in response.json()["message"]
     assert rows() == before
 
