@@ -104,6 +104,9 @@ VALIDATION_MESSAGES = {
     "int_type": gettext_noop("%(field)s must be an integer."),
     "int_parsing": gettext_noop("%(field)s must be an integer."),
     "bool_type": gettext_noop("%(field)s must be true or false."),
+    "bool_parsing": gettext_noop("%(field)s must be true or false."),
+    "list_type": gettext_noop("%(field)s must be a list."),
+    "dict_type": gettext_noop("%(field)s must be an object."),
 }
 
 
