@@ -453,5 +453,5 @@ def test_container_type_errors_named(api, english_pages, path, body, field, mess
 
     response = send(path, body)
 
-    body = assert_error(response, 422, "validation_failed", field)
-    assert body["message"] == message
+    error = assert_error(response, 422, "validation_failed", field)
+    assert error["message"] == message
