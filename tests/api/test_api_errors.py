@@ -116,6 +116,8 @@ def test_create_by_staff_forbidden(api, counts_unchanged):
         ({"limit": "abc"}, "limit"),
         ({"offset": -1}, "offset"),
         ({"offset": "x"}, "offset"),
+        ({"offset": 2**63}, "offset"),
+        ({"offset": 10**20}, "offset"),
         ({"status": "lost"}, "status"),
     ],
 )
@@ -424,3 +426,32 @@ def test_unknown_api_path_json_not_found(api):
     response = api("supervisor").get("/no-such-endpoint")
 
     assert_error(response, 404, "not_found", None)
+
+
+def test_boolean_parse_error_translated(api):
+    response = api("citizen").get("/notifications", unread_only="maybe")
+
+    body = assert_error(response, 422, "validation_failed", "unread_only")
+    assert body["message"] == "Поле «unread_only» должно быть true или false."
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "message"),
+    [
+        ("/notifications/read", {"ids": 17}, "ids", "ids must be a list."),
+        (
+            "/consultations/1/data",
+            {"values": []},
+            "values",
+            "values must be an object.",
+        ),
+    ],
+)
+def test_container_type_errors_named(api, english_pages, path, body, field, message):
+    client = api("citizen")
+    send = client.post if path.endswith("read") else client.put
+
+    response = send(path, body)
+
+    error = assert_error(response, 422, "validation_failed", field)
+    assert error["message"] == message

@@ -35,7 +35,9 @@ def test_citizen_opens_dispute(demo, signed):
         ({}, 422, "claims"),
         ({"claims": CLAIMS, "extra": 1}, 422, "extra"),
         ({"claims": 5}, 422, "claims"),
-        ({"claims": "   "}, 422, "comment"),
+        ({"claims": "   "}, 422, "claims"),
+        ({"claims": "x" * 20_001}, 422, "claims"),
+        ({"claims": "a\x07b"}, 422, "claims"),
     ],
 )
 def test_open_dispute_bad_input(demo, signed, body, status, field):

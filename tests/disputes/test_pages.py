@@ -45,6 +45,19 @@ def test_assign_and_conclude_through_pages(client, demo, expert, opened):
     assert "подписанный протокол не изменён" in page
 
 
+def test_page_names_signature_kinds(client, demo, expert, opened):
+    services.assign_expert(demo["supervisor"], opened.pk, expert="reviewer_b")
+    services.write_conclusion(expert, opened.pk, text="Справка учтена.")
+    client.force_login(demo["supervisor"])
+
+    page = client.get(f"/disputes/{opened.pk}/").content.decode()
+
+    assert "· печать организации ·" in page
+    assert "· подпись специалиста ·" in page
+    assert "· seal ·" not in page
+    assert "· signer ·" not in page
+
+
 def test_wrong_expert_shown_on_form(client, demo, opened):
     client.force_login(demo["supervisor"])
 

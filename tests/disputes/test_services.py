@@ -55,7 +55,7 @@ def test_open_dispute_needs_claims(demo, signed):
     with pytest.raises(ValidationFailed) as failure:
         services.open_dispute(demo["citizen"], signed.pk, claims="  ")
 
-    assert failure.value.field == "comment"
+    assert failure.value.field == "claims"
     assert not Dispute.objects.exists()
 
 

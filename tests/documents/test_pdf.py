@@ -9,9 +9,10 @@ import pytest
 
 from protokol.consultations import services
 from protokol.consultations.presenters import consultation_detail
+from protokol.disputes import services as disputes
 from protokol.documents import pdf
 from protokol.documents.pdf import render_protocol_pdf
-from protokol.protocols.services import save_protocol
+from protokol.protocols.services import add_addendum, save_protocol
 
 from .pdf_tools import (
     CITIZEN_MESSAGE,
@@ -145,6 +146,25 @@ def test_render_addenda_after_original(signed_consultation, demo, tmp_path):
     assert flat.rindex("Ответ оператора подтверждён экспертом.") > flat.index(
         "Дополнения к протоколу"
     )
+
+
+@pytest.mark.parametrize(
+    ("language", "label"), [("ru", "Заключение эксперта"), ("en", "Expert conclusion")]
+)
+def test_render_expert_conclusion_label(
+    signed_consultation, demo, tmp_path, language, label
+):
+    add_addendum(
+        demo["supervisor"],
+        signed_consultation,
+        kind=disputes.ADDENDUM_KIND,
+        text="Протокол соответствует диалогу.",
+    )
+    content = citizen_copy(signed_consultation, demo["citizen"], language=language)
+    flat = " ".join(pdf_text(write(tmp_path, content)).split())
+
+    assert label in flat
+    assert disputes.ADDENDUM_KIND not in flat
 
 
 def test_render_fonts_embedded(signed_consultation, demo, tmp_path):

@@ -246,3 +246,13 @@ def test_mark_read_id_beyond_64_bits_is_422(api_client, demo):
 
     assert response.status_code == 422
     assert response.json()["error"] == "validation_failed"
+
+
+def test_mark_read_invalid_id_names_element(api_client, demo):
+    api_client.login("citizen")
+
+    response = api_client.post("/api/v1/notifications/read", {"ids": [1, "a"]})
+
+    assert response.status_code == 422
+    assert response.json()["field"] == "ids[1]"
+    assert "ids[1]" in response.json()["message"]

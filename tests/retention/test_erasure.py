@@ -163,3 +163,14 @@ def test_erasure_page_flow(demo, client):
     staff = client.get("/privacy/requests/")
     assert staff.status_code == 200
     assert f"erased-{demo['citizen'].pk}" in staff.text
+
+
+def test_erasure_page_names_kept_status(demo, client):
+    consultation_in(demo, Status.WITHDRAWN)
+    client.force_login(demo["citizen"])
+
+    done = client.post("/privacy/erasure/", {"confirm": "on"})
+
+    assert done.status_code == 200
+    assert "<td>отозвана</td>" in done.text
+    assert "<td>withdrawn</td>" not in done.text

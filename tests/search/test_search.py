@@ -10,6 +10,7 @@ from protokol.protocols.services import save_protocol
 from protokol.search import indexing
 from protokol.search.indexing import index_consultations, reindex_all
 from protokol.search.models import SearchDocument
+from protokol.search.services import MAX_QUERY_CHARS
 
 
 def numbers(user, query):
@@ -134,6 +135,18 @@ def test_list_page_shows_matches(demo, client, statement):
 
     assert statement.number in page
     assert other.number not in page
+
+
+def test_list_page_accepts_query_at_limit(demo, client, statement):
+    query = ("заявлениями " * 20)[: MAX_QUERY_CHARS - 1] + "я"
+    client.force_login(demo["citizen"])
+
+    accepted = client.get("/my/", {"q": query})
+    rejected = client.get("/my/", {"q": query + "я"})
+
+    assert len(query) == MAX_QUERY_CHARS
+    assert accepted.status_code == 200
+    assert rejected.status_code == 422
 
 
 def test_api_rejects_overlong_query(demo, api_client, english_pages):

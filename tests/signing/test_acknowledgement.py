@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, transaction
-from django.utils import translation
+from django.utils import formats, timezone, translation
 
 from consultations.factories import consultation_in
 from protokol.consultations.models import Status
@@ -127,9 +127,14 @@ def test_acknowledge_only_once(signed, api_client):
 
     response = acknowledge(api_client, signed)
 
+    acknowledged_at = Signature.objects.get(kind="acknowledgement").created_at
+    expected_time = formats.date_format(
+        timezone.localtime(acknowledged_at), "SHORT_DATETIME_FORMAT"
+    )
     assert response.status_code == 409
     assert response.json()["field"] == "acknowledgement"
-    assert response.json()["message"]
+    assert expected_time in response.json()["message"]
+    assert "Z." not in response.json()["message"]
     assert rows() == before
 
 

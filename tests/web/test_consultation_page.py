@@ -3,12 +3,15 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import translation
 
 from protokol.consultations import services
 from protokol.consultations.models import Attachment, Consultation, Message
+from protokol.disputes import services as disputes
 from protokol.journal.models import JournalEntry
 from protokol.protocols.models import ProtocolVersion
 from protokol.protocols.services import save_protocol
+from protokol.web.templatetags.web_tags import addendum_label
 
 PROTOCOL = {
     "question": "Какие документы нужны для пособия?",
@@ -435,3 +438,10 @@ def test_post_without_csrf_token_is_rejected(consultation, demo):
 
     assert response.status_code == 403
     assert not Message.objects.exists()
+
+
+def test_expert_conclusion_addendum_labelled():
+    with translation.override("ru"):
+        label = addendum_label(disputes.ADDENDUM_KIND)
+
+    assert label == "Заключение эксперта"

@@ -130,6 +130,18 @@ def test_queue_shows_department_consultations(client, demo, consultation):
     assert consultation.number not in department_b.content.decode()
 
 
+def test_queue_title_department_in_english(login_as, demo):
+    client = login_as("operator")
+    client.cookies["django_language"] = "en"
+    department = demo["operator"].departments.get()
+
+    page = client.get("/queue/").content.decode()
+
+    assert department.name_en
+    assert f"Department queue: {department.name_en}" in page
+    assert department.name not in page
+
+
 def test_queue_supervisor_sees_all(login_as, consultation):
     response = login_as("supervisor").get("/queue/")
 

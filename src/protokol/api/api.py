@@ -52,6 +52,9 @@ api = NinjaAPI(
 )
 
 MAX_PAGE = 100
+# LIMIT and OFFSET are signed 64-bit integers in SQLite and PostgreSQL, so
+# offset + limit must fit one.
+MAX_OFFSET = 2**63 - 1 - MAX_PAGE
 
 
 def _error(request, status: int, code: str, message: str, field=None, **extra):
@@ -67,8 +70,8 @@ def on_domain_error(request, exc: ProtokolError):
 @api.exception_handler(NinjaValidationError)
 def on_validation_error(request, exc: NinjaValidationError):
     first = exc.errors[0] if exc.errors else {}
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body",)]
-    field = location[-1] if location else None
+    location = [part for part in first.get("loc", ()) if part != "body"]
+    field = _field_name(location)
     template = VALIDATION_MESSAGES.get(first.get("type", ""))
     if template and field:
         message = gettext(template) % {"field": field}
@@ -77,6 +80,19 @@ def on_validation_error(request, exc: NinjaValidationError):
         if field:
             message = f"{field}: {message}"
     return _error(request, 422, "validation_failed", message, field)
+
+
+def _field_name(location: list) -> str | None:
+    """Return the field of a pydantic error location, such as "limit" or "ids[1]".
+
+    An element of a list is named with its list, because the index alone
+    does not tell the caller which field to fix.
+    """
+    if not location:
+        return None
+    if isinstance(location[-1], int) and len(location) > 1:
+        return f"{location[-2]}[{location[-1]}]"
+    return str(location[-1])
 
 
 # Messages for pydantic's most common error types, so they follow the request's
@@ -88,6 +104,9 @@ VALIDATION_MESSAGES = {
     "int_type": gettext_noop("%(field)s must be an integer."),
     "int_parsing": gettext_noop("%(field)s must be an integer."),
     "bool_type": gettext_noop("%(field)s must be true or false."),
+    "bool_parsing": gettext_noop("%(field)s must be true or false."),
+    "list_type": gettext_noop("%(field)s must be a list."),
+    "dict_type": gettext_noop("%(field)s must be an object."),
 }
 
 
@@ -200,6 +219,11 @@ def list_consultations(request, filters: Query[ListFilters]):
         )
     if filters.offset < 0:
         raise ValidationFailed(gettext("offset must not be negative."), field="offset")
+    if filters.offset > MAX_OFFSET:
+        raise ValidationFailed(
+            gettext("offset must be at most %(max)d.") % {"max": MAX_OFFSET},
+            field="offset",
+        )
 
     queryset = services.list_consultations(
         request.user,

@@ -122,6 +122,9 @@ def open_dispute(
     actor, consultation_id, *, claims: str, base_version: int | None = None
 ) -> Dispute:
     """Dispute a signed or archived protocol with the citizen's claims."""
+    # The claims become the transition's comment, so they are checked here
+    # first for errors that name the claims field the caller sent.
+    claims = clean_text(claims, field="claims")
     consultations.transition(
         actor,
         consultation_id,

@@ -168,6 +168,7 @@ LABELS = {
         "addendum_kinds": {
             "conclusion": "Заключение по спору",
             "correction": "Исправление",
+            "expert_conclusion": "Заключение эксперта",
         },
     },
     "en": {
@@ -307,6 +308,7 @@ LABELS = {
         "addendum_kinds": {
             "conclusion": "Dispute conclusion",
             "correction": "Correction",
+            "expert_conclusion": "Expert conclusion",
         },
     },
 }

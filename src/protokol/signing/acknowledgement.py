@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import rfc8785
 import structlog
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext
 
 from protokol.accounts.models import Role
@@ -171,7 +171,12 @@ def acknowledge(
         if existing is not None:
             raise Conflict(
                 gettext("You acknowledged this protocol already, at %(time)s.")
-                % {"time": format_time(existing.created_at)},
+                % {
+                    "time": formats.date_format(
+                        timezone.localtime(existing.created_at),
+                        "SHORT_DATETIME_FORMAT",
+                    )
+                },
                 field="acknowledgement",
             )
 

@@ -12,6 +12,7 @@ from protokol.consultations.models import Status, Visibility
 from protokol.errors import ProtokolError, StaleVersion
 from protokol.personal.validators import field_label
 from protokol.protocols.services import PROTOCOL_FIELDS
+from protokol.search.services import MAX_QUERY_CHARS
 from protokol.web.labels import ACTION_LABELS, ERROR_LABELS
 
 
@@ -67,7 +68,9 @@ class ListFilterForm(PageForm):
         required=False,
         choices=[("", _("все"))] + list(Status.choices),
     )
-    q = forms.CharField(label=_("Номер или тема"), required=False, max_length=100)
+    q = forms.CharField(
+        label=_("Номер или тема"), required=False, max_length=MAX_QUERY_CHARS
+    )
 
 
 class ConsultationForm(PageForm):

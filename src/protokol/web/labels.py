@@ -56,6 +56,7 @@ EXTERNAL_ROLE_LABELS = {
 ADDENDUM_LABELS = {
     "conclusion": _("Заключение по спору"),
     "correction": _("Исправление"),
+    "expert_conclusion": _("Заключение эксперта"),
 }
 
 # Prefixes of service messages on the pages, naming the kind of failure.

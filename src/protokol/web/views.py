@@ -142,7 +142,9 @@ def queue(request):
     if user.all_departments:
         title = _("Все консультации")
     else:
-        names = ", ".join(d.name for d in user.departments.all())
+        names = ", ".join(
+            localized_name(d.name, d.name_en) for d in user.departments.all()
+        )
         title = _("Очередь отдела: %(departments)s") % {"departments": names}
     return _list_page(request, template="web/queue.html", title=title)
 
