@@ -100,6 +100,8 @@ def test_drilldown_lists_numbers_and_subjects(api_client, two_departments):
         ("repeat_days=x", "repeat_days"),
         ("operator=999999", "operator"),
         ("by=colour", "by"),
+        ("date_from=0001-01-01", "date_from"),
+        ("date_to=9999-12-31", "date_to"),
     ],
 )
 def test_bad_filter_names_field(api_client, two_departments, query, field):
@@ -116,6 +118,30 @@ def test_bad_measure_names_field(api_client, two_departments):
 
     assert response.status_code == 422
     assert response.json()["field"] == "measure"
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [("offset=99999999999999999999", "offset"), ("limit=0", "limit")],
+)
+def test_bad_drilldown_page_names_field(api_client, two_departments, query, field):
+    api_client.login("supervisor")
+    response = api_client.get(f"/api/v1/analytics/consultations?{query}")
+
+    assert response.status_code == 422
+    assert response.json()["field"] == field
+
+
+@pytest.mark.parametrize(
+    "path", ["comparison", "problems", "consultations", "statistics?by=period"]
+)
+def test_extreme_dates_rejected_everywhere(api_client, two_departments, path):
+    api_client.login("supervisor")
+    separator = "&" if "?" in path else "?"
+    response = api_client.get(f"/api/v1/analytics/{path}{separator}date_to=9999-12-31")
+
+    assert response.status_code == 422
+    assert response.json()["field"] == "date_to"
 
 
 def test_bad_threshold_names_field(api_client, two_departments):

@@ -115,6 +115,15 @@ def test_bad_filter_gives_422_naming_field(client, demo):
     assert "date_from" in response.content.decode()
 
 
+@pytest.mark.parametrize("page", ["", "compare/", "problems/", "consultations/"])
+def test_date_beyond_calendar_gives_422(client, demo, page):
+    client.force_login(demo["supervisor"])
+    response = client.get(f"/analytics/{page}?date_from=0001-01-01")
+
+    assert response.status_code == 422
+    assert "date_from" in response.content.decode()
+
+
 def test_bad_measure_gives_422(client, demo):
     client.force_login(demo["supervisor"])
     response = client.get("/analytics/consultations/?measure=nope")

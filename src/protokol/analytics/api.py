@@ -10,7 +10,7 @@ from ninja import Query, Router, Schema
 from protokol.analytics import comparison, drilldown, measures
 from protokol.analytics.filters import analytics_scope, parse_filters
 from protokol.errors import ValidationFailed
-from protokol.web.paging import capped_count
+from protokol.web.paging import capped_count, check_page
 
 router = Router(tags=["analytics"])
 
@@ -122,13 +122,7 @@ def consultations(
 ):
     """Return the consultations behind a number: ids, numbers and subjects."""
     filters = _filters(request, params)
-    if not 1 <= limit <= MAX_PAGE:
-        raise ValidationFailed(
-            gettext("limit must be between 1 and %(max)s.") % {"max": MAX_PAGE},
-            field="limit",
-        )
-    if offset < 0:
-        raise ValidationFailed(gettext("offset must not be negative."), field="offset")
+    check_page(limit, offset, MAX_PAGE)
     queryset = drilldown.drilldown(request.user, filters, measure)
     total, more = capped_count(queryset)
     page = list(

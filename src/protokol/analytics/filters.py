@@ -14,6 +14,10 @@ from protokol.consultations.permissions import consultation_scope
 from protokol.errors import PermissionDenied, ValidationFailed
 
 GRANULARITIES = ("month", "week")
+# Dates outside these fail in date arithmetic (a day added to 9999-12-31) or
+# in the server's time zone; no consultation lies outside them.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2999, 12, 31)
 DEFAULT_REPEAT_DAYS = 30
 MAX_REPEAT_DAYS = 3650
 
@@ -153,12 +157,19 @@ def _date(params, name: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ValidationFailed(
             gettext("%(field)s must be a date as YYYY-MM-DD.") % {"field": name},
             field=name,
         ) from None
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise ValidationFailed(
+            gettext("%(field)s must be a date from %(earliest)s to %(latest)s.")
+            % {"field": name, "earliest": EARLIEST_DATE, "latest": LATEST_DATE},
+            field=name,
+        )
+    return day
 
 
 def _integer(params, name: str, low: int, high: int | None) -> int | None:

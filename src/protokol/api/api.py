@@ -30,7 +30,6 @@ from protokol.errors import (
     PayloadTooLarge,
     PermissionDenied,
     ProtokolError,
-    ValidationFailed,
 )
 from protokol.journal.api import router as journal_router
 from protokol.journal.queries import consultation_journal
@@ -40,7 +39,7 @@ from protokol.protocols import services as protocols
 from protokol.retention.api import privacy_router
 from protokol.retention.api import router as retention_router
 from protokol.signing.api import router as signatures_router
-from protokol.web.paging import capped_count
+from protokol.web.paging import capped_count, check_page
 from protokol.workflow import api as workflow_api
 
 api = NinjaAPI(
@@ -52,9 +51,6 @@ api = NinjaAPI(
 )
 
 MAX_PAGE = 100
-# LIMIT and OFFSET are signed 64-bit integers in SQLite and PostgreSQL, so
-# offset + limit must fit one.
-MAX_OFFSET = 2**63 - 1 - MAX_PAGE
 
 
 def _error(request, status: int, code: str, message: str, field=None, **extra):
@@ -212,18 +208,7 @@ class ListFilters(Schema):
 @api.get("/consultations", response=s.ConsultationList)
 def list_consultations(request, filters: Query[ListFilters]):
     """List the consultations the caller may see, newest first."""
-    if not 1 <= filters.limit <= MAX_PAGE:
-        raise ValidationFailed(
-            gettext("limit must be between 1 and %(max)d.") % {"max": MAX_PAGE},
-            field="limit",
-        )
-    if filters.offset < 0:
-        raise ValidationFailed(gettext("offset must not be negative."), field="offset")
-    if filters.offset > MAX_OFFSET:
-        raise ValidationFailed(
-            gettext("offset must be at most %(max)d.") % {"max": MAX_OFFSET},
-            field="offset",
-        )
+    check_page(filters.limit, filters.offset, MAX_PAGE)
 
     queryset = services.list_consultations(
         request.user,

@@ -9,8 +9,31 @@ from functools import cached_property
 
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
+from django.utils.translation import gettext
+
+from protokol.errors import ValidationFailed
 
 COUNT_LIMIT = 1000
+# LIMIT and OFFSET are signed 64-bit integers in SQLite and PostgreSQL, so
+# offset + limit must fit one.
+MAX_OFFSET_AND_LIMIT = 2**63 - 1
+
+
+def check_page(limit: int, offset: int, max_limit: int) -> None:
+    """Raise ValidationFailed naming `limit` or `offset` when a page is out of range."""
+    if not 1 <= limit <= max_limit:
+        raise ValidationFailed(
+            gettext("limit must be between 1 and %(max)d.") % {"max": max_limit},
+            field="limit",
+        )
+    if offset < 0:
+        raise ValidationFailed(gettext("offset must not be negative."), field="offset")
+    max_offset = MAX_OFFSET_AND_LIMIT - max_limit
+    if offset > max_offset:
+        raise ValidationFailed(
+            gettext("offset must be at most %(max)d.") % {"max": max_offset},
+            field="offset",
+        )
 
 
 def capped_count(queryset, limit: int = COUNT_LIMIT) -> tuple[int, bool]:
