@@ -73,12 +73,12 @@ class StaleVersion(Conflict):
 
     code = "stale_version"
 
-    def __init__(self, base_version: int, version: int, status: str):
+    def __init__(self, base_version: int, version: int, status: str, status_name):
         message = gettext(
             "The consultation changed while you were working: you saw version "
             "%(base)d, it is now at version %(version)d (status '%(status)s'). "
             "Reload it and try again."
-        ) % {"base": base_version, "version": version, "status": status}
+        ) % {"base": base_version, "version": version, "status": status_name}
         super().__init__(
             message,
             field="base_version",

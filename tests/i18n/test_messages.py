@@ -5,7 +5,12 @@ from django.conf import settings
 from django.utils import translation
 
 from api.client import ApiClient, login
-from protokol.consultations import lifecycle
+from consultations.factories import consultation_in
+from protokol.consultations import lifecycle, services
+from protokol.consultations.models import Status
+from protokol.disputes import services as disputes
+from protokol.errors import ProtokolError
+from protokol.retention import services as retention
 
 EMPTY_SUBJECT = {"service": "GEN", "subject": "   ", "description": "Вопрос"}
 
@@ -156,3 +161,58 @@ def test_schema_errors_in_russian(demo, change, field, russian):
     assert response.status_code == 422
     assert response.json()["field"] == field
     assert russian in response.json()["message"]
+
+
+def raised_message(call) -> str:
+    with pytest.raises(ProtokolError) as raised:
+        call()
+    return str(raised.value)
+
+
+def test_denied_action_names_the_role(demo):
+    consultation = consultation_in(demo, Status.INITIATED)
+
+    message = raised_message(
+        lambda: services.transition(demo["citizen"], consultation.pk, action="take")
+    )
+
+    assert "«гражданин»" in message
+    assert "citizen" not in message
+
+
+def test_stale_version_names_the_status(demo):
+    consultation = consultation_in(demo, Status.DRAFTING)
+
+    message = raised_message(
+        lambda: services.transition(
+            demo["operator"], consultation.pk, action="submit", base_version=1
+        )
+    )
+
+    assert "«подготовка протокола»" in message
+    assert "drafting" not in message
+
+
+def test_dispute_state_named_in_conflict(demo):
+    signed = consultation_in(demo, Status.SIGNED)
+    dispute = disputes.open_dispute(demo["citizen"], signed.pk, claims="Неполно.")
+
+    message = raised_message(
+        lambda: disputes.close_dispute(
+            demo["supervisor"], dispute.pk, outcome="conclude", comment="Итог."
+        )
+    )
+
+    assert "«ожидает назначения эксперта»" in message
+    assert "open" not in message
+
+
+def test_retention_denial_names_roles(demo):
+    message = raised_message(
+        lambda: retention.set_policy(
+            demo["operator"], "GEN", years=5, end_action="destroy"
+        )
+    )
+
+    assert "администратор" in message
+    assert "admin" not in message

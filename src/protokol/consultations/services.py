@@ -10,7 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext
 
-from protokol.accounts.models import STAFF_ROLES, Department
+from protokol.accounts.models import STAFF_ROLES, Department, Role
 from protokol.analytics.aggregates import mark_stale
 from protokol.analytics.facts import record_reply, refresh_facts
 from protokol.catalog.models import Service
@@ -90,7 +90,12 @@ def check_version(consultation: Consultation, base_version: int | None) -> None:
         base_version=base_version,
         version=consultation.version,
     )
-    raise StaleVersion(base_version, consultation.version, consultation.status)
+    raise StaleVersion(
+        base_version,
+        consultation.version,
+        consultation.status,
+        consultation.get_status_display(),
+    )
 
 
 def bump_version(consultation: Consultation, **fields) -> None:
@@ -406,7 +411,7 @@ def transition(
         if not permissions.can_take_action(actor, consultation, action):
             raise PermissionDenied(
                 gettext("Your role '%(role)s' may not '%(action)s' this consultation.")
-                % {"role": actor.role, "action": action},
+                % {"role": Role(actor.role).label, "action": action},
                 field="action",
             )
         if consultation.status not in rule.sources:

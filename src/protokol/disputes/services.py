@@ -238,7 +238,7 @@ def assign_expert(actor, dispute_id, *, expert: str) -> Dispute:
         if dispute.status not in (DisputeStatus.OPEN, DisputeStatus.ASSIGNED):
             raise Conflict(
                 gettext("The dispute is '%(status)s': its expert can no longer change.")
-                % {"status": dispute.status},
+                % {"status": dispute.get_status_display()},
                 field="status",
             )
         chosen = _qualified_expert(dispute, expert)
@@ -321,7 +321,7 @@ def write_conclusion(
         if dispute.status != DisputeStatus.ASSIGNED:
             raise Conflict(
                 gettext("The dispute is '%(status)s'; it takes no conclusion now.")
-                % {"status": dispute.status},
+                % {"status": dispute.get_status_display()},
                 field="status",
             )
 
@@ -461,7 +461,7 @@ def close_dispute(
                 "The dispute is '%(status)s': the expert's signed conclusion "
                 "comes first."
             )
-            % {"status": dispute.status},
+            % {"status": dispute.get_status_display()},
             field="status",
         )
     consultations.transition(

@@ -60,7 +60,10 @@ def require_role(actor, roles, what: str) -> None:
     if not actor.is_authenticated or not actor.is_active or actor.role not in roles:
         raise PermissionDenied(
             gettext("Only %(roles)s may %(what)s.")
-            % {"roles": ", ".join(sorted(roles)), "what": what}
+            % {
+                "roles": ", ".join(sorted(str(Role(role).label) for role in roles)),
+                "what": what,
+            }
         )
 
 

@@ -164,7 +164,7 @@ def acknowledge(
                     "The protocol is not signed yet (status '%(status)s'); "
                     "it can be acknowledged after signing."
                 )
-                % {"status": consultation.status},
+                % {"status": consultation.get_status_display()},
                 field="status",
             )
         existing = acknowledgement_of(consultation)
