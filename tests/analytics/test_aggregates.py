@@ -61,7 +61,7 @@ LONG = (
 
 
 def _exact(user, filters, by, now) -> list[dict]:
-    with mock.patch.object(aggregates, "counted", return_value=None):
+    with mock.patch.object(aggregates, "counted_tables", return_value=None):
         return statistics_rows(user, filters, by, now=now)
 
 
