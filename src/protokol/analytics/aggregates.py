@@ -700,8 +700,24 @@ class _GroupKeys:
         if dimension == "period" and value is not None:
             if isinstance(value, datetime):
                 value = value.date()
+            elif isinstance(value, str):
+                # SQLite returns dates as text to a plain cursor.
+                value = date.fromisoformat(value[:10])
             return _period_start(value, self.zone)
         return value
+
+
+def _fetch(queryset: QuerySet) -> list[tuple]:
+    """Return the rows of a values_list query through a plain cursor.
+
+    The histogram reads return thousands of rows, and Django's row
+    conversion took about five times as long as the query. Groups still need
+    _GroupKeys, which accepts the plain cursor's values.
+    """
+    sql, params = queryset.query.sql_with_params()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def counted(
@@ -969,7 +985,7 @@ class _Reader:
                 .order_by()
                 .values_list(*names, "kind", "bucket", "count")
             )
-            for row in grouped:
+            for row in _fetch(grouped):
                 kind, bucket, count = row[width:]
                 histograms[keys(row[:width])][kind][bucket] += count
         queryset, fact_names = self._facts(by, sorted(plan.duration_days))
@@ -1042,7 +1058,7 @@ def _add_slices(histograms: dict, user, by, months: list[date], using: str) -> N
         .values_list(group, "kind", "bucket", "count")
     )
     keys = _GroupKeys(by)
-    for key, kind, bucket, count in grouped:
+    for key, kind, bucket, count in _fetch(grouped):
         if by is None:
             key = "all"
         elif by == "period":
