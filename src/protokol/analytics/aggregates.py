@@ -44,6 +44,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
 from django.db.models import (
     CharField,
     Count,
+    DateField,
     Exists,
     F,
     FloatField,
@@ -65,6 +66,7 @@ from django.db.models.functions import (
 from django.utils import timezone
 from tqdm import tqdm
 
+from protokol.accounts.models import Department
 from protokol.analytics.filters import (
     DEFAULT_REPEAT_DAYS,
     Filters,
@@ -80,6 +82,7 @@ from protokol.analytics.models import (
     RolledMonth,
     StaleDay,
 )
+from protokol.catalog.models import Service
 from protokol.consultations.models import Consultation, Status
 from protokol.consultations.permissions import DEPARTMENT_ROLES, department_ids
 from protokol.retention.access import has_archive_grant
@@ -144,6 +147,8 @@ KINDS = (
     (DurationHistogram.PROCESSING, "processing", "end_at"),
     (DurationHistogram.FIRST_RESPONSE, "first_response", "first_reply_at"),
 )
+# The names of the time columns, which a grouping may ask for.
+TIMES = tuple(name for _, name, _ in KINDS)
 # The field of DurationHistogram that each MonthSlice dimension keeps.
 SLICES = {
     "all": None,
@@ -648,25 +653,41 @@ def _weekly(by, granularity: str) -> bool:
     return granularity == "week" and "period" in dimensions(by)
 
 
-def _group_fields(by, granularity: str, day_field: str) -> dict:
-    """Return the annotations that name an aggregate row's group, g0, g1, …"""
+def _group_fields(
+    by, granularity: str, day_field: str, *, months: bool = False
+) -> dict:
+    """Return the annotations that name an aggregate row's group, g0, g1, …
+
+    Services and departments are grouped by id, which _GroupKeys turns into
+    codes. A period is a date: `day_field` itself when the rows are whole
+    months (`months`) and the periods are months.
+    """
     fields = {}
     for index, dimension in enumerate(dimensions(by)):
         if dimension is None:
             expression = Value("all")
+        elif dimension == "period" and months and granularity == "month":
+            expression = F(day_field)
         elif dimension == "period":
             trunc = TruncWeek if granularity == "week" else TruncMonth
-            expression = trunc(day_field)
+            # A date, which a plain cursor reads faster than a timestamp.
+            expression = Cast(trunc(day_field), DateField())
         else:
             expression = {
-                "service": F("service__code"),
-                "department": F("department__code"),
+                "service": F("service_id"),
+                "department": F("department_id"),
                 "district": F("district"),
                 "channel": F("channel"),
                 "operator": F("assignee_id"),
             }[dimension]
         fields[f"g{index}"] = expression
     return fields
+
+
+def _codes(dimension: str) -> dict[int, str]:
+    """Return the codes of the services or departments by id."""
+    model = Service if dimension == "service" else Department
+    return dict(model.objects.values_list("pk", "code"))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -684,6 +705,11 @@ class _GroupKeys:
         self.composite = isinstance(by, tuple)
         self.zone = timezone.get_current_timezone_name()
         self.known: dict = {}
+        self.codes = {
+            dimension: _codes(dimension)
+            for dimension in self.dimensions
+            if dimension in ("service", "department")
+        }
 
     def __call__(self, values: tuple):
         key = self.known.get(values)
@@ -697,6 +723,8 @@ class _GroupKeys:
         return key
 
     def _convert(self, dimension, value):
+        if dimension in self.codes:
+            return self.codes[dimension][value]
         if dimension == "period" and value is not None:
             if isinstance(value, datetime):
                 value = value.date()
@@ -726,7 +754,7 @@ def counted(
     """Return the counts and time columns of each group from the aggregates,
     as measures.exact_counted does from the facts, or None when the selection
     is small or the aggregates cannot serve it. See counted_tables."""
-    tables = counted_tables(user, filters, {by: percentiles}, now)
+    tables = counted_tables(user, filters, {by: TIMES if percentiles else ()}, now)
     return None if tables is None else tables[by]
 
 
@@ -737,7 +765,8 @@ def counted_tables(
     when the aggregates serve none of them.
 
     `groupings` maps a grouping (None, a dimension or a tuple of dimensions)
-    to whether its rows need the time columns. Every grouping splits the
+    to the TIMES whose median and 90th percentile its rows need. Every
+    grouping splits the
     same selection, so the total (None) is summed from another grouping's
     counts and histograms when there is one, which gives the same numbers as
     reading it on its own.
@@ -848,24 +877,25 @@ class _Reader:
         return self.plans[weekly]
 
     def tables(self, groupings: dict) -> dict | None:
-        sources = [by for by in groupings if by is not None]
-        # The total is summed from a grouping with time columns if it needs them.
+        # The total is summed from a grouping with the time columns it needs.
+        needed = set(groupings.get(None, ()))
         source = next(
-            (by for by in sources if groupings[by] or not groupings.get(None)), None
+            (by for by in groupings if by is not None and needed <= set(groupings[by])),
+            None,
         )
         read = {}
         for by in groupings:
             if by is None and source is not None:
                 continue
-            part = self.read(by, percentiles=groupings[by] or by == source)
+            part = self.read(by, groupings[by])
             if part is None:
                 return None
             read[by] = part
         if None in groupings and source is not None:
             read[None] = _summed(*read[source])
-        return {by: _finished(*read[by], percentiles=groupings[by]) for by in groupings}
+        return {by: _finished(*read[by], groupings[by]) for by in groupings}
 
-    def read(self, by, *, percentiles: bool) -> tuple | None:
+    def read(self, by, times: tuple[str, ...]) -> tuple | None:
         """Return (counts, histograms) by group, or None when not served."""
         plan = self.plan(by)
         if not plan.served():
@@ -878,8 +908,9 @@ class _Reader:
             # One total row even for an empty selection, as the exact query gives.
             result["all"]
         histograms: dict = defaultdict(_empty_histograms)
-        if percentiles:
-            self._add_durations(histograms, by, plan)
+        kinds = [kind for kind, name, _ in KINDS if name in times]
+        if kinds:
+            self._add_durations(histograms, by, plan, kinds)
         return dict(result), histograms
 
     def _rows(self, model) -> QuerySet:
@@ -899,7 +930,7 @@ class _Reader:
             .exclude(day__in=plan.count_days)
             .filter(_outside_months(whole))
         )
-        month_fields = _group_fields(by, filters.granularity, "month")
+        month_fields = _group_fields(by, filters.granularity, "month", months=True)
         sums = ADDITIVE
         for rows, group in ((months, month_fields), (days, fields)):
             grouped = (
@@ -954,17 +985,17 @@ class _Reader:
         annotations = group_annotations(by, self.filters.granularity)
         return queryset.annotate(**annotations), tuple(annotations)
 
-    def _add_durations(self, histograms: dict, by, plan: _Plan) -> None:
-        """Add the duration buckets of each group: month rows, day rows, and
-        the remaining days from the facts."""
+    def _add_durations(self, histograms: dict, by, plan: _Plan, kinds: list) -> None:
+        """Add the duration buckets of `kinds` of each group: month rows, day
+        rows, and the remaining days from the facts."""
         filters, today = self.filters, self.today
         whole = sorted(plan.whole_months)
-        hist = self._rows(DurationHistogram)
+        hist = self._rows(DurationHistogram).filter(kind__in=kinds)
         parts = []
         if whole and _sliceable(self.user, filters, by):
-            _add_slices(histograms, self.user, by, whole, self.using)
+            _add_slices(histograms, self.user, by, whole, kinds, self.using)
         elif whole:
-            parts.append(hist.filter(month=True, start__in=whole))
+            parts.append((hist.filter(month=True, start__in=whole), True))
         days = _day_range(
             hist.filter(month=False),
             "start",
@@ -972,12 +1003,12 @@ class _Reader:
             filters.date_to,
             today,
         ).exclude(start__in=sorted(plan.duration_days))
-        parts.append(days)
-        fields = _group_fields(by, filters.granularity, "start")
-        names = list(fields)
+        parts.append((days, False))
         keys = _GroupKeys(by)
-        width = len(names)
-        for part in parts:
+        for part, months in parts:
+            fields = _group_fields(by, filters.granularity, "start", months=months)
+            names = list(fields)
+            width = len(names)
             grouped = (
                 part.annotate(**fields)
                 .values(*names, "kind", "bucket")
@@ -989,7 +1020,7 @@ class _Reader:
                 kind, bucket, count = row[width:]
                 histograms[keys(row[:width])][kind][bucket] += count
         queryset, fact_names = self._facts(by, sorted(plan.duration_days))
-        for key, kind, bucket, count in fact_buckets(queryset, fact_names):
+        for key, kind, bucket, count in fact_buckets(queryset, fact_names, kinds):
             histograms[key][kind][bucket] += count
 
 
@@ -1006,12 +1037,12 @@ def _summed(result: dict, histograms: dict) -> tuple[dict, dict]:
     return {"all": totals}, {"all": merged}
 
 
-def _finished(result: dict, histograms: dict, *, percentiles: bool) -> dict:
-    """Return the counts with the time columns of each group added."""
-    if not percentiles:
-        return result
+def _finished(result: dict, histograms: dict, times: tuple[str, ...]) -> dict:
+    """Return the counts with the time columns `times` of each group added."""
     for key, totals in result.items():
         for kind, name, _ in KINDS:
+            if name not in times:
+                continue
             counts = histograms[key][kind] if key in histograms else {}
             median, p90 = histogram_percentiles(counts, (0.5, 0.9))
             totals[f"{name}_median_s"] = median
@@ -1043,10 +1074,14 @@ def _sliceable(user, filters: Filters, by) -> bool:
     return user.role in DEPARTMENT_ROLES and user.all_departments
 
 
-def _add_slices(histograms: dict, user, by, months: list[date], using: str) -> None:
-    """Add the MonthSlice counts of `months` to `histograms` by group."""
+def _add_slices(
+    histograms: dict, user, by, months: list[date], kinds: list, using: str
+) -> None:
+    """Add the MonthSlice counts of `months` and `kinds` to `histograms` by group."""
     rows = MonthSlice.objects.using(using).filter(
-        dimension="all" if by in (None, "period") else by, month__in=months
+        dimension="all" if by in (None, "period") else by,
+        month__in=months,
+        kind__in=kinds,
     )
     if not has_archive_grant(user):
         rows = rows.filter(archived=False)
@@ -1079,14 +1114,17 @@ def _facts_days(days: Iterable[date], today: date) -> Q:
     return q
 
 
-def fact_buckets(queryset: QuerySet, keys: tuple[str, ...] = ("group",)) -> list:
-    """Return (group, kind, bucket, count) of the durations of `queryset`,
-    whose group is named by the annotations `keys`."""
+def fact_buckets(
+    queryset: QuerySet, keys: tuple[str, ...] = ("group",), kinds=None
+) -> list:
+    """Return (group, kind, bucket, count) of the durations of `kinds` (all
+    by default) of `queryset`, whose group is named by the annotations `keys`."""
     from protokol.analytics.measures import row_key
 
+    wanted = [(kind, end) for kind, _, end in KINDS if kinds is None or kind in kinds]
     if connections[queryset.db].vendor == "postgresql":
         found = []
-        for kind, _, end in KINDS:
+        for kind, end in wanted:
             grouped = (
                 queryset.filter(**{f"{end}__isnull": False})
                 .annotate(h_bucket=WidthBucket(_seconds(end)))
@@ -1104,8 +1142,11 @@ def fact_buckets(queryset: QuerySet, keys: tuple[str, ...] = ("group",)) -> list
     width = len(keys)
     for row in rows.iterator(chunk_size=2000):
         key = row[0] if width == 1 else tuple(row[:width])
-        created_at, *ends = row[width:]
-        for (kind, _, _), end in zip(KINDS, ends, strict=True):
-            if end is not None:
-                counts[(key, kind, bucket_of((end - created_at).total_seconds()))] += 1
+        created_at, end_at, first_reply_at = row[width:]
+        ends = {"end_at": end_at, "first_reply_at": first_reply_at}
+        for kind, end in wanted:
+            moment = ends[end]
+            if moment is not None:
+                seconds = (moment - created_at).total_seconds()
+                counts[(key, kind, bucket_of(seconds))] += 1
     return [(*key, count) for key, count in counts.items()]
