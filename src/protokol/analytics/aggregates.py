@@ -923,6 +923,8 @@ class _Reader:
         fields = _group_fields(by, filters.granularity, "day")
         names = list(fields)
         keys = _GroupKeys(by)
+
+        # Whole clean months from MonthStats, the other clean days from DailyStats.
         whole = sorted(plan.whole_months)
         months = self._rows(MonthStats).filter(month__in=whole)
         days = (
@@ -950,6 +952,7 @@ class _Reader:
                     (*sums, "overdue_open"), row[width:], strict=True
                 ):
                     totals[name] += value or 0
+
         # Open consultations whose deadline is still ahead are not overdue.
         ahead = (
             _day_range(self._rows(FutureDeadline), "day", first, last, today)
@@ -991,6 +994,7 @@ class _Reader:
         filters, today = self.filters, self.today
         whole = sorted(plan.whole_months)
         hist = self._rows(DurationHistogram).filter(kind__in=kinds)
+
         parts = []
         if whole and _sliceable(self.user, filters, by):
             _add_slices(histograms, self.user, by, whole, kinds, self.using)
@@ -1004,6 +1008,7 @@ class _Reader:
             today,
         ).exclude(start__in=sorted(plan.duration_days))
         parts.append((days, False))
+
         keys = _GroupKeys(by)
         for part, months in parts:
             fields = _group_fields(by, filters.granularity, "start", months=months)
