@@ -41,7 +41,12 @@ from protokol.analytics.measures import (
     statistics_rows,
     statistics_tables,
 )
-from protokol.analytics.models import DailyStats, DurationHistogram, StaleDay
+from protokol.analytics.models import (
+    DailyStats,
+    DurationHistogram,
+    RolledMonth,
+    StaleDay,
+)
 from protokol.consultations import services
 from protokol.consultations.models import Consultation, Status, Visibility
 from protokol.errors import PermissionDenied
@@ -261,7 +266,8 @@ def test_comparison_equals_direct(refreshed):
 
 def test_problem_series_equal_direct(refreshed):
     user = refreshed["supervisor"]
-    for filters in (*LONG[:3], Filters(granularity="week", date_from=_recent())):
+    weekly = Filters(granularity="week", date_from=timezone.localdate().replace(day=1))
+    for filters in (*LONG[:3], weekly):
         served = comparison._problem_series(user, filters)
         with mock.patch.object(aggregates, "counted_tables", return_value=None):
             exact = comparison._problem_series(user, filters)
@@ -277,19 +283,18 @@ def test_problem_series_equal_direct(refreshed):
         assert result["previous_periods"] == direct["previous_periods"]
 
 
-def _recent() -> date:
-    """Return the first day of the previous month: its weeks need at most
-    one rolled month from the facts."""
-    first = timezone.localdate().replace(day=1)
-    return (first - timedelta(days=1)).replace(day=1)
-
-
-def test_weekly_periods_are_served_when_short(refreshed):
+def test_weekly_periods_of_current_month_are_served(refreshed):
     now = timezone.now()
     user = refreshed["supervisor"]
-    weekly = Filters(granularity="week", date_from=_recent())
+    open_consultation(refreshed["citizen"])
+    refresh_stale()
+    first = timezone.localdate().replace(day=1)
+    weekly = Filters(granularity="week", date_from=first)
     assert assert_matches(user, now, filters=[weekly], by=("period", None)) >= 2
-    # Every week of an undated range would read its rolled month from the facts.
+    # A rolled-up month in range takes the exact path.
+    rolled = RolledMonth.objects.order_by("-month").first().month
+    earlier = Filters(granularity="week", date_from=rolled)
+    assert aggregates.counted(user, earlier, "period", now) is None
     assert aggregates.counted(user, Filters(granularity="week"), "period", now) is None
 
 

@@ -840,7 +840,9 @@ class _Plan:
                 and _next_month(month) <= today
                 and not any(_month_start(day) == month for day in stale)
             }
+        self.weekly = weekly
         self.duration_days = set(stale)
+        self.rolled_days = 0
         for month in rolled - self.whole_months:
             day = max(month, first) if first else month
             end = _next_month(month) - timedelta(days=1)
@@ -848,10 +850,19 @@ class _Plan:
                 end = min(end, last)
             while day <= end and day < today:
                 self.duration_days.add(day)
+                self.rolled_days += 1
                 day += timedelta(days=1)
 
     def served(self) -> bool:
-        """Return whether few enough days come from the facts."""
+        """Return whether few enough days come from the facts.
+
+        A weekly grouping is not served once a day of a rolled-up month is
+        in range: its durations would be bucketed from the same facts that
+        the exact path reads, which took longer than the exact path (about
+        290 against 170 ms for a month at a million on PostgreSQL).
+        """
+        if self.weekly and self.rolled_days:
+            return False
         return (
             len(self.count_days) <= MAX_FACT_DAYS
             and len(self.duration_days) <= MAX_FACT_DAYS
