@@ -149,6 +149,8 @@ KINDS = (
 )
 # The names of the time columns, which a grouping may ask for.
 TIMES = tuple(name for _, name, _ in KINDS)
+# The columns beyond the additive counts that a grouping may ask for.
+EXTRAS = (*TIMES, "overdue_open")
 # The field of DurationHistogram that each MonthSlice dimension keeps.
 SLICES = {
     "all": None,
@@ -754,7 +756,8 @@ def counted(
     """Return the counts and time columns of each group from the aggregates,
     as measures.exact_counted does from the facts, or None when the selection
     is small or the aggregates cannot serve it. See counted_tables."""
-    tables = counted_tables(user, filters, {by: TIMES if percentiles else ()}, now)
+    extras = EXTRAS if percentiles else ("overdue_open",)
+    tables = counted_tables(user, filters, {by: extras}, now)
     return None if tables is None else tables[by]
 
 
@@ -762,13 +765,13 @@ def counted_tables(
     user, filters: Filters, groupings: dict, now: datetime
 ) -> dict | None:
     """Return counted() of each grouping, all read from one snapshot, or None
-    when the aggregates serve none of them.
+    when the aggregates cannot serve every one of them.
 
     `groupings` maps a grouping (None, a dimension or a tuple of dimensions)
-    to the TIMES whose median and 90th percentile its rows need. Every
-    grouping splits the
-    same selection, so the total (None) is summed from another grouping's
-    counts and histograms when there is one, which gives the same numbers as
+    to the EXTRAS its rows need: the TIMES whose median and 90th percentile
+    they show, and "overdue_open". Every grouping splits the same
+    selection, so the total (None) is summed from another grouping's counts
+    and histograms when there is one, which gives the same numbers as
     reading it on its own.
     """
     if not usable(filters):
@@ -906,20 +909,20 @@ class _Reader:
             read[None] = _summed(*read[source])
         return {by: _finished(*read[by], groupings[by]) for by in groupings}
 
-    def read(self, by, times: tuple[str, ...]) -> tuple | None:
+    def read(self, by, extras: tuple[str, ...]) -> tuple | None:
         """Return (counts, histograms) by group, or None when not served."""
         plan = self.plan(by)
         if not plan.served():
             return None
         result: dict = defaultdict(_empty_counts)
-        self._add_counts(result, by, plan)
+        self._add_counts(result, by, plan, overdue="overdue_open" in extras)
         if sum(totals["total"] for totals in result.values()) < SMALL_SELECTION:
             return None
         if by is None:
             # One total row even for an empty selection, as the exact query gives.
             result["all"]
         histograms: dict = defaultdict(_empty_histograms)
-        kinds = [kind for kind, name, _ in KINDS if name in times]
+        kinds = [kind for kind, name, _ in KINDS if name in extras]
         if kinds:
             self._add_durations(histograms, by, plan, kinds)
         return dict(result), histograms
@@ -928,7 +931,7 @@ class _Reader:
         rows = model.objects.using(self.using)
         return rows.filter(self.scope).filter(_filter_q(self.filters))
 
-    def _add_counts(self, result: dict, by, plan: _Plan) -> None:
+    def _add_counts(self, result: dict, by, plan: _Plan, *, overdue: bool) -> None:
         filters, today = self.filters, self.today
         first, last = filters.date_from, filters.date_to
         fields = _group_fields(by, filters.granularity, "day")
@@ -964,19 +967,8 @@ class _Reader:
                 ):
                     totals[name] += value or 0
 
-        # Open consultations whose deadline is still ahead are not overdue.
-        ahead = (
-            _day_range(self._rows(FutureDeadline), "day", first, last, today)
-            .exclude(day__in=plan.count_days)
-            .filter(deadline__gte=self.now)
-            .annotate(**fields)
-            .values(*names)
-            .annotate(count=Count("pk"))
-            .order_by()
-            .values_list(*names, "count")
-        )
-        for row in ahead:
-            result[keys(row[:-1])]["overdue_open"] -= row[-1]
+        if overdue:
+            self._subtract_ahead(result, by, plan)
 
         # Stale days and today from the facts.
         from protokol.analytics.measures import exact_counted
@@ -987,6 +979,32 @@ class _Reader:
             totals = result[key]
             for name in (*ADDITIVE, "overdue_open"):
                 totals[name] += row.get(name) or 0
+
+    def _subtract_ahead(self, result: dict, by, plan: _Plan) -> None:
+        """Subtract the open consultations whose deadline is still ahead
+        from overdue_open, as they are not overdue yet."""
+        filters = self.filters
+        fields = _group_fields(by, filters.granularity, "day")
+        names = list(fields)
+        keys = _GroupKeys(by)
+        ahead = (
+            _day_range(
+                self._rows(FutureDeadline),
+                "day",
+                filters.date_from,
+                filters.date_to,
+                self.today,
+            )
+            .exclude(day__in=plan.count_days)
+            .filter(deadline__gte=self.now)
+            .annotate(**fields)
+            .values(*names)
+            .annotate(count=Count("pk"))
+            .order_by()
+            .values_list(*names, "count")
+        )
+        for row in ahead:
+            result[keys(row[:-1])]["overdue_open"] -= row[-1]
 
     def _facts(self, by, days) -> tuple[QuerySet, tuple[str, ...]]:
         """Return the facts of `days` and today, annotated with their group."""
@@ -1053,11 +1071,14 @@ def _summed(result: dict, histograms: dict) -> tuple[dict, dict]:
     return {"all": totals}, {"all": merged}
 
 
-def _finished(result: dict, histograms: dict, times: tuple[str, ...]) -> dict:
-    """Return the counts with the time columns `times` of each group added."""
+def _finished(result: dict, histograms: dict, extras: tuple[str, ...]) -> dict:
+    """Return the counts with the time columns of `extras` of each group
+    added, and without overdue_open unless `extras` names it."""
     for key, totals in result.items():
+        if "overdue_open" not in extras:
+            del totals["overdue_open"]
         for kind, name, _ in KINDS:
-            if name not in times:
+            if name not in extras:
                 continue
             counts = histograms[key][kind] if key in histograms else {}
             median, p90 = histogram_percentiles(counts, (0.5, 0.9))

@@ -56,8 +56,11 @@ def comparison_rows(user, filters: Filters, by: str) -> list[dict]:
 
 def _from_aggregates(user, filters: Filters, by: str) -> tuple | None:
     """Return the rows, service medians and mixes from the aggregates, or None."""
-    times = aggregates.TIMES
-    groupings = {by: times, "service": times, (by, "service"): ()}
+    groupings = {
+        by: aggregates.EXTRAS,
+        "service": aggregates.TIMES,
+        (by, "service"): (),
+    }
     tables = aggregates.counted_tables(user, filters, groupings, timezone.now())
     if tables is None:
         return None

@@ -252,7 +252,7 @@ def statistics_tables(
     """
     now = now or timezone.now()
     tables = aggregates.counted_tables(
-        user, filters, dict.fromkeys(groupings, aggregates.TIMES), now
+        user, filters, dict.fromkeys(groupings, aggregates.EXTRAS), now
     )
     if tables is None:
         tables = {}
