@@ -813,7 +813,7 @@ def _empty_histograms() -> dict:
 
 
 class _Plan:
-    """Which days of a selection come from which rows.
+    """The sources of a selection's days: aggregate rows or facts.
 
     Counts: ended months without a stale day that the range covers whole
     (`whole_months`) from MonthStats, the stale days (`count_days`) and
@@ -860,9 +860,10 @@ class _Plan:
         """Return whether few enough days come from the facts.
 
         A weekly grouping is not served once a day of a rolled-up month is
-        in range: its durations would be bucketed from the same facts that
-        the exact path reads, which took longer than the exact path (about
-        290 against 170 ms for a month at a million on PostgreSQL).
+        in range. Its durations would be bucketed from the same facts that
+        the exact path reads, and that took longer than the exact path:
+        about 290 against 170 ms for a month at a million consultations on
+        PostgreSQL.
         """
         if self.weekly and self.rolled_days:
             return False
@@ -1158,10 +1159,10 @@ def fact_buckets(
     by default) of `queryset`, whose group is named by the annotations `keys`."""
     from protokol.analytics.measures import row_key
 
-    wanted = [(kind, end) for kind, _, end in KINDS if kinds is None or kind in kinds]
+    selected = [(kind, end) for kind, _, end in KINDS if kinds is None or kind in kinds]
     if connections[queryset.db].vendor == "postgresql":
         found = []
-        for kind, end in wanted:
+        for kind, end in selected:
             grouped = (
                 queryset.filter(**{f"{end}__isnull": False})
                 .annotate(h_bucket=WidthBucket(_seconds(end)))
@@ -1181,7 +1182,7 @@ def fact_buckets(
         key = row[0] if width == 1 else tuple(row[:width])
         created_at, end_at, first_reply_at = row[width:]
         ends = {"end_at": end_at, "first_reply_at": first_reply_at}
-        for kind, end in wanted:
+        for kind, end in selected:
             moment = ends[end]
             if moment is not None:
                 seconds = (moment - created_at).total_seconds()
