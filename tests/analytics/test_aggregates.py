@@ -24,7 +24,7 @@ from django.utils import timezone
 from consultations.factories import act, consultation_in, open_consultation
 from protokol.accounts.models import Department, Role
 from protokol.accounts.services import create_user
-from protokol.analytics import aggregates, tasks
+from protokol.analytics import aggregates, comparison, tasks
 from protokol.analytics.aggregates import (
     BOUNDS,
     PRECISION_RELATIVE,
@@ -35,8 +35,18 @@ from protokol.analytics.aggregates import (
     refresh_stale,
 )
 from protokol.analytics.filters import Filters
-from protokol.analytics.measures import COLUMNS, percentile, statistics_rows
-from protokol.analytics.models import DailyStats, DurationHistogram, StaleDay
+from protokol.analytics.measures import (
+    COLUMNS,
+    percentile,
+    statistics_rows,
+    statistics_tables,
+)
+from protokol.analytics.models import (
+    DailyStats,
+    DurationHistogram,
+    RolledMonth,
+    StaleDay,
+)
 from protokol.consultations import services
 from protokol.consultations.models import Consultation, Status, Visibility
 from protokol.errors import PermissionDenied
@@ -61,7 +71,7 @@ LONG = (
 
 
 def _exact(user, filters, by, now) -> list[dict]:
-    with mock.patch.object(aggregates, "counted", return_value=None):
+    with mock.patch.object(aggregates, "counted_tables", return_value=None):
         return statistics_rows(user, filters, by, now=now)
 
 
@@ -71,6 +81,51 @@ def _close(estimate, exact) -> bool:
     return abs(estimate - exact) <= PRECISION_RELATIVE * abs(exact) + (
         PRECISION_SECONDS + 1e-6
     )
+
+
+def _index_bounds(observed, expected) -> tuple[float, float]:
+    """Return the range of observed / expected when both are off by the
+    aggregates' precision."""
+    low_observed = observed - (PRECISION_RELATIVE * observed + PRECISION_SECONDS)
+    high_observed = observed + (PRECISION_RELATIVE * observed + PRECISION_SECONDS)
+    low_expected = expected - (PRECISION_RELATIVE * expected + PRECISION_SECONDS)
+    high_expected = expected + (PRECISION_RELATIVE * expected + PRECISION_SECONDS)
+    high = high_observed / low_expected if low_expected > 0 else float("inf")
+    return max(low_observed, 0) / high_expected - 1e-9, high + 1e-9
+
+
+def assert_comparison_matches(user, filters=LONG[:3]) -> int:
+    """Assert that the aggregate path serves each comparison and equals the
+    exact one within the precision; return the number of rows compared."""
+    compared = 0
+    for selection in filters:
+        for by in comparison.COMPARED:
+            mixes = {by: (), "service": aggregates.TIMES, (by, "service"): ()}
+            assert aggregates.counted_tables(user, selection, mixes, timezone.now()), (
+                selection,
+                by,
+            )
+            served = comparison.comparison_rows(user, selection, by)
+            with mock.patch.object(aggregates, "counted_tables", return_value=None):
+                exact = comparison.comparison_rows(user, selection, by)
+            assert [r["key"] for r in served] == [r["key"] for r in exact]
+            for got, want in zip(served, exact, strict=True):
+                for column in COLUMNS:
+                    if column.endswith("_s"):
+                        assert _close(got[column], want[column]), (by, column)
+                    else:
+                        assert got[column] == want[column], (by, column)
+                for name in aggregates.TIMES:
+                    expected = f"{name}_expected_s"
+                    assert _close(got[expected], want[expected]), (by, expected)
+                    index = f"{name}_index"
+                    if want[index] is None:
+                        assert got[index] is None, (by, index)
+                        continue
+                    low, high = _index_bounds(want[f"{name}_median_s"], want[expected])
+                    assert low <= got[index] <= high, (by, index, got[index])
+                compared += 1
+    return compared
 
 
 def assert_matches(user, now, filters=LONG, by=BY) -> int:
@@ -196,6 +251,53 @@ def test_aggregates_equal_direct_over_real_and_generated(refreshed):
     assert assert_matches(refreshed["supervisor"], now) > 100
 
 
+def test_page_tables_equal_separate_reads(refreshed):
+    now = timezone.now()
+    user = refreshed["supervisor"]
+    for filters in LONG[:3]:
+        tables = statistics_tables(user, filters, (None, "period", "service"), now=now)
+        for by in (None, "period", "service"):
+            assert tables[by] == statistics_rows(user, filters, by, now=now), by
+
+
+def test_comparison_equals_direct(refreshed):
+    assert assert_comparison_matches(refreshed["supervisor"]) > 10
+
+
+def test_problem_series_equal_direct(refreshed):
+    user = refreshed["supervisor"]
+    weekly = Filters(granularity="week", date_from=timezone.localdate().replace(day=1))
+    for filters in (*LONG[:3], weekly):
+        served = comparison._problem_series(user, filters)
+        with mock.patch.object(aggregates, "counted_tables", return_value=None):
+            exact = comparison._problem_series(user, filters)
+        for by in comparison.PROBLEM_DIMENSIONS:
+            assert sorted(served[by], key=str) == sorted(exact[by], key=str), by
+            for key, (count, median) in exact[by].items():
+                assert served[by][key][0] == count, (by, key)
+                assert _close(served[by][key][1], median), (by, key)
+        result = comparison.problem_areas(user, filters, threshold=1.0, min_count=1)
+        with mock.patch.object(aggregates, "counted_tables", return_value=None):
+            direct = comparison.problem_areas(user, filters, threshold=1.0, min_count=1)
+        assert result["last_period"] == direct["last_period"]
+        assert result["previous_periods"] == direct["previous_periods"]
+
+
+def test_weekly_periods_of_current_month_are_served(refreshed):
+    now = timezone.now()
+    user = refreshed["supervisor"]
+    open_consultation(refreshed["citizen"])
+    refresh_stale()
+    first = timezone.localdate().replace(day=1)
+    weekly = Filters(granularity="week", date_from=first)
+    assert assert_matches(user, now, filters=[weekly], by=("period", None)) >= 2
+    # A rolled-up month in range takes the exact path.
+    rolled = RolledMonth.objects.order_by("-month").first().month
+    earlier = Filters(granularity="week", date_from=rolled)
+    assert aggregates.counted(user, earlier, "period", now) is None
+    assert aggregates.counted(user, Filters(granularity="week"), "period", now) is None
+
+
 def test_department_operator_sees_own_department(refreshed):
     department = (
         Consultation.objects.values_list("department", flat=True)
@@ -209,6 +311,12 @@ def test_department_operator_sees_own_department(refreshed):
         departments=[Department.objects.get(pk=department)],
     )
     assert_matches(operator, timezone.now(), filters=LONG[:2])
+    assert assert_comparison_matches(operator, filters=LONG[:2])
+    departments = {
+        row["key"]
+        for row in comparison.comparison_rows(operator, Filters(), "department")
+    }
+    assert departments == {Department.objects.get(pk=department).code}
 
 
 def test_small_selection_stays_exact(refreshed, monkeypatch):
@@ -220,12 +328,11 @@ def test_small_selection_stays_exact(refreshed, monkeypatch):
     assert aggregates.counted(refreshed["supervisor"], Filters(), None, now)
 
 
-def test_other_repeat_window_and_weeks_stay_exact(refreshed):
+def test_other_repeat_window_stays_exact(refreshed):
     now = timezone.now()
     user = refreshed["supervisor"]
     assert aggregates.counted(user, Filters(repeat_days=7), None, now) is None
     weekly = Filters(granularity="week")
-    assert aggregates.counted(user, weekly, "period", now) is None
     assert aggregates.counted(user, weekly, "service", now) is not None
 
 

@@ -64,12 +64,13 @@ def statistics(request, params: Query[FiltersIn], by: str | None = None):
     or period, and the total of the selection."""
     filters = _filters(request, params)
     by = _choice(by, measures.DIMENSIONS, "by", default="service")
-    (total,) = measures.statistics_rows(request.user, filters, None) or [_empty_total()]
+    tables = measures.statistics_tables(request.user, filters, (None, by))
+    (total,) = tables[None] or [_empty_total()]
     return {
         "filters": filters.as_params(),
         "by": by,
         "total": _rows([total])[0],
-        "rows": _rows(measures.statistics_rows(request.user, filters, by)),
+        "rows": _rows(tables[by]),
     }
 
 

@@ -5,8 +5,10 @@ import math
 import statistics
 from collections import defaultdict
 
+from django.utils import timezone
 from django.utils.translation import gettext
 
+from protokol.analytics import aggregates
 from protokol.analytics.filters import Filters
 from protokol.analytics.measures import (
     facts,
@@ -15,10 +17,12 @@ from protokol.analytics.measures import (
     median_times,
     period_label,
     statistics_rows,
+    table_rows,
 )
 from protokol.errors import ValidationFailed
 
 COMPARED = ("operator", "department")
+TIMES = (("processing", "end_at"), ("first_response", "first_reply_at"))
 
 
 def comparison_rows(user, filters: Filters, by: str) -> list[dict]:
@@ -29,29 +33,73 @@ def comparison_rows(user, filters: Filters, by: str) -> list[dict]:
     of its service across every group in the selection. An index of 1.2 means
     20 % slower than usual for that mix of services, so a queue of hard
     services is not ranked below a queue of easy ones.
-    """
-    rows = statistics_rows(user, filters, by)
-    queryset = facts(user, filters).annotate(group=group_expression(by))
 
-    for name, end in (("processing", "end_at"), ("first_response", "first_reply_at")):
-        service_median = {
+    Large selections read the group statistics, the service medians and the
+    mixes from the daily aggregates: the mixes are exact counts, and the
+    medians have the aggregates' precision.
+    """
+    served = _from_aggregates(user, filters, by)
+    if served is None:
+        rows = statistics_rows(user, filters, by)
+        service_medians, mixes = _exact_mixes(user, filters, by)
+    else:
+        rows, service_medians, mixes = served
+    for name, _ in TIMES:
+        for row in rows:
+            row[f"{name}_expected_s"], row[f"{name}_index"] = _index(
+                mixes[name].get(row["key"], {}),
+                service_medians[name],
+                row[f"{name}_median_s"],
+            )
+    return rows
+
+
+def _from_aggregates(user, filters: Filters, by: str) -> tuple | None:
+    """Return the rows, service medians and mixes from the aggregates, or None."""
+    groupings = {
+        by: aggregates.EXTRAS,
+        "service": aggregates.TIMES,
+        (by, "service"): (),
+    }
+    tables = aggregates.counted_tables(user, filters, groupings, timezone.now())
+    if tables is None:
+        return None
+    rows = table_rows(tables[by], by, filters.granularity)
+    service_medians = {}
+    mixes = {}
+    for name, _ in TIMES:
+        service_medians[name] = {
+            service: row[f"{name}_median_s"]
+            for service, row in tables["service"].items()
+            if row[f"{name}_median_s"] is not None
+        }
+        mixes[name] = defaultdict(dict)
+        for (key, service), row in tables[(by, "service")].items():
+            if row[f"{name}_n"]:
+                mixes[name][key][service] = row[f"{name}_n"]
+    return rows, service_medians, mixes
+
+
+def _exact_mixes(user, filters: Filters, by: str) -> tuple[dict, dict]:
+    """Return the service medians and mixes of each time from the facts."""
+    queryset = facts(user, filters).annotate(group=group_expression(by))
+    service_medians = {}
+    mixes = {}
+    for name, end in TIMES:
+        service_medians[name] = {
             service_id: median
             for (service_id,), (_, _, median) in median_times(
                 queryset, ("service_id",), end
             ).items()
             if median is not None
         }
-        mixes: dict = defaultdict(dict)
+        mixes[name] = defaultdict(dict)
         for (key, service_id), (_, durations, _) in median_times(
             queryset, ("group", "service_id"), end
         ).items():
             if durations:
-                mixes[key][service_id] = durations
-        for row in rows:
-            row[f"{name}_expected_s"], row[f"{name}_index"] = _index(
-                mixes.get(row["key"], {}), service_median, row[f"{name}_median_s"]
-            )
-    return rows
+                mixes[name][key][service_id] = durations
+    return service_medians, mixes
 
 
 def _index(mix: dict, service_median: dict, observed: float | None):
@@ -117,16 +165,15 @@ def problem_areas(
     without consultations count as 0 for the volume and are left out for the
     time.
     """
-    queryset = facts(user, filters).annotate(
-        period=group_expression("period", filters.granularity)
-    )
+    series = _problem_series(user, filters)
     result = {
         "threshold": threshold,
         "min_count": min_count,
         "last_period": None,
         "previous_periods": [],
     }
-    periods = sorted(set(queryset.values_list("period", flat=True)))
+    # Every consultation has a service, so these are the periods of the selection.
+    periods = sorted({period for _, period in series["service"]})
     if len(periods) < 2:
         for by in PROBLEM_DIMENSIONS:
             result[by] = []
@@ -139,14 +186,11 @@ def problem_areas(
     ]
 
     for by in PROBLEM_DIMENSIONS:
-        series: dict = defaultdict(dict)
-        grouped = median_times(
-            queryset.annotate(group=group_expression(by)), ("group", "period"), "end_at"
-        )
-        for (key, period), (count, _, median) in grouped.items():
-            series[key][period] = (count, median)
+        by_group: dict = defaultdict(dict)
+        for (key, period), numbers in series[by].items():
+            by_group[key][period] = numbers
         rows = []
-        for key, by_period in series.items():
+        for key, by_period in by_group.items():
             row = _problem_row(key, by_period, periods, threshold, min_count)
             if row is not None:
                 rows.append(row)
@@ -154,6 +198,34 @@ def problem_areas(
         rows.sort(key=lambda r: -(r["volume_ratio"] or 0))
         result[by] = rows
     return result
+
+
+def _problem_series(user, filters: Filters) -> dict:
+    """Return {dimension: {(group, period): (consultations, median processing
+    seconds or None)}}, from the aggregates for a large selection."""
+    groupings = {(by, "period"): ("processing",) for by in PROBLEM_DIMENSIONS}
+    tables = aggregates.counted_tables(user, filters, groupings, timezone.now())
+    if tables is not None:
+        return {
+            by: {
+                key: (row["total"], row["processing_median_s"])
+                for key, row in tables[(by, "period")].items()
+                if row["total"]
+            }
+            for by in PROBLEM_DIMENSIONS
+        }
+    queryset = facts(user, filters).annotate(
+        period=group_expression("period", filters.granularity)
+    )
+    series = {}
+    for by in PROBLEM_DIMENSIONS:
+        grouped = median_times(
+            queryset.annotate(group=group_expression(by)), ("group", "period"), "end_at"
+        )
+        series[by] = {
+            key: (count, median) for key, (count, _, median) in grouped.items()
+        }
+    return series
 
 
 def _problem_row(key, by_period, periods, threshold, min_count) -> dict | None:

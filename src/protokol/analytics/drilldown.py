@@ -24,6 +24,10 @@ def drilldown(user, filters: Filters, measure: str):
             % {"measure": measure, "measures": ", ".join(MEASURES)},
             field="measure",
         )
+    # NOTE: a measure that matches few consultations, such as
+    # dispute_concluded, reads every consultation of the range to fill a
+    # page and the capped count: about 0.35 s at 100,000 consultations on
+    # PostgreSQL, all time. The daily aggregates do not narrow it yet.
     queryset = (
         services.list_consultations(user)
         .select_related(None)

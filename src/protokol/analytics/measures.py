@@ -106,10 +106,9 @@ def fact_annotations(repeat_days: int) -> dict:
 def facts(user, filters: Filters) -> QuerySet:
     """Return the consultations `user` may see within `filters`, with their facts.
 
-    statistics_rows reads long ranges from the daily aggregates
-    (analytics.aggregates). NOTE: comparison and problem areas still read
-    these facts; without a start date they aggregate every consultation,
-    which took 7 to 10 s at a million on PostgreSQL (docs/benchmarks.md).
+    Statistics, comparison and problem areas read large selections from
+    the daily aggregates (analytics.aggregates), and these facts only for
+    small selections and the days the aggregates do not cover.
     """
     queryset = (
         Consultation.objects.filter(analytics_scope(user))
@@ -182,6 +181,25 @@ MEASURES = (
 )
 
 
+def group_annotations(by, granularity: str = "month") -> dict:
+    """Return the annotations that name a row's group: `group` for None or
+    one dimension, `group_0`, `group_1`, … for a tuple of dimensions."""
+    if isinstance(by, tuple):
+        return {
+            f"group_{index}": group_expression(dimension, granularity)
+            for index, dimension in enumerate(by)
+        }
+    return {"group": group_expression(by, granularity)}
+
+
+def row_key(row: dict, keys: tuple[str, ...]):
+    """Return the group of a values() row: one value, or a tuple for
+    several `keys`."""
+    if len(keys) == 1:
+        return row[keys[0]]
+    return tuple(row[key] for key in keys)
+
+
 def group_expression(by: str | None, granularity: str = "month"):
     """Return the expression whose value names a row's group."""
     if by is None:
@@ -220,20 +238,40 @@ def statistics_rows(
     user, filters: Filters, by: str | None, *, now: datetime | None = None
 ) -> list[dict]:
     """Return one row of COLUMNS per group of `by`, or a single total for None."""
-    now = now or timezone.now()
-    counted = aggregates.counted(user, filters, by, now)
-    if counted is None:
-        queryset = facts(user, filters).annotate(
-            group=group_expression(by, filters.granularity)
-        )
-        counted = exact_counted(queryset, now)
+    return statistics_tables(user, filters, (by,), now=now)[by]
 
+
+def statistics_tables(
+    user, filters: Filters, groupings: tuple, *, now: datetime | None = None
+) -> dict[str | None, list[dict]]:
+    """Return statistics_rows of each grouping of `groupings`.
+
+    From the aggregates, the groupings are read in one snapshot and the
+    total is summed from another grouping, so a page with a total, periods
+    and a table reads the histograms twice, not three times.
+    """
+    now = now or timezone.now()
+    tables = aggregates.counted_tables(
+        user, filters, dict.fromkeys(groupings, aggregates.EXTRAS), now
+    )
+    if tables is None:
+        tables = {}
+        for by in groupings:
+            queryset = facts(user, filters).annotate(
+                group=group_expression(by, filters.granularity)
+            )
+            tables[by] = exact_counted(queryset, now)
+    return {by: table_rows(tables[by], by, filters.granularity) for by in groupings}
+
+
+def table_rows(counted: dict, by: str | None, granularity: str) -> list[dict]:
+    """Return the rows of counted groups with shares and labels, in table order."""
     rows = []
     for key in sorted(counted, key=_sort_key):
         row = {"key": key, **counted[key]}
         _add_shares(row)
         rows.append(row)
-    label_rows(rows, by, filters.granularity)
+    label_rows(rows, by, granularity)
     if by != "period":
         rows.sort(key=lambda row: str(row["label"]).casefold())
     return rows
@@ -244,15 +282,23 @@ def _sort_key(key):
 
 
 def exact_counted(
-    queryset: QuerySet, now: datetime, *, percentiles: bool = True
+    queryset: QuerySet,
+    now: datetime,
+    *,
+    percentiles: bool = True,
+    keys: tuple[str, ...] = ("group",),
 ) -> dict:
-    """Return the counts of each group of `queryset` (annotated with `group`),
-    with the answered consultations without a stored deadline judged by their
-    workflow target, and the time columns unless `percentiles` is False."""
-    counted = _counts(queryset, now, percentiles=percentiles)
+    """Return the counts of each group of `queryset`, with the answered
+    consultations without a stored deadline judged by their workflow target,
+    and the time columns unless `percentiles` is False.
+
+    The annotations `keys` name the group (see group_annotations); the time
+    columns need the single annotation `group`.
+    """
+    counted = _counts(queryset, now, percentiles=percentiles, keys=keys)
     workflow = {}
     if any(row.pop("answered_without_deadline") for row in counted.values()):
-        workflow = _workflow_deadlines(queryset, now)
+        workflow = _workflow_deadlines(queryset, now, keys)
     for key, row in counted.items():
         known, met = workflow.get(key, (0, 0))
         row["deadline_known"] += known
@@ -260,7 +306,13 @@ def exact_counted(
     return counted
 
 
-def _counts(queryset: QuerySet, now: datetime, *, percentiles: bool = True) -> dict:
+def _counts(
+    queryset: QuerySet,
+    now: datetime,
+    *,
+    percentiles: bool = True,
+    keys: tuple[str, ...] = ("group",),
+) -> dict:
     """Return the counts and time columns of each group, in one GROUP BY query.
 
     `answered_without_deadline` counts the rows that _workflow_deadlines
@@ -294,8 +346,13 @@ def _counts(queryset: QuerySet, now: datetime, *, percentiles: bool = True) -> d
             aggregates[f"{name}_n"] = Count("pk", filter=Q(**{f"{end}__isnull": False}))
     elif postgresql:
         aggregates.update(_percentile_aggregates())
-    grouped = queryset.values("group").annotate(**aggregates).order_by()
-    counted = {row.pop("group"): row for row in grouped}
+    grouped = queryset.values(*keys).annotate(**aggregates).order_by()
+    counted = {}
+    for row in grouped:
+        key = row_key(row, keys)
+        for name in keys:
+            del row[name]
+        counted[key] = row
     if percentiles and not postgresql:
         for key, columns in _time_columns(queryset).items():
             counted[key].update(columns)
@@ -399,13 +456,12 @@ def _times(queryset: QuerySet) -> dict:
     return times
 
 
-def _workflow_deadlines(queryset: QuerySet, now: datetime) -> dict:
+def _workflow_deadlines(
+    queryset: QuerySet, now: datetime, keys: tuple[str, ...] = ("group",)
+) -> dict:
     """Count answered consultations without a stored deadline by the answer target."""
-    groups = dict(
-        queryset.filter(deadline__isnull=True, end_at__isnull=False).values_list(
-            "pk", "group"
-        )
-    )
+    answered = queryset.filter(deadline__isnull=True, end_at__isnull=False)
+    groups = {row["pk"]: row_key(row, keys) for row in answered.values("pk", *keys)}
     counts: dict = defaultdict(lambda: (0, 0))
     consultations = Consultation.objects.filter(pk__in=groups).select_related("service")
     for consultation in consultations:

@@ -115,10 +115,9 @@ def overview(request, form, filters: Filters):
         by = _choice(request, "by", measures.DIMENSIONS, "service")
     except ProtokolError as exc:
         return _bad_request(request, form, exc)
-    totals = measures.statistics_rows(request.user, filters, None)
+    tables = measures.statistics_tables(request.user, filters, (None, "period", by))
+    totals, periods, rows = tables[None], tables["period"], tables[by]
     total = totals[0] if totals else None
-    periods = measures.statistics_rows(request.user, filters, "period")
-    rows = measures.statistics_rows(request.user, filters, by)
     for row in periods:
         row["link"] = drill_url(filters, **_narrowing("period", row, filters))
     for row in rows:
