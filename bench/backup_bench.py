@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from run import write_result
+from record import write_result
 
 CLI = [sys.executable, "-c", "from protokol.cli import main; main()"]
 # Files of an installation's data directory that a restore needs as well.
@@ -105,7 +105,17 @@ def main() -> None:
         "restore_vs_copy": round(restore_seconds / copy_seconds, 1),
     }
     command = f"python bench/backup_bench.py {options.consultations}"
-    write_result("backup", numbers, command)
+    write_result(
+        "backup",
+        value=backup_seconds,
+        value_label="protokol backup create",
+        baseline=copy_seconds,
+        baseline_label="copying the database files",
+        unit="s",
+        better="lower",
+        command=command,
+        details=numbers,
+    )
     print(json.dumps(numbers, indent=2))
     shutil.rmtree(base)
 

@@ -29,13 +29,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+from record import machine, write_result
 from run import (
     Client,
     fresh_environment,
-    machine,
     postgres_available,
     server,
-    write_result,
 )
 
 USERNAMES = ("citizen", "operator")
@@ -299,6 +298,7 @@ def run_users(
     """
     latencies: list[float] = []
     errors: list[str] = []
+    idle_ms = idle_healthz_ms(port)
     tokens = {}
     for username in USERNAMES:
         client = Client(port)
@@ -329,9 +329,22 @@ def run_users(
         "p95_ms": percentile(latencies, 0.95) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "errors": errors,
+        "idle_healthz_p50_ms": idle_ms,
         "memory_mib": memory,
         "stream_headers_max_s": max(header_seconds, default=0.0),
     }
+
+
+def idle_healthz_ms(port: int, requests: int = 200) -> float:
+    """Return the p50 of GET /healthz in milliseconds before any load starts."""
+    client = Client(port)
+    times = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        client.call("GET", "/healthz")
+        times.append(time.perf_counter() - started)
+    client.connection.close()
+    return percentile(times, 0.5) * 1000
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -351,6 +364,7 @@ def open_loop(options) -> dict:
             server(env, workers=options.workers) as port,
             ThreadPoolExecutor(max_workers=64) as pool,
         ):
+            idle_ms = idle_healthz_ms(port)
             started = time.perf_counter()
             for number in range(sessions):
                 delay = started + number / options.rate - time.perf_counter()
@@ -367,6 +381,7 @@ def open_loop(options) -> dict:
         "p95_ms": percentile(latencies, 0.95) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "errors": errors,
+        "idle_healthz_p50_ms": idle_ms,
     }
 
 
@@ -430,8 +445,19 @@ def main() -> None:
         name = "load-rate"
     for error in r["errors"][:5]:
         print(f"  {error}", file=sys.stderr)
-    numbers = {**r, "errors": len(r["errors"])}
-    print(f"\nJSON: {write_result(name, numbers, command)}")
+    path = write_result(
+        name,
+        value=r["p99_ms"],
+        value_label="p99 latency under load",
+        baseline=r["idle_healthz_p50_ms"],
+        baseline_label="p50 of GET /healthz on the idle server",
+        unit="ms",
+        better="lower",
+        goal="no errors",
+        command=command,
+        details={**r, "errors": len(r["errors"])},
+    )
+    print(f"\nJSON: {path}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ the app and calls one webhook on a loopback receiver: 2 N deliveries. Then
 one `protokol db_worker` drains the queue; the rate is taken from the first
 task's start to the last task's finish, so process start-up is excluded.
 Baseline in the same run: inserting N Notification rows directly, one
-autocommit insert each. Prints one Markdown table row.
+autocommit insert each. Prints one Markdown table row and writes JSON under
+bench/results/.
 
     .venv/bin/python bench/notify_bench.py 500 [--database postgresql]
 """
@@ -22,6 +23,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from record import write_result
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 POSTGRES_BENCH = "postgresql://postgres@127.0.0.1:5432/protokol_notify_bench"
@@ -164,6 +167,17 @@ def main() -> None:
     print(
         f"| {database} | {args.events + 1:,} | {sent:,} | {seconds:.1f} "
         f"| {rate:,.0f} | {baseline:,.0f} | {baseline / rate:.0f}× |"
+    )
+    write_result(
+        f"notify-{database}",
+        value=rate,
+        value_label="deliveries through protokol db_worker",
+        baseline=baseline,
+        baseline_label="direct Notification inserts",
+        unit="rows/s",
+        better="higher",
+        command=" ".join(["python", "bench/notify_bench.py", *sys.argv[1:]]),
+        details={"events": args.events + 1, "deliveries": sent, "worker_s": seconds},
     )
 
 

@@ -26,7 +26,7 @@ import psycopg
 from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import write_result  # noqa: E402
+from record import write_result  # noqa: E402
 
 SCHEMA = "partition_bench"
 
@@ -235,8 +235,14 @@ def main() -> None:
     )
     path = write_result(
         "partition",
-        {"baseline": "plain table", "queries": rows, "month_removal": removal},
-        " ".join(sys.argv),
+        value=sum(row["parted_p50_ms"] for row in rows),
+        value_label="p50 of every query shape, summed, on partitioned tables",
+        baseline=sum(row["plain_p50_ms"] for row in rows),
+        baseline_label="the same on plain tables",
+        unit="ms",
+        better="lower",
+        command=" ".join(sys.argv),
+        details={"queries": rows, "month_removal": removal},
     )
     print(f"Results: {path}", file=sys.stderr)
 

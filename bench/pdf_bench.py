@@ -40,7 +40,7 @@ import time
 from unittest import mock
 
 import django
-from run import write_result
+from record import write_result
 
 SIZES = tuple(int(size) for size in os.environ.get("BENCH_SIZES", "10,200").split(","))
 # (messages, attachments, characters per message) of the consultations whose
@@ -277,7 +277,18 @@ def main(runs: int, memory: bool) -> None:
             result = measure(consultation, demo["citizen"], runs)
             print(json.dumps(result), flush=True)
             command = " ".join(["python", "bench/pdf_bench.py", *sys.argv[1:]])
-            write_result(f"pdf-copy-{size}-messages", result, command)
+            write_result(
+                f"pdf-copy-{size}-messages",
+                value=result["sealed_ms"],
+                value_label="sealed PDF/A-3 copy (render, embed, sign, timestamp)",
+                baseline=result["raw_weasyprint_ms"],
+                baseline_label="raw WeasyPrint of the same HTML",
+                unit="ms",
+                better="lower",
+                goal="ratio at most 1.3",
+                command=command,
+                details=result,
+            )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ ratios.
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+from record import machine, write_result
 from run import (
     POSTGRES_ADMIN,
     POSTGRES_BENCH,
@@ -30,7 +30,6 @@ from run import (
     postgres_available,
     protokol_writes,
     server,
-    write_result,
 )
 
 PEER = ROOT / "bench" / "peers" / "helpdesk"
@@ -252,10 +251,7 @@ def main() -> None:
         sys.exit("PostgreSQL on 127.0.0.1:5432 is required for this benchmark.")
 
     print(f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {platform.platform()}"
-    )
+    print(f"Machine: {machine()}")
     print(f"Command: make bench-peers ({' '.join(sys.argv[1:]) or 'defaults'})\n")
 
     if options.without_helpdesk:
@@ -280,24 +276,17 @@ def main() -> None:
         )
         write_result(
             f"peer-helpdesk-{clients}-clients",
-            {
-                "baseline": theirs["items_per_s"],
-                "value": ours["items_per_s"],
-                "ratio": ours["items_per_s"] / theirs["items_per_s"],
-                "protokol": ours,
-                "helpdesk": theirs,
-            },
-            "make bench-peers",
+            value=ours["items_per_s"],
+            value_label="Protokol: consultation plus 10 messages through the API",
+            baseline=theirs["items_per_s"],
+            baseline_label="django-helpdesk: ticket plus 10 follow-ups through its API",
+            unit="items/s",
+            better="higher",
+            goal="ratio at least 2",
+            command="make bench-peers",
+            details={"protokol": ours, "helpdesk": theirs},
         )
-        write_result(
-            f"append-vs-raw-insert-{clients}-clients",
-            {
-                "baseline": raw,
-                "value": ours["appends_per_s"],
-                "ratio": ours["appends_per_s"] / raw,
-            },
-            "make bench-peers",
-        )
+        record_appends(clients, ours["appends_per_s"], raw, "make bench-peers")
 
 
 def append_only(options) -> None:
@@ -312,11 +301,26 @@ def append_only(options) -> None:
             f"| {clients} | {ours['appends_per_s']:.0f} | {raw:.0f} | {ratio:.2f} |",
             flush=True,
         )
-        write_result(
-            f"append-vs-raw-insert-{clients}-clients",
-            {"baseline": raw, "value": ours["appends_per_s"], "ratio": ratio},
+        record_appends(
+            clients,
+            ours["appends_per_s"],
+            raw,
             "bench/peer_bench.py --without-helpdesk",
         )
+
+
+def record_appends(clients: int, appends: float, raw: float, command: str) -> None:
+    write_result(
+        f"append-vs-raw-insert-{clients}-clients",
+        value=appends,
+        value_label="message appends through the API",
+        baseline=raw,
+        baseline_label="raw INSERT+COMMIT loop on the same database",
+        unit="rows/s",
+        better="higher",
+        goal="ratio at least 0.5",
+        command=command,
+    )
 
 
 if __name__ == "__main__":

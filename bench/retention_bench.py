@@ -5,7 +5,7 @@ closed more than 5 years ago are due under the default policy) and copies
 the database file. It then times, each on its own copy, `protokol retention
 run --dry-run` (finding the due consultations, the baseline), a run that
 archives them (default policy) and a run that deletes them (policy `delete`
-for every service). Prints one JSON object.
+for every service). Prints one JSON object and writes it under bench/results/.
 """
 
 import json
@@ -16,6 +16,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from record import write_result
 
 CLI = [sys.executable, "-c", "from protokol.cli import main; main()"]
 SET_DELETE = """
@@ -67,6 +69,17 @@ def main() -> None:
 
     shutil.rmtree(base)
     print(json.dumps(results, ensure_ascii=False, indent=2))
+    write_result(
+        "retention",
+        value=results["archive"]["seconds"],
+        value_label="protokol retention run (archive the due appeals)",
+        baseline=results["dry_run"]["seconds"],
+        baseline_label="protokol retention run --dry-run",
+        unit="s",
+        better="lower",
+        command="python bench/retention_bench.py",
+        details=results,
+    )
 
 
 if __name__ == "__main__":

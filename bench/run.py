@@ -10,7 +10,6 @@ import gzip
 import http.client
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -21,6 +20,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from record import machine, write_result
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 SAMPLE = ROOT / "src" / "protokol" / "data" / "spb_appeals_sample.jsonl.gz"
@@ -29,30 +30,6 @@ POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 # drops and recreates this database.
 BENCH_DATABASE = os.environ.get("PROTOKOL_BENCH_DATABASE", "protokol_bench")
 POSTGRES_BENCH = f"postgresql://postgres@127.0.0.1:5432/{BENCH_DATABASE}"
-RESULTS = ROOT / "bench" / "results"
-
-
-def write_result(name: str, numbers: dict, command: str) -> Path:
-    """Write one benchmark's numbers as JSON under bench/results/."""
-    RESULTS.mkdir(exist_ok=True)
-    moment = datetime.now(UTC)
-    path = RESULTS / f"{name}-{moment:%Y%m%dT%H%M%S}.json"
-    record = {
-        "name": name,
-        "date": moment.isoformat(timespec="seconds"),
-        "machine": machine(),
-        "command": command,
-        **numbers,
-    }
-    path.write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n")
-    return path
-
-
-def machine() -> str:
-    return (
-        f"{platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {platform.platform()}"
-    )
 
 
 def protokol(env: dict, *args: str) -> None:
@@ -306,10 +283,7 @@ def main() -> None:
 
     databases = ["sqlite"] + (["postgresql"] if postgres_available() else [])
     print(f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {platform.platform()}"
-    )
+    print(f"Machine: {machine()}")
     print(f"Command: make bench ({' '.join(sys.argv[1:]) or 'defaults'})\n")
 
     if "api" in sections:
@@ -332,7 +306,17 @@ def print_api(databases: list[str], options) -> None:
     print("|---|---:|---:|---:|---:|")
     for database in databases:
         r = bench_api(database, options.consultations, options.messages)
-        write_result(f"api-{database}", r, "make bench (api)")
+        write_result(
+            f"api-{database}",
+            value=r["requests_per_s"],
+            value_label="API writes",
+            baseline=r["healthz_per_s"],
+            baseline_label="GET /healthz on the same server",
+            unit="requests/s",
+            better="higher",
+            command="make bench (api)",
+            details=r,
+        )
         print(
             f"| {database} | {r['consultations_per_s']:.1f} | "
             f"{r['requests_per_s']:.0f} | {r['healthz_per_s']:.0f} | "
@@ -352,7 +336,17 @@ def print_journal(databases: list[str], entries: int) -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for database in databases:
         r = bench_journal(database, entries)
-        write_result(f"journal-{database}", r, "make bench (journal)")
+        write_result(
+            f"journal-{database}",
+            value=r["verify_entries_per_s"],
+            value_label="journal verify",
+            baseline=r["read_hash_entries_per_s"],
+            baseline_label="the same rows read and SHA-256 hashed",
+            unit="entries/s",
+            better="higher",
+            command="make bench (journal)",
+            details=r,
+        )
         print(
             f"| {database} | {r['entries']} | {r['appends_per_s']:.0f} | "
             f"{r['batched_appends_per_s']:.0f} | {r['record_many_per_s']:.0f} | "
@@ -377,7 +371,17 @@ def print_proofs(databases: list[str], sizes: list[int]) -> None:
     for leaves in sizes:
         for database in databases:
             r = bench_proofs(database, leaves)
-            write_result(f"proofs-{database}-{leaves}", r, "make bench (proofs)")
+            write_result(
+                f"proofs-{database}-{leaves}",
+                value=r["inclusion_proof_ms"],
+                value_label="inclusion proof read from the tree",
+                baseline=r["inclusion_verify_ms"],
+                baseline_label="checking the same proof in memory",
+                unit="ms",
+                better="lower",
+                command="make bench (proofs)",
+                details=r,
+            )
             print(
                 f"| {database} | {r['leaves']} | {r['fill_seconds']:.0f} | "
                 f"{r['inclusion_proof_ms']:.2f} | {r['inclusion_proof_hashes']} "
@@ -393,7 +397,17 @@ def print_import(databases: list[str]) -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for database in databases:
         r = bench_import(database)
-        write_result(f"import-{database}", r, "make bench (import)")
+        write_result(
+            f"import-{database}",
+            value=r["seconds"],
+            value_label="import-appeals",
+            baseline=r["parse_seconds"],
+            baseline_label="parsing the same file",
+            unit="s",
+            better="lower",
+            command="make bench (import)",
+            details=r,
+        )
         print(
             f"| {database} | {r['records']} | {r['seconds']:.1f} | "
             f"{r['records_per_s']:.0f} | {r['parse_seconds']:.2f} | "
@@ -416,7 +430,17 @@ def print_authz(databases: list[str]) -> None:
             f"| {r['object_checks_ms']:.3f} |",
             flush=True,
         )
-        write_result(f"authz-{database}", r, "make bench (authz)")
+        write_result(
+            f"authz-{database}",
+            value=r["scoped_ms"],
+            value_label="page of 100 with the department scope",
+            baseline=r["unscoped_ms"],
+            baseline_label="the same page without a scope",
+            unit="ms",
+            better="lower",
+            command="make bench (authz)",
+            details=r,
+        )
     print()
 
 

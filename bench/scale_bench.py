@@ -45,7 +45,7 @@ django.setup()
 from django.db import OperationalError, connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
-from run import write_result  # noqa: E402
+from record import write_result  # noqa: E402
 
 from protokol.accounts.models import User  # noqa: E402
 from protokol.consultations.models import Consultation  # noqa: E402
@@ -227,13 +227,30 @@ def main() -> None:
             f"| {kind} | {user} | `{path}` | {len(times[index])} | {p50 * 1000:,.1f} "
             f"| {p95 * 1000:,.1f} | {p95 / baseline:,.0f} |"
         )
-    command = "bench/scale_bench.py " + " ".join(sys.argv[1:])
-    numbers = {
-        "database": connection.vendor,
-        "consultations": consultations,
-        "requests": rows,
-    }
-    print(f"\nJSON: {write_result(f'scale-{connection.vendor}', numbers, command)}")
+    # The slowest request stands for the run; a timed-out one counts as the
+    # timeout.
+    slowest = max(
+        row.get("p95_ms", args.timeout * 1000)
+        for row in rows
+        if row["kind"] != "baseline"
+    )
+    path = write_result(
+        f"scale-{connection.vendor}",
+        value=slowest,
+        value_label="p95 of the slowest page or API request",
+        baseline=baseline * 1000,
+        baseline_label="p50 of GET /healthz through the same client",
+        unit="ms",
+        better="lower",
+        goal="p95 at most 300 ms for pages and 100 ms for search",
+        command="bench/scale_bench.py " + " ".join(sys.argv[1:]),
+        details={
+            "database": connection.vendor,
+            "consultations": consultations,
+            "requests": rows,
+        },
+    )
+    print(f"\nJSON: {path}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Builds N transition histories in memory (waiting for data 0 to 3 times,
 then an answer) and replays the three regulation targets of each through
 the engine, on the Moscow business calendar with Russian holidays.
 Baseline: adding a fixed 30 days to each creation time, the whole of what
-a system without calendars or pauses computes. Prints one JSON object.
+a system without calendars or pauses computes. Prints one JSON object and
+writes it under bench/results/.
 """
 
 import json
@@ -14,6 +15,7 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from record import write_result
 from tqdm import tqdm
 
 from protokol.workflow.calendars import BusinessCalendar
@@ -63,18 +65,26 @@ def main(count: int) -> None:
             late += evaluate(calendar, target, changes, now).breached
     engine_seconds = time.perf_counter() - started
 
-    print(
-        json.dumps(
-            {
-                "consultations": count,
-                "targets": 3 * count,
-                "engine_s": round(engine_seconds, 2),
-                "baseline_s": round(baseline_seconds, 4),
-                "engine_per_s": round(count / engine_seconds),
-                "breached": late,
-                "naive_deadlines": len(naive),
-            }
-        )
+    numbers = {
+        "consultations": count,
+        "targets": 3 * count,
+        "engine_s": round(engine_seconds, 2),
+        "baseline_s": round(baseline_seconds, 4),
+        "engine_per_s": round(count / engine_seconds),
+        "breached": late,
+        "naive_deadlines": len(naive),
+    }
+    print(json.dumps(numbers))
+    write_result(
+        "sla",
+        value=engine_seconds,
+        value_label="three regulation targets of each consultation",
+        baseline=baseline_seconds,
+        baseline_label="adding 30 days to each creation time",
+        unit="s",
+        better="lower",
+        command=f"python bench/sla_bench.py {count}",
+        details=numbers,
     )
 
 
