@@ -192,6 +192,20 @@ def test_command_rebuilds_all(imported):
     assert ConsultationFacts.objects.count() == imported.imported
 
 
+def test_full_refresh_updates_the_planner_statistics(imported):
+    table = ConsultationFacts._meta.db_table
+
+    call_command("analytics_refresh", verbosity=0)
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [table])
+            assert cursor.fetchone()[0] == imported.imported
+        else:
+            cursor.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = %s", [table])
+            assert int(cursor.fetchone()[0].split()[0]) == imported.imported
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

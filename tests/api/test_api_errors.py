@@ -119,6 +119,8 @@ def test_create_by_staff_forbidden(api, counts_unchanged):
         ({"offset": 2**63}, "offset"),
         ({"offset": 10**20}, "offset"),
         ({"status": "lost"}, "status"),
+        ({"service": "NOPE"}, "service"),
+        ({"department": "nowhere"}, "department"),
     ],
 )
 def test_list_invalid_params_rejected(api, counts_unchanged, params, field):

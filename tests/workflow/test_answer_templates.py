@@ -7,7 +7,7 @@ from consultations.factories import consultation_in, open_consultation
 from protokol.consultations.models import Status
 from protokol.errors import ValidationFailed
 from protokol.journal.models import JournalEntry
-from protokol.workflow.answer_templates import render, variables_in
+from protokol.workflow.answer_templates import DEMO_TEMPLATES, render, variables_in
 from protokol.workflow.models import AnswerTemplate
 
 VALUES = {"citizen_name": "Иван", "consultation_number": "КП-1"}
@@ -29,6 +29,14 @@ def test_unknown_variable_is_named():
 
     assert "{due_date}" in raised.value.message
     assert raised.value.field == "template"
+
+
+@pytest.mark.parametrize("template", DEMO_TEMPLATES, ids=lambda t: t[0])
+def test_demo_templates_have_both_languages_with_the_same_variables(template):
+    _, _, body_ru, body_en = template
+
+    assert body_en
+    assert sorted(variables_in(body_ru)) == sorted(variables_in(body_en))
 
 
 @pytest.mark.parametrize(

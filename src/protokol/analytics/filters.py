@@ -7,8 +7,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from protokol.accounts.models import STAFF_ROLES, Department, User
-from protokol.catalog.models import Service
+from protokol.accounts.models import STAFF_ROLES, User
+from protokol.catalog.services import check_filter_codes
 from protokol.consultations.models import Channel
 from protokol.consultations.permissions import consultation_scope
 from protokol.errors import PermissionDenied, ValidationFailed
@@ -77,17 +77,8 @@ def parse_filters(params) -> Filters:
         )
 
     service = _text(params, "service")
-    if service and not Service.objects.filter(code=service).exists():
-        raise ValidationFailed(
-            gettext("Unknown service code '%(code)s'.") % {"code": service},
-            field="service",
-        )
     department = _text(params, "department")
-    if department and not Department.objects.filter(code=department).exists():
-        raise ValidationFailed(
-            gettext("Unknown department code '%(code)s'.") % {"code": department},
-            field="department",
-        )
+    check_filter_codes(service=service, department=department)
     channel = _text(params, "channel")
     if channel and channel not in Channel.values:
         raise ValidationFailed(

@@ -1,7 +1,11 @@
 """Creating services (request types); each creation is journaled."""
 
+from django.utils.translation import gettext
+
+from protokol.accounts.models import Department
 from protokol.catalog.fields import parse_definitions
 from protokol.catalog.models import Service
+from protokol.errors import ValidationFailed
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
 
@@ -46,3 +50,20 @@ def ensure_service(
         },
     )
     return service
+
+
+def check_filter_codes(*, service: str = "", department: str = "") -> None:
+    """Raise ValidationFailed for a filter's unknown service or department code.
+
+    Retired services are known: a filter still finds their old requests.
+    """
+    if service and not Service.objects.filter(code=service).exists():
+        raise ValidationFailed(
+            gettext("Unknown service code '%(code)s'.") % {"code": service},
+            field="service",
+        )
+    if department and not Department.objects.filter(code=department).exists():
+        raise ValidationFailed(
+            gettext("Unknown department code '%(code)s'.") % {"code": department},
+            field="department",
+        )

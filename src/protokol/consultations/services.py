@@ -14,6 +14,7 @@ from protokol.accounts.models import STAFF_ROLES, Department, Role
 from protokol.analytics.aggregates import mark_stale
 from protokol.analytics.facts import record_reply, refresh_facts
 from protokol.catalog.models import Service
+from protokol.catalog.services import check_filter_codes
 from protokol.consultations import lifecycle, permissions
 from protokol.consultations.models import (
     Channel,
@@ -274,6 +275,7 @@ def list_consultations(actor, *, status=None, service=None, department=None, q=N
                 field="status",
             )
         queryset = queryset.filter(status=status)
+    check_filter_codes(service=service or "", department=department or "")
     if service:
         queryset = queryset.filter(service__code=service)
     if department:

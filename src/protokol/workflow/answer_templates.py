@@ -195,7 +195,9 @@ DEMO_TEMPLATES = [
         "{citizen_name}, для рассмотрения обращения {consultation_number} по "
         "услуге «{service}» приложите, пожалуйста, копии документов. "
         "Исполнитель: {operator}.",
-        "",
+        "{citizen_name}, to consider request {consultation_number} for the "
+        "service {service}, please attach copies of the documents. "
+        "Handled by {operator}.",
     ),
 ]
 

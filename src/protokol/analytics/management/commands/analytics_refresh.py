@@ -2,7 +2,9 @@
 
 from datetime import date, timedelta
 
+from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
 from protokol.analytics import tasks
 from protokol.analytics.aggregates import mark_range_stale, refresh_stale
@@ -90,3 +92,17 @@ class Command(BaseCommand):
             mark_range_stale(first, last)
         days = refresh_stale(progress=progress)
         self.stdout.write(f"Refreshed the daily aggregates of {days} days.")
+        if not stale:
+            _analyze()
+
+
+def _analyze() -> None:
+    """Update the planner statistics of the tables a full refresh rewrote.
+
+    The refresh can replace most rows at once. Until autovacuum next
+    analyzes the tables, the planner estimates from their old, often empty,
+    contents and may pick scans for the statistics queries.
+    """
+    with connection.cursor() as cursor:
+        for model in apps.get_app_config("analytics").get_models():
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
