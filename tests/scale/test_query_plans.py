@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 
 from protokol.accounts.models import Department, Role, User
 from protokol.accounts.services import create_user
+from protokol.analytics.drilldown import INDEXED_MEASURES
 from protokol.consultations.models import Consultation
 from protokol.scale.generate import generate
 from protokol.scale.profile import learn_profile
@@ -59,9 +60,10 @@ def common_word(templates) -> str:
     return max((word for word in counts if len(word) > 6), key=counts.__getitem__)
 
 
-def explain(sql: str) -> dict:
+def explain(sql: str, analyze: bool = False) -> dict:
+    options = "ANALYZE, FORMAT JSON" if analyze else "FORMAT JSON"
     with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
+        cursor.execute(f"EXPLAIN ({options}) {sql}")
         document = cursor.fetchone()[0]
     if isinstance(document, str):
         document = json.loads(document)
@@ -152,3 +154,35 @@ def test_main_queries_use_indexes(client, large):
                 problems.append(f"{username} {path}: {scanned} in {sql[:300]}")
 
     assert problems == [], "\n".join(problems)
+
+
+def rows_read(plan: dict, table: str) -> int:
+    """Return the rows that the plan's nodes on `table` read, kept or filtered."""
+    count = 0
+    if plan.get("Relation Name") == table:
+        rows = plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0)
+        count += rows * plan.get("Actual Loops", 1)
+    for child in plan.get("Plans", []):
+        count += rows_read(child, table)
+    return count
+
+
+# About a quarter of the generated consultations are disputed, so only these
+# measures are rare there, as disputes are in a real installation.
+@pytest.mark.parametrize("measure", ["dispute_concluded", "returned"])
+def test_drilldown_of_rare_measure_reads_few_rows(client, large, measure):
+    matches = Consultation.objects.filter(INDEXED_MEASURES[measure]).count()
+    assert matches < GENERATED // 50
+
+    client.force_login(large["supervisor"])
+    path = f"/api/v1/analytics/consultations?measure={measure}"
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(path)
+    assert response.status_code == 200
+
+    read = 0
+    for query in captured.captured_queries:
+        if "analytics_consultationfacts" in query["sql"]:
+            plan = explain(query["sql"], analyze=True)
+            read = max(read, rows_read(plan, "consultations_consultation"))
+    assert read <= GENERATED // 10, f"{path} read {read} consultations"

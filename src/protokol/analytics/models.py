@@ -42,6 +42,30 @@ class ConsultationFacts(models.Model):
 
     class Meta:
         verbose_name_plural = "consultation facts"
+        # Few consultations are returned or disputed, so a drill-down into
+        # them reads these small partial indexes, not every consultation.
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(returns__gt=0),
+                name="facts_returned_idx",
+            ),
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(disputed=True),
+                name="facts_disputed_idx",
+            ),
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(dispute_concluded=True),
+                name="facts_concluded_idx",
+            ),
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(dispute_reopened=True),
+                name="facts_reopened_idx",
+            ),
+        ]
 
 
 class StaleDay(models.Model):
