@@ -1,5 +1,6 @@
 """The public /verify page: by number and code, or by uploading the copy."""
 
+from html import escape
 from urllib.parse import urlsplit
 
 import pytest
@@ -11,6 +12,7 @@ from django.utils.translation import gettext
 from protokol.documents import public
 from protokol.documents.services import issue_copy, verification_code, verify_url
 from protokol.journal.models import JournalEntry
+from protokol.signing import pki
 from protokol.signing.models import Signature
 
 
@@ -64,6 +66,17 @@ def test_verify_by_qr_url(client, signed_consultation):
     assert entry.after == {"via": "web:verify", "mode": "code", "ok": True}
 
 
+def test_verify_number_in_any_case(client, signed_consultation):
+    number = signed_consultation.number
+    code = code_of(signed_consultation)
+
+    for typed in (number.lower(), f" {number.swapcase()} "):
+        response = client.get("/verify", {"number": typed, "code": code.lower()})
+        page = response.content.decode()
+        assert response.status_code == 200, (typed, page)
+        assert "Все проверки пройдены" in page, typed
+
+
 def test_verify_wrong_code(client, signed_consultation):
     response = client.get(
         "/verify", {"number": signed_consultation.number, "code": "AAAAAAAAAAAAAAAA"}
@@ -92,6 +105,16 @@ def test_verify_upload(client, signed_consultation, sealed_pdf):
     assert "Все проверки пройдены" in page
     (entry,) = verify_entries(signed_consultation)
     assert entry.after == {"via": "web:verify", "mode": "upload", "ok": True}
+
+
+def test_verify_upload_hides_server_paths(client, signed_consultation, sealed_pdf):
+    upload = SimpleUploadedFile("copy.pdf", sealed_pdf, "application/pdf")
+    response = client.post("/verify", {"file": upload})
+
+    page = response.content.decode()
+    assert response.status_code == 200, page
+    assert str(pki.pki_dir()) not in page
+    assert escape(russian("the installation's root certificate")) in page
 
 
 def test_verify_upload_tampered(client, signed_consultation, sealed_pdf):

@@ -93,9 +93,9 @@ def verify_upload(data: bytes) -> PublicReport:
         )
     if not data.startswith(b"%PDF-"):
         raise ValidationFailed(gettext("The file is not a PDF."), field="file")
-    checks = verify_pdf(
-        data, root=pki.pki_dir() / "root.pem", key=str(checkpoints.verifier_key())
-    )
+    root = pki.pki_dir() / "root.pem"
+    checks = verify_pdf(data, root=root, key=str(checkpoints.verifier_key()))
+    checks = _without_path(checks, root)
     document = embedded_document(data)
     number = _number_of(document)
     consultation = _consultation_of(number)
@@ -130,7 +130,8 @@ def verify_code(number: str, code: str) -> PublicReport:
     from protokol.signing.models import Signature
     from protokol.signing.reports import signature_reports
 
-    number, code = number.strip(), code.strip().upper()
+    # Numbers are stored in upper case, and a code typed from paper may not be.
+    number, code = number.strip().upper(), code.strip().upper()
     for field, value in (("number", number), ("code", code)):
         if not value:
             raise ValidationFailed(gettext("Fill in this field."), field=field)
@@ -172,6 +173,18 @@ def verify_code(number: str, code: str) -> PublicReport:
     )
     _journal(number, mode="code", ok=public.ok, consultation=consultation)
     return public
+
+
+def _without_path(checks: list[Check], root) -> list[Check]:
+    """Return the checks with the root file's path replaced by its name.
+
+    The page is public, and the path would show how the server is laid out.
+    """
+    label = gettext("the installation's root certificate")
+    return [
+        Check(check.name, check.ok, check.detail.replace(str(root), label))
+        for check in checks
+    ]
 
 
 def _consultation_of(number: str):
