@@ -77,6 +77,24 @@ def test_verify_number_in_any_case(client, signed_consultation):
         assert "Все проверки пройдены" in page, typed
 
 
+def test_typed_code_reads_digits_as_letters():
+    # Base32 has no 0, 1 or 8, so these can only be a misread O, I or B.
+    assert public.typed_code(" t0d1-8o ") == "TODI-BO"
+
+
+def test_verify_code_with_digits_for_letters(client, signed_consultation):
+    code = code_of(signed_consultation)
+    typed = code.replace("O", "0").replace("I", "1").replace("B", "8").lower()
+
+    response = client.get(
+        "/verify", {"number": signed_consultation.number, "code": typed}
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200, (typed, page)
+    assert "Все проверки пройдены" in page
+
+
 def test_verify_wrong_code(client, signed_consultation):
     response = client.get(
         "/verify", {"number": signed_consultation.number, "code": "AAAAAAAAAAAAAAAA"}

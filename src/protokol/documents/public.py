@@ -29,6 +29,7 @@ KIND_NAMES = {
     "acknowledgement": gettext_lazy("citizen's acknowledgement"),
 }
 RATE_WINDOW_SECONDS = 600
+MISREAD_DIGITS = str.maketrans({"0": "O", "1": "I", "8": "B"})
 
 
 class TooManyRequests(ProtokolError):
@@ -131,7 +132,7 @@ def verify_code(number: str, code: str) -> PublicReport:
     from protokol.signing.reports import signature_reports
 
     # Numbers are stored in upper case, and a code typed from paper may not be.
-    number, code = number.strip().upper(), code.strip().upper()
+    number, code = number.strip().upper(), typed_code(code)
     for field, value in (("number", number), ("code", code)):
         if not value:
             raise ValidationFailed(gettext("Fill in this field."), field=field)
@@ -173,6 +174,15 @@ def verify_code(number: str, code: str) -> PublicReport:
     )
     _journal(number, mode="code", ok=public.ok, consultation=consultation)
     return public
+
+
+def typed_code(text: str) -> str:
+    """Return a typed verification code in upper case, with 0, 1, 8 as O, I, B.
+
+    Base32 has no 0, 1 or 8, so in a typed code they can only be misread
+    letters.
+    """
+    return text.strip().upper().translate(MISREAD_DIGITS)
 
 
 def _without_path(checks: list[Check], root) -> list[Check]:
