@@ -115,6 +115,20 @@ def test_bad_filter_gives_422_naming_field(client, demo):
     assert "date_from" in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    "query, field, accepted",
+    [("channel=fax", "channel", "portal"), ("granularity=day", "granularity", "week")],
+)
+def test_bad_choice_shows_one_error(client, demo, query, field, accepted):
+    client.force_login(demo["supervisor"])
+    response = client.get(f"/analytics/?{query}")
+
+    assert response.status_code == 422
+    errors = response.context["form"].errors[field]
+    assert len(errors) == 1, errors
+    assert accepted in errors[0]
+
+
 @pytest.mark.parametrize("page", ["", "compare/", "problems/", "consultations/"])
 def test_date_beyond_calendar_gives_422(client, demo, page):
     client.force_login(demo["supervisor"])

@@ -1,5 +1,6 @@
 """The public /verify page: by number and code, or by uploading the copy."""
 
+from html import escape
 from urllib.parse import urlsplit
 
 import pytest
@@ -11,6 +12,7 @@ from django.utils.translation import gettext
 from protokol.documents import public
 from protokol.documents.services import issue_copy, verification_code, verify_url
 from protokol.journal.models import JournalEntry
+from protokol.signing import pki
 from protokol.signing.models import Signature
 
 
@@ -64,6 +66,35 @@ def test_verify_by_qr_url(client, signed_consultation):
     assert entry.after == {"via": "web:verify", "mode": "code", "ok": True}
 
 
+def test_verify_number_in_any_case(client, signed_consultation):
+    number = signed_consultation.number
+    code = code_of(signed_consultation)
+
+    for typed in (number.lower(), f" {number.swapcase()} "):
+        response = client.get("/verify", {"number": typed, "code": code.lower()})
+        page = response.content.decode()
+        assert response.status_code == 200, (typed, page)
+        assert "Все проверки пройдены" in page, typed
+
+
+def test_typed_code_reads_digits_as_letters():
+    # Base32 has no 0, 1 or 8, so these can only be a misread O, I or B.
+    assert public.typed_code(" t0d1-8o ") == "TODI-BO"
+
+
+def test_verify_code_with_digits_for_letters(client, signed_consultation):
+    code = code_of(signed_consultation)
+    typed = code.replace("O", "0").replace("I", "1").replace("B", "8").lower()
+
+    response = client.get(
+        "/verify", {"number": signed_consultation.number, "code": typed}
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200, (typed, page)
+    assert "Все проверки пройдены" in page
+
+
 def test_verify_wrong_code(client, signed_consultation):
     response = client.get(
         "/verify", {"number": signed_consultation.number, "code": "AAAAAAAAAAAAAAAA"}
@@ -92,6 +123,16 @@ def test_verify_upload(client, signed_consultation, sealed_pdf):
     assert "Все проверки пройдены" in page
     (entry,) = verify_entries(signed_consultation)
     assert entry.after == {"via": "web:verify", "mode": "upload", "ok": True}
+
+
+def test_verify_upload_hides_server_paths(client, signed_consultation, sealed_pdf):
+    upload = SimpleUploadedFile("copy.pdf", sealed_pdf, "application/pdf")
+    response = client.post("/verify", {"file": upload})
+
+    page = response.content.decode()
+    assert response.status_code == 200, page
+    assert str(pki.pki_dir()) not in page
+    assert escape(russian("the installation's root certificate")) in page
 
 
 def test_verify_upload_tampered(client, signed_consultation, sealed_pdf):

@@ -253,6 +253,9 @@ def test_flipped_byte_fails(sealed):
     failures = failed_checks(report)
     assert "the signed bytes were changed" in failures["OrganisationSeal"]
     assert "the signed bytes were changed" in failures["DocumentTimestamp"]
+    # The root is right, so the report must not blame the chain.
+    assert "does not chain to the root" not in failures["OrganisationSeal"]
+    assert "does not chain to the root" not in failures["DocumentTimestamp"]
     seal, timestamp = pdfsig_sections(sealed)
     assert "Signature is Valid." not in seal
 
@@ -454,3 +457,20 @@ def test_verify_damaged_pdf_names_no_address(tmp_path):
     detail = failed_checks(report)["pdf"]
     assert "unable to find trailer dictionary" in detail
     assert "BytesIO" not in detail
+
+
+def test_rewritten_copy_names_no_address(sealed):
+    import pikepdf
+
+    # A full rewrite moves every object, so the signed byte ranges no longer
+    # cut out a readable revision.
+    with pikepdf.open(io.BytesIO(sealed.read_bytes())) as pdf:
+        pdf.save(sealed)
+
+    passed, report = verify(sealed)
+    assert not passed
+    failures = failed_checks(report)
+    assert "metadata-after-signing" in failures
+    for name, detail in failures.items():
+        assert "BytesIO" not in detail, name
+        assert " at 0x" not in detail, name

@@ -5,6 +5,7 @@ commits, so no task would run.
 """
 
 import pytest
+from django.utils import timezone
 
 from protokol.consultations import services as consultations
 from protokol.journal.models import JournalEntry
@@ -189,6 +190,16 @@ def test_page_lists_and_marks_read(client, demo, taken):
     assert marked.status_code == 302
     notification.refresh_from_db()
     assert notification.read_at is not None
+
+
+def test_page_writes_dates_day_first(client, demo, taken):
+    client.force_login(demo["citizen"])
+    notification = Notification.objects.get(recipient=demo["citizen"])
+    created = timezone.localtime(notification.created_at).strftime("%d.%m.%Y %H:%M")
+
+    for language in ("ru", "en"):
+        page = client.get("/notifications/", HTTP_ACCEPT_LANGUAGE=language)
+        assert created in page.content.decode(), language
 
 
 def test_settings_page_turns_email_off(client, demo):

@@ -160,6 +160,23 @@ def test_api_rejects_overlong_query(demo, api_client, english_pages):
     assert "at most 200 characters" in body["message"]
 
 
+def test_api_blank_query_lists_all(demo, api_client, statement):
+    other = open_consultation(demo["citizen"], subject="Справка о доходах")
+    client = api_client.login("citizen")
+
+    for query in ("   ", " " * (MAX_QUERY_CHARS + 50), "\t\n"):
+        response = client.get("/api/v1/consultations", data={"q": query})
+        assert response.status_code == 200, (query, response.content)
+        listed = {item["number"] for item in response.json()["items"]}
+        assert listed == {statement.number, other.number}, query
+
+
+def test_query_at_limit_with_spaces_around(demo, statement):
+    query = "  " + "заявлениями" + " " * MAX_QUERY_CHARS
+
+    assert numbers(demo["citizen"], query) == [statement.number]
+
+
 @pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the vectors are PostgreSQL's tsvector"
 )

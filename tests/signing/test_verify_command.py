@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import zipfile
 
 import pytest
@@ -144,6 +145,19 @@ def test_verify_proof_without_key_fails(bundle, tmp_path):
 def test_verify_missing_bundle_rejected(tmp_path):
     with pytest.raises(CommandError, match="neither a directory nor a zip"):
         call_command("verify", str(tmp_path / "missing.zip"))
+
+
+@pytest.mark.parametrize("name", ["copy.pdf", "bundle"])
+def test_verify_missing_root_rejected(tmp_path, name):
+    target = tmp_path / name
+    if name.endswith(".pdf"):
+        target.write_bytes(b"%PDF-1.7\n")
+    else:
+        target.mkdir()
+    root = tmp_path / "missing-root.pem"
+
+    with pytest.raises(CommandError, match=re.escape(f"File {root} does not exist")):
+        call_command("verify", str(target), "--root", str(root))
 
 
 def test_export_unsigned_consultation_rejected(demo, pki_dir, tmp_path):

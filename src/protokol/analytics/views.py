@@ -57,12 +57,23 @@ def analytics_page(view):
         try:
             filters = parse_filters(request.GET)
         except ProtokolError as exc:
-            add_service_error(form, exc)
+            _add_filter_error(form, exc)
             context = {"form": form, "failed": True}
             return render(request, "analytics/error.html", context, status=exc.status)
         return view(request, form, filters, *args, **kwargs)
 
     return wrapper
+
+
+def _add_filter_error(form, exc: ProtokolError) -> None:
+    """Attach a filter error to its field in place of the form's own errors.
+
+    The form checks the same value, but only parse_filters and the views
+    name the accepted values, so the field shows that message alone.
+    """
+    if exc.field in form.errors:
+        del form.errors[exc.field]
+    add_service_error(form, exc)
 
 
 def _choice(request, name: str, allowed, default: str) -> str:
@@ -99,7 +110,7 @@ def _bad_request(request, form, exc: ProtokolError):
     if not form.is_bound:
         form = AnalyticsFilterForm(request.user, {})
     form.is_valid()
-    add_service_error(form, exc)
+    _add_filter_error(form, exc)
     return render(
         request,
         "analytics/error.html",

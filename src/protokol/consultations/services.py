@@ -263,6 +263,8 @@ def list_consultations(actor, *, status=None, service=None, department=None, q=N
     """Return the consultations `actor` may see, filtered; the caller slices.
 
     With `q` the rows are full-text matches, best first (search/services.py).
+    Spaces around `q` are ignored, so a blank `q` filters nothing, as on the
+    list pages.
     """
     queryset = Consultation.objects.filter(
         permissions.consultation_scope(actor)
@@ -280,8 +282,9 @@ def list_consultations(actor, *, status=None, service=None, department=None, q=N
         queryset = queryset.filter(service__code=service)
     if department:
         queryset = queryset.filter(department__code=department)
-    if q:
-        queryset = search.search(queryset, actor, q)
+    query = (q or "").strip()
+    if query:
+        queryset = search.search(queryset, actor, query)
     return queryset
 
 

@@ -29,6 +29,9 @@ BUNDLE_NAMES = {
 }
 # pyHanko's reason for rejecting an update can list hundreds of object paths.
 MAX_REASON_CHARS = 200
+# The prefix of qpdf's messages about an in-memory input, e.g. "stream
+# <_io.BytesIO object at 0x7f…>: ".
+QPDF_STREAM_NAME = re.compile(r"^stream <[^>]*>: ")
 RELATIONSHIPS = {"/Source", "/Data", "/Alternative", "/Supplement", "/Unspecified"}
 # What a signature covers and which later updates it allows, by the names of
 # pyHanko's SignatureCoverageLevel and ModificationLevel.
@@ -58,14 +61,11 @@ def verify_pdf(data: bytes, *, root: Path, key: str | None = None) -> list[Check
     """
     import pikepdf
 
-    stream = io.BytesIO(data)
     try:
-        pdf = pikepdf.open(stream)
+        pdf = pikepdf.open(io.BytesIO(data))
     except pikepdf.PdfError as error:
-        # qpdf names the input by its repr, an address in this process.
-        reason = str(error).replace(f"stream {stream!r}: ", "")
         message = gettext("the file is not a readable PDF: %(error)s") % {
-            "error": reason
+            "error": _qpdf_reason(error)
         }
         return [Check("pdf", False, message)]
     with pdf:
@@ -74,6 +74,11 @@ def verify_pdf(data: bytes, *, root: Path, key: str | None = None) -> list[Check
         checks += pdfa_checks(pdf)
     checks += embedded_checks(files, root=root, key=key)
     return checks
+
+
+def _qpdf_reason(error) -> str:
+    """Return a qpdf error's message without its input's repr, a process address."""
+    return QPDF_STREAM_NAME.sub("", str(error))
 
 
 def embedded_document(data: bytes) -> bytes | None:
@@ -194,7 +199,9 @@ def pades_checks(data: bytes, root: Path) -> list[Check]:
             problems.append(gettext("the signed bytes were changed"))
         if not status.valid:
             problems.append(gettext("the signature value does not verify"))
-        if not status.trusted:
+        # pyHanko's `trusted` is also false for changed bytes or a bad value,
+        # which the lines above already name.
+        if status.intact and status.valid and not status.trusted:
             problems.append(gettext("the certificate does not chain to the root"))
         coverage = status.coverage
         if coverage not in (
@@ -258,7 +265,7 @@ def _metadata_after_signing(data: bytes, signatures) -> Check:
         before = _metadata(data[:signed_end])
         after = _metadata(data)
     except pikepdf.PdfError as error:
-        return Check("metadata-after-signing", False, str(error))
+        return Check("metadata-after-signing", False, _qpdf_reason(error))
 
     changed = sorted(
         key

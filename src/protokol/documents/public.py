@@ -29,6 +29,7 @@ KIND_NAMES = {
     "acknowledgement": gettext_lazy("citizen's acknowledgement"),
 }
 RATE_WINDOW_SECONDS = 600
+MISREAD_DIGITS = str.maketrans({"0": "O", "1": "I", "8": "B"})
 
 
 class TooManyRequests(ProtokolError):
@@ -93,9 +94,9 @@ def verify_upload(data: bytes) -> PublicReport:
         )
     if not data.startswith(b"%PDF-"):
         raise ValidationFailed(gettext("The file is not a PDF."), field="file")
-    checks = verify_pdf(
-        data, root=pki.pki_dir() / "root.pem", key=str(checkpoints.verifier_key())
-    )
+    root = pki.pki_dir() / "root.pem"
+    checks = verify_pdf(data, root=root, key=str(checkpoints.verifier_key()))
+    checks = _without_path(checks, root)
     document = embedded_document(data)
     number = _number_of(document)
     consultation = _consultation_of(number)
@@ -130,7 +131,8 @@ def verify_code(number: str, code: str) -> PublicReport:
     from protokol.signing.models import Signature
     from protokol.signing.reports import signature_reports
 
-    number, code = number.strip(), code.strip().upper()
+    # Numbers are stored in upper case, and a code typed from paper may not be.
+    number, code = number.strip().upper(), typed_code(code)
     for field, value in (("number", number), ("code", code)):
         if not value:
             raise ValidationFailed(gettext("Fill in this field."), field=field)
@@ -172,6 +174,27 @@ def verify_code(number: str, code: str) -> PublicReport:
     )
     _journal(number, mode="code", ok=public.ok, consultation=consultation)
     return public
+
+
+def typed_code(text: str) -> str:
+    """Return a typed verification code in upper case, with 0, 1, 8 as O, I, B.
+
+    Base32 has no 0, 1 or 8, so in a typed code they can only be misread
+    letters.
+    """
+    return text.strip().upper().translate(MISREAD_DIGITS)
+
+
+def _without_path(checks: list[Check], root) -> list[Check]:
+    """Return the checks with the root file's path replaced by its name.
+
+    The page is public, and the path would show how the server is laid out.
+    """
+    label = gettext("the installation's root certificate")
+    return [
+        Check(check.name, check.ok, check.detail.replace(str(root), label))
+        for check in checks
+    ]
 
 
 def _consultation_of(number: str):

@@ -147,6 +147,10 @@ class Command(BaseCommand):
             return
         if bundle is None:
             raise CommandError(gettext("Give a BUNDLE to verify, or --export."))
+        if root is not None and not root.is_file():
+            raise CommandError(
+                gettext("File %(path)s does not exist.") % {"path": root}
+            )
 
         if bundle.suffix.lower() == ".pdf":
             checks = self.verify_pdf(bundle, root=root, key=key)
