@@ -112,6 +112,20 @@ def test_bad_filter_names_field(api_client, two_departments, query, field):
     assert response.json()["field"] == field
 
 
+def test_operator_filter_rejects_citizen_id(api_client, demo, two_departments):
+    api_client.login("supervisor")
+    citizen = api_client.get(
+        f"/api/v1/analytics/statistics?operator={demo['citizen'].pk}"
+    )
+    unknown = api_client.get("/api/v1/analytics/statistics?operator=999999")
+
+    assert citizen.status_code == 422
+    assert citizen.json()["field"] == "operator"
+    assert citizen.json()["message"].replace(str(demo["citizen"].pk), "N") == (
+        unknown.json()["message"].replace("999999", "N")
+    )
+
+
 def test_bad_measure_names_field(api_client, two_departments):
     api_client.login("supervisor")
     response = api_client.get("/api/v1/analytics/consultations?measure=secret")

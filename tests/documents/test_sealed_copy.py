@@ -1,7 +1,9 @@
 """Sealed copies of signed protocols, checked with poppler, qpdf and `verify`."""
 
+import gc
 import io
 import json
+import warnings
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -40,6 +42,16 @@ def sealed(signed_consultation, demo, tmp_path):
     path = tmp_path / "sealed.pdf"
     path.write_bytes(content)
     return path
+
+
+def test_sealing_leaves_no_font_file_open(signed_consultation, demo):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        issue_copy(demo["citizen"], signed_consultation.pk, language="ru")
+        gc.collect()
+
+    unclosed = [str(w.message) for w in caught if ".ttf" in str(w.message)]
+    assert unclosed == []
 
 
 def verify(path, *args) -> tuple[bool, dict]:

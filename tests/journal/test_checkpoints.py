@@ -74,6 +74,18 @@ def test_verifier_key_with_wrong_id_rejected(db):
         checkpoints.parse_verifier_key(f"{name}+00000000+{encoded}")
 
 
+def test_malformed_verifier_key_shown_shortened():
+    text = "-----BEGIN CERTIFICATE-----\n" + "A" * 2000 + "\n-----END CERTIFICATE-----"
+
+    with pytest.raises(checkpoints.NoteInvalid) as raised:
+        checkpoints.parse_verifier_key(text)
+
+    message = str(raised.value)
+    assert "'-----BEGIN CERTIFICATE-----\nAAAAAAAAAAAA…'" in message
+    assert "journal.pub" in message
+    assert len(message) < 120
+
+
 def test_verify_note_accepts_issued_checkpoint(db):
     append_raw_leaves(numbered_leaf_hashes(4))
     checkpoint = checkpoints.issue_checkpoint()

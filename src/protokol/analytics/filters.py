@@ -94,7 +94,9 @@ def parse_filters(params) -> Filters:
             field="granularity",
         )
     operator = _integer(params, "operator", 1, None)
-    if operator is not None and not User.objects.filter(pk=operator).exists():
+    # Only staff are operators, so a citizen's id is as unknown as a missing one.
+    staff = User.objects.filter(pk=operator, role__in=STAFF_ROLES)
+    if operator is not None and not staff.exists():
         raise ValidationFailed(
             gettext("Unknown operator id %(id)s.") % {"id": operator},
             field="operator",

@@ -141,13 +141,29 @@ class StampFontFactory(GlyphAccumulatorFactory):
     """pyHanko's font factory for the stamp, with subsets kept between stamps."""
 
     def create_font_engine(self, writer, obj_stream=None) -> "StampFont":
-        engine = super().create_font_engine(writer, obj_stream)
-        # pyHanko builds the accumulator and its CIDFont in its constructors,
-        # so their classes are replaced after construction. The subclasses
-        # only add the attributes that are set right after.
-        engine.__class__ = StampFont
+        # pyHanko's own method opens the font file and never closes it, so
+        # this one reads the font from memory and builds the accumulator.
+        wants_stream = writer.stream_xrefs and self.create_objstream_if_needed
+        if obj_stream is None and wants_stream:
+            obj_stream = writer.prepare_object_stream()
+        engine = StampFont(
+            writer=writer,
+            font_handle=io.BytesIO(_font_bytes(self.font_file)),
+            font_size=self.font_size,
+            ot_script_tag=self.ot_script_tag,
+            ot_language_tag=self.ot_language_tag,
+            writing_direction=self.writing_direction,
+            bcp47_lang_code=self.bcp47_lang_code,
+            obj_stream=obj_stream,
+        )
         engine.font_path = self.font_file
         return engine
+
+
+@functools.cache
+def _font_bytes(path: str) -> bytes:
+    """Return the contents of a stamp font file, which is named by its digest."""
+    return Path(path).read_bytes()
 
 
 class StampFont(GlyphAccumulator):

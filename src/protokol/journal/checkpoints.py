@@ -83,7 +83,11 @@ def parse_verifier_key(text: str) -> VerifierKey:
         raw = base64.b64decode(encoded, validate=True)
         identifier = bytes.fromhex(hex_id)
     except (ValueError, binascii.Error) as error:
-        raise NoteInvalid(f"verifier key '{text.strip()}' is malformed") from error
+        # A wrong file can be long: show only its start.
+        start = text.strip()[:40] + ("…" if len(text.strip()) > 40 else "")
+        raise NoteInvalid(
+            f"verifier key '{start}' is malformed; give the one line of journal.pub"
+        ) from error
     if raw[:1] != ED25519_ALGORITHM or len(raw) != 33:
         raise NoteInvalid("verifier key is not an Ed25519 signed-note key")
     if key_id(name, raw[1:]) != identifier:
