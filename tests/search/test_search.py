@@ -51,6 +51,9 @@ def test_whole_number_found_exactly(demo, statement):
     other = open_consultation(demo["citizen"])
 
     assert numbers(demo["citizen"], statement.number.lower()) == [statement.number]
+    latin = statement.number.replace("КП", "KP")
+    assert numbers(demo["citizen"], latin) == [statement.number]
+    assert numbers(demo["citizen"], latin.lower()) == [statement.number]
     assert other.number not in numbers(demo["citizen"], statement.number)
 
 

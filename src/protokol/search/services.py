@@ -15,8 +15,9 @@ from protokol.search.text import fold, stems, words
 # Longer queries are rejected: no real search needs more, and each word costs
 # an index lookup.
 MAX_QUERY_CHARS = 200
-# A whole consultation number such as КП-2026-000123 is looked up exactly.
-NUMBER = re.compile(r"кп-\d{4}-\d+")
+# A whole consultation number such as КП-2026-000123 is looked up exactly,
+# also with the prefix transliterated to Latin KP.
+NUMBER = re.compile(r"(?:кп|kp)-(\d{4}-\d+)")
 # Only the newest matches are ranked, one more than this so that lists can
 # tell there are more. Ranking every match of a common word read every
 # matching document: seconds at a million consultations.
@@ -107,8 +108,9 @@ def search(queryset: QuerySet, user, query: str) -> QuerySet | RankedMatches:
             field="q",
         )
     folded = " ".join(fold(query).split())
-    if NUMBER.fullmatch(folded):
-        return queryset.filter(number=folded.upper())
+    number = NUMBER.fullmatch(folded)
+    if number:
+        return queryset.filter(number=f"КП-{number[1]}")
     if not words(folded):
         return queryset.none()
 
