@@ -159,19 +159,14 @@ class MonthStats(StatsColumns):
         verbose_name_plural = "month stats"
 
 
-class DurationHistogram(models.Model):
+class HistogramColumns(models.Model):
     """Count of the durations of one kind that fall in one bucket, for the
-    consultations created on one day (or, once rolled up, in one month) with
-    one combination of keys. See aggregates.BOUNDS for the buckets.
-    """
+    consultations of one span with one combination of keys. See
+    aggregates.BOUNDS for the buckets."""
 
     PROCESSING = 0
     FIRST_RESPONSE = 1
 
-    # The first day of the span; a month's rows start on its first day.
-    start = models.DateField()
-    # True for a row that covers the whole month of `start`.
-    month = models.BooleanField()
     service = models.ForeignKey(
         "catalog.Service",
         on_delete=models.DO_NOTHING,
@@ -199,7 +194,32 @@ class DurationHistogram(models.Model):
     n = models.IntegerField()
 
     class Meta:
+        abstract = True
+
+
+class DurationHistogram(HistogramColumns):
+    """HistogramColumns of the consultations created on one day or, once
+    rolled up, in one month."""
+
+    # The first day of the span; a month's rows start on its first day.
+    start = models.DateField()
+    # True for a row that covers the whole month of `start`.
+    month = models.BooleanField()
+
+    class Meta:
         indexes = [models.Index(fields=["month", "start"])]
+
+
+class WeekHistogram(HistogramColumns):
+    """HistogramColumns of the consultations created in one ISO week whose
+    days all lie in ended months, written by the roll-up of those months.
+
+    Weekly statistics read these rows for the whole weeks of their range, as
+    monthly ones read the month rows of DurationHistogram.
+    """
+
+    # The Monday of the week, in the server's zone.
+    week = models.DateField(db_index=True)
 
 
 class RolledMonth(models.Model):

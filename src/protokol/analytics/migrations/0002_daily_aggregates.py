@@ -6,16 +6,12 @@ from django.db import migrations, models
 
 
 def fill(apps, schema_editor):
-    # The fill reads the facts, consultations and disposals through the
-    # current models, because the aggregate expressions live in one place
-    # (protokol.analytics.aggregates). Every day with consultations is marked
-    # stale and recomputed; each month commits on its own, so an interrupted
-    # fill is finished by `protokol analytics-refresh --stale`.
-    from protokol.analytics.aggregates import mark_range_stale, refresh_stale
+    # Every day with consultations is marked stale, and 0003_week_histograms
+    # recomputes them. The refresh runs the current code, which also writes
+    # the week histograms, whose table does not exist yet at this step.
+    from protokol.analytics.aggregates import mark_range_stale
 
-    alias = schema_editor.connection.alias
-    mark_range_stale(None, None, using=alias)
-    refresh_stale(using=alias, progress=True)
+    mark_range_stale(None, None, using=schema_editor.connection.alias)
 
 
 class Migration(migrations.Migration):
