@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("analytics", "0002_daily_aggregates"),
+        ("analytics", "0003_week_histograms"),
         ("consultations", "0006_consultation_created_id_desc"),
     ]
 
