@@ -238,6 +238,23 @@ def test_close_after_conclusion(demo, signed, expert, outcome, status):
     assert entry.after["with_conclusion"] is True
 
 
+def test_close_twice_names_closed_state(demo, signed, expert, english):
+    dispute = _assigned(demo, signed, expert)
+    services.write_conclusion(expert, dispute.pk, text="Заключение")
+    services.close_dispute(
+        demo["supervisor"], dispute.pk, outcome="conclude", comment="Итог"
+    )
+
+    with pytest.raises(Conflict) as failure:
+        services.close_dispute(
+            demo["supervisor"], dispute.pk, outcome="conclude", comment="Итог"
+        )
+
+    assert failure.value.field == "status"
+    assert "closed already" in str(failure.value)
+    assert "comes first" not in str(failure.value)
+
+
 def test_close_with_unknown_outcome_rejected(demo, signed):
     dispute = _open(demo, signed)
 

@@ -455,6 +455,15 @@ def close_dispute(
         )
     dispute = get_visible(actor, dispute_id)
     require_manager(actor, dispute)
+    if dispute.status == DisputeStatus.CLOSED:
+        raise Conflict(
+            gettext(
+                "The dispute is closed already with the outcome '%(outcome)s'; "
+                "there is nothing left to close."
+            )
+            % {"outcome": dispute.outcome},
+            field="status",
+        )
     if dispute.status != DisputeStatus.CONCLUDED:
         raise Conflict(
             gettext(
