@@ -39,6 +39,15 @@ def test_list_returns_own_notifications(api_client, taken):
     assert taken.number in body["items"][0]["text"]
 
 
+@pytest.mark.parametrize("limit", [0, -1, 201])
+def test_list_limit_out_of_range_is_422(api_client, demo, limit):
+    answer = api_client.login("citizen").get(f"/api/v1/notifications?limit={limit}")
+
+    assert answer.status_code == 422
+    assert answer.json()["field"] == "limit"
+    assert "200" in answer.json()["message"]
+
+
 def test_list_is_empty_for_other_user(api_client, taken):
     body = api_client.login("citizen2").get("/api/v1/notifications").json()
 
