@@ -11,7 +11,9 @@ from protokol.consultations import services as consultations
 from protokol.journal.models import JournalEntry
 from protokol.notifications import services
 from protokol.notifications.models import Notification, Preference, Webhook
+from protokol.notifications.texts import describe
 from protokol.settings import Config, email_settings
+from protokol.workflow.extensions import extend_deadline
 
 
 def plan_latest_entry():
@@ -176,6 +178,23 @@ def test_internal_note_planned_for_staff_only(demo, taken):
         )
     )
     assert recipients == {"reviewer"}
+
+
+def test_deadline_extension_notifies_citizen(demo, taken):
+    extend_deadline(demo["supervisor"], taken.pk, days=10, reason="Запрос в ведомство")
+
+    event = plan_latest_entry()
+    assert event is not None
+    assert event.params["action"] == "extend"
+    recipients = set(
+        Notification.objects.filter(event=event).values_list(
+            "recipient__username", flat=True
+        )
+    )
+    assert recipients == {"citizen", "operator"}
+    text = describe(event.kind, event.params)
+    assert "продлён" in text
+    assert "Запрос в ведомство" not in text
 
 
 def test_header_shows_unread_count(client, demo, taken):
