@@ -1,0 +1,38 @@
+"""`protokol` start-up with invalid PROTOKOL_* environment values."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PROTOKOL_BACKUP_KEEP", "0"),
+        ("PROTOKOL_BACKUP_INTERVAL_SECONDS", "abc"),
+        ("PROTOKOL_METRICS_ALLOWED_IPS", "not json"),
+        ("PROTOKOL_METRICS_ALLOWED_IPS", '["bogus"]'),
+    ],
+)
+def test_invalid_setting_gives_one_line(tmp_path, variable, value):
+    environment = {
+        **os.environ,
+        "PROTOKOL_DEMO": "1",
+        "PROTOKOL_DATA_DIR": str(tmp_path),
+        "PROTOKOL_DATABASE_URL": "",
+        variable: value,
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-c", "from protokol.cli import main; main()", "check"],
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"protokol: {variable}")
+    assert len(result.stderr.strip().splitlines()) == 1
