@@ -11,6 +11,8 @@ import pytest
     ("variable", "value"),
     [
         ("PROTOKOL_BACKUP_KEEP", "0"),
+        ("PROTOKOL_NOTIFY_MAX_ATTEMPTS", "0"),
+        ("PROTOKOL_NOTIFY_RETRY_BASE_SECONDS", "-1"),
         ("PROTOKOL_BACKUP_INTERVAL_SECONDS", "abc"),
         ("PROTOKOL_METRICS_ALLOWED_IPS", "not json"),
         ("PROTOKOL_METRICS_ALLOWED_IPS", '["bogus"]'),

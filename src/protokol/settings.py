@@ -281,6 +281,20 @@ class Config(BaseSettings):
             )
         return value
 
+    @field_validator("notify_retry_base_seconds")
+    @classmethod
+    def _non_negative_retry_base(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("PROTOKOL_NOTIFY_RETRY_BASE_SECONDS must be 0 or more")
+        return value
+
+    @field_validator("notify_max_attempts")
+    @classmethod
+    def _positive_attempts(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("PROTOKOL_NOTIFY_MAX_ATTEMPTS must be 1 or more")
+        return value
+
     @field_validator("backup_keep")
     @classmethod
     def _positive_keep(cls, value: int) -> int:
