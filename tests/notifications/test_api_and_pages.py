@@ -5,6 +5,8 @@ commits, so no task would run.
 """
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from protokol.consultations import services as consultations
@@ -295,3 +297,8 @@ def test_mark_read_invalid_id_names_element(api_client, demo):
     assert response.status_code == 422
     assert response.json()["field"] == "ids[1]"
     assert "ids[1]" in response.json()["message"]
+
+
+def test_deadlines_check_rejects_huge_interval():
+    with pytest.raises(CommandError, match="--every must be at most 86400 seconds"):
+        call_command("deadlines", "check", "--every", str(10**20))
