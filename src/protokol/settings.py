@@ -539,6 +539,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "protokol.accounts.second_factor.SecondFactorMiddleware",
     "protokol.security.middleware.DenialMiddleware",
+    "protokol.api.middleware.MethodNotAllowedMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
