@@ -1,6 +1,7 @@
 """The dispute procedure through its service functions."""
 
 import pytest
+from django.utils import translation
 
 from protokol.consultations import services as consultations
 from protokol.consultations.models import Status
@@ -75,6 +76,16 @@ def test_assign_expert_journaled(demo, signed, expert):
     assert entry.actor_id == demo["supervisor"].pk
     assert entry.after["expert_id"] == expert.pk
     assert entry.after["expert"] == "Вера Лебедева"
+
+
+def test_unqualified_expert_role_translated(demo, signed):
+    dispute = _open(demo, signed)
+
+    with translation.override("ru"), pytest.raises(ValidationFailed) as failure:
+        services.assign_expert(demo["supervisor"], dispute.pk, expert="operator")
+
+    assert "оператор" in failure.value.message
+    assert "— operator" not in failure.value.message
 
 
 @pytest.mark.parametrize(

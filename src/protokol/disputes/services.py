@@ -287,7 +287,7 @@ def _qualified_expert(dispute: Dispute, username: str) -> User:
                 "'%(username)s' is a %(role)s; the expert must be a reviewer or "
                 "a supervisor."
             )
-            % {"username": username, "role": user.role},
+            % {"username": username, "role": user.get_role_display()},
             field="expert",
         )
     if user.pk in permissions.conflicted_user_ids(dispute):
