@@ -1,4 +1,4 @@
-"""`protokol` start-up with invalid PROTOKOL_* environment values."""
+"""`protokol` start-up with invalid settings or an unreachable database."""
 
 import os
 import subprocess
@@ -37,4 +37,28 @@ def test_invalid_setting_gives_one_line(tmp_path, variable, value):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith(f"protokol: {variable}")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_database_gives_one_line(tmp_path):
+    environment = {
+        **os.environ,
+        "PROTOKOL_DEMO": "1",
+        "PROTOKOL_DATA_DIR": str(tmp_path),
+        # Port 1 on loopback has no server, so the connection is refused.
+        "PROTOKOL_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none",
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-c", "from protokol.cli import main; main()"]
+        + ["journal", "verify"],
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("protokol: database error: ")
+    assert "PROTOKOL_DATABASE_URL" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
