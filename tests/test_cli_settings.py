@@ -1,10 +1,12 @@
-"""`protokol` start-up with invalid settings or an unreachable database."""
+"""The `protokol` console script: hyphenated names, invalid settings, no database."""
 
 import os
 import subprocess
 import sys
 
 import pytest
+
+from protokol.cli import main
 
 
 @pytest.mark.parametrize(
@@ -62,3 +64,9 @@ def test_unreachable_database_gives_one_line(tmp_path):
     assert result.stderr.startswith("protokol: database error: ")
     assert "PROTOKOL_DATABASE_URL" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_help_takes_hyphenated_command(capsys):
+    main(["protokol", "help", "analytics-refresh"])
+
+    assert "--date-from" in capsys.readouterr().out

@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> None:
     args[0] = "protokol"
     if len(args) > 1 and not args[1].startswith("-"):
         args[1] = args[1].replace("-", "_")
+    # `protokol help generate` names the command as the second argument.
+    if args[1:2] == ["help"] and len(args) > 2 and not args[2].startswith("-"):
+        args[2] = args[2].replace("-", "_")
     if is_offline_check(args):
         os.environ.setdefault("PROTOKOL_OFFLINE", "1")
     from django.db import OperationalError
