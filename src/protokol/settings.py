@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import dj_database_url
 from csp import constants as csp_constants
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from protokol.logging import configure_logging
 
@@ -281,6 +281,20 @@ class Config(BaseSettings):
             )
         return value
 
+    @field_validator("notify_retry_base_seconds")
+    @classmethod
+    def _non_negative_retry_base(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("PROTOKOL_NOTIFY_RETRY_BASE_SECONDS must be 0 or more")
+        return value
+
+    @field_validator("notify_max_attempts")
+    @classmethod
+    def _positive_attempts(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("PROTOKOL_NOTIFY_MAX_ATTEMPTS must be 1 or more")
+        return value
+
     @field_validator("backup_keep")
     @classmethod
     def _positive_keep(cls, value: int) -> int:
@@ -432,7 +446,35 @@ def database_settings(config: Config) -> dict:
     return database
 
 
-CONFIG = Config()
+def load_config() -> Config:
+    """Read Config from the environment, naming each invalid variable.
+
+    Raises:
+        RuntimeError: a PROTOKOL_* value is invalid. The message names every
+            such variable and leaves out pydantic's copy of the input, which
+            may be a secret.
+    """
+    try:
+        return Config()
+    except ValidationError as error:
+        problems = []
+        for detail in error.errors():
+            name = f"PROTOKOL_{str(detail['loc'][0]).upper()}"
+            cause = detail.get("ctx", {}).get("error")
+            message = str(cause) if cause is not None else detail["msg"]
+            problems.append(message if name in message else f"{name}: {message}")
+        raise RuntimeError("; ".join(problems)) from None
+    except SettingsError as error:
+        # pydantic-settings raises this for a list or dict that is not JSON.
+        field = re.search(r'field "(\w+)"', str(error))
+        name = f"PROTOKOL_{field.group(1).upper()}" if field else "a PROTOKOL_ value"
+        raise RuntimeError(
+            f"{name} is not valid JSON; write a list such as "
+            '["127.0.0.1"] or leave it unset.'
+        ) from None
+
+
+CONFIG = load_config()
 
 BASE_DIR = PACKAGE_DIR
 DATA_DIR = CONFIG.data_dir
@@ -497,6 +539,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "protokol.accounts.second_factor.SecondFactorMiddleware",
     "protokol.security.middleware.DenialMiddleware",
+    "protokol.api.middleware.MethodNotAllowedMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",

@@ -630,6 +630,8 @@ def test_command_rebuilds_a_range(refreshed):
         ({"schedule": True, "date_to": "2021-01-01"}, "--stale and --schedule take"),
         ({"stale": True, "schedule": True}, "Give --stale or --schedule, not both"),
         ({"date_from": "2021-02-30"}, "--date-from: invalid date '2021-02-30'"),
+        ({"date_from": "0001-01-01"}, "--date-from: 0001-01-01 is out of range"),
+        ({"date_to": "9999-12-31"}, "--date-to: 9999-12-31 is out of range"),
     ],
 )
 def test_command_rejects_bad_options(options, message):

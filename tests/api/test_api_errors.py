@@ -95,6 +95,17 @@ def test_create_malformed_json_rejected(api, counts_unchanged):
     assert_error(response, 400, "bad_request", None)
 
 
+def test_wrong_method_is_json_405(api, counts_unchanged):
+    client = api("citizen")
+    counts_unchanged()
+
+    response = client.client.delete("/api/v1/consultations", **client.headers)
+
+    assert_error(response, 405, "method_not_allowed", None)
+    assert response["Allow"] == "GET, POST"
+    assert "GET, POST" in response.json()["message"]
+
+
 def test_create_by_staff_forbidden(api, counts_unchanged):
     client = api("operator")
     counts_unchanged()

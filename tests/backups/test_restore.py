@@ -1,5 +1,7 @@
 """Backup, restore into an empty installation, and verify: through the real CLI."""
 
+import dataclasses
+
 import pytest
 
 from .conftest import SIGNED_CONSULTATIONS
@@ -53,3 +55,13 @@ def test_restore_into_source_rejected(source, backup_file):
     assert result.returncode != 0
     assert "is not empty" in result.stderr
     assert source.journal_root() == root_before
+
+
+def test_backup_names_bucket_it_leaves_out(source, tmp_path):
+    with_bucket = dataclasses.replace(
+        source, extra_env={**source.extra_env, "PROTOKOL_S3_BUCKET": "attachments"}
+    )
+
+    result = with_bucket.protokol("backup", tmp_path / "s3.backup")
+
+    assert "S3 bucket attachments are not in this backup" in result.stderr

@@ -1,6 +1,7 @@
 """The dispute procedure through its service functions."""
 
 import pytest
+from django.utils import translation
 
 from protokol.consultations import services as consultations
 from protokol.consultations.models import Status
@@ -75,6 +76,16 @@ def test_assign_expert_journaled(demo, signed, expert):
     assert entry.actor_id == demo["supervisor"].pk
     assert entry.after["expert_id"] == expert.pk
     assert entry.after["expert"] == "Вера Лебедева"
+
+
+def test_unqualified_expert_role_translated(demo, signed):
+    dispute = _open(demo, signed)
+
+    with translation.override("ru"), pytest.raises(ValidationFailed) as failure:
+        services.assign_expert(demo["supervisor"], dispute.pk, expert="operator")
+
+    assert "оператор" in failure.value.message
+    assert "— operator" not in failure.value.message
 
 
 @pytest.mark.parametrize(
@@ -236,6 +247,23 @@ def test_close_after_conclusion(demo, signed, expert, outcome, status):
     assert closed.outcome == outcome
     entry = JournalEntry.objects.get(action="dispute:close")
     assert entry.after["with_conclusion"] is True
+
+
+def test_close_twice_names_closed_state(demo, signed, expert, english):
+    dispute = _assigned(demo, signed, expert)
+    services.write_conclusion(expert, dispute.pk, text="Заключение")
+    services.close_dispute(
+        demo["supervisor"], dispute.pk, outcome="conclude", comment="Итог"
+    )
+
+    with pytest.raises(Conflict) as failure:
+        services.close_dispute(
+            demo["supervisor"], dispute.pk, outcome="conclude", comment="Итог"
+        )
+
+    assert failure.value.field == "status"
+    assert "closed already" in str(failure.value)
+    assert "comes first" not in str(failure.value)
 
 
 def test_close_with_unknown_outcome_rejected(demo, signed):

@@ -87,6 +87,14 @@ def test_prove_without_checkpoint_rejected(consultation):
         call_command("journal", "prove", "0")
 
 
+def test_prove_output_in_missing_directory_rejected(consultation, tmp_path):
+    checkpoints.issue_checkpoint()
+    output = tmp_path / "missing" / "proof.txt"
+
+    with pytest.raises(CommandError, match="--output: directory .* does not exist"):
+        call_command("journal", "prove", "0", "-o", str(output))
+
+
 def test_prove_unknown_size_rejected(consultation):
     checkpoints.issue_checkpoint()
 

@@ -56,6 +56,25 @@ def test_metrics_token_admits_other_address(client, db, metrics_token):
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER"])
+def test_metrics_token_scheme_any_case(client, db, metrics_token, scheme):
+    response = client.get(
+        "/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION=f"{scheme} {TOKEN}"
+    )
+
+    assert response.status_code == 200
+
+
+def test_metrics_token_case_matters(client, db, metrics_token):
+    response = client.get(
+        "/metrics",
+        REMOTE_ADDR="203.0.113.9",
+        HTTP_AUTHORIZATION=f"Bearer {TOKEN.upper()}",
+    )
+
+    assert response.status_code == 403
+
+
 def test_metrics_wrong_token_rejected(client, db, metrics_token):
     response = client.get(
         "/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer wrong"

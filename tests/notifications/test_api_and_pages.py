@@ -5,13 +5,17 @@ commits, so no task would run.
 """
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from protokol.consultations import services as consultations
 from protokol.journal.models import JournalEntry
 from protokol.notifications import services
 from protokol.notifications.models import Notification, Preference, Webhook
+from protokol.notifications.texts import describe
 from protokol.settings import Config, email_settings
+from protokol.workflow.extensions import extend_deadline
 
 
 def plan_latest_entry():
@@ -37,6 +41,15 @@ def test_list_returns_own_notifications(api_client, taken):
     assert body["unread"] == 1
     assert body["items"][0]["event"] == "status_changed"
     assert taken.number in body["items"][0]["text"]
+
+
+@pytest.mark.parametrize("limit", [0, -1, 201])
+def test_list_limit_out_of_range_is_422(api_client, demo, limit):
+    answer = api_client.login("citizen").get(f"/api/v1/notifications?limit={limit}")
+
+    assert answer.status_code == 422
+    assert answer.json()["field"] == "limit"
+    assert "200" in answer.json()["message"]
 
 
 def test_list_is_empty_for_other_user(api_client, taken):
@@ -169,6 +182,23 @@ def test_internal_note_planned_for_staff_only(demo, taken):
     assert recipients == {"reviewer"}
 
 
+def test_deadline_extension_notifies_citizen(demo, taken):
+    extend_deadline(demo["supervisor"], taken.pk, days=10, reason="Запрос в ведомство")
+
+    event = plan_latest_entry()
+    assert event is not None
+    assert event.params["action"] == "extend"
+    recipients = set(
+        Notification.objects.filter(event=event).values_list(
+            "recipient__username", flat=True
+        )
+    )
+    assert recipients == {"citizen", "operator"}
+    text = describe(event.kind, event.params)
+    assert "продлён" in text
+    assert "Запрос в ведомство" not in text
+
+
 def test_header_shows_unread_count(client, demo, taken):
     client.force_login(demo["citizen"])
 
@@ -267,3 +297,8 @@ def test_mark_read_invalid_id_names_element(api_client, demo):
     assert response.status_code == 422
     assert response.json()["field"] == "ids[1]"
     assert "ids[1]" in response.json()["message"]
+
+
+def test_deadlines_check_rejects_huge_interval():
+    with pytest.raises(CommandError, match="--every must be at most 86400 seconds"):
+        call_command("deadlines", "check", "--every", str(10**20))

@@ -75,6 +75,11 @@ def test_generate_command_rejects_zero(db):
         call_command("generate", "0")
 
 
+def test_generate_command_rejects_huge_span(db):
+    with pytest.raises(CommandError, match="--span-days: 99999999 is too large"):
+        call_command("generate", "1", "--span-days", "99999999")
+
+
 def test_generate_command_rejects_missing_source(db, tmp_path):
     with pytest.raises(CommandError, match="--source: file not found"):
         call_command("generate", "5", "--source", str(tmp_path / "none.jsonl"))

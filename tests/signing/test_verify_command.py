@@ -165,3 +165,17 @@ def test_export_unsigned_consultation_rejected(demo, pki_dir, tmp_path):
 
     with pytest.raises(CommandError, match="has no signatures"):
         call_command("verify", export=[str(consultation.pk), str(tmp_path / "b.zip")])
+
+
+def test_export_non_numeric_id_rejected(tmp_path):
+    with pytest.raises(CommandError, match="--export: consultation id 'abc'"):
+        call_command("verify", export=["abc", str(tmp_path / "b.zip")])
+
+
+def test_export_missing_output_directory_rejected(demo, pki_dir, tmp_path):
+    consultation = consultation_in(demo, Status.SIGNED)
+    output = tmp_path / "missing" / "b.zip"
+
+    with pytest.raises(CommandError, match="directory .*missing does not exist"):
+        call_command("verify", export=[str(consultation.pk), str(output)])
+    assert not output.exists()

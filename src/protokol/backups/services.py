@@ -52,6 +52,8 @@ class BackupResult:
     members: int
     bytes: int
     checkpoint_size: int | None
+    # The S3 bucket of the attachments, which the backup does not contain.
+    attachments_bucket: str = ""
 
 
 @dataclass
@@ -196,6 +198,7 @@ def create_backup(
         members=len(writer.members),
         bytes=total,
         checkpoint_size=meta["checkpoint_size"],
+        attachments_bucket=settings.CONFIG.s3_bucket,
     )
     log.info(
         "backup_created",
@@ -205,6 +208,10 @@ def create_backup(
         database=meta["database"],
         checkpoint_size=result.checkpoint_size,
     )
+    if result.attachments_bucket:
+        # TODO: copy the bucket's objects into the backup; until then a
+        # restore needs the bucket itself, backed up by its own means.
+        log.warning("backup_without_attachments", bucket=result.attachments_bucket)
     return result
 
 

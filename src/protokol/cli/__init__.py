@@ -19,8 +19,13 @@ def main(argv: list[str] | None = None) -> None:
     args[0] = "protokol"
     if len(args) > 1 and not args[1].startswith("-"):
         args[1] = args[1].replace("-", "_")
+    # `protokol help generate` names the command as the second argument.
+    if args[1:2] == ["help"] and len(args) > 2 and not args[2].startswith("-"):
+        args[2] = args[2].replace("-", "_")
     if is_offline_check(args):
         os.environ.setdefault("PROTOKOL_OFFLINE", "1")
+    from django.db import OperationalError
+
     try:
         execute_from_command_line(args)
     except RuntimeError as error:
@@ -30,6 +35,17 @@ def main(argv: list[str] | None = None) -> None:
             raise
         sys.stderr.write(f"protokol: {error}\n")
         raise SystemExit(2) from None
+    except OperationalError as error:
+        # An unreachable or locked database is an operating problem, not a bug;
+        # --traceback still shows where it happened.
+        if "--traceback" in args:
+            raise
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        sys.stderr.write(
+            f"protokol: database error: {first_line}; check PROTOKOL_DATABASE_URL "
+            "and that the database server is running, or rerun with --traceback.\n"
+        )
+        raise SystemExit(1) from None
 
 
 def is_offline_check(args: list[str]) -> bool:

@@ -287,7 +287,7 @@ def _qualified_expert(dispute: Dispute, username: str) -> User:
                 "'%(username)s' is a %(role)s; the expert must be a reviewer or "
                 "a supervisor."
             )
-            % {"username": username, "role": user.role},
+            % {"username": username, "role": user.get_role_display()},
             field="expert",
         )
     if user.pk in permissions.conflicted_user_ids(dispute):
@@ -455,6 +455,15 @@ def close_dispute(
         )
     dispute = get_visible(actor, dispute_id)
     require_manager(actor, dispute)
+    if dispute.status == DisputeStatus.CLOSED:
+        raise Conflict(
+            gettext(
+                "The dispute is closed already with the outcome '%(outcome)s'; "
+                "there is nothing left to close."
+            )
+            % {"outcome": dispute.outcome},
+            field="status",
+        )
     if dispute.status != DisputeStatus.CONCLUDED:
         raise Conflict(
             gettext(

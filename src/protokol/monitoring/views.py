@@ -21,8 +21,13 @@ def is_allowed(request) -> bool:
     """
     config = settings.CONFIG
     token = config.metrics_token
-    header = request.headers.get("Authorization", "")
-    if token and hmac.compare_digest(header.encode(), f"Bearer {token}".encode()):
+    # The scheme name is case-insensitive (RFC 9110, section 11.1), the token is not.
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if (
+        token
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(credentials.encode(), token.encode())
+    ):
         return True
 
     try:

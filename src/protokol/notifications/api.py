@@ -12,6 +12,7 @@ from pydantic import ConfigDict, Field
 
 from protokol.notifications import services
 from protokol.notifications.texts import describe
+from protokol.web.paging import check_page
 
 router = Router(tags=["notifications"])
 
@@ -132,7 +133,7 @@ def _webhook_out(webhook) -> dict:
 @router.get("", response=NotificationListOut)
 def list_notifications(request, unread_only: bool = False, limit: int = 50):
     """Return the caller's notifications, newest first, and the unread count."""
-    limit = max(1, min(limit, 200))
+    check_page(limit, 0, max_limit=200)
     notifications = services.notifications_of(request.user)
     if unread_only:
         notifications = notifications.filter(read_at__isnull=True)

@@ -4,6 +4,7 @@ Recipients by kind (docs/notifications.md has the same table):
 
 - status_changed: citizen and assignee; on submit also the department's
   reviewers; on forward the new department's operators instead of staff.
+  A deadline extension is a status_changed event with action "extend".
 - data_requested, protocol_signed: citizen and assignee.
 - dispute_opened: citizen, assignee and the department's supervisors; the
   citizen who disputed is notified too, as a receipt of the claims.
@@ -35,6 +36,7 @@ SOURCE_ACTIONS = frozenset(
     {
         JournalAction.CONSULTATION_TRANSITION,
         JournalAction.CONSULTATION_FORWARD,
+        JournalAction.CONSULTATION_EXTEND,
         JournalAction.MESSAGE_CREATE,
     }
 )
@@ -94,6 +96,15 @@ def classify(entry: JournalEntry) -> EntryEvent | None:
             "from_status": before.get("status"),
             "status": after.get("status"),
             "department_id": after.get("department_id"),
+        }
+        return EntryEvent(EventKind.STATUS_CHANGED, True, params)
+    if entry.action == JournalAction.CONSULTATION_EXTEND:
+        # The law on citizens' appeals requires a notice of every extension.
+        params = {
+            "number": number,
+            "action": "extend",
+            "status": after.get("status"),
+            "new_deadline": after.get("new_deadline"),
         }
         return EntryEvent(EventKind.STATUS_CHANGED, True, params)
     if entry.action == JournalAction.MESSAGE_CREATE:

@@ -27,6 +27,8 @@ def describe(kind: str, params: dict) -> str:
     }
     if kind == EventKind.STATUS_CHANGED and params.get("action") == "forward":
         return gettext("Консультация %(number)s передана в другой отдел.") % values
+    if kind == EventKind.STATUS_CHANGED and params.get("action") == "extend":
+        return gettext("Консультация %(number)s: срок ответа продлён.") % values
     if kind == EventKind.MESSAGE_NEW and params.get("visibility") == "internal":
         return gettext("Консультация %(number)s: новая внутренняя заметка.") % values
     texts = {

@@ -9,18 +9,25 @@ from django.db import connection
 from protokol.analytics import tasks
 from protokol.analytics.aggregates import mark_range_stale, refresh_stale
 from protokol.analytics.facts import refresh_range
-from protokol.analytics.filters import day_start
+from protokol.analytics.filters import EARLIEST_DATE, LATEST_DATE, day_start
 
 
 def _day(option: str, value: str | None) -> date | None:
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise CommandError(
             f"{option}: invalid date '{value}'; write it as YYYY-MM-DD."
         ) from None
+    # Days near date.min and date.max overflow when turned into aware times.
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise CommandError(
+            f"{option}: {value} is out of range; give a day from {EARLIEST_DATE} "
+            f"to {LATEST_DATE}."
+        )
+    return day
 
 
 class Command(BaseCommand):

@@ -50,6 +50,11 @@ class Command(BaseCommand):
             f"Wrote {result.path}: {result.members} members, {result.bytes} bytes "
             f"before encryption, {covered}."
         )
+        if result.attachments_bucket:
+            self.stderr.write(
+                f"The attachments in S3 bucket {result.attachments_bucket} are not "
+                "in this backup: back up the bucket separately."
+            )
 
     def _schedule(self):
         try:

@@ -154,6 +154,11 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
 
     def prove(self, *, index, size, output, **options):
+        if output is not None and not output.parent.is_dir():
+            raise CommandError(
+                f"--output: directory {output.parent} does not exist; create it "
+                "or choose another file."
+            )
         stored = Checkpoint.objects.order_by("-id")
         if size is not None:
             stored = stored.filter(size=size)

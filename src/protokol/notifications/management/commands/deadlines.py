@@ -7,6 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 from protokol.notifications.deadlines import check_deadlines
 from protokol.notifications.tasks import fan_out
 
+MAX_EVERY_SECONDS = 86400
+
 
 class Command(BaseCommand):
     help = "Notify about regulation deadlines at 80 % or past due."
@@ -30,6 +32,13 @@ class Command(BaseCommand):
     def handle(self, *args, subcommand, every, **options):
         if every < 0:
             raise CommandError("--every must be 0 or a positive number of seconds.")
+        # Warnings come at 80 % of targets as short as hours, so a longer
+        # interval would miss them; time.sleep also rejects huge values.
+        if every > MAX_EVERY_SECONDS:
+            raise CommandError(
+                f"--every must be at most {MAX_EVERY_SECONDS} seconds (one day); "
+                f"got {every}."
+            )
         while True:
             events = check_deadlines()
             for event in events:

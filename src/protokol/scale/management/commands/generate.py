@@ -6,6 +6,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from protokol.scale.generate import generate
 
+# A century back keeps every date after 1900, the earliest day analytics accepts.
+MAX_SPAN_DAYS = 36500
+
 
 def positive(value: str) -> int:
     number = int(value)
@@ -34,7 +37,8 @@ class Command(BaseCommand):
             "--span-days",
             type=positive,
             default=730,
-            help="dates fall within this many days before now (default 730)",
+            help="dates fall within this many days before now (default 730, "
+            f"at most {MAX_SPAN_DAYS})",
         )
         parser.add_argument(
             "--source",
@@ -43,6 +47,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, count, seed, batch_size, span_days, source, **options):
+        if span_days > MAX_SPAN_DAYS:
+            raise CommandError(
+                f"--span-days: {span_days} is too large; give at most "
+                f"{MAX_SPAN_DAYS} days."
+            )
         if source is not None and not source.is_file():
             raise CommandError(f"--source: file not found: {source}.")
         try:

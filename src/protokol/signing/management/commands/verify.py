@@ -219,6 +219,23 @@ class Command(BaseCommand):
         return journal_consistency_check(files, key)
 
     def export(self, consultation_id: str, output: str) -> None:
+        if not consultation_id.isdigit():
+            raise CommandError(
+                gettext(
+                    "--export: consultation id %(id)r is invalid; give the "
+                    "number from the consultation's URL."
+                )
+                % {"id": consultation_id}
+            )
+        directory = Path(output).parent
+        if not directory.is_dir():
+            raise CommandError(
+                gettext(
+                    "--export: directory %(path)s does not exist; create it or "
+                    "choose another OUT_ZIP."
+                )
+                % {"path": directory}
+            )
         files = export_bundle(consultation_id)
         with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive:
             for name, data in files.items():

@@ -1,0 +1,72 @@
+"""The `protokol` console script: hyphenated names, invalid settings, no database."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from protokol.cli import main
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PROTOKOL_BACKUP_KEEP", "0"),
+        ("PROTOKOL_NOTIFY_MAX_ATTEMPTS", "0"),
+        ("PROTOKOL_NOTIFY_RETRY_BASE_SECONDS", "-1"),
+        ("PROTOKOL_BACKUP_INTERVAL_SECONDS", "abc"),
+        ("PROTOKOL_METRICS_ALLOWED_IPS", "not json"),
+        ("PROTOKOL_METRICS_ALLOWED_IPS", '["bogus"]'),
+    ],
+)
+def test_invalid_setting_gives_one_line(tmp_path, variable, value):
+    environment = {
+        **os.environ,
+        "PROTOKOL_DEMO": "1",
+        "PROTOKOL_DATA_DIR": str(tmp_path),
+        "PROTOKOL_DATABASE_URL": "",
+        variable: value,
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-c", "from protokol.cli import main; main()", "check"],
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"protokol: {variable}")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_database_gives_one_line(tmp_path):
+    environment = {
+        **os.environ,
+        "PROTOKOL_DEMO": "1",
+        "PROTOKOL_DATA_DIR": str(tmp_path),
+        # Port 1 on loopback has no server, so the connection is refused.
+        "PROTOKOL_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none",
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-c", "from protokol.cli import main; main()"]
+        + ["journal", "verify"],
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("protokol: database error: ")
+    assert "PROTOKOL_DATABASE_URL" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_help_takes_hyphenated_command(capsys):
+    main(["protokol", "help", "analytics-refresh"])
+
+    assert "--date-from" in capsys.readouterr().out
