@@ -19,6 +19,17 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "demo"}
 
 
+# The smallest allowed value of numeric settings that need no other check.
+MINIMUMS = {
+    "hsts_seconds": 0,
+    "notify_retry_base_seconds": 0,
+    "notify_max_attempts": 1,
+    "backup_keep": 1,
+    "task_stale_seconds": 0,
+    "copy_job_keep_seconds": 1,
+}
+
+
 class Config(BaseSettings):
     """Installation settings; each field is read from PROTOKOL_<NAME>."""
 
@@ -264,11 +275,13 @@ class Config(BaseSettings):
             raise ValueError(f"PROTOKOL_TSA_CA_FILE {value} is not a file")
         return value
 
-    @field_validator("hsts_seconds")
+    @field_validator(*MINIMUMS)
     @classmethod
-    def _non_negative_hsts(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError("PROTOKOL_HSTS_SECONDS must be 0 or more")
+    def _at_least_minimum(cls, value, info):
+        minimum = MINIMUMS[info.field_name]
+        if value < minimum:
+            name = f"PROTOKOL_{info.field_name.upper()}"
+            raise ValueError(f"{name} must be {minimum} or more")
         return value
 
     @field_validator("tls_proxy_header")
@@ -281,46 +294,11 @@ class Config(BaseSettings):
             )
         return value
 
-    @field_validator("notify_retry_base_seconds")
-    @classmethod
-    def _non_negative_retry_base(cls, value: float) -> float:
-        if value < 0:
-            raise ValueError("PROTOKOL_NOTIFY_RETRY_BASE_SECONDS must be 0 or more")
-        return value
-
-    @field_validator("notify_max_attempts")
-    @classmethod
-    def _positive_attempts(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError("PROTOKOL_NOTIFY_MAX_ATTEMPTS must be 1 or more")
-        return value
-
-    @field_validator("backup_keep")
-    @classmethod
-    def _positive_keep(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError("PROTOKOL_BACKUP_KEEP must be 1 or more")
-        return value
-
     @field_validator("backup_interval_seconds")
     @classmethod
     def _positive_interval(cls, value: float) -> float:
         if value <= 0:
             raise ValueError("PROTOKOL_BACKUP_INTERVAL_SECONDS must be positive")
-        return value
-
-    @field_validator("task_stale_seconds")
-    @classmethod
-    def _non_negative_stale(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError("PROTOKOL_TASK_STALE_SECONDS must be 0 or more")
-        return value
-
-    @field_validator("copy_job_keep_seconds")
-    @classmethod
-    def _positive_keep_seconds(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError("PROTOKOL_COPY_JOB_KEEP_SECONDS must be 1 or more")
         return value
 
     @field_validator("copy_cache_max_age_seconds", "copy_cache_max_bytes")
