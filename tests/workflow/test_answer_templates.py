@@ -32,7 +32,7 @@ def test_unknown_variable_is_named():
 
 
 @pytest.mark.parametrize("template", DEMO_TEMPLATES, ids=lambda t: t[0])
-def test_demo_templates_have_both_languages_with_the_same_variables(template):
+def test_demo_templates_bilingual_same_variables(template):
     _, _, body_ru, body_en = template
 
     assert body_en

@@ -5,7 +5,8 @@ from django.utils.translation import gettext
 
 
 class MethodNotAllowedMiddleware:
-    """Turn django-ninja's plain-text 405 under /api/ into the API's error format.
+    """Middleware that gives django-ninja's plain-text 405 under /api/ the API's
+    error format.
 
     The Allow header stays, sorted, and the message names the allowed methods.
     """

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write(f"protokol: {error}\n")
         raise SystemExit(2) from None
     except OperationalError as error:
-        # An unreachable or locked database is an operating problem, not a bug;
+        # An unreachable or locked database is an operating problem, not a bug.
         # --traceback still shows where it happened.
         if "--traceback" in args:
             raise

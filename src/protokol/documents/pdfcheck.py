@@ -33,8 +33,8 @@ MAX_REASON_CHARS = 200
 # <_io.BytesIO object at 0x7f…>: ".
 QPDF_STREAM_NAME = re.compile(r"^stream <[^>]*>: ")
 RELATIONSHIPS = {"/Source", "/Data", "/Alternative", "/Supplement", "/Unspecified"}
-# What a signature covers and which later updates it allows, by the names of
-# pyHanko's SignatureCoverageLevel and ModificationLevel.
+# Readable names of pyHanko's SignatureCoverageLevel (what a signature
+# covers) and ModificationLevel (which later updates it allows).
 COVERAGE_NAMES = {
     "ENTIRE_FILE": gettext_lazy("covers the whole file"),
     "ENTIRE_REVISION": gettext_lazy("covers its revision"),

@@ -93,8 +93,8 @@ class Command(BaseCommand):
     requires_system_checks = []
 
     def create_parser(self, prog_name, subcommand, **kwargs):
-        # The console script tells an offline check from the options as
-        # written (protokol.cli), so they cannot be abbreviated.
+        # The console script (protokol.cli) decides from the options as
+        # written whether the check runs offline, so they cannot be abbreviated.
         return super().create_parser(
             prog_name, subcommand, allow_abbrev=False, **kwargs
         )
