@@ -79,6 +79,16 @@ def test_english_text_when_written(demo):
     assert texts["documents"].startswith(demo["citizen"].display_name)
 
 
+def test_unassigned_consultation_names_its_department(demo):
+    consultation = open_consultation(demo["citizen"])
+    assert consultation.assignee_id is None
+
+    response = login("operator").get(f"/consultations/{consultation.pk}/templates")
+
+    documents = {row["code"]: row["text"] for row in response.json()}["documents"]
+    assert documents.endswith(f"Исполнитель: {consultation.department.name}.")
+
+
 def test_citizen_may_not_use_templates(demo):
     consultation = open_consultation(demo["citizen"])
 

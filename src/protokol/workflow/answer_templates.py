@@ -94,14 +94,18 @@ def consultation_values(consultation, *, language: str = "ru") -> dict[str, str]
     answer = next((row for row in rows if row["target"] == "answer"), None)
     english = language == "en"
     department = consultation.department
+    department_name = (department.name_en if english else "") or department.name
     service = consultation.service
     return {
         "citizen_name": consultation.citizen.display_name,
         "consultation_number": consultation.number,
         "deadline": answer["due_at"].strftime("%d.%m.%Y") if answer else "",
-        "department": (department.name_en if english else "") or department.name,
+        "department": department_name,
+        # Until someone takes the consultation, its department handles it.
         "operator": (
-            consultation.assignee.display_name if consultation.assignee_id else ""
+            consultation.assignee.display_name
+            if consultation.assignee_id
+            else department_name
         ),
         "service": (service.name_en if english else "") or service.name,
     }
