@@ -1,5 +1,6 @@
 """Reading and changing a user's profile settings."""
 
+import functools
 import zoneinfo
 
 import structlog
@@ -34,10 +35,21 @@ def zone_of(user) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(time_zone_of(user))
 
 
+# The zone database's "localtime" is a link to the server's own zone, so
+# it is not an IANA name.
+SERVER_ZONE_LINK = "localtime"
+
+
+@functools.cache
+def time_zone_names() -> tuple[str, ...]:
+    """Return the IANA time zone names known here, sorted."""
+    return tuple(sorted(zoneinfo.available_timezones() - {SERVER_ZONE_LINK}))
+
+
 def check_time_zone(name: str, *, field: str = "time_zone") -> str:
     """Return `name` if it is an IANA time zone known here, else raise naming it."""
     name = (name or "").strip()
-    if name not in zoneinfo.available_timezones():
+    if name not in time_zone_names():
         raise ValidationFailed(
             gettext(
                 "Unknown time zone '%(zone)s'; use an IANA name such as "

@@ -1,7 +1,5 @@
 """The signed-in user's profile page: the time zone of deadlines."""
 
-import zoneinfo
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -22,7 +20,7 @@ class ProfileForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["time_zone"].choices = [
-            (name, name) for name in sorted(zoneinfo.available_timezones())
+            (name, name) for name in services.time_zone_names()
         ]
 
 

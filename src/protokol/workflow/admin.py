@@ -6,7 +6,6 @@ answer_templates.py, so it is validated and journaled like any other write;
 a ValidationFailed appears on the form next to the field it names.
 """
 
-import zoneinfo
 from functools import update_wrapper
 
 from django import forms
@@ -20,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from protokol.accounts.models import Role
 from protokol.errors import ValidationFailed
+from protokol.profiles.services import time_zone_names
 from protokol.workflow import answer_templates, configuration
 from protokol.workflow.models import (
     AnswerTemplate,
@@ -219,9 +219,7 @@ class DepartmentCalendarForm(ServiceCheckedForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["time_zone"].choices = [
-            (name, name) for name in sorted(zoneinfo.available_timezones())
-        ]
+        self.fields["time_zone"].choices = [(name, name) for name in time_zone_names()]
         # A new calendar starts from the default five-day week.
         week = self.instance.week if self.instance.pk else DEFAULT_WEEK
         for (name, _label), hours in zip(DAY_FIELDS, week, strict=True):
