@@ -181,11 +181,21 @@ def test_save_calendar_with_transfers(admin_client):
     assert entry.object_label == "B"
 
 
+def test_save_round_the_clock_calendar(admin_client):
+    form = _calendar_form(**{day: "00:00-24:00" for day in WEEK})
+
+    response = admin_client.post("/admin/workflow/departmentcalendar/add/", form)
+
+    assert response.status_code == 302, _form_errors(response)
+    assert DepartmentCalendar.objects.get().week == [["00:00", "24:00"]] * 7
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
         ({"tuesday": "18:00-09:00"}, "must end after they start"),
         ({"wednesday": "с утра"}, "write them as 09:00-18:00"),
+        ({"thursday": "24:00-24:00"}, "write them as 09:00-18:00"),
         ({"extra_days_off": "31.12.2026"}, "write dates as 2026-05-09"),
         ({"extra_days_off": "2026-12-27"}, "both as a working day and as a day off"),
         (

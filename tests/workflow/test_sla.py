@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from protokol.workflow.calendars import BusinessCalendar
+from protokol.workflow.calendars import BusinessCalendar, stored_hours
 from protokol.workflow.sla import (
     ANSWER,
     ClockState,
@@ -120,6 +120,16 @@ def test_working_hours_target_spans_the_night():
     assert due_at(calendar, four_hours, msk(2026, 12, 3, 16, 0)) == msk(
         2026, 12, 4, 11, 0
     )
+
+
+def test_round_the_clock_hours_span_midnight():
+    week = (stored_hours(["00:00", "24:00"]),) * 7
+    calendar = BusinessCalendar(week=week, country=None)
+    four_hours = Target("first_response", 4, Unit.WORKING_HOURS)
+
+    due = due_at(calendar, four_hours, msk(2026, 12, 3, 22, 0))
+
+    assert abs(due - msk(2026, 12, 4, 2, 0)) < timedelta(milliseconds=1)
 
 
 def test_calendar_hours_ignore_the_working_week():

@@ -11,6 +11,29 @@ import holidays
 MOSCOW = "Europe/Moscow"
 NINE_TO_SIX = (time(9), time(18))
 
+# Closing time of hours that run to midnight, written "24:00". A time of
+# day cannot be 24:00, so such a period ends one microsecond early.
+END_OF_DAY = time.max
+
+
+def clock_time(text: str) -> time:
+    """Parse "HH:MM" into a time, "24:00" into END_OF_DAY.
+
+    Raises ValueError for any other text that is not a time of day.
+    """
+    return END_OF_DAY if text == "24:00" else time.fromisoformat(text)
+
+
+def clock_text(moment: time) -> str:
+    """Format a time as "HH:MM", END_OF_DAY as "24:00"."""
+    return "24:00" if moment == END_OF_DAY else moment.strftime("%H:%M")
+
+
+def stored_hours(day: list[str] | None) -> tuple[time, time] | None:
+    """Return the times of stored working hours ["09:00", "18:00"], or None."""
+    return None if day is None else (clock_time(day[0]), clock_time(day[1]))
+
+
 # Monday to Sunday; None marks a day off.
 FIVE_DAY_WEEK: tuple[tuple[time, time] | None, ...] = (NINE_TO_SIX,) * 5 + (None,) * 2
 

@@ -16,7 +16,12 @@ from protokol.errors import PermissionDenied, ValidationFailed
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
 from protokol.profiles.services import check_time_zone
-from protokol.workflow.calendars import BusinessCalendar
+from protokol.workflow.calendars import (
+    BusinessCalendar,
+    clock_text,
+    clock_time,
+    stored_hours,
+)
 from protokol.workflow.models import DepartmentCalendar, RoutingRule, ServiceTarget
 from protokol.workflow.sla import Unit
 
@@ -129,7 +134,7 @@ def parse_hours(text: str, *, field: str) -> list[str] | None:
         return None
     try:
         opens, closes = (part.strip() for part in text.split("-"))
-        start, end = time.fromisoformat(opens), time.fromisoformat(closes)
+        start, end = time.fromisoformat(opens), clock_time(closes)
     except ValueError:
         raise ValidationFailed(
             gettext(
@@ -145,7 +150,7 @@ def parse_hours(text: str, *, field: str) -> list[str] | None:
             % {"value": text},
             field=field,
         )
-    return [start.strftime("%H:%M"), end.strftime("%H:%M")]
+    return [clock_text(start), clock_text(end)]
 
 
 def parse_dates(text: str, *, field: str) -> list[str]:
@@ -182,12 +187,7 @@ def check_calendar(calendar: DepartmentCalendar) -> None:
             % {"day": both[0]},
             field="extra_days_off",
         )
-    hours = tuple(
-        None
-        if day is None
-        else (time.fromisoformat(day[0]), time.fromisoformat(day[1]))
-        for day in week
-    )
+    hours = tuple(stored_hours(day) for day in week)
     if all(day is None for day in hours):
         raise ValidationFailed(
             gettext("The week has no working day; give at least one day hours."),

@@ -5,7 +5,7 @@ transitions and messages each time, so a change of calendar or target
 applies to past consultations as well.
 """
 
-from datetime import date, datetime, time
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from protokol.accounts.models import STAFF_ROLES, Role
 from protokol.consultations.models import Consultation, Status
-from protokol.workflow.calendars import BusinessCalendar
+from protokol.workflow.calendars import BusinessCalendar, stored_hours
 from protokol.workflow.extensions import extension_days
 from protokol.workflow.models import DepartmentCalendar, ServiceTarget
 from protokol.workflow.sla import (
@@ -82,19 +82,11 @@ def calendar_for(consultation: Consultation) -> BusinessCalendar:
         return BusinessCalendar()
     return BusinessCalendar(
         time_zone=stored.time_zone,
-        week=tuple(_hours(day) for day in stored.week),
+        week=tuple(stored_hours(day) for day in stored.week),
         extra_working_days=frozenset(
             map(date.fromisoformat, stored.extra_working_days)
         ),
         extra_days_off=frozenset(map(date.fromisoformat, stored.extra_days_off)),
-    )
-
-
-def _hours(day: list[str] | None) -> tuple[time, time] | None:
-    return (
-        None
-        if day is None
-        else (time.fromisoformat(day[0]), time.fromisoformat(day[1]))
     )
 
 
