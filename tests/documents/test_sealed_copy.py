@@ -401,6 +401,32 @@ def test_replaced_embedded_json_fails(sealed, tmp_path):
     assert "Not total document signed" in timestamp
 
 
+def test_bytes_appended_after_seal_fail(sealed):
+    import zipfile
+
+    # A zip archive after %%EOF makes the copy a PDF and a zip at once, and
+    # no signature covers it.
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as writer:
+        writer.writestr("payload.txt", "appended after signing")
+    appended = archive.getvalue()
+    sealed.write_bytes(sealed.read_bytes() + appended)
+
+    passed, report = verify(sealed)
+    assert not passed
+    failures = failed_checks(report)
+    assert f"{len(appended)} bytes at the end" in failures["unsigned-bytes"]
+    seal, timestamp = pdfsig_sections(sealed)
+    assert "Not total document signed" in timestamp
+
+
+def test_unsigned_bytes_check_passes(sealed):
+    passed, report = verify(sealed)
+    assert passed
+    checks = {check["name"]: check for check in report["checks"]}
+    assert checks["unsigned-bytes"]["ok"]
+
+
 def test_verify_rejects_unsigned_draft(consultation, demo, tmp_path):
     services.transition(demo["operator"], consultation.pk, action="take")
     _, content = issue_copy(demo["citizen"], consultation.pk)

@@ -231,8 +231,49 @@ def pades_checks(data: bytes, root: Path) -> list[Check]:
         checks.append(Check(name, not problems, detail))
         if signature.sig_object_type != "/DocTimeStamp":
             checks.append(_lta_check(signature, trust_root))
+    checks.append(_unsigned_bytes(data, signatures))
     checks.append(_metadata_after_signing(data, signatures))
     return checks
+
+
+def _unsigned_bytes(data: bytes, signatures) -> Check:
+    """Check that the last signature or document timestamp ends the file.
+
+    pyHanko 0.38 calls the last signature's coverage "its revision" when bytes
+    that form no revision follow it, such as a zip archive appended after
+    %%EOF, and its difference analysis reports no update. pdfsig reports the
+    same file as "Not total document signed".
+    """
+    # A malformed /ByteRange fails the signature's own check as unclear coverage.
+    ranges = [item.sig_object.get("/ByteRange") for item in signatures]
+    signed_end = max(
+        (
+            byte_range[2] + byte_range[3]
+            for byte_range in ranges
+            if _is_range(byte_range)
+        ),
+        default=0,
+    )
+    unsigned = len(data) - signed_end
+    if unsigned <= 0:
+        return Check("unsigned-bytes", True, gettext("passed"))
+    return Check(
+        "unsigned-bytes",
+        False,
+        gettext(
+            "%(count)d bytes at the end of the file are covered by no signature "
+            "or document timestamp"
+        )
+        % {"count": unsigned},
+    )
+
+
+def _is_range(byte_range) -> bool:
+    return (
+        byte_range is not None
+        and len(byte_range) == 4
+        and all(isinstance(value, int) for value in byte_range)
+    )
 
 
 # Metadata that a later document timestamp or validation data update may
