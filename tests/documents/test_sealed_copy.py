@@ -477,6 +477,26 @@ def test_verify_missing_pdf(tmp_path):
         call_command("verify", str(tmp_path / "missing.pdf"))
 
 
+def test_verify_pdf_without_suffix(sealed):
+    path = sealed.with_name("sealed")
+    sealed.rename(path)
+
+    passed, report = verify(path)
+    assert passed, failed_checks(report)
+
+
+def test_verify_too_large_pdf_names_it(sealed, monkeypatch):
+    from protokol.signing.management.commands import verify as command
+
+    monkeypatch.setattr(command, "MAX_PDF_BYTES", 1000)
+
+    with pytest.raises(CommandError) as raised:
+        call_command("verify", str(sealed))
+
+    message = str(raised.value)
+    assert message == "File sealed.pdf is larger than 1000 bytes."
+
+
 def test_verify_not_a_pdf(tmp_path):
     path = tmp_path / "text.pdf"
     path.write_bytes(b"not a PDF at all")

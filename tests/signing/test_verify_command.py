@@ -143,8 +143,37 @@ def test_verify_proof_without_key_fails(bundle, tmp_path):
 
 
 def test_verify_missing_bundle_rejected(tmp_path):
+    missing = tmp_path / "missing.zip"
+
+    with pytest.raises(CommandError, match=re.escape(f"File {missing} does not exist")):
+        call_command("verify", str(missing))
+
+
+def test_verify_text_file_rejected(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a bundle")
+
     with pytest.raises(CommandError, match="neither a directory nor a zip"):
-        call_command("verify", str(tmp_path / "missing.zip"))
+        call_command("verify", str(path))
+
+
+def test_verify_directory_as_root_rejected(bundle, tmp_path):
+    with pytest.raises(
+        CommandError, match=re.escape(f"--root {tmp_path} is not a file")
+    ):
+        call_command("verify", str(bundle), "--root", str(tmp_path))
+
+
+def test_verify_invalid_root_rejected(bundle, tmp_path):
+    root = tmp_path / "root.pem"
+    root.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n")
+
+    with pytest.raises(CommandError) as raised:
+        call_command("verify", str(bundle), "--root", str(root))
+
+    message = str(raised.value)
+    assert f"--root {root} is not a PEM or DER certificate" in message
+    assert "ParseError" not in message
 
 
 @pytest.mark.parametrize("name", ["copy.pdf", "bundle"])
