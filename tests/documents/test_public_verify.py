@@ -149,6 +149,31 @@ def test_verify_upload_tampered(client, signed_consultation, sealed_pdf):
     assert entry.after["ok"] is False
 
 
+def test_verify_upload_quotes_library_reason(client, signed_consultation, sealed_pdf):
+    import io
+
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    # The update replaces the first page's contents. pyHanko rejects it with
+    # an English sentence, which a Russian page can only quote.
+    buffer = io.BytesIO(sealed_pdf)
+    writer = IncrementalPdfFileWriter(buffer, strict=False)
+    page = writer.root["/Pages"]["/Kids"][0].get_object()
+    forged = generic.StreamObject(stream_data=b"BT /F1 24 Tf 100 100 Td (X) Tj ET")
+    page["/Contents"] = writer.add_object(forged)
+    writer.update_container(page)
+    writer.write_in_place()
+    upload = SimpleUploadedFile("copy.pdf", buffer.getvalue(), "application/pdf")
+    response = client.post("/verify", {"file": upload})
+
+    page = response.content.decode()
+    assert response.status_code == 200, page
+    assert "Проверка не пройдена" in page
+    opening = russian('pyHanko reports: "%(message)s"').split("%(message)s")[0]
+    assert escape(opening) + "Values for dict key /Contents differ" in page
+
+
 def test_verify_upload_not_pdf(client, db):
     upload = SimpleUploadedFile("copy.pdf", b"plain text", "application/pdf")
     response = client.post("/verify", {"file": upload})

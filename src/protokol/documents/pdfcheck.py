@@ -191,7 +191,7 @@ def pades_checks(data: bytes, root: Path) -> list[Check]:
                     ts_validation_context=context,
                 )
         except Exception as error:  # noqa: BLE001 - pyHanko raises many kinds
-            checks.append(Check(name, False, str(error)))
+            checks.append(Check(name, False, _library_reason(str(error))))
             continue
 
         problems = []
@@ -216,8 +216,7 @@ def pades_checks(data: bytes, root: Path) -> list[Check]:
                 % {"level": level.name}
             )
             if isinstance(status.diff_result, Exception):
-                reason = str(status.diff_result).splitlines()[0]
-                problems.append(reason[:MAX_REASON_CHARS])
+                problems.append(_library_reason(str(status.diff_result)))
         if status.docmdp_ok is False:
             problems.append(gettext("a later update is not allowed by the signature"))
         kind = (
@@ -234,6 +233,17 @@ def pades_checks(data: bytes, root: Path) -> list[Check]:
     checks.append(_unsigned_bytes(data, signatures))
     checks.append(_metadata_after_signing(data, signatures))
     return checks
+
+
+def _library_reason(message: str) -> str:
+    """Return the first line of a pyHanko message, quoted as pyHanko's.
+
+    pyHanko's messages are in English only, so a report in another language
+    quotes them rather than presenting them as its own text.
+    """
+    lines = message.splitlines()
+    first_line = lines[0][:MAX_REASON_CHARS] if lines else ""
+    return gettext('pyHanko reports: "%(message)s"') % {"message": first_line}
 
 
 def _unsigned_bytes(data: bytes, signatures) -> Check:
@@ -383,7 +393,7 @@ def _lta_check(signature, trust_root) -> Check:
     try:
         result = asyncio.run(ades_lta_validation(signature, spec))
     except Exception as error:  # noqa: BLE001 - pyHanko raises many kinds
-        return Check(name, False, str(error))
+        return Check(name, False, _library_reason(str(error)))
     indication = result.ades_subindic
     if indication.status != AdESStatus.PASSED:
         message = gettext("AdES validation is %(status)s: %(indication)s") % {
