@@ -79,7 +79,20 @@ def test_verify_number_in_any_case(client, signed_consultation):
 
 def test_typed_code_reads_digits_as_letters():
     # Base32 has no 0, 1 or 8, so these can only be a misread O, I or B.
-    assert public.typed_code(" t0d1-8o ") == "TODI-BO"
+    assert public.typed_code(" t0d1-8o ") == "TODIBO"
+
+
+def test_verify_code_typed_in_groups(client, signed_consultation):
+    code = code_of(signed_consultation)
+    groups = [code[start : start + 4] for start in range(0, len(code), 4)]
+
+    for typed in ("-".join(groups), " ".join(groups), "\t".join(groups)):
+        response = client.get(
+            "/verify", {"number": signed_consultation.number, "code": typed}
+        )
+        page = response.content.decode()
+        assert response.status_code == 200, (typed, page)
+        assert "Все проверки пройдены" in page, typed
 
 
 def test_verify_code_with_digits_for_letters(client, signed_consultation):
