@@ -12,6 +12,7 @@ from django.core.management.base import CommandError
 from consultations.factories import consultation_in
 from protokol.consultations.models import Status
 from protokol.journal import checkpoints
+from protokol.journal.models import JournalEntry
 
 from .conftest import openssl
 
@@ -208,3 +209,26 @@ def test_export_missing_output_directory_rejected(demo, pki_dir, tmp_path):
     with pytest.raises(CommandError, match="directory .*missing does not exist"):
         call_command("verify", export=[str(consultation.pk), str(output)])
     assert not output.exists()
+
+
+def test_export_to_directory_rejected(demo, pki_dir, tmp_path):
+    consultation = consultation_in(demo, Status.SIGNED)
+    before = JournalEntry.objects.count()
+
+    with pytest.raises(CommandError, match=f"--export: {tmp_path} is a directory"):
+        call_command("verify", export=[str(consultation.pk), str(tmp_path)])
+    assert JournalEntry.objects.count() == before
+
+
+def test_export_write_failure_names_path(demo, pki_dir, tmp_path, monkeypatch):
+    consultation = consultation_in(demo, Status.SIGNED)
+    output = tmp_path / "b.zip"
+
+    def fail(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", fail)
+    with pytest.raises(
+        CommandError, match=f"--export: writing {output} failed: Permission denied"
+    ):
+        call_command("verify", export=[str(consultation.pk), str(output)])

@@ -231,6 +231,14 @@ class Command(BaseCommand):
                 )
                 % {"id": consultation_id}
             )
+        if Path(output).is_dir():
+            raise CommandError(
+                gettext(
+                    "--export: %(path)s is a directory; give the name of the zip "
+                    "file to write, such as %(example)s."
+                )
+                % {"path": Path(output), "example": Path(output) / "bundle.zip"}
+            )
         directory = Path(output).parent
         if not directory.is_dir():
             raise CommandError(
@@ -241,9 +249,15 @@ class Command(BaseCommand):
                 % {"path": directory}
             )
         files = export_bundle(consultation_id)
-        with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, data in files.items():
-                archive.writestr(name, data)
+        try:
+            with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive:
+                for name, data in files.items():
+                    archive.writestr(name, data)
+        except OSError as error:
+            raise CommandError(
+                gettext("--export: writing %(path)s failed: %(error)s")
+                % {"path": output, "error": error.strerror or error}
+            ) from error
         self.stderr.write(
             gettext("Wrote %(count)d files of consultation %(id)s to %(path)s.")
             % {"count": len(files), "id": consultation_id, "path": output}
