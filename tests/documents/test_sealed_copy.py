@@ -427,6 +427,25 @@ def test_unsigned_bytes_check_passes(sealed):
     assert checks["unsigned-bytes"]["ok"]
 
 
+@pytest.mark.parametrize(
+    "byte_range", [b"[0 56054]", b"[/A /B /C /D]", b"5", b"[0 1 2 (x)]"]
+)
+def test_malformed_byte_range_fails(sealed, byte_range):
+    import re
+
+    data = sealed.read_bytes()
+    match = re.search(rb"/ByteRange\s*\[[^\]]*\]", data)
+    # The replacement is padded to the same length, so later offsets stay valid.
+    replacement = b"/ByteRange " + byte_range
+    replacement = replacement.ljust(len(match[0]))
+    sealed.write_bytes(data[: match.start()] + replacement + data[match.end() :])
+
+    passed, report = verify(sealed)
+    assert not passed
+    failures = failed_checks(report)
+    assert "no valid /ByteRange" in failures["metadata-after-signing"]
+
+
 def test_verify_rejects_unsigned_draft(consultation, demo, tmp_path):
     services.transition(demo["operator"], consultation.pk, action="take")
     _, content = issue_copy(demo["citizen"], consultation.pk)

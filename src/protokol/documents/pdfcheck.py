@@ -255,15 +255,8 @@ def _unsigned_bytes(data: bytes, signatures) -> Check:
     same file as "Not total document signed".
     """
     # A malformed /ByteRange fails the signature's own check as unclear coverage.
-    ranges = [item.sig_object.get("/ByteRange") for item in signatures]
-    signed_end = max(
-        (
-            byte_range[2] + byte_range[3]
-            for byte_range in ranges
-            if _is_range(byte_range)
-        ),
-        default=0,
-    )
+    ends = [_signed_end(item) for item in signatures]
+    signed_end = max((end for end in ends if end is not None), default=0)
     unsigned = len(data) - signed_end
     if unsigned <= 0:
         return Check("unsigned-bytes", True, gettext("passed"))
@@ -278,12 +271,17 @@ def _unsigned_bytes(data: bytes, signatures) -> Check:
     )
 
 
-def _is_range(byte_range) -> bool:
-    return (
-        byte_range is not None
-        and len(byte_range) == 4
-        and all(isinstance(value, int) for value in byte_range)
-    )
+def _signed_end(signature) -> int | None:
+    """Return the offset after a signature's last signed byte.
+
+    Returns None unless its /ByteRange is an array of four integers.
+    """
+    byte_range = signature.sig_object.get("/ByteRange")
+    if not isinstance(byte_range, list) or len(byte_range) != 4:
+        return None
+    if not all(isinstance(value, int) for value in byte_range):
+        return None
+    return byte_range[2] + byte_range[3]
 
 
 # Metadata that a later document timestamp or validation data update may
@@ -310,8 +308,14 @@ def _metadata_after_signing(data: bytes, signatures) -> Check:
     signed = [item for item in signatures if item.sig_object_type != "/DocTimeStamp"]
     if not signed:
         return Check("metadata-after-signing", True, gettext("passed"))
-    byte_range = signed[-1].sig_object["/ByteRange"]
-    signed_end = byte_range[2] + byte_range[3]
+    signed_end = _signed_end(signed[-1])
+    if signed_end is None:
+        return Check(
+            "metadata-after-signing",
+            False,
+            gettext("the last signature %(name)s has no valid /ByteRange")
+            % {"name": signed[-1].field_name},
+        )
     try:
         before = _metadata(data[:signed_end])
         after = _metadata(data)
