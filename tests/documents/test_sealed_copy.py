@@ -446,6 +446,41 @@ def test_malformed_byte_range_fails(sealed, byte_range):
     assert "no valid /ByteRange" in failures["metadata-after-signing"]
 
 
+def add_attachment_update(path, name: str, data: bytes) -> None:
+    """Append an update that embeds `data`, Flate-compressed, as file `name`."""
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(path.read_bytes())) as pdf:
+        pdf.attachments[name] = pikepdf.AttachedFileSpec(pdf, data)
+        pdf.save(path, compress_streams=True)
+
+
+def test_verify_rejects_decompression_bomb(sealed, monkeypatch):
+    from protokol.documents import pdfcheck
+
+    # 4 MiB of zeros compress to about 4 KiB.
+    monkeypatch.setattr(pdfcheck, "MAX_EVIDENCE_BYTES", 1024 * 1024)
+    add_attachment_update(sealed, "protocol.json", bytes(4 * 1024 * 1024))
+
+    passed, report = verify(sealed)
+    assert not passed
+    detail = failed_checks(report)["embedded-files"]
+    assert "decode to more than 1048576 bytes together, at protocol.json" in detail
+
+
+def test_verify_reads_only_evidence_files(sealed):
+    import pikepdf
+
+    from protokol.documents.pdfcheck import embedded_files
+
+    add_attachment_update(sealed, "attachment-1-zeros.bin", bytes(1024))
+
+    with pikepdf.open(sealed) as pdf:
+        files = embedded_files(pdf)
+    assert "attachment-1-zeros.bin" not in files
+    assert set(files) >= EMBEDDED
+
+
 def test_verify_rejects_unsigned_draft(consultation, demo, tmp_path):
     services.transition(demo["operator"], consultation.pk, action="take")
     _, content = issue_copy(demo["citizen"], consultation.pk)

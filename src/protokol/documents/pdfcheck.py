@@ -8,6 +8,7 @@ the PDF/A-3 rules that most often break. It reads no database.
 
 import io
 import re
+import zlib
 from pathlib import Path
 
 from django.utils.translation import gettext, gettext_lazy
@@ -27,6 +28,10 @@ BUNDLE_NAMES = {
     PROOF_FILE: "proof.txt",
     JOURNAL_KEY_FILE: "journal.pub",
 }
+# The evidence files of a copy take a few kilobytes each, but a small
+# compressed stream can decode to gigabytes. No more than this is decoded for
+# all of them together.
+MAX_EVIDENCE_BYTES = 16 * 1024 * 1024
 # pyHanko's reason for rejecting an update can list hundreds of object paths.
 MAX_REASON_CHARS = 200
 # The prefix of qpdf's messages about an in-memory input, e.g. "stream
@@ -69,11 +74,21 @@ def verify_pdf(data: bytes, *, root: Path, key: str | None = None) -> list[Check
         }
         return [Check("pdf", False, message)]
     with pdf:
-        files = embedded_files(pdf)
+        try:
+            files = embedded_files(pdf)
+        except EmbeddedFileInvalid as error:
+            files = None
+            unreadable = Check("embedded-files", False, str(error))
         checks = pades_checks(data, root)
         checks += pdfa_checks(pdf)
+    if files is None:
+        return [*checks, unreadable]
     checks += embedded_checks(files, root=root, key=key)
     return checks
+
+
+class EmbeddedFileInvalid(Exception):
+    """An embedded evidence file that cannot be decoded within the limits."""
 
 
 def _qpdf_reason(error) -> str:
@@ -88,31 +103,82 @@ def embedded_document(data: bytes) -> bytes | None:
     try:
         with pikepdf.open(io.BytesIO(data)) as pdf:
             return embedded_files(pdf).get(DOCUMENT_FILE)
-    except pikepdf.PdfError:
+    except (pikepdf.PdfError, EmbeddedFileInvalid):
         return None
 
 
 def copy_bundle_files(data: bytes) -> dict[str, bytes]:
     """Return a copy's embedded evidence under the file names of a bundle.
 
-    A PDF that cannot be read gives no files.
+    A PDF that cannot be read, or whose evidence files cannot be decoded,
+    gives no files.
     """
     import pikepdf
 
     try:
         with pikepdf.open(io.BytesIO(data)) as pdf:
             files = embedded_files(pdf)
-    except pikepdf.PdfError:
+    except (pikepdf.PdfError, EmbeddedFileInvalid):
         return {}
     return {BUNDLE_NAMES.get(name, name): content for name, content in files.items()}
 
 
 def embedded_files(pdf) -> dict[str, bytes]:
-    """Return the embedded files of an open pikepdf document by name."""
-    return {
-        name: attached.get_file().read_bytes()
-        for name, attached in pdf.attachments.items()
-    }
+    """Return the evidence files embedded in an open pikepdf document by name.
+
+    Only the files that the checks read are decoded: those of BUNDLE_NAMES
+    and the .p7s signatures, not the consultation's attachments.
+
+    Raises:
+        EmbeddedFileInvalid: one of them does not decode, uses a filter other
+            than FlateDecode, or they decode to more than MAX_EVIDENCE_BYTES.
+    """
+    files = {}
+    remaining = MAX_EVIDENCE_BYTES
+    for name, attached in pdf.attachments.items():
+        if name not in BUNDLE_NAMES and not name.endswith(".p7s"):
+            continue
+        content = _decode_bounded(name, attached.get_file().obj, remaining)
+        remaining -= len(content)
+        files[name] = content
+    return files
+
+
+def _decode_bounded(name: str, stream, limit: int) -> bytes:
+    """Return the decoded bytes of an embedded file's stream, at most `limit`."""
+    import pikepdf
+
+    filters = stream.get("/Filter")
+    if isinstance(filters, pikepdf.Array) and len(filters) == 1:
+        filters = filters[0]
+    raw = stream.read_raw_bytes()
+    if filters is None:
+        content = raw
+    elif filters == pikepdf.Name.FlateDecode and "/DecodeParms" not in stream:
+        try:
+            content = zlib.decompressobj().decompress(raw, limit + 1)
+        except zlib.error as error:
+            raise EmbeddedFileInvalid(
+                gettext("embedded file %(name)s does not decode: %(error)s")
+                % {"name": name, "error": error}
+            ) from error
+    else:
+        raise EmbeddedFileInvalid(
+            gettext(
+                "embedded file %(name)s uses the filter %(filter)s; only "
+                "FlateDecode without parameters is read"
+            )
+            % {"name": name, "filter": filters}
+        )
+    if len(content) > limit:
+        raise EmbeddedFileInvalid(
+            gettext(
+                "the embedded evidence files decode to more than %(limit)d bytes "
+                "together, at %(name)s"
+            )
+            % {"limit": MAX_EVIDENCE_BYTES, "name": name}
+        )
+    return content
 
 
 def embedded_checks(files: dict[str, bytes], *, root: Path, key) -> list[Check]:
