@@ -55,6 +55,20 @@ def test_interface_language_keeps_the_key(signed_consultation, demo, monkeypatch
     assert second == first
 
 
+def test_requester_role_keeps_the_key(signed_consultation, demo, monkeypatch):
+    # The citizen may dispute and the operator may archive, but neither
+    # action is printed, so both get the same stored copy.
+    _, citizen_copy = issue_copy(demo["citizen"], signed_consultation.pk)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a cached copy was signed again")
+
+    monkeypatch.setattr("protokol.documents.pades.sign_copy", fail)
+    _, operator_copy = issue_copy(demo["operator"], signed_consultation.pk)
+
+    assert operator_copy == citizen_copy
+
+
 def test_language_and_new_message_change_the_key(signed_consultation, demo):
     citizen = demo["citizen"]
     _, russian = issue_copy(citizen, signed_consultation.pk)

@@ -79,7 +79,20 @@ def test_verify_number_in_any_case(client, signed_consultation):
 
 def test_typed_code_reads_digits_as_letters():
     # Base32 has no 0, 1 or 8, so these can only be a misread O, I or B.
-    assert public.typed_code(" t0d1-8o ") == "TODI-BO"
+    assert public.typed_code(" t0d1-8o ") == "TODIBO"
+
+
+def test_verify_code_typed_in_groups(client, signed_consultation):
+    code = code_of(signed_consultation)
+    groups = [code[start : start + 4] for start in range(0, len(code), 4)]
+
+    for typed in ("-".join(groups), " ".join(groups), "\t".join(groups)):
+        response = client.get(
+            "/verify", {"number": signed_consultation.number, "code": typed}
+        )
+        page = response.content.decode()
+        assert response.status_code == 200, (typed, page)
+        assert "Все проверки пройдены" in page, typed
 
 
 def test_verify_code_with_digits_for_letters(client, signed_consultation):
@@ -147,6 +160,31 @@ def test_verify_upload_tampered(client, signed_consultation, sealed_pdf):
     assert russian("the signed bytes were changed") in page
     (entry,) = verify_entries(signed_consultation)
     assert entry.after["ok"] is False
+
+
+def test_verify_upload_quotes_library_reason(client, signed_consultation, sealed_pdf):
+    import io
+
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    # The update replaces the first page's contents. pyHanko rejects it with
+    # an English sentence, which a Russian page can only quote.
+    buffer = io.BytesIO(sealed_pdf)
+    writer = IncrementalPdfFileWriter(buffer, strict=False)
+    page = writer.root["/Pages"]["/Kids"][0].get_object()
+    forged = generic.StreamObject(stream_data=b"BT /F1 24 Tf 100 100 Td (X) Tj ET")
+    page["/Contents"] = writer.add_object(forged)
+    writer.update_container(page)
+    writer.write_in_place()
+    upload = SimpleUploadedFile("copy.pdf", buffer.getvalue(), "application/pdf")
+    response = client.post("/verify", {"file": upload})
+
+    page = response.content.decode()
+    assert response.status_code == 200, page
+    assert "Проверка не пройдена" in page
+    opening = russian('pyHanko reports: "%(message)s"').split("%(message)s")[0]
+    assert escape(opening) + "Values for dict key /Contents differ" in page
 
 
 def test_verify_upload_not_pdf(client, db):

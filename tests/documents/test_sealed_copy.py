@@ -401,6 +401,86 @@ def test_replaced_embedded_json_fails(sealed, tmp_path):
     assert "Not total document signed" in timestamp
 
 
+def test_bytes_appended_after_seal_fail(sealed):
+    import zipfile
+
+    # A zip archive after %%EOF makes the copy a PDF and a zip at once, and
+    # no signature covers it.
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as writer:
+        writer.writestr("payload.txt", "appended after signing")
+    appended = archive.getvalue()
+    sealed.write_bytes(sealed.read_bytes() + appended)
+
+    passed, report = verify(sealed)
+    assert not passed
+    failures = failed_checks(report)
+    assert f"{len(appended)} bytes at the end" in failures["unsigned-bytes"]
+    seal, timestamp = pdfsig_sections(sealed)
+    assert "Not total document signed" in timestamp
+
+
+def test_unsigned_bytes_check_passes(sealed):
+    passed, report = verify(sealed)
+    assert passed
+    checks = {check["name"]: check for check in report["checks"]}
+    assert checks["unsigned-bytes"]["ok"]
+
+
+@pytest.mark.parametrize(
+    "byte_range", [b"[0 56054]", b"[/A /B /C /D]", b"5", b"[0 1 2 (x)]"]
+)
+def test_malformed_byte_range_fails(sealed, byte_range):
+    import re
+
+    data = sealed.read_bytes()
+    match = re.search(rb"/ByteRange\s*\[[^\]]*\]", data)
+    # The replacement is padded to the same length, so later offsets stay valid.
+    replacement = b"/ByteRange " + byte_range
+    replacement = replacement.ljust(len(match[0]))
+    sealed.write_bytes(data[: match.start()] + replacement + data[match.end() :])
+
+    passed, report = verify(sealed)
+    assert not passed
+    failures = failed_checks(report)
+    assert "no valid /ByteRange" in failures["metadata-after-signing"]
+
+
+def add_attachment_update(path, name: str, data: bytes) -> None:
+    """Append an update that embeds `data`, Flate-compressed, as file `name`."""
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(path.read_bytes())) as pdf:
+        pdf.attachments[name] = pikepdf.AttachedFileSpec(pdf, data)
+        pdf.save(path, compress_streams=True)
+
+
+def test_verify_rejects_decompression_bomb(sealed, monkeypatch):
+    from protokol.documents import pdfcheck
+
+    # 4 MiB of zeros compress to about 4 KiB.
+    monkeypatch.setattr(pdfcheck, "MAX_EVIDENCE_BYTES", 1024 * 1024)
+    add_attachment_update(sealed, "protocol.json", bytes(4 * 1024 * 1024))
+
+    passed, report = verify(sealed)
+    assert not passed
+    detail = failed_checks(report)["embedded-files"]
+    assert "decode to more than 1048576 bytes together, at protocol.json" in detail
+
+
+def test_verify_reads_only_evidence_files(sealed):
+    import pikepdf
+
+    from protokol.documents.pdfcheck import embedded_files
+
+    add_attachment_update(sealed, "attachment-1-zeros.bin", bytes(1024))
+
+    with pikepdf.open(sealed) as pdf:
+        files = embedded_files(pdf)
+    assert "attachment-1-zeros.bin" not in files
+    assert set(files) >= EMBEDDED
+
+
 def test_verify_rejects_unsigned_draft(consultation, demo, tmp_path):
     services.transition(demo["operator"], consultation.pk, action="take")
     _, content = issue_copy(demo["citizen"], consultation.pk)
@@ -449,6 +529,26 @@ def test_verify_other_root_fails(sealed, tmp_path):
 def test_verify_missing_pdf(tmp_path):
     with pytest.raises(CommandError, match="does not exist"):
         call_command("verify", str(tmp_path / "missing.pdf"))
+
+
+def test_verify_pdf_without_suffix(sealed):
+    path = sealed.with_name("sealed")
+    sealed.rename(path)
+
+    passed, report = verify(path)
+    assert passed, failed_checks(report)
+
+
+def test_verify_too_large_pdf_names_it(sealed, monkeypatch):
+    from protokol.signing.management.commands import verify as command
+
+    monkeypatch.setattr(command, "MAX_PDF_BYTES", 1000)
+
+    with pytest.raises(CommandError) as raised:
+        call_command("verify", str(sealed))
+
+    message = str(raised.value)
+    assert message == "File sealed.pdf is larger than 1000 bytes."
 
 
 def test_verify_not_a_pdf(tmp_path):

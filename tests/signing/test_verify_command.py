@@ -12,6 +12,7 @@ from django.core.management.base import CommandError
 from consultations.factories import consultation_in
 from protokol.consultations.models import Status
 from protokol.journal import checkpoints
+from protokol.journal.models import JournalEntry
 
 from .conftest import openssl
 
@@ -143,8 +144,37 @@ def test_verify_proof_without_key_fails(bundle, tmp_path):
 
 
 def test_verify_missing_bundle_rejected(tmp_path):
+    missing = tmp_path / "missing.zip"
+
+    with pytest.raises(CommandError, match=re.escape(f"File {missing} does not exist")):
+        call_command("verify", str(missing))
+
+
+def test_verify_text_file_rejected(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a bundle")
+
     with pytest.raises(CommandError, match="neither a directory nor a zip"):
-        call_command("verify", str(tmp_path / "missing.zip"))
+        call_command("verify", str(path))
+
+
+def test_verify_directory_as_root_rejected(bundle, tmp_path):
+    with pytest.raises(
+        CommandError, match=re.escape(f"--root {tmp_path} is not a file")
+    ):
+        call_command("verify", str(bundle), "--root", str(tmp_path))
+
+
+def test_verify_invalid_root_rejected(bundle, tmp_path):
+    root = tmp_path / "root.pem"
+    root.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n")
+
+    with pytest.raises(CommandError) as raised:
+        call_command("verify", str(bundle), "--root", str(root))
+
+    message = str(raised.value)
+    assert f"--root {root} is not a PEM or DER certificate" in message
+    assert "ParseError" not in message
 
 
 @pytest.mark.parametrize("name", ["copy.pdf", "bundle"])
@@ -179,3 +209,26 @@ def test_export_missing_output_directory_rejected(demo, pki_dir, tmp_path):
     with pytest.raises(CommandError, match="directory .*missing does not exist"):
         call_command("verify", export=[str(consultation.pk), str(output)])
     assert not output.exists()
+
+
+def test_export_to_directory_rejected(demo, pki_dir, tmp_path):
+    consultation = consultation_in(demo, Status.SIGNED)
+    before = JournalEntry.objects.count()
+
+    with pytest.raises(CommandError, match=f"--export: {tmp_path} is a directory"):
+        call_command("verify", export=[str(consultation.pk), str(tmp_path)])
+    assert JournalEntry.objects.count() == before
+
+
+def test_export_write_failure_names_path(demo, pki_dir, tmp_path, monkeypatch):
+    consultation = consultation_in(demo, Status.SIGNED)
+    output = tmp_path / "b.zip"
+
+    def fail(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", fail)
+    with pytest.raises(
+        CommandError, match=f"--export: writing {output} failed: Permission denied"
+    ):
+        call_command("verify", export=[str(consultation.pk), str(output)])

@@ -75,16 +75,24 @@ def renderer_digest() -> str:
     return digest.hexdigest()
 
 
+# Entries of the presented consultation that depend on the requester and that
+# the copy does not print, so requesters of every role share one entry.
+REQUESTER_ENTRIES = ("allowed_actions",)
+
+
 def copy_key(
     detail: dict, *, language: str, files, signatures, journal_facts, collected=None
 ) -> str:
     """Return the cache key of a sealed copy: the SHA-256 of its rendered inputs."""
+    printed = {
+        name: value for name, value in detail.items() if name not in REQUESTER_ENTRIES
+    }
     inputs = {
         "renderer": renderer_digest(),
         "language": language,
         "organisation": settings.CONFIG.organisation_name,
         "public_url": settings.CONFIG.public_url,
-        "detail": detail,
+        "detail": printed,
         "files": [
             {
                 "name": item.name,

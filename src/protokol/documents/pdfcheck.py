@@ -8,6 +8,7 @@ the PDF/A-3 rules that most often break. It reads no database.
 
 import io
 import re
+import zlib
 from pathlib import Path
 
 from django.utils.translation import gettext, gettext_lazy
@@ -27,6 +28,10 @@ BUNDLE_NAMES = {
     PROOF_FILE: "proof.txt",
     JOURNAL_KEY_FILE: "journal.pub",
 }
+# The evidence files of a copy take a few kilobytes each, but a small
+# compressed stream can decode to gigabytes. No more than this is decoded for
+# all of them together.
+MAX_EVIDENCE_BYTES = 16 * 1024 * 1024
 # pyHanko's reason for rejecting an update can list hundreds of object paths.
 MAX_REASON_CHARS = 200
 # The prefix of qpdf's messages about an in-memory input, e.g. "stream
@@ -69,11 +74,21 @@ def verify_pdf(data: bytes, *, root: Path, key: str | None = None) -> list[Check
         }
         return [Check("pdf", False, message)]
     with pdf:
-        files = embedded_files(pdf)
+        try:
+            files = embedded_files(pdf)
+        except EmbeddedFileInvalid as error:
+            files = None
+            unreadable = Check("embedded-files", False, str(error))
         checks = pades_checks(data, root)
         checks += pdfa_checks(pdf)
+    if files is None:
+        return [*checks, unreadable]
     checks += embedded_checks(files, root=root, key=key)
     return checks
+
+
+class EmbeddedFileInvalid(Exception):
+    """An embedded evidence file that cannot be decoded within the limits."""
 
 
 def _qpdf_reason(error) -> str:
@@ -88,31 +103,82 @@ def embedded_document(data: bytes) -> bytes | None:
     try:
         with pikepdf.open(io.BytesIO(data)) as pdf:
             return embedded_files(pdf).get(DOCUMENT_FILE)
-    except pikepdf.PdfError:
+    except (pikepdf.PdfError, EmbeddedFileInvalid):
         return None
 
 
 def copy_bundle_files(data: bytes) -> dict[str, bytes]:
     """Return a copy's embedded evidence under the file names of a bundle.
 
-    A PDF that cannot be read gives no files.
+    A PDF that cannot be read, or whose evidence files cannot be decoded,
+    gives no files.
     """
     import pikepdf
 
     try:
         with pikepdf.open(io.BytesIO(data)) as pdf:
             files = embedded_files(pdf)
-    except pikepdf.PdfError:
+    except (pikepdf.PdfError, EmbeddedFileInvalid):
         return {}
     return {BUNDLE_NAMES.get(name, name): content for name, content in files.items()}
 
 
 def embedded_files(pdf) -> dict[str, bytes]:
-    """Return the embedded files of an open pikepdf document by name."""
-    return {
-        name: attached.get_file().read_bytes()
-        for name, attached in pdf.attachments.items()
-    }
+    """Return the evidence files embedded in an open pikepdf document by name.
+
+    Only the files that the checks read are decoded: those of BUNDLE_NAMES
+    and the .p7s signatures, not the consultation's attachments.
+
+    Raises:
+        EmbeddedFileInvalid: one of them does not decode, uses a filter other
+            than FlateDecode, or they decode to more than MAX_EVIDENCE_BYTES.
+    """
+    files = {}
+    remaining = MAX_EVIDENCE_BYTES
+    for name, attached in pdf.attachments.items():
+        if name not in BUNDLE_NAMES and not name.endswith(".p7s"):
+            continue
+        content = _decode_bounded(name, attached.get_file().obj, remaining)
+        remaining -= len(content)
+        files[name] = content
+    return files
+
+
+def _decode_bounded(name: str, stream, limit: int) -> bytes:
+    """Return the decoded bytes of an embedded file's stream, at most `limit`."""
+    import pikepdf
+
+    filters = stream.get("/Filter")
+    if isinstance(filters, pikepdf.Array) and len(filters) == 1:
+        filters = filters[0]
+    raw = stream.read_raw_bytes()
+    if filters is None:
+        content = raw
+    elif filters == pikepdf.Name.FlateDecode and "/DecodeParms" not in stream:
+        try:
+            content = zlib.decompressobj().decompress(raw, limit + 1)
+        except zlib.error as error:
+            raise EmbeddedFileInvalid(
+                gettext("embedded file %(name)s does not decode: %(error)s")
+                % {"name": name, "error": error}
+            ) from error
+    else:
+        raise EmbeddedFileInvalid(
+            gettext(
+                "embedded file %(name)s uses the filter %(filter)s; only "
+                "FlateDecode without parameters is read"
+            )
+            % {"name": name, "filter": filters}
+        )
+    if len(content) > limit:
+        raise EmbeddedFileInvalid(
+            gettext(
+                "the embedded evidence files decode to more than %(limit)d bytes "
+                "together, at %(name)s"
+            )
+            % {"limit": MAX_EVIDENCE_BYTES, "name": name}
+        )
+    return content
 
 
 def embedded_checks(files: dict[str, bytes], *, root: Path, key) -> list[Check]:
@@ -191,7 +257,7 @@ def pades_checks(data: bytes, root: Path) -> list[Check]:
                     ts_validation_context=context,
                 )
         except Exception as error:  # noqa: BLE001 - pyHanko raises many kinds
-            checks.append(Check(name, False, str(error)))
+            checks.append(Check(name, False, _library_reason(str(error))))
             continue
 
         problems = []
@@ -216,8 +282,7 @@ def pades_checks(data: bytes, root: Path) -> list[Check]:
                 % {"level": level.name}
             )
             if isinstance(status.diff_result, Exception):
-                reason = str(status.diff_result).splitlines()[0]
-                problems.append(reason[:MAX_REASON_CHARS])
+                problems.append(_library_reason(str(status.diff_result)))
         if status.docmdp_ok is False:
             problems.append(gettext("a later update is not allowed by the signature"))
         kind = (
@@ -231,8 +296,58 @@ def pades_checks(data: bytes, root: Path) -> list[Check]:
         checks.append(Check(name, not problems, detail))
         if signature.sig_object_type != "/DocTimeStamp":
             checks.append(_lta_check(signature, trust_root))
+    checks.append(_unsigned_bytes(data, signatures))
     checks.append(_metadata_after_signing(data, signatures))
     return checks
+
+
+def _library_reason(message: str) -> str:
+    """Return the first line of a pyHanko message, quoted as pyHanko's.
+
+    pyHanko's messages are in English only, so a report in another language
+    quotes them rather than presenting them as its own text.
+    """
+    lines = message.splitlines()
+    first_line = lines[0][:MAX_REASON_CHARS] if lines else ""
+    return gettext('pyHanko reports: "%(message)s"') % {"message": first_line}
+
+
+def _unsigned_bytes(data: bytes, signatures) -> Check:
+    """Check that the last signature or document timestamp ends the file.
+
+    pyHanko 0.38 calls the last signature's coverage "its revision" when bytes
+    that form no revision follow it, such as a zip archive appended after
+    %%EOF, and its difference analysis reports no update. pdfsig reports the
+    same file as "Not total document signed".
+    """
+    # A malformed /ByteRange fails the signature's own check as unclear coverage.
+    ends = [_signed_end(item) for item in signatures]
+    signed_end = max((end for end in ends if end is not None), default=0)
+    unsigned = len(data) - signed_end
+    if unsigned <= 0:
+        return Check("unsigned-bytes", True, gettext("passed"))
+    return Check(
+        "unsigned-bytes",
+        False,
+        gettext(
+            "%(count)d bytes at the end of the file are covered by no signature "
+            "or document timestamp"
+        )
+        % {"count": unsigned},
+    )
+
+
+def _signed_end(signature) -> int | None:
+    """Return the offset after a signature's last signed byte.
+
+    Returns None unless its /ByteRange is an array of four integers.
+    """
+    byte_range = signature.sig_object.get("/ByteRange")
+    if not isinstance(byte_range, list) or len(byte_range) != 4:
+        return None
+    if not all(isinstance(value, int) for value in byte_range):
+        return None
+    return byte_range[2] + byte_range[3]
 
 
 # Metadata that a later document timestamp or validation data update may
@@ -259,8 +374,14 @@ def _metadata_after_signing(data: bytes, signatures) -> Check:
     signed = [item for item in signatures if item.sig_object_type != "/DocTimeStamp"]
     if not signed:
         return Check("metadata-after-signing", True, gettext("passed"))
-    byte_range = signed[-1].sig_object["/ByteRange"]
-    signed_end = byte_range[2] + byte_range[3]
+    signed_end = _signed_end(signed[-1])
+    if signed_end is None:
+        return Check(
+            "metadata-after-signing",
+            False,
+            gettext("the last signature %(name)s has no valid /ByteRange")
+            % {"name": signed[-1].field_name},
+        )
     try:
         before = _metadata(data[:signed_end])
         after = _metadata(data)
@@ -342,7 +463,7 @@ def _lta_check(signature, trust_root) -> Check:
     try:
         result = asyncio.run(ades_lta_validation(signature, spec))
     except Exception as error:  # noqa: BLE001 - pyHanko raises many kinds
-        return Check(name, False, str(error))
+        return Check(name, False, _library_reason(str(error)))
     indication = result.ades_subindic
     if indication.status != AdESStatus.PASSED:
         message = gettext("AdES validation is %(status)s: %(indication)s") % {

@@ -29,7 +29,9 @@ KIND_NAMES = {
     "acknowledgement": gettext_lazy("citizen's acknowledgement"),
 }
 RATE_WINDOW_SECONDS = 600
-MISREAD_DIGITS = str.maketrans({"0": "O", "1": "I", "8": "B"})
+# The misread digits of a typed code as letters, and hyphens between its
+# groups removed.
+TYPED_CODE_TABLE = str.maketrans({"0": "O", "1": "I", "8": "B", "-": None})
 
 
 class TooManyRequests(ProtokolError):
@@ -180,9 +182,9 @@ def typed_code(text: str) -> str:
     """Return a typed verification code in upper case, with 0, 1, 8 as O, I, B.
 
     Base32 has no 0, 1 or 8, so in a typed code they can only be misread
-    letters.
+    letters. Whitespace and hyphens between groups are dropped.
     """
-    return text.strip().upper().translate(MISREAD_DIGITS)
+    return "".join(text.split()).upper().translate(TYPED_CODE_TABLE)
 
 
 def _without_path(checks: list[Check], root) -> list[Check]:

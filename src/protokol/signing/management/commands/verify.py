@@ -101,7 +101,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "bundle", nargs="?", type=Path, help="Directory, zip, or sealed .pdf copy."
+            "bundle",
+            nargs="?",
+            type=Path,
+            help="Directory, zip, or sealed PDF copy (a .pdf name or a PDF header).",
         )
         parser.add_argument(
             "--root",
@@ -147,12 +150,14 @@ class Command(BaseCommand):
             return
         if bundle is None:
             raise CommandError(gettext("Give a BUNDLE to verify, or --export."))
-        if root is not None and not root.is_file():
+        if not bundle.exists():
             raise CommandError(
-                gettext("File %(path)s does not exist.") % {"path": root}
+                gettext("File %(path)s does not exist.") % {"path": bundle}
             )
+        if root is not None:
+            _require_certificate_file(root)
 
-        if bundle.suffix.lower() == ".pdf":
+        if is_pdf(bundle):
             checks = self.verify_pdf(bundle, root=root, key=key)
             files = None
         else:
@@ -185,12 +190,11 @@ class Command(BaseCommand):
         for name in ("pikepdf", "pyhanko", "pyhanko_certvalidator"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
-        if not path.is_file():
-            raise CommandError(
-                gettext("File %(path)s does not exist.") % {"path": path}
-            )
         if path.stat().st_size > MAX_PDF_BYTES:
-            raise CommandError(_too_large(path.name, MAX_PDF_BYTES))
+            raise CommandError(
+                gettext("File %(name)s is larger than %(limit)d bytes.")
+                % {"name": path.name, "limit": MAX_PDF_BYTES}
+            )
         if root is None:
             try:
                 root = pki.pki_dir() / "root.pem"
@@ -227,6 +231,14 @@ class Command(BaseCommand):
                 )
                 % {"id": consultation_id}
             )
+        if Path(output).is_dir():
+            raise CommandError(
+                gettext(
+                    "--export: %(path)s is a directory; give the name of the zip "
+                    "file to write, such as %(example)s."
+                )
+                % {"path": Path(output), "example": Path(output) / "bundle.zip"}
+            )
         directory = Path(output).parent
         if not directory.is_dir():
             raise CommandError(
@@ -237,13 +249,46 @@ class Command(BaseCommand):
                 % {"path": directory}
             )
         files = export_bundle(consultation_id)
-        with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, data in files.items():
-                archive.writestr(name, data)
+        try:
+            with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive:
+                for name, data in files.items():
+                    archive.writestr(name, data)
+        except OSError as error:
+            raise CommandError(
+                gettext("--export: writing %(path)s failed: %(error)s")
+                % {"path": output, "error": error.strerror or error}
+            ) from error
         self.stderr.write(
             gettext("Wrote %(count)d files of consultation %(id)s to %(path)s.")
             % {"count": len(files), "id": consultation_id, "path": output}
         )
+
+
+def is_pdf(path: Path) -> bool:
+    """Return whether `path` is a file named .pdf or starting with a PDF header."""
+    if not path.is_file():
+        return False
+    if path.suffix.lower() == ".pdf":
+        return True
+    with path.open("rb") as file:
+        return file.read(5) == b"%PDF-"
+
+
+def _require_certificate_file(path: Path) -> None:
+    """Raise CommandError unless `path` is a file with a PEM or DER certificate."""
+    if not path.exists():
+        raise CommandError(gettext("File %(path)s does not exist.") % {"path": path})
+    if not path.is_file():
+        raise CommandError(
+            gettext("--root %(path)s is not a file; give the root certificate file.")
+            % {"path": path}
+        )
+    try:
+        _load_certificate(path.read_bytes())
+    except ValueError as error:
+        raise CommandError(
+            gettext("--root %(path)s is not a PEM or DER certificate.") % {"path": path}
+        ) from error
 
 
 def export_bundle(consultation_id: str) -> dict[str, bytes]:
@@ -379,10 +424,10 @@ def read_bundle(path: Path) -> dict[str, bytes]:
     return files
 
 
-def _too_large(name: str, limit: int = MAX_BUNDLE_FILE_BYTES) -> str:
+def _too_large(name: str) -> str:
     return gettext("Bundle file %(name)s is larger than %(limit)d bytes.") % {
         "name": name,
-        "limit": limit,
+        "limit": MAX_BUNDLE_FILE_BYTES,
     }
 
 
