@@ -138,6 +138,15 @@ def test_date_beyond_calendar_gives_422(client, demo, page):
     assert "date_from" in response.content.decode()
 
 
+@pytest.mark.parametrize("path", PAGES)
+def test_nul_in_district_gives_422(client, demo, path):
+    client.force_login(demo["supervisor"])
+    response = client.get(f"{path}?district=%00")
+
+    assert response.status_code == 422
+    assert "district" in response.content.decode()
+
+
 def test_bad_measure_gives_422(client, demo):
     client.force_login(demo["supervisor"])
     response = client.get("/analytics/consultations/?measure=nope")

@@ -174,6 +174,21 @@ def test_api_blank_query_lists_all(demo, api_client, statement):
         assert listed == {statement.number, other.number}, query
 
 
+@pytest.mark.parametrize("name", ["q", "service", "department"])
+def test_api_rejects_nul_in_filter(demo, api_client, statement, name):
+    # PostgreSQL fails on text that contains NUL, so no query may receive it.
+    response = api_client.login("citizen").get(
+        "/api/v1/consultations", data={name: "заявление\x00"}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["field"] == name
+
+
+def test_query_keeps_tab_between_words(demo, statement):
+    assert numbers(demo["citizen"], "заявление\tсубсидию") == [statement.number]
+
+
 def test_query_at_limit_with_spaces_around(demo, statement):
     query = "  " + "заявлениями" + " " * MAX_QUERY_CHARS
 
