@@ -11,6 +11,7 @@ from protokol.search import indexing
 from protokol.search.indexing import index_consultations, reindex_all
 from protokol.search.models import SearchDocument
 from protokol.search.services import MAX_QUERY_CHARS
+from protokol.search.text import fold
 
 
 def numbers(user, query):
@@ -36,6 +37,24 @@ def test_query_treats_yo_as_ye(demo):
 
     assert numbers(demo["citizen"], "емкости") == [found.number]
     assert numbers(demo["citizen"], "ЁМКОСТЬ") == [found.number]
+
+
+def test_query_with_latin_lookalikes_finds_cyrillic(demo, statement):
+    # "зaявление" with a Latin a, "ЗАЯВЛEНИЕ" with a Latin E.
+    assert numbers(demo["citizen"], "зaявление") == [statement.number]
+    assert numbers(demo["citizen"], "ЗАЯВЛEНИЕ") == [statement.number]
+
+
+def test_text_with_latin_lookalikes_found(demo):
+    # "Пенcия" and "стaжа" each contain one Latin letter.
+    found = open_consultation(demo["citizen"], subject="Пенcия с учётом стaжа")
+
+    assert numbers(demo["citizen"], "пенсия стажа") == [found.number]
+
+
+def test_fold_keeps_latin_words():
+    assert fold("PDF и MOCKBA") == "pdf и mockba"
+    assert fold("iPhone в Mосквe") == "iphone в москве"
 
 
 def test_every_word_must_match(demo, statement):
