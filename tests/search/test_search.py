@@ -52,6 +52,23 @@ def test_text_with_latin_lookalikes_found(demo):
     assert numbers(demo["citizen"], "пенсия стажа") == [found.number]
 
 
+def test_query_ignores_stress_and_soft_hyphen(demo, statement):
+    assert numbers(demo["citizen"], "заявле\u0301ние") == [statement.number]
+    assert numbers(demo["citizen"], "заяв\u00adление") == [statement.number]
+
+
+def test_text_with_stress_marks_found(demo):
+    found = open_consultation(demo["citizen"], subject="Пе\u0301нсия по ста\u0301жу")
+
+    assert numbers(demo["citizen"], "пенсия стажу") == [found.number]
+
+
+def test_fold_keeps_composed_letters():
+    # NFD input: и and е with combining marks compose to й and ё, then ё is е.
+    assert fold("и\u0306од е\u0308лка") == "йод елка"
+    assert fold("cafe\u0301") == "café"
+
+
 def test_fold_keeps_latin_words():
     assert fold("PDF и MOCKBA") == "pdf и mockba"
     assert fold("iPhone в Mосквe") == "iphone в москве"
