@@ -1,6 +1,7 @@
 """Input checks shared by the API, the pages and the importers."""
 
 import unicodedata
+from typing import NoReturn
 
 from django.conf import settings
 from django.utils.translation import gettext
@@ -51,12 +52,8 @@ def clean_text(value, *, field: str, max_length: int | None = None) -> str:
             % {"field": field, "length": len(value), "limit": limit},
             field=field,
         )
-    if any(unicodedata.category(c) == "Cc" and c not in "\n\r\t" for c in value):
-        raise ValidationFailed(
-            gettext("%(field)s contains control characters; remove them.")
-            % {"field": field},
-            field=field,
-        )
+    if _has_control_characters(value):
+        _reject_control_characters(field)
     if any(c in BIDI_CONTROLS for c in value):
         raise ValidationFailed(
             gettext(
@@ -67,3 +64,27 @@ def clean_text(value, *, field: str, max_length: int | None = None) -> str:
             field=field,
         )
     return value
+
+
+def check_query_text(value: str, *, field: str) -> str:
+    """Return a filter value from a query string, or raise 422 on a control character.
+
+    Tabs and line breaks pass, as in clean_text. Texts stored through
+    clean_text contain no other control character, so such a filter would
+    match nothing, and PostgreSQL fails on text that contains NUL.
+    """
+    if _has_control_characters(value):
+        _reject_control_characters(field)
+    return value
+
+
+def _has_control_characters(value: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" and c not in "\n\r\t" for c in value)
+
+
+def _reject_control_characters(field: str) -> NoReturn:
+    raise ValidationFailed(
+        gettext("%(field)s contains control characters; remove them.")
+        % {"field": field},
+        field=field,
+    )

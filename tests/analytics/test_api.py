@@ -112,6 +112,17 @@ def test_bad_filter_names_field(api_client, two_departments, query, field):
     assert response.json()["field"] == field
 
 
+@pytest.mark.parametrize("name", ["service", "department", "district", "channel"])
+@pytest.mark.parametrize("path", ["statistics", "comparison", "consultations"])
+def test_nul_in_text_filter_names_field(api_client, two_departments, name, path):
+    # PostgreSQL fails on text that contains NUL, so no query may receive it.
+    api_client.login("supervisor")
+    response = api_client.get(f"/api/v1/analytics/{path}?{name}=a%00b")
+
+    assert response.status_code == 422
+    assert response.json()["field"] == name
+
+
 def test_operator_filter_rejects_citizen_id(api_client, demo, two_departments):
     api_client.login("supervisor")
     citizen = api_client.get(

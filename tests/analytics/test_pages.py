@@ -1,7 +1,9 @@
 """The analytics pages: access, filters, charts, drill-down and exports."""
 
 import csv
+import html
 import io
+import re
 
 import pytest
 from openpyxl import load_workbook
@@ -60,6 +62,45 @@ def test_overview_renders_charts_and_totals(client, demo, two_departments):
     assert "url(#hatch)" in page
     assert "Отдел консультаций по документам" in page
     assert "Отдел консультаций по социальным вопросам" in page
+
+
+def _table_row(page: str, label: str) -> str:
+    match = re.search(rf"<tr>\s*<td>{re.escape(label)}</td>(.*?)</tr>", page, re.S)
+    assert match, f"no table row labelled {label!r}"
+    return match[1]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/analytics/?by=district",
+        "/analytics/?by=operator",
+        "/analytics/compare/?by=operator",
+    ],
+)
+def test_group_without_key_has_no_drill_link(client, demo, two_departments, path):
+    # The demo consultations have neither a district nor an assignee, so they
+    # form the group "—". No filter selects it, and a link without one would
+    # list every consultation of the selection.
+    client.force_login(demo["supervisor"])
+    response = client.get(path)
+    row = _table_row(response.content.decode(), "—")
+
+    assert response.status_code == 200
+    assert "<a " not in row
+    assert ">2<" in row
+
+
+def test_service_row_links_to_drilldown(client, demo, two_departments):
+    client.force_login(demo["supervisor"])
+    page = client.get("/analytics/?by=service").content.decode()
+    row = html.unescape(_table_row(page, "Оформление паспорта"))
+
+    assert (
+        'href="/analytics/consultations/?granularity=month&repeat_days=30&service=PAS"'
+        in row
+    )
+    assert "service=PAS&measure=overdue_open" in row
 
 
 def test_overview_has_no_citizen_data(client, demo, two_departments):
@@ -136,6 +177,15 @@ def test_date_beyond_calendar_gives_422(client, demo, page):
 
     assert response.status_code == 422
     assert "date_from" in response.content.decode()
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_nul_in_district_gives_422(client, demo, path):
+    client.force_login(demo["supervisor"])
+    response = client.get(f"{path}?district=%00")
+
+    assert response.status_code == 422
+    assert "district" in response.content.decode()
 
 
 def test_bad_measure_gives_422(client, demo):

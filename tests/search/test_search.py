@@ -11,6 +11,7 @@ from protokol.search import indexing
 from protokol.search.indexing import index_consultations, reindex_all
 from protokol.search.models import SearchDocument
 from protokol.search.services import MAX_QUERY_CHARS
+from protokol.search.text import fold
 
 
 def numbers(user, query):
@@ -36,6 +37,41 @@ def test_query_treats_yo_as_ye(demo):
 
     assert numbers(demo["citizen"], "емкости") == [found.number]
     assert numbers(demo["citizen"], "ЁМКОСТЬ") == [found.number]
+
+
+def test_query_with_latin_lookalikes_finds_cyrillic(demo, statement):
+    # "зaявление" with a Latin a, "ЗАЯВЛEНИЕ" with a Latin E.
+    assert numbers(demo["citizen"], "зaявление") == [statement.number]
+    assert numbers(demo["citizen"], "ЗАЯВЛEНИЕ") == [statement.number]
+
+
+def test_text_with_latin_lookalikes_found(demo):
+    # "Пенcия" and "стaжа" each contain one Latin letter.
+    found = open_consultation(demo["citizen"], subject="Пенcия с учётом стaжа")
+
+    assert numbers(demo["citizen"], "пенсия стажа") == [found.number]
+
+
+def test_query_ignores_stress_and_soft_hyphen(demo, statement):
+    assert numbers(demo["citizen"], "заявле\u0301ние") == [statement.number]
+    assert numbers(demo["citizen"], "заяв\u00adление") == [statement.number]
+
+
+def test_text_with_stress_marks_found(demo):
+    found = open_consultation(demo["citizen"], subject="Пе\u0301нсия по ста\u0301жу")
+
+    assert numbers(demo["citizen"], "пенсия стажу") == [found.number]
+
+
+def test_fold_keeps_composed_letters():
+    # NFD input: и and е with combining marks compose to й and ё, then ё is е.
+    assert fold("и\u0306од е\u0308лка") == "йод елка"
+    assert fold("cafe\u0301") == "café"
+
+
+def test_fold_keeps_latin_words():
+    assert fold("PDF и MOCKBA") == "pdf и mockba"
+    assert fold("iPhone в Mосквe") == "iphone в москве"
 
 
 def test_every_word_must_match(demo, statement):
@@ -172,6 +208,21 @@ def test_api_blank_query_lists_all(demo, api_client, statement):
         assert response.status_code == 200, (query, response.content)
         listed = {item["number"] for item in response.json()["items"]}
         assert listed == {statement.number, other.number}, query
+
+
+@pytest.mark.parametrize("name", ["q", "service", "department"])
+def test_api_rejects_nul_in_filter(demo, api_client, statement, name):
+    # PostgreSQL fails on text that contains NUL, so no query may receive it.
+    response = api_client.login("citizen").get(
+        "/api/v1/consultations", data={name: "заявление\x00"}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["field"] == name
+
+
+def test_query_keeps_tab_between_words(demo, statement):
+    assert numbers(demo["citizen"], "заявление\tсубсидию") == [statement.number]
 
 
 def test_query_at_limit_with_spaces_around(demo, statement):

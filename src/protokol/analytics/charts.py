@@ -13,6 +13,9 @@ HEIGHT = 220
 TOP = 24
 BOTTOM = 44
 LEFT = 12
+# Horizontal distance between two legend entries, which also leaves room for
+# each entry's text.
+LEGEND_STEP = 180
 
 DEFS = mark_safe(
     '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse"'
@@ -61,7 +64,10 @@ def grouped_bar_chart(
     """
     per_group = max((len(bars) for _, bars in groups), default=1)
     bar_width = (SLOT - 16) / per_group
-    width = LEFT * 2 + SLOT * max(len(groups), 1)
+    # A chart of few groups is widened so that the whole legend stays inside.
+    width = max(
+        LEFT * 2 + SLOT * max(len(groups), 1), LEFT * 2 + LEGEND_STEP * len(legend)
+    )
     height = TOP + HEIGHT + BOTTOM + (24 if legend else 0)
     peak = max(
         (value for _, bars in groups for value, _, _ in bars if value is not None),
@@ -114,7 +120,7 @@ def grouped_bar_chart(
             )
         )
     for position, name in enumerate(legend):
-        x = LEFT + position * 180
+        x = LEFT + position * LEGEND_STEP
         y = base + BOTTOM - 4
         fill = "url(#hatch)" if position % 2 else SOLID
         parts.append(

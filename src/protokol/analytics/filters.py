@@ -12,6 +12,7 @@ from protokol.catalog.services import check_filter_codes
 from protokol.consultations.models import Channel
 from protokol.consultations.permissions import consultation_scope
 from protokol.errors import PermissionDenied, ValidationFailed
+from protokol.validation import check_query_text
 
 GRANULARITIES = ("month", "week")
 # Dates outside these fail in date arithmetic (a day added to 9999-12-31) or
@@ -142,7 +143,8 @@ def day_start(day: date) -> datetime:
 
 def _text(params, name: str) -> str:
     value = params.get(name)
-    return "" if value is None else str(value).strip()
+    text = "" if value is None else str(value).strip()
+    return check_query_text(text, field=name)
 
 
 def _date(params, name: str) -> date | None:

@@ -96,13 +96,21 @@ def drill_url(filters: Filters, **narrow) -> str:
     return reverse("analytics:consultations") + "?" + urlencode(params)
 
 
-def _narrowing(by: str, row: dict, filters: Filters) -> dict:
+def _group_link(by: str, row: dict, filters: Filters) -> str:
+    """Return the drill-down link of a table row, or "" when no filter selects it.
+
+    The filters cannot select consultations without a district or without an
+    assignee, and a link without the group's filter would list the whole
+    selection.
+    """
+    # TODO: add filter values for "no district" and "no assignee", which the
+    # daily aggregates would need to read too, and link these groups.
     if by == "period":
         first, last = measures.period_bounds(row["key"], filters.granularity)
-        return {"date_from": first.isoformat(), "date_to": last.isoformat()}
-    if by == "operator":
-        return {"operator": row["key"]} if row["key"] is not None else {}
-    return {by: row["key"] or ""}
+        return drill_url(filters, date_from=first.isoformat(), date_to=last.isoformat())
+    if row["key"] in (None, ""):
+        return ""
+    return drill_url(filters, **{by: row["key"]})
 
 
 def _bad_request(request, form, exc: ProtokolError):
@@ -130,9 +138,9 @@ def overview(request, form, filters: Filters):
     totals, periods, rows = tables[None], tables["period"], tables[by]
     total = totals[0] if totals else None
     for row in periods:
-        row["link"] = drill_url(filters, **_narrowing("period", row, filters))
+        row["link"] = _group_link("period", row, filters)
     for row in rows:
-        row["link"] = drill_url(filters, **_narrowing(by, row, filters))
+        row["link"] = _group_link(by, row, filters)
     context = {
         "form": form,
         "filters": filters,
@@ -182,7 +190,7 @@ def compare(request, form, filters: Filters):
         return _bad_request(request, form, exc)
     rows = comparison.comparison_rows(request.user, filters, by)
     for row in rows:
-        row["link"] = drill_url(filters, **_narrowing(by, row, filters))
+        row["link"] = _group_link(by, row, filters)
     context = {
         "form": form,
         "filters": filters,
@@ -209,10 +217,10 @@ def problems(request, form, filters: Filters):
         first, last = measures.period_bounds(
             result["last_period_start"], filters.granularity
         )
-        last_period = {"date_from": first.isoformat(), "date_to": last.isoformat()}
+        last_period = {"date_from": first, "date_to": last}
     for by in comparison.PROBLEM_DIMENSIONS:
         for row in result[by]:
-            row["link"] = drill_url(filters, **last_period, **{by: row["key"] or ""})
+            row["link"] = _group_link(by, row, filters.narrowed(**last_period))
     return render(
         request,
         "analytics/problems.html",

@@ -8,6 +8,7 @@ from protokol.catalog.models import Service
 from protokol.errors import ValidationFailed
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
+from protokol.validation import check_query_text
 
 
 def ensure_service(
@@ -57,6 +58,8 @@ def check_filter_codes(*, service: str = "", department: str = "") -> None:
 
     Retired services are known: a filter still finds their old requests.
     """
+    check_query_text(service, field="service")
+    check_query_text(department, field="department")
     if service and not Service.objects.filter(code=service).exists():
         raise ValidationFailed(
             gettext("Unknown service code '%(code)s'.") % {"code": service},

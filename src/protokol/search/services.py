@@ -11,6 +11,7 @@ from django.utils.translation import gettext
 from protokol.consultations import permissions
 from protokol.errors import ValidationFailed
 from protokol.search.text import fold, stems, words
+from protokol.validation import check_query_text
 
 # Longer queries are rejected: no real search needs more, and each word costs
 # an index lookup.
@@ -107,6 +108,7 @@ def search(queryset: QuerySet, user, query: str) -> QuerySet | RankedMatches:
             % {"max": MAX_QUERY_CHARS},
             field="q",
         )
+    check_query_text(query, field="q")
     folded = " ".join(fold(query).split())
     number = NUMBER.fullmatch(folded)
     if number:

@@ -2,6 +2,7 @@
 
 from django import template
 from django.utils.formats import number_format
+from django.utils.html import conditional_escape, format_html
 
 register = template.Library()
 
@@ -30,3 +31,17 @@ def ratio(value) -> str:
     if value is None:
         return "—"
     return number_format(round(value, 2), 2)
+
+
+@register.simple_tag
+def drill(link: str, value, measure: str = ""):
+    """Render `value` as a link to its drill-down list, or as text without a link.
+
+    Groups that no filter can select, such as consultations without a
+    district, have an empty `link`.
+    """
+    if not link:
+        return conditional_escape(value)
+    if measure:
+        link = f"{link}&measure={measure}"
+    return format_html('<a href="{}">{}</a>', link, value)
