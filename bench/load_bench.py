@@ -302,7 +302,7 @@ def closed_loop(options) -> dict:
     with tempfile.TemporaryDirectory(prefix="protokol-load-") as data_dir:
         env = fresh_environment("postgresql", Path(data_dir))
         env["PROTOKOL_DATABASE_POOL"] = str(options.pool)
-        with server(env, workers=options.workers) as port:
+        with server(env, workers=options.workers, prefork=options.prefork) as port:
             return run_users(
                 port,
                 options.users,
@@ -391,7 +391,7 @@ def open_loop(options) -> dict:
         env = fresh_environment("postgresql", Path(data_dir))
         env["PROTOKOL_DATABASE_POOL"] = str(options.pool)
         with (
-            server(env, workers=options.workers) as port,
+            server(env, workers=options.workers, prefork=options.prefork) as port,
             ThreadPoolExecutor(max_workers=64) as pool,
         ):
             idle_ms = idle_healthz_ms(port)
@@ -437,6 +437,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--messages", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--prefork",
+        action="store_true",
+        help="serve with gunicorn and protokol.gunicorn_conf, which imports the "
+        "application once and forks the workers, instead of uvicorn --workers",
+    )
     parser.add_argument("--pool", type=int, default=8)
     options = parser.parse_args()
     if not postgres_available():
@@ -493,7 +499,7 @@ def main() -> None:
         details={
             **r,
             "errors": len(r["errors"]),
-            "server": "uvicorn",
+            "server": "gunicorn" if options.prefork else "uvicorn",
             "workers": options.workers,
         },
     )
