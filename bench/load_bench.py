@@ -11,13 +11,15 @@ With --users, a closed loop instead: that many users, half citizens and half
 operators, repeat a mix of list, detail, search and write requests for the
 given time: citizens add messages to their consultations and open new ones,
 operators reply. Meanwhile --sse clients keep live-update streams open, half
-on the queue page and half on a consultation page. The server's resident
-memory is read at the end, while the streams are still open.
+on the queue page and half on a consultation page. The server's memory,
+summed RSS and summed PSS of its processes, is read at the end, while the
+streams are still open.
 """
 
 import argparse
 import http.client
 import http.cookiejar
+import os
 import random
 import re
 import sys
@@ -238,8 +240,15 @@ def stream_consultation(port: int) -> int:
     return created["id"]
 
 
-def server_memory_mib(port: int) -> float:
-    """Return the resident memory of the uvicorn on `port` and its workers."""
+def server_memory(port: int) -> dict[str, float]:
+    """Return the memory of the server on `port`: its main process and children.
+
+    rss_mib sums the processes' resident set sizes, which count a page that
+    several processes share once in each of them, as forked workers do with
+    the pages they inherited. pss_mib sums their proportional set sizes from
+    /proc/PID/smaps_rollup, which split each shared page among the processes
+    that map it, so that the sum counts it once.
+    """
     processes = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -249,24 +258,43 @@ def server_memory_mib(port: int) -> float:
             except OSError:
                 continue
             parent = int(re.search(r"PPid:\s+(\d+)", status).group(1))
-            rss = re.search(r"VmRSS:\s+(\d+) kB", status)
-            processes[int(entry.name)] = (
-                parent,
-                command,
-                int(rss.group(1)) if rss else 0,
-            )
+            processes[int(entry.name)] = (parent, command)
 
-    main_pid = next(
+    # gunicorn's forked workers keep the master's command line, so the main
+    # process is the one whose parent does not run the server too.
+    servers = {
         pid
-        for pid, (_, command, _) in processes.items()
-        if any(b"uvicorn" in part for part in command) and str(port).encode() in command
-    )
-    kib = sum(
-        rss
-        for pid, (parent, _, rss) in processes.items()
+        for pid, (_, command) in processes.items()
+        if is_server_command(command, port)
+    }
+    main_pid = next(pid for pid in servers if processes[pid][0] not in servers)
+    pids = [
+        pid
+        for pid, (parent, _) in processes.items()
         if pid == main_pid or parent == main_pid
+    ]
+    rss_kib = pss_kib = 0
+    for pid in pids:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        rss_kib += int(re.search(r"^Rss:\s+(\d+) kB", rollup, re.M).group(1))
+        pss_kib += int(re.search(r"^Pss:\s+(\d+) kB", rollup, re.M).group(1))
+    return {
+        "rss_mib": rss_kib / 1024,
+        "pss_mib": pss_kib / 1024,
+        "processes": len(pids),
+    }
+
+
+def is_server_command(command: list[bytes], port: int) -> bool:
+    """Return whether `command` runs uvicorn or gunicorn on `port`.
+
+    uvicorn takes the port as `--port PORT`, gunicorn as `--bind HOST:PORT`.
+    """
+    server = any(b"uvicorn" in part or b"gunicorn" in part for part in command)
+    port_bytes = str(port).encode()
+    return server and any(
+        part == port_bytes or part.endswith(b":" + port_bytes) for part in command
     )
-    return kib / 1024
 
 
 def closed_loop(options) -> dict:
@@ -274,7 +302,7 @@ def closed_loop(options) -> dict:
     with tempfile.TemporaryDirectory(prefix="protokol-load-") as data_dir:
         env = fresh_environment("postgresql", Path(data_dir))
         env["PROTOKOL_DATABASE_POOL"] = str(options.pool)
-        with server(env, workers=options.workers) as port:
+        with server(env, workers=options.workers, prefork=options.prefork) as port:
             return run_users(
                 port,
                 options.users,
@@ -294,7 +322,7 @@ def run_users(
 
     Returns request counts, latency percentiles, the errors as text, the
     seconds until each stream's response headers arrived, and the server's
-    resident memory while the streams are open.
+    memory while the streams are open: summed RSS and summed PSS in MiB.
     """
     latencies: list[float] = []
     errors: list[str] = []
@@ -318,7 +346,7 @@ def run_users(
                     *(latencies, errors),
                 )
         elapsed = time.perf_counter() - started
-        memory = server_memory_mib(port)
+        memory = server_memory(port)
     finally:
         for stream in streams:
             stream.close()
@@ -330,7 +358,9 @@ def run_users(
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "errors": errors,
         "idle_healthz_p50_ms": idle_ms,
-        "memory_mib": memory,
+        "memory_mib": memory["rss_mib"],
+        "memory_pss_mib": memory["pss_mib"],
+        "server_processes": memory["processes"],
         "stream_headers_max_s": max(header_seconds, default=0.0),
     }
 
@@ -361,7 +391,7 @@ def open_loop(options) -> dict:
         env = fresh_environment("postgresql", Path(data_dir))
         env["PROTOKOL_DATABASE_POOL"] = str(options.pool)
         with (
-            server(env, workers=options.workers) as port,
+            server(env, workers=options.workers, prefork=options.prefork) as port,
             ThreadPoolExecutor(max_workers=64) as pool,
         ):
             idle_ms = idle_healthz_ms(port)
@@ -407,6 +437,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--messages", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--prefork",
+        action="store_true",
+        help="serve with gunicorn and protokol.gunicorn_conf, which imports the "
+        "application once and forks the workers, instead of uvicorn --workers",
+    )
     parser.add_argument("--pool", type=int, default=8)
     options = parser.parse_args()
     if not postgres_available():
@@ -415,19 +451,23 @@ def main() -> None:
     command = f"bench/load_bench.py {' '.join(sys.argv[1:]) or '(defaults)'}"
     print(f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"Machine: {machine()}")
-    print(f"Command: {command}\n")
+    print(f"Command: {command}")
+    print(
+        "Load average at the start: {:.2f}, {:.2f}, {:.2f}\n".format(*os.getloadavg())
+    )
     if options.users:
         r = closed_loop(options)
         print(
             "| users | live streams | seconds | requests/s | p50 ms | p95 ms "
-            "| p99 ms | errors | server memory MiB | slowest stream headers s |"
+            "| p99 ms | errors | server RSS MiB | server PSS MiB "
+            "| slowest stream headers s |"
         )
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         print(
             f"| {options.users} | {options.sse} | {options.seconds:g} "
             f"| {r['requests_per_s']:.1f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} "
             f"| {r['p99_ms']:.0f} | {len(r['errors'])} | {r['memory_mib']:.0f} "
-            f"| {r['stream_headers_max_s']:.2f} |"
+            f"| {r['memory_pss_mib']:.0f} | {r['stream_headers_max_s']:.2f} |"
         )
         name = "load-users"
     else:
@@ -445,6 +485,7 @@ def main() -> None:
         name = "load-rate"
     for error in r["errors"][:5]:
         print(f"  {error}", file=sys.stderr)
+    print("Load average at the end: {:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg()))
     path = write_result(
         name,
         value=r["p99_ms"],
@@ -455,7 +496,12 @@ def main() -> None:
         better="lower",
         goal="no errors",
         command=command,
-        details={**r, "errors": len(r["errors"])},
+        details={
+            **r,
+            "errors": len(r["errors"]),
+            "server": "gunicorn" if options.prefork else "uvicorn",
+            "workers": options.workers,
+        },
     )
     print(f"\nJSON: {path}")
 

@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -70,26 +71,35 @@ def server(
     app: str = "protokol.asgi:application",
     cwd: Path | None = None,
     workers: int = 1,
+    prefork: bool = False,
 ):
-    """Run uvicorn on a free loopback port; yield the port."""
+    """Run uvicorn on a free loopback port; yield the port.
+
+    With `prefork`, gunicorn with the production settings of
+    protokol.gunicorn_conf serves `app` instead. It imports the application
+    once and forks `workers` uvicorn workers.
+    """
     port = free_port()
-    process = subprocess.Popen(
-        [
-            uvicorn,
+    if prefork:
+        command = [
+            BIN / "gunicorn",
             app,
-            "--port",
-            str(port),
-            "--host",
-            "127.0.0.1",
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-        ],
+            "--config",
+            "python:protokol.gunicorn_conf",
+            "--bind",
+            f"127.0.0.1:{port}",
+        ]
+    else:
+        command = [uvicorn, app, "--port", str(port), "--host", "127.0.0.1"]
+    command += ["--workers", str(workers), "--log-level", "warning"]
+    process = subprocess.Popen(
+        command,
         env={**env, "PROTOKOL_LOG_LEVEL": "WARNING"},
         cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # A group of its own, so that a kill reaches the workers too.
+        start_new_session=True,
     )
     try:
         for _ in range(300):
@@ -109,7 +119,7 @@ def server(
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             # Open server-sent event streams can hold a graceful stop.
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
 

@@ -21,12 +21,10 @@ LOADED_ON_FIRST_USE = (
 )
 
 
-def test_server_start_leaves_heavy_packages_unloaded(tmp_path):
+def loaded_packages(start: str, tmp_path) -> set[str]:
+    """Return the top-level packages imported by a demo process that runs `start`."""
     script = (
-        "import json, sys\n"
-        "import protokol.asgi\n"
-        "from django.urls import get_resolver\n"
-        "get_resolver().url_patterns\n"
+        f"import json, sys\n{start}"
         "print(json.dumps(sorted({name.split('.')[0] for name in sys.modules})))\n"
     )
     environment = {
@@ -43,7 +41,32 @@ def test_server_start_leaves_heavy_packages_unloaded(tmp_path):
         text=True,
         check=True,
     )
+    return set(json.loads(result.stdout.splitlines()[-1]))
 
-    loaded = set(json.loads(result.stdout.splitlines()[-1]))
+
+def test_server_start_leaves_heavy_packages_unloaded(tmp_path):
+    start = (
+        "import protokol.asgi\n"
+        "from django.urls import get_resolver\n"
+        "get_resolver().url_patterns\n"
+    )
+
+    loaded = loaded_packages(start, tmp_path)
+
     assert loaded & set(LOADED_ON_FIRST_USE) == set()
     assert "django" in loaded
+
+
+def test_prefork_master_leaves_heavy_packages_unloaded(tmp_path):
+    # gunicorn's master with protokol.gunicorn_conf imports the application
+    # and runs the when_ready hook before it forks the workers.
+    start = (
+        "import protokol.asgi\n"
+        "from protokol import gunicorn_conf\n"
+        "gunicorn_conf.when_ready(None)\n"
+    )
+
+    loaded = loaded_packages(start, tmp_path)
+
+    assert loaded & set(LOADED_ON_FIRST_USE) == set()
+    assert "gunicorn" in loaded

@@ -1,6 +1,7 @@
 """Protokol served by a uvicorn subprocess on a free loopback port, for tests."""
 
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -69,12 +70,16 @@ def serve(
     cafile: Path | None = None,
     ready_path: str = "/healthz",
     options: tuple[str, ...] = (),
+    prefork_workers: int = 0,
 ) -> Iterator[Server]:
     """Run uvicorn with the demo settings under `data_dir` until the block ends.
 
     The child gets its own SQLite database under `data_dir`, so it never
     shares the test database. With `certfile` and `keyfile` it serves HTTPS,
     and the start-up check trusts `cafile`. `options` go to uvicorn too.
+    With `prefork_workers`, the child is gunicorn with the production
+    settings of protokol.gunicorn_conf, which forks that many uvicorn
+    workers, and `options` go to gunicorn.
     """
     port = free_port()
     scheme = "https" if certfile else "http"
@@ -88,19 +93,33 @@ def serve(
         "PROTOKOL_TLS": "0",
         **(env or {}),
     }
-    command = [
-        sys.executable, "-m", "uvicorn", "protokol.asgi:application",
-        "--host", HOST, "--port", str(port), "--lifespan", "off",
-    ]  # fmt: skip
-    if certfile:
-        command += ["--ssl-certfile", str(certfile), "--ssl-keyfile", str(keyfile)]
+    if prefork_workers:
+        command = [
+            sys.executable, "-m", "gunicorn", "protokol.asgi:application",
+            "--config", "python:protokol.gunicorn_conf",
+            "--bind", f"{HOST}:{port}", "--workers", str(prefork_workers),
+        ]  # fmt: skip
+        if certfile:
+            command += ["--certfile", str(certfile), "--keyfile", str(keyfile)]
+    else:
+        command = [
+            sys.executable, "-m", "uvicorn", "protokol.asgi:application",
+            "--host", HOST, "--port", str(port), "--lifespan", "off",
+        ]  # fmt: skip
+        if certfile:
+            command += ["--ssl-certfile", str(certfile), "--ssl-keyfile", str(keyfile)]
     command += options
 
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"uvicorn-{port}.log"
     with log_path.open("wb") as log_file:
+        # A process group of its own, so that a kill reaches forked workers too.
         process = subprocess.Popen(
-            command, env=child_env, stdout=log_file, stderr=subprocess.STDOUT
+            command,
+            env=child_env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             _wait_until_ready(process, base_url + ready_path, cafile, log_path)
@@ -110,7 +129,7 @@ def serve(
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
 
@@ -120,7 +139,7 @@ def _wait_until_ready(process, url: str, cafile: Path | None, log_path: Path):
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(
-                f"uvicorn exited with {process.returncode}:\n{log_path.read_text()}"
+                f"The server exited with {process.returncode}:\n{log_path.read_text()}"
             )
         try:
             with urllib.request.urlopen(url, timeout=2, context=context):
@@ -130,6 +149,6 @@ def _wait_until_ready(process, url: str, cafile: Path | None, log_path: Path):
         except (urllib.error.URLError, OSError):
             time.sleep(0.2)
     raise RuntimeError(
-        f"uvicorn did not answer {url} within {START_TIMEOUT_SECONDS} s:\n"
+        f"The server did not answer {url} within {START_TIMEOUT_SECONDS} s:\n"
         f"{log_path.read_text()}"
     )

@@ -63,7 +63,8 @@ def test_two_hundred_users_without_errors(load_bench, server_env, tmp_path):
     print(
         f"\nload smoke: {numbers['requests']} requests, "
         f"{numbers['requests_per_s']:.1f}/s, p50 {numbers['p50_ms']:.0f} ms, "
-        f"p99 {numbers['p99_ms']:.0f} ms, memory {numbers['memory_mib']:.0f} MiB, "
+        f"p99 {numbers['p99_ms']:.0f} ms, memory {numbers['memory_mib']:.0f} MiB "
+        f"RSS and {numbers['memory_pss_mib']:.0f} MiB PSS, "
         f"slowest stream headers {numbers['stream_headers_max_s']:.2f} s"
     )
     assert numbers["errors"] == [], "\n".join(numbers["errors"][:20])
