@@ -211,6 +211,7 @@ def test_verify_rate_limited(client, signed_consultation):
     response = client.get("/verify", {"number": "КП-0", "code": "X"})
     assert response.status_code == 429
     assert russian(TOO_MANY) in response.content.decode()
+    assert 0 < int(response["Retry-After"]) <= public.RATE_WINDOW_SECONDS
 
 
 TOO_MANY = "Too many checks from this address; try again in 10 minutes."

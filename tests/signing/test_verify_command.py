@@ -232,3 +232,16 @@ def test_export_write_failure_names_path(demo, pki_dir, tmp_path, monkeypatch):
         CommandError, match=f"--export: writing {output} failed: Permission denied"
     ):
         call_command("verify", export=[str(consultation.pk), str(output)])
+
+
+def test_verify_key_file_content_not_echoed(bundle, tmp_path):
+    directory = unpack(bundle, tmp_path / "bundle")
+    secret = "x" * 30 + "SECRET-TAIL-" + "y" * 200
+    key_file = tmp_path / "notes.txt"
+    key_file.write_text(f"{secret}\n")
+
+    output, error = run_verify(directory, "--key", str(key_file))
+
+    assert error is not None
+    assert "FAIL proof.txt" in output
+    assert "SECRET-TAIL" not in output

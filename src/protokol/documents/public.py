@@ -7,6 +7,8 @@ or any other personal data.
 
 import hashlib
 import hmac
+import math
+import time
 from dataclasses import dataclass
 
 import structlog
@@ -35,8 +37,14 @@ TYPED_CODE_TABLE = str.maketrans({"0": "O", "1": "I", "8": "B", "-": None})
 
 
 class TooManyRequests(ProtokolError):
+    """The client used up its checks; `retry_after` is the seconds to wait."""
+
     status = 429
     code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,8 @@ def check_rate(client: str) -> None:
     default local-memory backend; a shared cache makes it per installation.
     """
     key = "public-verify:" + hashlib.sha256(client.encode()).hexdigest()
+    # The window's end, so that a rejected client learns when it reopens.
+    cache.add(key + ":end", time.time() + RATE_WINDOW_SECONDS, RATE_WINDOW_SECONDS)
     cache.add(key, 0, RATE_WINDOW_SECONDS)
     try:
         count = cache.incr(key)
@@ -73,8 +83,10 @@ def check_rate(client: str) -> None:
         cache.add(key, 1, RATE_WINDOW_SECONDS)
         count = 1
     if count > RATE_LIMIT:
+        window_end = cache.get(key + ":end", time.time() + RATE_WINDOW_SECONDS)
         raise TooManyRequests(
-            gettext("Too many checks from this address; try again in 10 minutes.")
+            gettext("Too many checks from this address; try again in 10 minutes."),
+            retry_after=max(1, math.ceil(window_end - time.time())),
         )
 
 

@@ -57,7 +57,10 @@ def verify_page(request):
         status = error.status
     if any(form.errors for form in (code_form, upload_form)) and status == 200:
         status = 422
-    return render(request, "web/verify.html", context, status=status)
+    response = render(request, "web/verify.html", context, status=status)
+    if isinstance(context.get("error"), public.TooManyRequests):
+        response["Retry-After"] = str(context["error"].retry_after)
+    return response
 
 
 def _check_upload(request, form):
