@@ -37,7 +37,7 @@ TYPED_CODE_TABLE = str.maketrans({"0": "O", "1": "I", "8": "B", "-": None})
 
 
 class TooManyRequests(ProtokolError):
-    """The client used up its checks; `retry_after` is the seconds to wait."""
+    """Rejection of a client that used up its checks, with the seconds to wait."""
 
     status = 429
     code = "too_many_requests"
