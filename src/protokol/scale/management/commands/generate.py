@@ -66,7 +66,7 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(str(error)) from None
         self.stdout.write(
-            f"Created {report.consultations} consultations of {report.citizens} "
-            f"citizens with {report.messages} messages and {report.transitions} "
-            f"transitions in {report.seconds:.1f} s."
+            f"Created in {report.seconds:.1f} s: consultations {report.consultations}, "
+            f"citizens {report.citizens}, messages {report.messages}, "
+            f"transitions {report.transitions}."
         )
