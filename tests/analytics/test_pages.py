@@ -249,6 +249,16 @@ def test_problems_bad_threshold_gives_422(client, demo):
     assert "min_count" in response.content.decode()
 
 
+def test_problems_min_count_names_whole_minimum(client, demo, english_pages):
+    client.force_login(demo["supervisor"])
+    response = client.get("/analytics/problems/?min_count=0")
+
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert "min_count must be a number of at least 1." in page
+    assert "at least 1.0" not in page
+
+
 def test_problems_page_keeps_thresholds(client, demo):
     client.force_login(demo["supervisor"])
     page = client.get("/analytics/problems/?threshold=2&min_count=3").content.decode()

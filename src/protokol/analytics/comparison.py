@@ -124,7 +124,7 @@ DEFAULT_MIN_COUNT = 5
 def problem_parameters(params) -> tuple[float, int]:
     """Return the threshold and minimum count from query parameters, or defaults."""
     threshold = _number(params, "threshold", DEFAULT_THRESHOLD, low=1.0)
-    min_count = _number(params, "min_count", DEFAULT_MIN_COUNT, low=1.0)
+    min_count = _number(params, "min_count", DEFAULT_MIN_COUNT, low=1)
     if min_count != int(min_count):
         raise ValidationFailed(
             gettext("min_count must be a whole number."), field="min_count"
@@ -132,7 +132,7 @@ def problem_parameters(params) -> tuple[float, int]:
     return threshold, int(min_count)
 
 
-def _number(params, name: str, default: float, low: float) -> float:
+def _number(params, name: str, default: float, low: float | int) -> float:
     value = params.get(name)
     if value in (None, ""):
         return default
