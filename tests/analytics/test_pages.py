@@ -8,6 +8,7 @@ import re
 import pytest
 from openpyxl import load_workbook
 
+from protokol.analytics import exports
 from protokol.consultations import services
 
 pytestmark = pytest.mark.django_db
@@ -265,3 +266,11 @@ def test_problems_page_keeps_thresholds(client, demo):
 
     assert 'name="threshold" id="id_threshold" value="2"' in page
     assert 'name="min_count" id="id_min_count" value="3"' in page
+
+
+def test_exports_round_floating_point_noise():
+    lines = [["Код", "Услуга", "Обработка"], ["A", "Пособие", 2449989.200000001]]
+
+    text = exports.to_csv(lines).decode("utf-8-sig")
+
+    assert text.splitlines()[1] == "A,Пособие,2449989.2"

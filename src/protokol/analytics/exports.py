@@ -81,8 +81,15 @@ def to_xlsx(lines: list[list], sheet_title: str) -> bytes:
     return buffer.getvalue()
 
 
+# Decimal places of numbers in the files. Medians interpolated in floating
+# point end in noise such as 2449989.200000001, which the pages round away.
+EXPORT_DECIMALS = 6
+
+
 def _cell(value):
     # Text that starts like a formula is stored as text, never evaluated.
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
         return "'" + value
+    if isinstance(value, float):
+        return round(value, EXPORT_DECIMALS)
     return value
