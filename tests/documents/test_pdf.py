@@ -389,3 +389,20 @@ def test_label_sets_match():
     for key, value in ru.items():
         if isinstance(value, dict):
             assert value.keys() == en[key].keys(), key
+
+
+def test_compressed_stream_built_once():
+    import pydyf
+
+    document = pydyf.PDF()
+    stream = pydyf.Stream([b"BT /F1 12 Tf (text) Tj ET"] * 50, compress=True)
+    plain = pydyf.Stream([b"raw"], compress=False)
+    document.add_object(stream)
+    document.add_object(plain)
+    expected = stream.data
+
+    pdf._compress_streams_once(document)
+
+    assert stream.data == expected
+    assert stream.data is stream.data
+    assert type(plain) is pydyf.Stream

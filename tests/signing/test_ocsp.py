@@ -85,6 +85,21 @@ def test_revoked_certificate_reported_revoked(pki_dir, db):
     assert response.revocation_reason == x509.ReasonFlags.key_compromise
 
 
+def test_staff_member_status_good_and_seal_reads_no_staff_file(pki_dir, db):
+    member = pki.issue_user_certificate(staff_member("ocspmember"))
+    seal = pki.organisation_identity("seal").certificate
+    # A staff file that does not parse: every sealed copy asks about the seal,
+    # which must not depend on reading each staff member's certificate.
+    (pki_dir / "users" / "unreadable.pem").write_bytes(b"not a certificate")
+
+    seal_status = ocsp.certificate_response(seal).certificate_status
+    (pki_dir / "users" / "unreadable.pem").unlink()
+    member_status = ocsp.certificate_response(member).certificate_status
+
+    assert seal_status == x509_ocsp.OCSPCertStatus.GOOD
+    assert member_status == x509_ocsp.OCSPCertStatus.GOOD
+
+
 def test_unknown_serial_and_malformed_request(pki_dir, db):
     stranger = pki.issue_user_certificate(staff_member("ocspstranger"))
     (pki_dir / "users" / "ocspstranger.pem").unlink()

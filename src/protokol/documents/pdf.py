@@ -411,9 +411,11 @@ def render_copy(
     )
 
     created = timezone.now().astimezone(UTC).replace(microsecond=0)
+    # Without a fetcher, each Attachment builds a urllib opener of its own.
     attachments = [
         Attachment(
             file_obj=io.BytesIO(item.content),
+            url_fetcher=fetcher,
             name=item.name,
             description=item.description,
             created=created,
@@ -481,6 +483,37 @@ def _tidy_pdf(document, pdf, *, media_types: dict[str, str], producer) -> None:
         if replaced == metadata.stream:
             raise RuntimeError(f"the XMP metadata has no {weasyprint_name}")
         metadata.stream = replaced
+
+    _compress_streams_once(pdf)
+
+
+def _compress_streams_once(pdf) -> None:
+    """Make each compressed stream of `pdf` keep its data once it is built.
+
+    pydyf compresses a stream every time its data is read, and for PDF/A it
+    reads all of them twice: once to write them, once to hash them for the
+    trailer /ID. Compressing again cost about 3 ms of a 10-message copy.
+    Nothing changes a stream after the finisher, so the first result stands.
+    """
+    import pydyf
+
+    stream_class = _stream_with_kept_data()
+    for pdf_object in pdf.objects:
+        if type(pdf_object) is pydyf.Stream and pdf_object.compress:
+            pdf_object.__class__ = stream_class
+
+
+@functools.cache
+def _stream_with_kept_data() -> type:
+    """Return a pydyf Stream whose data is built at the first read and kept."""
+    import pydyf
+
+    class StreamWithKeptData(pydyf.Stream):
+        @functools.cached_property
+        def data(self) -> bytes:
+            return pydyf.Stream.data.fget(self)
+
+    return StreamWithKeptData
 
 
 def _pdf_name(text: str) -> str:
