@@ -105,6 +105,17 @@ class PayloadTooLarge(ProtokolError):
     code = "payload_too_large"
 
 
+class TooManyRequests(ProtokolError):
+    """Rejection of a client over a rate or attempt limit, with the seconds to wait."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None):
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+
+
 class UnsupportedMediaType(ProtokolError):
     status = 415
     code = "unsupported_media_type"

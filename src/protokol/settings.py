@@ -523,7 +523,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "protokol.analytics.replica.AnalyticsReplicaMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
-    # Last, as django-axes requires: turns a locked-out attempt into a 429 page.
+    # Last, as django-axes requires: turns a locked-out attempt into a 429
+    # response from AXES_LOCKOUT_CALLABLE.
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -597,15 +598,20 @@ DEFAULT_FROM_EMAIL = CONFIG.email_from
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
-    # First: rejects a locked-out user name and address before any password check.
-    "protokol.accounts.lockout.LockoutBackend",
+    # First: rejects a locked-out user name and address before any password
+    # check. It raises ValueError when authenticate() gets no request, so no
+    # password check can skip the failure count.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = CONFIG.login_failure_limit
 AXES_COOLOFF_TIME = timedelta(minutes=CONFIG.login_lockout_minutes)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "protokol.web.identity_views.lockout_page"
+# Each attempt during a lockout counts as a failure and starts the cool-off
+# again, so the API's Retry-After is the whole cool-off.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+AXES_LOCKOUT_CALLABLE = "protokol.accounts.lockout.lockout_response"
 AXES_VERBOSE = False
 # Staff must confirm a TOTP code after signing in, except in demo mode.
 STAFF_OTP_REQUIRED = not DEMO

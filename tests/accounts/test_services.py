@@ -3,6 +3,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import transaction
+from django.test import RequestFactory
 from django.utils import timezone
 
 from protokol.accounts.models import ApiToken, Department, User
@@ -19,18 +20,23 @@ from protokol.journal.models import JournalEntry
 from protokol.journal.services import with_payloads
 
 
+def token_request():
+    """Return a request as POST /api/v1/auth/token receives it from 127.0.0.1."""
+    return RequestFactory().post("/api/v1/auth/token")
+
+
 def last_entry() -> JournalEntry:
     return with_payloads([JournalEntry.objects.order_by("-index").first()])[0]
 
 
 def test_issue_token_returns_working_token(demo):
-    token = issue_token("operator", "demo")
+    token = issue_token(token_request(), "operator", "demo")
 
     assert user_for_token(token) == demo["operator"]
 
 
 def test_issue_token_stores_only_hash(demo):
-    token = issue_token("operator", "demo")
+    token = issue_token(token_request(), "operator", "demo")
 
     stored = ApiToken.objects.get()
     assert stored.key_hash == hashlib.sha256(token.encode()).hexdigest()
@@ -38,7 +44,7 @@ def test_issue_token_stores_only_hash(demo):
 
 
 def test_issue_token_sets_expiry_from_config(demo, settings):
-    issue_token("operator", "demo")
+    issue_token(token_request(), "operator", "demo")
 
     stored = ApiToken.objects.get()
     lifetime = timedelta(hours=settings.CONFIG.token_ttl_hours)
@@ -46,7 +52,7 @@ def test_issue_token_sets_expiry_from_config(demo, settings):
 
 
 def test_issue_token_journals_entry(demo):
-    issue_token("operator", "demo")
+    issue_token(token_request(), "operator", "demo")
 
     entry = last_entry()
     assert entry.action == "token:create"
@@ -55,7 +61,7 @@ def test_issue_token_journals_entry(demo):
 
 def test_issue_token_bad_password_rejected(demo):
     with pytest.raises(NotAuthenticated) as caught:
-        issue_token("operator", "wrong")
+        issue_token(token_request(), "operator", "wrong")
 
     assert caught.value.status == 401
     assert caught.value.field == "password"
@@ -64,7 +70,7 @@ def test_issue_token_bad_password_rejected(demo):
 
 def test_issue_token_bad_password_journaled(demo):
     with pytest.raises(NotAuthenticated):
-        issue_token("operator", "wrong")
+        issue_token(token_request(), "operator", "wrong")
 
     entry = last_entry()
     assert entry.action == "user:login_failed"
@@ -76,9 +82,9 @@ def test_issue_token_bad_password_journaled(demo):
 
 def test_issue_token_unknown_user_same_error(demo):
     with pytest.raises(NotAuthenticated) as unknown:
-        issue_token("nobody", "demo")
+        issue_token(token_request(), "nobody", "demo")
     with pytest.raises(NotAuthenticated) as wrong:
-        issue_token("operator", "wrong")
+        issue_token(token_request(), "operator", "wrong")
 
     assert unknown.value.as_dict() == wrong.value.as_dict()
 
@@ -93,7 +99,7 @@ def test_issue_token_unknown_user_same_error(demo):
 )
 def test_issue_token_empty_input_rejected(demo, username, password, field):
     with pytest.raises(ValidationFailed) as caught:
-        issue_token(username, password)
+        issue_token(token_request(), username, password)
 
     assert caught.value.field == field
 
@@ -104,7 +110,7 @@ def test_issue_token_inactive_user_rejected(demo):
     user.save()
 
     with pytest.raises(NotAuthenticated):
-        issue_token("operator", "demo")
+        issue_token(token_request(), "operator", "demo")
 
 
 def test_user_for_token_unknown_none(demo):
@@ -112,14 +118,14 @@ def test_user_for_token_unknown_none(demo):
 
 
 def test_user_for_token_expired_none(demo):
-    token = issue_token("operator", "demo")
+    token = issue_token(token_request(), "operator", "demo")
     ApiToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
 
     assert user_for_token(token) is None
 
 
 def test_user_for_token_deactivated_none(demo):
-    token = issue_token("operator", "demo")
+    token = issue_token(token_request(), "operator", "demo")
     User.objects.filter(username="operator").update(is_active=False)
 
     assert user_for_token(token) is None

@@ -4,6 +4,7 @@ import threading
 
 import pytest
 from django.db import connection
+from django.test import RequestFactory
 
 from protokol.accounts import services as accounts
 from protokol.accounts.models import User
@@ -142,7 +143,9 @@ def test_concurrent_writers_never_deadlock(committed_db):
         try:
             barrier.wait()
             for round_ in range(5):
-                accounts.issue_token("citizen", "demo")
+                accounts.issue_token(
+                    RequestFactory().post("/api/v1/auth/token"), "citizen", "demo"
+                )
                 target = consultations[(number + round_) % len(consultations)]
                 services.add_message(
                     citizen, target.pk, text=f"Дополнение {round_}", visibility="public"

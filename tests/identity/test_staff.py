@@ -1,6 +1,7 @@
 """Staff sign-in: the organisation's OpenID provider, TOTP and the lockout."""
 
 import pytest
+from django.test import RequestFactory
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -182,7 +183,9 @@ def test_session_token_rejects_bearer(client, demo, otp_required):
 
 def test_staff_token_without_code_rejected(client, demo, settings, english_pages):
     # A token created in demo mode, used after the second factor is required.
-    demo_token = issue_token("operator", "demo")
+    demo_token = issue_token(
+        RequestFactory().post("/api/v1/auth/token"), "operator", "demo"
+    )
     settings.STAFF_OTP_REQUIRED = True
 
     response = bearer_get(client, demo_token, "/api/v1/consultations")
@@ -193,7 +196,7 @@ def test_staff_token_without_code_rejected(client, demo, settings, english_pages
 
 
 def test_citizen_token_needs_no_code(client, demo, otp_required):
-    token = issue_token("citizen", "demo")
+    token = issue_token(RequestFactory().post("/api/v1/auth/token"), "citizen", "demo")
 
     assert bearer_get(client, token, "/api/v1/consultations").status_code == 200
 

@@ -17,6 +17,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.signals import request_finished
 from django.db import close_old_connections, transaction
 from django.shortcuts import resolve_url
+from django.test import RequestFactory
 from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 
@@ -253,8 +254,9 @@ def make_targets(users: dict[str, User]) -> SimpleNamespace:
 
 def tokens_for(users: dict[str, User]) -> dict[str, str]:
     """Return a bearer token for every actor with an account."""
+    request = RequestFactory().post("/api/v1/auth/token")
     return {
-        actor.username: issue_token(actor.username, "demo")
+        actor.username: issue_token(request, actor.username, "demo")
         for actor in ACTORS
         if actor.username
     }

@@ -7,9 +7,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from protokol.accounts import lockout
 from protokol.accounts.models import ApiToken, Department, Role, User
 from protokol.errors import NotAuthenticated, ValidationFailed
 from protokol.journal import services as journal
@@ -21,8 +23,14 @@ def _hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def issue_token(username: str, password: str) -> str:
-    """Check the password and return a new bearer token; 401 when they do not match."""
+def issue_token(request: HttpRequest, username: str, password: str) -> str:
+    """Check the password and return a new bearer token.
+
+    Raises NotAuthenticated (401) when the user name and password do not
+    match, and TooManyRequests (429) when django-axes has locked out the user
+    name and the request's client address. `request` is the HTTP request that
+    carried the password.
+    """
     if not isinstance(username, str) or not username.strip():
         raise ValidationFailed(
             gettext("%(field)s must not be empty.") % {"field": "username"},
@@ -36,7 +44,7 @@ def issue_token(username: str, password: str) -> str:
     ensure_encodable(username, field="username")
     ensure_encodable(password, field="password")
 
-    user = authenticate(username=username, password=password)
+    user = authenticate(request, username=username, password=password)
     if user is None:
         journal.record_now(
             JournalAction.USER_LOGIN_FAILED,
@@ -46,9 +54,14 @@ def issue_token(username: str, password: str) -> str:
             object_label=username[:150],
             after={"via": "api"},
         )
+        if lockout.is_locked_out(request):
+            raise lockout.lockout_error(request)
         raise NotAuthenticated(
             gettext("Invalid username or password."), field="password"
         )
+    # The password matched, so the failure count starts again, as on the
+    # sign-in page, even when a staff account still lacks its second factor.
+    lockout.record_api_sign_in(request, user)
 
     if settings.STAFF_OTP_REQUIRED and user.is_staff_member:
         journal_failed_login(username, via="api", reason="second_factor_required")

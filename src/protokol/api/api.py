@@ -30,6 +30,7 @@ from protokol.errors import (
     PayloadTooLarge,
     PermissionDenied,
     ProtokolError,
+    TooManyRequests,
 )
 from protokol.journal.api import router as journal_router
 from protokol.journal.queries import consultation_journal
@@ -60,7 +61,15 @@ def _error(request, status: int, code: str, message: str, field=None, **extra):
 
 @api.exception_handler(ProtokolError)
 def on_domain_error(request, exc: ProtokolError):
-    return api.create_response(request, exc.as_dict(), status=exc.status)
+    return error_response(request, exc)
+
+
+def error_response(request, exc: ProtokolError):
+    """Return the API's JSON error response for a domain error."""
+    response = api.create_response(request, exc.as_dict(), status=exc.status)
+    if isinstance(exc, TooManyRequests):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(NinjaValidationError)
@@ -149,10 +158,18 @@ def _consultation_out(c: Consultation) -> dict:
     }
 
 
-@api.post("/auth/token", auth=None, response={200: s.TokenOut, 401: s.ErrorOut})
+@api.post(
+    "/auth/token",
+    auth=None,
+    response={200: s.TokenOut, 401: s.ErrorOut, 429: s.ErrorOut},
+)
 def create_token(request, body: s.TokenIn):
-    """Exchange a username and password for a bearer token."""
-    return {"token": issue_token(body.username, body.password)}
+    """Exchange a username and password for a bearer token.
+
+    Failed attempts count towards the same lockout as the sign-in page, and a
+    locked-out user name and address get 429 with Retry-After in seconds.
+    """
+    return {"token": issue_token(request, body.username, body.password)}
 
 
 @api.post(

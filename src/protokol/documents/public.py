@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.translation import gettext, gettext_lazy
 
-from protokol.errors import PayloadTooLarge, ProtokolError, ValidationFailed
+from protokol.errors import PayloadTooLarge, TooManyRequests, ValidationFailed
 from protokol.signing.management.commands.verify import Check
 
 log = structlog.get_logger(__name__)
@@ -34,17 +34,6 @@ RATE_WINDOW_SECONDS = 600
 # The misread digits of a typed code as letters, and hyphens between its
 # groups removed.
 TYPED_CODE_TABLE = str.maketrans({"0": "O", "1": "I", "8": "B", "-": None})
-
-
-class TooManyRequests(ProtokolError):
-    """Rejection of a client that used up its checks, with the seconds to wait."""
-
-    status = 429
-    code = "too_many_requests"
-
-    def __init__(self, message: str, *, retry_after: int):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
