@@ -185,6 +185,29 @@ def test_assign_signer_rejected_over_api(demo, opened):
     assert not JournalEntry.objects.filter(action="dispute:assign").exists()
 
 
+@pytest.mark.parametrize(
+    "expert",
+    [
+        "reviewer\x00b",
+        "\x07",
+        "x" * 100_000,
+        "   ",
+    ],
+)
+def test_assign_malformed_username_rejected(demo, opened, expert):
+    response = login("supervisor").post(
+        f"/disputes/{opened.pk}/expert", {"expert": expert}
+    )
+
+    assert response.status_code == 422, response.content
+    assert response.json()["field"] == "expert"
+    # The error names the field, and a long value is not sent back.
+    assert len(response.content) < 1000
+    opened.refresh_from_db()
+    assert opened.expert_id is None
+    assert not JournalEntry.objects.filter(action="dispute:assign").exists()
+
+
 def test_empty_conclusion_rejected(demo, expert, opened):
     services.assign_expert(demo["supervisor"], opened.pk, expert=expert.username)
 

@@ -273,7 +273,13 @@ def assign_expert(actor, dispute_id, *, expert: str) -> Dispute:
 
 
 def _qualified_expert(dispute: Dispute, username: str) -> User:
-    username = (username or "").strip()
+    # Checked as text first: PostgreSQL rejects a NUL in a query parameter,
+    # and the messages below quote the username.
+    username = clean_text(
+        username,
+        field="expert",
+        max_length=User._meta.get_field("username").max_length,
+    )
     user = User.objects.filter(username=username, is_active=True).first()
     if user is None:
         raise ValidationFailed(
