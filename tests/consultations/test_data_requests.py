@@ -108,6 +108,20 @@ def test_invalid_request_names_field(api_client, social, body, field):
     assert not DataRequest.objects.exists()
 
 
+def test_request_with_many_unknown_fields_rejected(api_client, social):
+    names = [f"field{i}" for i in range(20_000)]
+
+    response = api_client.login("operator").post(
+        f"{base(social)}/data-request", {"fields": names, "comment": "Поля"}
+    )
+
+    assert response.status_code == 422, response.content[:300]
+    assert response.json()["field"] == "fields"
+    # One error for the list, not one per name that repeats the allowed ones.
+    assert len(response.content) < 2000
+    assert not DataRequest.objects.exists()
+
+
 def test_request_on_stale_version_conflicts(api_client, social):
     response = api_client.login("operator").post(
         f"{base(social)}/data-request",
@@ -205,6 +219,20 @@ def test_invalid_answer_names_field(api_client, requested, values, field):
     assert refreshed(requested).status == Status.DATA_REQUESTED
     assert not CollectedData.objects.filter(consultation=requested).exists()
     assert JournalEntry.objects.count() == entries
+
+
+def test_answer_with_many_unknown_values_rejected(api_client, requested):
+    values = {f"field{i}": "1" for i in range(20_000)}
+
+    response = api_client.login("citizen").post(
+        f"{base(requested)}/data-request/answer", {"values": {"snils": SNILS, **values}}
+    )
+
+    assert response.status_code == 422, response.content[:300]
+    assert response.json()["field"] == "values"
+    assert len(response.content) < 2000
+    assert refreshed(requested).status == Status.DATA_REQUESTED
+    assert not CollectedData.objects.filter(consultation=requested).exists()
 
 
 def test_answer_without_document_names_it(api_client, requested):

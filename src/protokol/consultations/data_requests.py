@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext
 
-from protokol.catalog.fields import value_kinds
+from protokol.catalog.fields import MAX_FIELDS, value_kinds
 from protokol.consultations import attachments, encryption, permissions
 from protokol.consultations.models import (
     DataRequest,
@@ -143,6 +143,14 @@ def _create_request(actor, consultation, comment: str, data: dict) -> dict:
     ):
         raise ValidationFailed(
             gettext("fields must be a list of field names."), field="fields"
+        )
+    # A service has at most MAX_FIELDS fields, and each unknown name below
+    # gets an error of its own, so a longer list is rejected as a whole.
+    if len(fields) > MAX_FIELDS:
+        raise ValidationFailed(
+            gettext("fields lists %(count)d names; a service has at most %(max)d.")
+            % {"count": len(fields), "max": MAX_FIELDS},
+            field="fields",
         )
     if not isinstance(names, list | tuple) or len(names) > MAX_DOCUMENTS:
         raise ValidationFailed(

@@ -22,6 +22,9 @@ from protokol.validation import clean_text
 SEPARATORS = re.compile(r"[\s\-–—.,()/№#]+")
 MAX_ADDRESS_CHARS = 500
 MAX_TEXT_CHARS = 500
+# Maximum number of names in one values object, twice the maximum number
+# of fields a service may define (catalog.fields.MAX_FIELDS is 50).
+MAX_VALUES = 100
 
 INN10_WEIGHTS = (2, 4, 10, 3, 5, 9, 4, 6, 8)
 INN11_WEIGHTS = (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
@@ -332,6 +335,14 @@ def clean_values(
     if not isinstance(values, dict):
         raise ValidationFailed(
             gettext("values must be an object of field names and strings."),
+            field="values",
+        )
+    # Each unknown name gets an error of its own that lists the allowed ones,
+    # so a huge object is rejected as a whole.
+    if len(values) > MAX_VALUES:
+        raise ValidationFailed(
+            gettext("values has %(count)d fields; the maximum is %(max)d.")
+            % {"count": len(values), "max": MAX_VALUES},
             field="values",
         )
     kinds = kinds or {}
