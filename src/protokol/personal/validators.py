@@ -54,6 +54,16 @@ def _digits(value, field: str, rule: str) -> str:
     return digits
 
 
+def _reject_zeros(digits: str, field: str) -> None:
+    """Raise 422 for a number of zeros only, whose check digits would match."""
+    if digits.strip("0") == "":
+        raise ValidationFailed(
+            gettext("%(field)s contains only zeros; give the real number.")
+            % {"field": field},
+            field=field,
+        )
+
+
 def _wrong_length(field: str, count: int, rule: str) -> ValidationFailed:
     return ValidationFailed(
         gettext("%(field)s has %(count)d digits; %(rule)s.")
@@ -79,6 +89,7 @@ def normalise_inn(value, field: str = "inn") -> str:
         ] == _check_digit(digits, INN12_WEIGHTS)
     else:
         raise _wrong_length(field, len(digits), rule)
+    _reject_zeros(digits, field)
     if not valid:
         raise ValidationFailed(
             gettext("%(field)s: the check digits do not match; check the number.")
@@ -105,6 +116,7 @@ def normalise_snils(value, field: str = "snils") -> str:
             % {"field": field, "count": len(digits)},
             field=field,
         )
+    _reject_zeros(digits, field)
     number, checksum = digits[:9], digits[9:]
     if int(number) > SNILS_CHECKSUM_FROM and snils_checksum(number) != checksum:
         raise ValidationFailed(
@@ -129,6 +141,7 @@ def normalise_passport(value, field: str = "passport") -> str:
             % {"field": field, "count": len(digits)},
             field=field,
         )
+    _reject_zeros(digits, field)
     return digits
 
 
@@ -186,6 +199,7 @@ def normalise_ogrn(value, field: str = "ogrn") -> str:
         valid = int(digits[:14]) % 13 % 10 == int(digits[14])
     else:
         raise _wrong_length(field, len(digits), rule)
+    _reject_zeros(digits, field)
     if not valid:
         raise ValidationFailed(
             gettext("%(field)s: the check digit does not match; check the number.")
