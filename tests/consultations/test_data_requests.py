@@ -1,6 +1,7 @@
 """Data requests through the API: asking, answering, the checklist and prefill."""
 
 import pytest
+from django.utils import translation
 
 from protokol.accounts import identifiers
 from protokol.consultations import data_requests, personal_data, services
@@ -556,3 +557,24 @@ def test_citizen_adds_files_after_answer(api_client, demo, requested):
     assert note.status_code == 201
     detail = api_client.login("operator2").get(base(moved)).json()
     assert "ещё.pdf" in [a["name"] for a in detail["attachments"]]
+
+
+def test_file_document_named_in_reader_language(demo, requested):
+    # The operator asked in Russian; an English reader gets the English label.
+    with translation.override("en"):
+        detail = data_requests.request_detail(demo["citizen"], requested)
+
+    names = [item["name"] for item in detail["checklist"]]
+    assert names == ["Income statement", "Справка из школы"]
+    assert [item["name"] for item in detail["request"]["documents"]] == names
+
+
+def test_answer_form_names_file_in_page_language(client, demo, requested):
+    client.force_login(demo["citizen"])
+
+    page = client.get(
+        f"/consultations/{requested.pk}/", HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+
+    assert "Income statement *" in page
+    assert "Справка о доходах" not in page

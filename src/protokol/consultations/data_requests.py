@@ -294,7 +294,7 @@ def _apply_answer(actor, consultation, data: Answer) -> dict:
                     "message": gettext(
                         "documents.%(id)s (%(name)s) is required: upload the file."
                     )
-                    % {"id": document.pk, "name": document.name},
+                    % {"id": document.pk, "name": document_name(document, service)},
                 }
             )
     if errors:
@@ -327,7 +327,7 @@ def document_for_upload(actor, consultation, document_id) -> RequestedDocument:
     if document.status == DocumentStatus.ACCEPTED:
         raise Conflict(
             gettext("Document '%(name)s' is accepted already; it needs no new file.")
-            % {"name": document.name},
+            % {"name": document_name(document, consultation.service)},
             field="document",
         )
     return document
@@ -422,7 +422,7 @@ def review_document(
                     "Document '%(name)s' has no file yet; it can be reviewed once "
                     "the citizen uploads one."
                 )
-                % {"name": document.name},
+                % {"name": document_name(document, consultation.service)},
                 field="status",
             )
 
@@ -446,11 +446,14 @@ def review_document(
 
 def checklist(consultation) -> list[RequestedDocument]:
     """Return every requested document of the consultation, oldest first."""
-    return list(
+    documents = list(
         RequestedDocument.objects.filter(consultation=consultation).select_related(
             "attachment"
         )
     )
+    for document in documents:
+        document.consultation = consultation
+    return documents
 
 
 def pending_documents(consultation) -> list[RequestedDocument]:
@@ -458,11 +461,23 @@ def pending_documents(consultation) -> list[RequestedDocument]:
     return [d for d in checklist(consultation) if d.status in PENDING]
 
 
+def document_name(document: RequestedDocument, service=None) -> str:
+    """Return a requested document's name in the active language.
+
+    A document picked from a file field of the service takes the field's
+    label in the reader's language, not the one of the operator who asked.
+    A name the operator typed stays as typed.
+    """
+    service = service or document.consultation.service
+    definition = service.field(document.field) if document.field else None
+    return definition.localized_label() if definition else document.name
+
+
 def document_detail(document: RequestedDocument) -> dict:
     """Return a checklist entry as plain data."""
     return {
         "id": document.pk,
-        "name": document.name,
+        "name": document_name(document),
         "field": document.field,
         "status": document.status,
         "status_label": str(DocumentStatus(document.status).label),
