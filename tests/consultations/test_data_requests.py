@@ -308,6 +308,20 @@ def test_upload_marks_document_received(api_client, demo, requested):
     assert entry.actor_id == demo["citizen"].pk
 
 
+def test_upload_after_withdrawal_conflicts(api_client, demo, requested):
+    document = documents_of(requested)["Справка из школы"]
+    act(demo["citizen"], requested, "withdraw", "Вопрос решён")
+
+    response = upload_for(api_client.login("citizen"), requested, document)
+
+    assert response.status_code == 409, response.content
+    assert response.json()["field"] == "status"
+    document.refresh_from_db()
+    assert document.status == DocumentStatus.REQUESTED
+    assert document.attachment_id is None
+    assert not requested.attachments.exists()
+
+
 def test_operator_accepts_and_rejects(api_client, requested):
     income = documents_of(requested)["Справка о доходах"]
     school = documents_of(requested)["Справка из школы"]

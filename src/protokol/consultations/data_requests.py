@@ -323,6 +323,13 @@ def _apply_answer(actor, consultation, data: Answer) -> dict:
 
 def document_for_upload(actor, consultation, document_id) -> RequestedDocument:
     """Return the requested document a new file answers; 404 or 409 if it cannot."""
+    # The same rule as review_document: a withdrawn consultation's checklist
+    # is final, although a plain attachment may still be added.
+    if consultation.status == Status.WITHDRAWN:
+        raise Conflict(
+            gettext("The consultation is withdrawn; its documents stay as they are."),
+            field="status",
+        )
     document = _document(consultation, document_id)
     if document.status == DocumentStatus.ACCEPTED:
         raise Conflict(
