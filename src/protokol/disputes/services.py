@@ -296,11 +296,19 @@ def _qualified_expert(dispute: Dispute, username: str) -> User:
             % {"username": username, "role": user.get_role_display()},
             field="expert",
         )
-    if user.pk in permissions.conflicted_user_ids(dispute):
+    if user.pk in permissions.signer_or_author_ids(dispute):
         raise ValidationFailed(
             gettext(
                 "'%(username)s' signed or wrote the disputed protocol; choose "
                 "another expert."
+            )
+            % {"username": username},
+            field="expert",
+        )
+    if user.pk in permissions.approver_ids(dispute):
+        raise ValidationFailed(
+            gettext(
+                "'%(username)s' approved the disputed protocol; choose another expert."
             )
             % {"username": username},
             field="expert",
