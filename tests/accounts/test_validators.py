@@ -151,3 +151,23 @@ def test_clean_values_requires_named_fields():
     assert caught.value.field == "inn"
     assert "required" in caught.value.message
     assert [e["field"] for e in caught.value.extra["errors"]] == ["inn"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("inn", "0000000000"),
+        ("inn", "0000 0000 0000"),
+        ("snils", "000-000-000 00"),
+        ("ogrn", "0000000000000"),
+        ("ogrn", "000000000000000"),
+        ("passport", "00 00 000000"),
+    ],
+)
+def test_all_zero_number_rejected(field, value):
+    # Zeros pass every check digit rule, and no such number is ever issued.
+    with translation.override("en"), pytest.raises(ValidationFailed) as caught:
+        v.normalise(field, value)
+
+    assert caught.value.field == field
+    assert "zeros" in caught.value.message

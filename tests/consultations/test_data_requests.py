@@ -1,6 +1,7 @@
 """Data requests through the API: asking, answering, the checklist and prefill."""
 
 import pytest
+from django.utils import translation
 
 from protokol.accounts import identifiers
 from protokol.consultations import data_requests, personal_data, services
@@ -108,6 +109,20 @@ def test_invalid_request_names_field(api_client, social, body, field):
     assert not DataRequest.objects.exists()
 
 
+def test_request_with_many_unknown_fields_rejected(api_client, social):
+    names = [f"field{i}" for i in range(20_000)]
+
+    response = api_client.login("operator").post(
+        f"{base(social)}/data-request", {"fields": names, "comment": "Поля"}
+    )
+
+    assert response.status_code == 422, response.content[:300]
+    assert response.json()["field"] == "fields"
+    # One error for the list, not one per name that repeats the allowed ones.
+    assert len(response.content) < 2000
+    assert not DataRequest.objects.exists()
+
+
 def test_request_on_stale_version_conflicts(api_client, social):
     response = api_client.login("operator").post(
         f"{base(social)}/data-request",
@@ -207,6 +222,20 @@ def test_invalid_answer_names_field(api_client, requested, values, field):
     assert JournalEntry.objects.count() == entries
 
 
+def test_answer_with_many_unknown_values_rejected(api_client, requested):
+    values = {f"field{i}": "1" for i in range(20_000)}
+
+    response = api_client.login("citizen").post(
+        f"{base(requested)}/data-request/answer", {"values": {"snils": SNILS, **values}}
+    )
+
+    assert response.status_code == 422, response.content[:300]
+    assert response.json()["field"] == "values"
+    assert len(response.content) < 2000
+    assert refreshed(requested).status == Status.DATA_REQUESTED
+    assert not CollectedData.objects.filter(consultation=requested).exists()
+
+
 def test_answer_without_document_names_it(api_client, requested):
     school = documents_of(requested)["Справка из школы"]
     client = api_client.login("citizen")
@@ -277,6 +306,20 @@ def test_upload_marks_document_received(api_client, demo, requested):
     entry = JournalEntry.objects.filter(object_type="requested_document").last()
     assert entry.after["status"] == "received"
     assert entry.actor_id == demo["citizen"].pk
+
+
+def test_upload_after_withdrawal_conflicts(api_client, demo, requested):
+    document = documents_of(requested)["Справка из школы"]
+    act(demo["citizen"], requested, "withdraw", "Вопрос решён")
+
+    response = upload_for(api_client.login("citizen"), requested, document)
+
+    assert response.status_code == 409, response.content
+    assert response.json()["field"] == "status"
+    document.refresh_from_db()
+    assert document.status == DocumentStatus.REQUESTED
+    assert document.attachment_id is None
+    assert not requested.attachments.exists()
 
 
 def test_operator_accepts_and_rejects(api_client, requested):
@@ -528,3 +571,24 @@ def test_citizen_adds_files_after_answer(api_client, demo, requested):
     assert note.status_code == 201
     detail = api_client.login("operator2").get(base(moved)).json()
     assert "ещё.pdf" in [a["name"] for a in detail["attachments"]]
+
+
+def test_file_document_named_in_reader_language(demo, requested):
+    # The operator asked in Russian; an English reader gets the English label.
+    with translation.override("en"):
+        detail = data_requests.request_detail(demo["citizen"], requested)
+
+    names = [item["name"] for item in detail["checklist"]]
+    assert names == ["Income statement", "Справка из школы"]
+    assert [item["name"] for item in detail["request"]["documents"]] == names
+
+
+def test_answer_form_names_file_in_page_language(client, demo, requested):
+    client.force_login(demo["citizen"])
+
+    page = client.get(
+        f"/consultations/{requested.pk}/", HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+
+    assert "Income statement *" in page
+    assert "Справка о доходах" not in page

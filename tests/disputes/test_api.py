@@ -185,6 +185,29 @@ def test_assign_signer_rejected_over_api(demo, opened):
     assert not JournalEntry.objects.filter(action="dispute:assign").exists()
 
 
+@pytest.mark.parametrize(
+    "expert",
+    [
+        "reviewer\x00b",
+        "\x07",
+        "x" * 100_000,
+        "   ",
+    ],
+)
+def test_assign_malformed_username_rejected(demo, opened, expert):
+    response = login("supervisor").post(
+        f"/disputes/{opened.pk}/expert", {"expert": expert}
+    )
+
+    assert response.status_code == 422, response.content
+    assert response.json()["field"] == "expert"
+    # The error names the field, and a long value is not sent back.
+    assert len(response.content) < 1000
+    opened.refresh_from_db()
+    assert opened.expert_id is None
+    assert not JournalEntry.objects.filter(action="dispute:assign").exists()
+
+
 def test_empty_conclusion_rejected(demo, expert, opened):
     services.assign_expert(demo["supervisor"], opened.pk, expert=expert.username)
 
@@ -194,3 +217,31 @@ def test_empty_conclusion_rejected(demo, expert, opened):
 
     assert response.status_code == 422
     assert response.json()["field"] == "text"
+
+
+def test_former_expert_sees_record_until_close(demo, signed, expert, opened):
+    services.assign_expert(demo["supervisor"], opened.pk, expert=expert.username)
+    services.write_conclusion(expert, opened.pk, text="Доводы не подтвердились.")
+    services.close_dispute(
+        demo["supervisor"], opened.pk, outcome="reopen", comment="Новый ответ"
+    )
+    # After the dispute is closed, the department keeps working on the
+    # consultation, which the expert of department B may not see.
+    consultations.add_message(
+        demo["operator"],
+        signed.pk,
+        text="Заметка после спора",
+        visibility="internal",
+    )
+
+    expert_view = login("reviewer_b").get(f"/disputes/{opened.pk}").json()
+    staff_view = login("supervisor").get(f"/disputes/{opened.pk}").json()
+
+    assert "Заметка после спора" not in [m["text"] for m in expert_view["messages"]]
+    assert expert_view["transitions"][-1]["action"] == "reopen"
+    expert_actions = [entry["action"] for entry in expert_view["journal"]]
+    assert "dispute:close" in expert_actions
+    assert "message:create" not in expert_actions
+    # The department's staff still see the whole record.
+    assert "Заметка после спора" in [m["text"] for m in staff_view["messages"]]
+    assert "message:create" in [entry["action"] for entry in staff_view["journal"]]

@@ -110,3 +110,53 @@ def test_consultation_page_links_dispute(client, demo, opened):
     page = client.get(f"/consultations/{opened.consultation_id}/").content.decode()
 
     assert f'href="/disputes/{opened.pk}/"' in page
+
+
+def test_second_conclusion_error_shown(client, demo, expert, opened):
+    services.assign_expert(demo["supervisor"], opened.pk, expert="reviewer_b")
+    services.write_conclusion(expert, opened.pk, text="Справка учтена.")
+    client.force_login(expert)
+
+    # A second tab or a double click posts the form the page no longer shows.
+    response = client.post(
+        f"/disputes/{opened.pk}/conclusion/", {"text": "Справка учтена."}
+    )
+
+    assert response.status_code == 409
+    assert "заключение сейчас не принимается" in response.content.decode()
+
+
+def test_expert_change_after_conclusion_error_shown(client, demo, expert, opened):
+    services.assign_expert(demo["supervisor"], opened.pk, expert="reviewer_b")
+    services.write_conclusion(expert, opened.pk, text="Справка учтена.")
+    client.force_login(demo["supervisor"])
+
+    response = client.post(f"/disputes/{opened.pk}/expert/", {"expert": "reviewer_b"})
+
+    assert response.status_code == 409
+    assert "эксперта уже нельзя сменить" in response.content.decode()
+
+
+def test_operator_close_error_shown(client, demo, opened):
+    client.force_login(demo["operator"])
+
+    response = client.post(
+        f"/disputes/{opened.pk}/close/", {"outcome": "conclude", "comment": "Итог"}
+    )
+
+    assert response.status_code == 403
+    assert "Споры рассматривает только руководитель" in response.content.decode()
+    opened.refresh_from_db()
+    assert opened.status == DisputeStatus.OPEN
+
+
+def test_conclusion_by_non_expert_error_shown(client, demo, expert, opened):
+    services.assign_expert(demo["supervisor"], opened.pk, expert="reviewer_b")
+    client.force_login(demo["supervisor"])
+
+    response = client.post(f"/disputes/{opened.pk}/conclusion/", {"text": "Итог"})
+
+    assert response.status_code == 403
+    assert "Заключение пишет только назначенный" in response.content.decode()
+    opened.refresh_from_db()
+    assert opened.status == DisputeStatus.ASSIGNED

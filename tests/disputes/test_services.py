@@ -5,7 +5,7 @@ from django.utils import translation
 
 from protokol.consultations import services as consultations
 from protokol.consultations.models import Status
-from protokol.disputes import services
+from protokol.disputes import permissions, services
 from protokol.disputes.models import Conclusion, Dispute, DisputeStatus
 from protokol.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from protokol.journal.models import JournalEntry
@@ -309,3 +309,22 @@ def test_reopened_consultation_disputed_again(demo, signed):
     assert second.pk != first.pk
     assert second.protocol_version == 2
     assert Dispute.objects.filter(consultation=signed).count() == 2
+
+
+def test_approver_cannot_be_expert(demo):
+    from consultations.factories import act, consultation_in
+
+    # The reviewer approves and the supervisor signs, so the approver is
+    # neither a signer nor the author but still took part in the protocol.
+    consultation = consultation_in(demo, Status.APPROVED)
+    act(demo["supervisor"], consultation, "sign")
+    dispute = _open(demo, consultation)
+
+    with translation.override("en"), pytest.raises(ValidationFailed) as caught:
+        services.assign_expert(demo["supervisor"], dispute.pk, expert="reviewer")
+
+    assert caught.value.field == "expert"
+    assert "approved the disputed protocol" in caught.value.message
+    dispute.refresh_from_db()
+    assert dispute.expert_id is None
+    assert demo["reviewer"] not in permissions.expert_candidates(dispute)

@@ -166,3 +166,45 @@ def test_template_with_unknown_variable_blocks_email(people, mailbox):
     assert mailbox.to("citizen@example.org") == []
     # The in-app notification does not depend on the template.
     assert _notified(people["citizen"], EventKind.STATUS_CHANGED)
+
+
+def test_earlier_expert_not_told_of_later_dispute(people, expert):
+    from consultations.factories import PROTOCOL, act
+    from protokol.protocols.services import save_protocol
+
+    signed = consultation_in(people, Status.SIGNED)
+    first = disputes.open_dispute(people["citizen"], signed.pk, claims=CLAIMS)
+    disputes.assign_expert(people["supervisor"], first.pk, expert="reviewer_b")
+    disputes.write_conclusion(expert, first.pk, text="Нужен новый ответ.")
+    disputes.close_dispute(
+        people["supervisor"], first.pk, outcome="reopen", comment="Ответить заново"
+    )
+    wait_for(lambda: _notified(expert, EventKind.DISPUTE_CONCLUDED), "the reopen")
+    save_protocol(people["operator"], signed.pk, **PROTOCOL)
+    for user, action in [
+        ("operator", "submit"),
+        ("reviewer", "approve"),
+        ("reviewer", "sign"),
+    ]:
+        act(people[user], signed, action)
+
+    # The second dispute ends by the plain lifecycle action, with no expert.
+    disputes.open_dispute(people["citizen"], signed.pk, claims=CLAIMS)
+    act(people["supervisor"], signed, "conclude", "Протокол верен")
+    wait_for(
+        lambda: (
+            Notification.objects.filter(
+                recipient=people["citizen"], kind=EventKind.DISPUTE_CONCLUDED
+            ).count()
+            == 2
+        ),
+        "the citizen's second notification",
+    )
+    wait_for(tasks_idle, "the worker to finish")
+
+    assert (
+        Notification.objects.filter(
+            recipient=expert, kind=EventKind.DISPUTE_CONCLUDED
+        ).count()
+        == 1
+    )

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext
 
-from protokol.catalog.fields import value_kinds
+from protokol.catalog.fields import MAX_FIELDS, value_kinds
 from protokol.consultations import attachments, encryption, permissions
 from protokol.consultations.models import (
     DataRequest,
@@ -143,6 +143,14 @@ def _create_request(actor, consultation, comment: str, data: dict) -> dict:
     ):
         raise ValidationFailed(
             gettext("fields must be a list of field names."), field="fields"
+        )
+    # A service has at most MAX_FIELDS fields, and each unknown name below
+    # gets an error of its own, so a longer list is rejected as a whole.
+    if len(fields) > MAX_FIELDS:
+        raise ValidationFailed(
+            gettext("fields lists %(count)d names; a service has at most %(max)d.")
+            % {"count": len(fields), "max": MAX_FIELDS},
+            field="fields",
         )
     if not isinstance(names, list | tuple) or len(names) > MAX_DOCUMENTS:
         raise ValidationFailed(
@@ -286,7 +294,7 @@ def _apply_answer(actor, consultation, data: Answer) -> dict:
                     "message": gettext(
                         "documents.%(id)s (%(name)s) is required: upload the file."
                     )
-                    % {"id": document.pk, "name": document.name},
+                    % {"id": document.pk, "name": document_name(document, service)},
                 }
             )
     if errors:
@@ -315,11 +323,18 @@ def _apply_answer(actor, consultation, data: Answer) -> dict:
 
 def document_for_upload(actor, consultation, document_id) -> RequestedDocument:
     """Return the requested document a new file answers; 404 or 409 if it cannot."""
+    # The same rule as review_document: a withdrawn consultation's checklist
+    # is final, although a plain attachment may still be added.
+    if consultation.status == Status.WITHDRAWN:
+        raise Conflict(
+            gettext("The consultation is withdrawn; its documents stay as they are."),
+            field="status",
+        )
     document = _document(consultation, document_id)
     if document.status == DocumentStatus.ACCEPTED:
         raise Conflict(
             gettext("Document '%(name)s' is accepted already; it needs no new file.")
-            % {"name": document.name},
+            % {"name": document_name(document, consultation.service)},
             field="document",
         )
     return document
@@ -414,7 +429,7 @@ def review_document(
                     "Document '%(name)s' has no file yet; it can be reviewed once "
                     "the citizen uploads one."
                 )
-                % {"name": document.name},
+                % {"name": document_name(document, consultation.service)},
                 field="status",
             )
 
@@ -438,11 +453,14 @@ def review_document(
 
 def checklist(consultation) -> list[RequestedDocument]:
     """Return every requested document of the consultation, oldest first."""
-    return list(
+    documents = list(
         RequestedDocument.objects.filter(consultation=consultation).select_related(
             "attachment"
         )
     )
+    for document in documents:
+        document.consultation = consultation
+    return documents
 
 
 def pending_documents(consultation) -> list[RequestedDocument]:
@@ -450,11 +468,23 @@ def pending_documents(consultation) -> list[RequestedDocument]:
     return [d for d in checklist(consultation) if d.status in PENDING]
 
 
+def document_name(document: RequestedDocument, service=None) -> str:
+    """Return a requested document's name in the active language.
+
+    A document picked from a file field of the service takes the field's
+    label in the reader's language, not the one of the operator who asked.
+    A name the operator typed stays as typed.
+    """
+    service = service or document.consultation.service
+    definition = service.field(document.field) if document.field else None
+    return definition.localized_label() if definition else document.name
+
+
 def document_detail(document: RequestedDocument) -> dict:
     """Return a checklist entry as plain data."""
     return {
         "id": document.pk,
-        "name": document.name,
+        "name": document_name(document),
         "field": document.field,
         "status": document.status,
         "status_label": str(DocumentStatus(document.status).label),

@@ -59,11 +59,28 @@ def can_view_internal(user, dispute) -> bool:
 
 
 def conflicted_user_ids(dispute) -> set[int]:
+    """Return the ids of the staff who may not be the dispute's expert.
+
+    They are the signers and the author of the disputed protocol
+    (`signer_or_author_ids`) and those who approved it (`approver_ids`).
+    """
+    return signer_or_author_ids(dispute) | approver_ids(dispute)
+
+
+def approver_ids(dispute) -> set[int]:
+    """Return the ids of the actors of the consultation's approve transitions."""
+    return set(
+        Transition.objects.filter(consultation=dispute.consultation, action="approve")
+        .exclude(actor__isnull=True)
+        .values_list("actor_id", flat=True)
+    )
+
+
+def signer_or_author_ids(dispute) -> set[int]:
     """Return the ids of the staff who made the disputed protocol.
 
     They are the signers (actors of the consultation's sign transitions) and
-    the author of the disputed protocol version; none of them may be the
-    expert.
+    the author of the disputed protocol version.
     """
     consultation = dispute.consultation
     ids = set(

@@ -5,6 +5,7 @@ on the other, the messages, transitions, signatures and journal entries of
 the consultation, filtered by what the viewer may see.
 """
 
+from protokol.consultations import permissions as consultation_permissions
 from protokol.disputes import permissions
 from protokol.disputes.models import Conclusion, Dispute
 from protokol.journal import services as journal
@@ -37,9 +38,22 @@ def case_file(dispute: Dispute, viewer) -> dict:
     internal = permissions.can_view_internal(viewer, dispute)
 
     messages = consultation.messages.order_by("created_at", "id")
+    transitions = consultation.transitions.order_by("created_at", "id")
+    signatures = Signature.objects.filter(consultation=consultation)
     if not internal:
         messages = messages.filter(visibility="public")
     entries = JournalEntry.objects.filter(consultation_id=consultation.pk)
+    if _sees_only_as_expert(viewer, dispute) and dispute.closed_at is not None:
+        # The expert reads the consultation only through the dispute, so after
+        # it closes they see the record as it stood then, without later work.
+        messages = messages.filter(created_at__lte=dispute.closed_at)
+        transitions = transitions.filter(created_at__lte=dispute.closed_at)
+        signatures = signatures.filter(created_at__lte=dispute.closed_at)
+        close_index = _close_entry_index(dispute)
+        if close_index is None:
+            entries = entries.filter(created_at__lte=dispute.closed_at)
+        else:
+            entries = entries.filter(index__lte=close_index)
     if viewer.role not in ENTRY_READER_ROLES:
         entries = entries.exclude(action__in=SECURITY_ACTIONS)
     if not internal:
@@ -61,7 +75,7 @@ def case_file(dispute: Dispute, viewer) -> dict:
             for message in messages
         ],
         "transitions": list(
-            consultation.transitions.order_by("created_at", "id").values(
+            transitions.values(
                 "action",
                 "from_status",
                 "to_status",
@@ -72,9 +86,7 @@ def case_file(dispute: Dispute, viewer) -> dict:
             )
         ),
         "signatures": list(
-            Signature.objects.filter(consultation=consultation)
-            .order_by("protocol_version", "id")
-            .values(
+            signatures.order_by("protocol_version", "id").values(
                 "protocol_version",
                 "kind",
                 "signer_name",
@@ -95,6 +107,27 @@ def case_file(dispute: Dispute, viewer) -> dict:
         ],
         "conclusion": conclusion_summary(dispute),
     }
+
+
+def _sees_only_as_expert(viewer, dispute: Dispute) -> bool:
+    return permissions.is_expert(
+        viewer, dispute
+    ) and not consultation_permissions.can_view_consultation(
+        viewer, dispute.consultation
+    )
+
+
+def _close_entry_index(dispute: Dispute) -> int | None:
+    """Return the journal index of the dispute's dispute:close entry, if any."""
+    return (
+        JournalEntry.objects.filter(
+            action=JournalAction.DISPUTE_CLOSE,
+            object_type="dispute",
+            object_id=str(dispute.pk),
+        )
+        .values_list("index", flat=True)
+        .first()
+    )
 
 
 def conclusion_summary(dispute: Dispute) -> dict | None:

@@ -273,7 +273,13 @@ def assign_expert(actor, dispute_id, *, expert: str) -> Dispute:
 
 
 def _qualified_expert(dispute: Dispute, username: str) -> User:
-    username = (username or "").strip()
+    # Checked as text first: PostgreSQL rejects a NUL in a query parameter,
+    # and the messages below quote the username.
+    username = clean_text(
+        username,
+        field="expert",
+        max_length=User._meta.get_field("username").max_length,
+    )
     user = User.objects.filter(username=username, is_active=True).first()
     if user is None:
         raise ValidationFailed(
@@ -290,11 +296,19 @@ def _qualified_expert(dispute: Dispute, username: str) -> User:
             % {"username": username, "role": user.get_role_display()},
             field="expert",
         )
-    if user.pk in permissions.conflicted_user_ids(dispute):
+    if user.pk in permissions.signer_or_author_ids(dispute):
         raise ValidationFailed(
             gettext(
                 "'%(username)s' signed or wrote the disputed protocol; choose "
                 "another expert."
+            )
+            % {"username": username},
+            field="expert",
+        )
+    if user.pk in permissions.approver_ids(dispute):
+        raise ValidationFailed(
+            gettext(
+                "'%(username)s' approved the disputed protocol; choose another expert."
             )
             % {"username": username},
             field="expert",

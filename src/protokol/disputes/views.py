@@ -64,17 +64,29 @@ def _render(request, dispute_id, *, status: int = 200, **bound_forms):
         for candidate in permissions.expert_candidates(dispute)
     ]
     manager = permissions.can_manage_dispute(user, dispute)
+    visible_forms = {
+        "expert_form": manager
+        and dispute.status in (DisputeStatus.OPEN, DisputeStatus.ASSIGNED),
+        "conclusion_form": permissions.is_expert(user, dispute)
+        and dispute.status == DisputeStatus.ASSIGNED,
+        # Shown before the conclusion too; the service names what is missing.
+        "close_form": manager and dispute.status != DisputeStatus.CLOSED,
+    }
+    # A rejected post of a form the page hides (a second click, a stale tab,
+    # a role without the form) shows its errors as page messages instead.
+    for name, form in bound_forms.items():
+        if not visible_forms[name]:
+            for errors in form.errors.values():
+                for error in errors:
+                    messages.error(request, error)
     context = {
         "title": _("Спор по консультации %(number)s")
         % {"number": dispute.consultation.number},
         "dispute": dispute,
         "file": case_file(dispute, user),
-        "can_assign": manager
-        and dispute.status in (DisputeStatus.OPEN, DisputeStatus.ASSIGNED),
-        "can_conclude": permissions.is_expert(user, dispute)
-        and dispute.status == DisputeStatus.ASSIGNED,
-        # Shown before the conclusion too; the service names what is missing.
-        "can_close": manager and dispute.status != DisputeStatus.CLOSED,
+        "can_assign": visible_forms["expert_form"],
+        "can_conclude": visible_forms["conclusion_form"],
+        "can_close": visible_forms["close_form"],
         "expert_form": expert_form,
         "conclusion_form": bound_forms.get("conclusion_form") or ConclusionForm(),
         "close_form": bound_forms.get("close_form") or CloseForm(),

@@ -132,12 +132,14 @@ def _assignee_or_operators(consultation: Consultation) -> list[User]:
 def _dispute_experts(consultation: Consultation) -> list[User]:
     from protokol.disputes.models import Dispute
 
+    # Conclude and reopen end the latest dispute. An earlier dispute's
+    # expert took no part in it, even when the latest one had no expert.
     latest = (
-        Dispute.objects.filter(consultation=consultation, expert__isnull=False)
+        Dispute.objects.filter(consultation=consultation)
         .select_related("expert")
         .first()
     )
-    return [latest.expert] if latest else []
+    return [latest.expert] if latest and latest.expert_id else []
 
 
 def staff_recipients(

@@ -22,6 +22,9 @@ from protokol.validation import clean_text
 SEPARATORS = re.compile(r"[\s\-–—.,()/№#]+")
 MAX_ADDRESS_CHARS = 500
 MAX_TEXT_CHARS = 500
+# Maximum number of names in one values object, twice the maximum number
+# of fields a service may define (catalog.fields.MAX_FIELDS is 50).
+MAX_VALUES = 100
 
 INN10_WEIGHTS = (2, 4, 10, 3, 5, 9, 4, 6, 8)
 INN11_WEIGHTS = (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
@@ -51,6 +54,16 @@ def _digits(value, field: str, rule: str) -> str:
     return digits
 
 
+def _reject_zeros(digits: str, field: str) -> None:
+    """Raise 422 for a number of zeros only, whose check digits would match."""
+    if digits.strip("0") == "":
+        raise ValidationFailed(
+            gettext("%(field)s contains only zeros; give the real number.")
+            % {"field": field},
+            field=field,
+        )
+
+
 def _wrong_length(field: str, count: int, rule: str) -> ValidationFailed:
     return ValidationFailed(
         gettext("%(field)s has %(count)d digits; %(rule)s.")
@@ -76,6 +89,7 @@ def normalise_inn(value, field: str = "inn") -> str:
         ] == _check_digit(digits, INN12_WEIGHTS)
     else:
         raise _wrong_length(field, len(digits), rule)
+    _reject_zeros(digits, field)
     if not valid:
         raise ValidationFailed(
             gettext("%(field)s: the check digits do not match; check the number.")
@@ -102,6 +116,7 @@ def normalise_snils(value, field: str = "snils") -> str:
             % {"field": field, "count": len(digits)},
             field=field,
         )
+    _reject_zeros(digits, field)
     number, checksum = digits[:9], digits[9:]
     if int(number) > SNILS_CHECKSUM_FROM and snils_checksum(number) != checksum:
         raise ValidationFailed(
@@ -126,6 +141,7 @@ def normalise_passport(value, field: str = "passport") -> str:
             % {"field": field, "count": len(digits)},
             field=field,
         )
+    _reject_zeros(digits, field)
     return digits
 
 
@@ -183,6 +199,7 @@ def normalise_ogrn(value, field: str = "ogrn") -> str:
         valid = int(digits[:14]) % 13 % 10 == int(digits[14])
     else:
         raise _wrong_length(field, len(digits), rule)
+    _reject_zeros(digits, field)
     if not valid:
         raise ValidationFailed(
             gettext("%(field)s: the check digit does not match; check the number.")
@@ -332,6 +349,14 @@ def clean_values(
     if not isinstance(values, dict):
         raise ValidationFailed(
             gettext("values must be an object of field names and strings."),
+            field="values",
+        )
+    # Each unknown name gets an error of its own that lists the allowed ones,
+    # so a huge object is rejected as a whole.
+    if len(values) > MAX_VALUES:
+        raise ValidationFailed(
+            gettext("values has %(count)d fields; the maximum is %(max)d.")
+            % {"count": len(values), "max": MAX_VALUES},
             field="values",
         )
     kinds = kinds or {}

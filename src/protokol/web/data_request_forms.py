@@ -7,6 +7,7 @@ so a value the form lets through still gets the service's field-level error.
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from protokol.consultations import data_requests
 from protokol.consultations.models import DocumentStatus
 from protokol.consultations.prefill import EARLIER, THIS_CONSULTATION
 from protokol.web.forms import PageForm, VersionedForm
@@ -104,7 +105,7 @@ class DataAnswerForm(VersionedForm):
             self.fields[item["name"]] = field
         for document in pending:
             self.fields[f"documents.{document.pk}"] = forms.FileField(
-                label=f"{document.name} *", required=False
+                label=f"{data_requests.document_name(document)} *", required=False
             )
         self.order_fields([*(item["name"] for item in requested), "comment"])
 
