@@ -192,6 +192,22 @@ def test_sealed_copy_files_listed_once(sealed, signed_consultation):
     assert xmp_producer == PRODUCER
 
 
+def test_signed_evidence_query_count(signed_consultation, django_assert_num_queries):
+    from protokol.documents.services import signed_evidence
+
+    # The first call issues the checkpoint that covers the signing entry,
+    # and the CRL when this session has none yet.
+    first = signed_evidence(signed_consultation)
+
+    # Signatures, journal entries with their payloads, the latest checkpoint
+    # and the proof's Merkle nodes.
+    with django_assert_num_queries(4):
+        again = signed_evidence(signed_consultation)
+
+    assert again == first
+    assert again.journal_facts is not None
+
+
 def test_sealed_copy_text_and_code(sealed, signed_consultation):
     text = pdf_text(sealed)
     assert "без электронной подписи" not in text

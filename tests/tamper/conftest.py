@@ -19,12 +19,23 @@ from signing.conftest import REVIEWER
 # migrations name them.
 TRIGGERS = {
     "sqlite": {
-        table: [f"{table}_no_update", f"{table}_no_delete"]
-        for table in ("journal_entry", "journal_checkpoint", "signing_signature")
+        **{
+            table: [f"{table}_no_update", f"{table}_no_delete"]
+            for table in ("journal_entry", "journal_checkpoint", "signing_signature")
+        },
+        "journal_payload": [
+            "journal_payload_no_update",
+            "journal_payload_delete_redacted",
+        ],
     },
     "postgresql": {
         table: [f"{table}_no_update_delete"]
-        for table in ("journal_entry", "journal_checkpoint", "signing_signature")
+        for table in (
+            "journal_entry",
+            "journal_checkpoint",
+            "journal_payload",
+            "signing_signature",
+        )
     },
 }
 

@@ -13,7 +13,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from protokol.consultations.models import Attachment, Message
-from protokol.journal.models import Checkpoint, JournalEntry
+from protokol.documents import services as documents
+from protokol.journal.models import Checkpoint, JournalEntry, JournalPayload
 from protokol.protocols.models import ProtocolVersion
 from protokol.signing.models import Signature
 from protokol.signing.reports import signature_reports
@@ -89,6 +90,70 @@ def test_journal_entry_changed_detected(signed):
         " ".join(report.problems)
     )
     assert f"journal entry {entry.index} is not included" in report.inclusion_reason
+
+
+JOURNAL_FILES = {documents.ENTRY_FILE, documents.PROOF_FILE, documents.JOURNAL_KEY_FILE}
+
+
+def file_names(evidence) -> set[str]:
+    return {item.name for item in evidence.files}
+
+
+def test_untouched_copy_evidence_has_proof(signed, django_assert_num_queries):
+    stored = Signature.objects.filter(consultation=signed)
+    # The first call issues the CRL when this session has none yet.
+    first = documents.signed_evidence(signed)
+
+    # Signatures, journal entries with their payloads, the latest checkpoint
+    # and the proof's Merkle nodes, which the signer's and the seal's
+    # signatures share.
+    with django_assert_num_queries(4):
+        evidence = documents.signed_evidence(signed)
+
+    assert evidence == first
+    assert evidence.journal_facts is not None
+    assert evidence.journal_facts.index == signing_entry(signed).index
+    assert [facts.kind for facts in evidence.signatures] == ["signer", "seal"]
+    assert file_names(evidence) == JOURNAL_FILES | {
+        documents.DOCUMENT_FILE,
+        *(f"protocol.{row.kind}-{row.pk}.p7s" for row in stored),
+    }
+
+
+def test_journal_entry_changed_copy_without_proof(signed):
+    entry = signing_entry(signed)
+    before = documents.signed_evidence(signed)
+
+    with triggers_removed("journal_entry"):
+        JournalEntry.objects.filter(index=entry.index).update(
+            after={**entry.after, "comment": "подписано задним числом"}
+        )
+        after = documents.signed_evidence(signed)
+
+    assert before.journal_facts is not None
+    assert after.journal_facts is None
+    assert file_names(after) == file_names(before) - JOURNAL_FILES
+    assert after.signatures == before.signatures
+
+
+def test_journal_payload_changed_copy_without_proof(signed):
+    entry = signing_entry(signed)
+    payload = JournalPayload.objects.get(entry_id=entry.index)
+    forged = {**payload.body, "actor_name": "Другой проверяющий"}
+    before = documents.signed_evidence(signed)
+
+    with triggers_removed("journal_payload"):
+        JournalPayload.objects.filter(entry_id=entry.index).update(body=forged)
+        after = documents.signed_evidence(signed)
+        report = seal_report(signed)
+
+    assert before.journal_facts is not None
+    assert after.journal_facts is None
+    assert file_names(after) == file_names(before) - JOURNAL_FILES
+    assert report.inclusion is None
+    assert f"journal entry {entry.index} does not match its leaf hash" in (
+        " ".join(report.problems)
+    )
 
 
 def test_protocol_text_changed_detected(signed):

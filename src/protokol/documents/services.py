@@ -283,40 +283,50 @@ def signed_evidence(consultation) -> SignedEvidence | None:
     from protokol.documents.pdf import EmbeddedFile, JournalFacts, SignatureFacts
     from protokol.journal import checkpoints
     from protokol.journal.canonical import canonical_bytes
-    from protokol.journal.models import JournalEntry
     from protokol.journal.tlog import tlog_proof_text
     from protokol.signing.models import Signature, SignatureKind
-    from protokol.signing.reports import signature_reports
+    from protokol.signing.reports import (
+        JournalContext,
+        journal_entries,
+        signature_reports,
+    )
 
-    # Oldest first, by the model's ordering. An acknowledgement signs a
-    # record about the protocol, not the protocol document, so the copy
-    # leaves it and its journal entry out.
+    # Oldest first, as in the model's ordering. That ordering starts with the
+    # consultation, which is the same for every row here and would add a join.
+    # An acknowledgement signs a record about the protocol, not the protocol
+    # document, so the copy leaves it and its journal entry out.
     stored = list(
-        Signature.objects.filter(consultation=consultation).exclude(
-            kind=SignatureKind.ACKNOWLEDGEMENT
-        )
+        Signature.objects.filter(consultation=consultation)
+        .exclude(kind=SignatureKind.ACKNOWLEDGEMENT)
+        .order_by("protocol_version", "id")
     )
     if not stored:
         return None
     latest_version = max(signature.protocol_version for signature in stored)
     current = [row for row in stored if row.protocol_version == latest_version]
     latest = current[0]
-    entry_index = (
-        JournalEntry.objects.filter(
-            consultation_id=consultation.pk,
-            action=JournalAction.CONSULTATION_TRANSITION,
-        )
-        .order_by("-index")
-        .values_list("index", flat=True)
-        .first()
-    )
+    # One read of the journal serves the checkpoint decision and the reports.
+    entries = journal_entries(consultation)
+    transitions = [
+        entry.index
+        for entry in entries
+        if entry.action == JournalAction.CONSULTATION_TRANSITION
+    ]
+    entry_index = transitions[-1] if transitions else None
     checkpoint = checkpoints.latest_checkpoint()
     if entry_index is not None and (
         checkpoint is None or checkpoint.size <= entry_index
     ):
-        checkpoints.issue_checkpoint()
+        checkpoint = checkpoints.issue_checkpoint()
 
-    reports = signature_reports(consultation, current)
+    # The copy embeds the stored document, which its signatures cover, so
+    # comparing it with the consultation's current rows would change nothing
+    # here. The journal checks stay: an altered signing entry leaves the
+    # copy without a journal proof.
+    journal_context = JournalContext(entries, checkpoint)
+    reports = signature_reports(
+        consultation, current, journal=journal_context, compare_documents=False
+    )
     document = bytes(latest.document)
     files = [
         EmbeddedFile(
@@ -377,7 +387,7 @@ def signed_evidence(consultation) -> SignedEvidence | None:
             ),
             EmbeddedFile(
                 JOURNAL_KEY_FILE,
-                f"{checkpoints.verifier_key()}\n".encode(),
+                f"{journal_context.verifier}\n".encode(),
                 "Verifier key of the journal checkpoints",
                 "text/plain",
             ),

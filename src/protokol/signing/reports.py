@@ -5,6 +5,7 @@ consultation still produces the signed document, and that the signing entry
 is in the journal under a signed checkpoint.
 """
 
+import functools
 import hashlib
 import json
 import threading
@@ -51,8 +52,9 @@ class SignatureReport:
             stored signed_data_sha256.
         document_matches: the document recomputed from the consultation's
             rows has the stored signed_data_sha256; None when the protocol
-            version no longer exists. For an acknowledgement: its record
-            binds the seal's signed hash of the same version.
+            version no longer exists or the documents were not compared.
+            For an acknowledgement: its record binds the seal's signed hash
+            of the same version.
         differences: the parts of the recomputed document that differ.
         signing_entry_index: index of the consultation:transition entry
             with after.action "sign", or of the protocol:acknowledge entry,
@@ -79,10 +81,16 @@ class SignatureReport:
         return not self.problems
 
 
-def signature_reports(consultation, signatures=None) -> list[SignatureReport]:
+def signature_reports(
+    consultation, signatures=None, *, journal=None, compare_documents=True
+) -> list[SignatureReport]:
     """Check stored signatures of the consultation, oldest first.
 
     `signatures` are the rows to check, by default all of the consultation's.
+    `journal` is the consultation's JournalContext, loaded when None. With
+    `compare_documents` false, the documents are not recomputed from the
+    consultation's rows nor acknowledgement records checked, so
+    `document_matches` is None and `differences` and `problems` lack them.
     """
     from protokol.signing.models import Signature
 
@@ -98,12 +106,22 @@ def signature_reports(consultation, signatures=None) -> list[SignatureReport]:
         # Read once per report: they are trusted for timestamp tokens only.
         timestamp_roots=pki.timestamp_roots(),
     )
-    journal = _JournalContext(consultation)
-    latest_version = consultation.signatures.aggregate(latest=Max("protocol_version"))[
-        "latest"
-    ]
+    if journal is None:
+        journal = JournalContext.load(consultation)
+    latest_version = None
+    if compare_documents:
+        latest_version = consultation.signatures.aggregate(
+            latest=Max("protocol_version")
+        )["latest"]
     return [
-        _report(signature, consultation, trust, journal, latest_version)
+        _report(
+            signature,
+            consultation,
+            trust,
+            journal,
+            latest_version,
+            compare_documents=compare_documents,
+        )
         for signature in signatures
     ]
 
@@ -169,10 +187,9 @@ def checked_cms(cms_der: bytes, document: bytes, trust: "_TrustInputs") -> CmsCh
     return check
 
 
-def _report(signature, consultation, trust, journal, latest_version) -> SignatureReport:
-    from protokol.signing.document import protocol_document
-    from protokol.signing.models import SignatureKind
-
+def _report(
+    signature, consultation, trust, journal, latest_version, *, compare_documents
+) -> SignatureReport:
     label = gettext("signature %(id)s") % {"id": signature.pk}
     document = bytes(signature.document)
     check = checked_cms(bytes(signature.cms), document, trust)
@@ -192,43 +209,12 @@ def _report(signature, consultation, trust, journal, latest_version) -> Signatur
             % {"label": label}
         )
 
-    # Rows of the consultation can change without touching the signature, so
-    # the document is recomputed and compared with the signed hash.
-    version = consultation.protocol_versions.filter(
-        version=signature.protocol_version
-    ).first()
     document_matches, differences = None, []
-    if signature.kind == SignatureKind.ACKNOWLEDGEMENT:
-        document_matches, binding_problems = _acknowledgement_binds(
-            signature, consultation, document, check
+    if compare_documents:
+        document_matches, differences, document_problems = _document_check(
+            signature, consultation, document, check, latest_version, label
         )
-        problems += [f"{label}: {problem}" for problem in binding_problems]
-    elif version is None:
-        problems.append(
-            gettext("%(label)s: protocol version %(version)s no longer exists")
-            % {"label": label, "version": signature.protocol_version}
-        )
-    else:
-        # Messages and files added after a superseded version was signed, for
-        # example while a dispute reopened the consultation, belong to the
-        # newer version. The latest version is compared with every row, so
-        # an added row still shows there.
-        until = None
-        if latest_version is not None and signature.protocol_version < latest_version:
-            until = signature.created_at
-        current = protocol_document(consultation, version, until=until)
-        document_matches = (
-            hashlib.sha256(current).hexdigest() == signature.signed_data_sha256
-        )
-        if not document_matches:
-            differences = document_differences(document, current)
-            problems.append(
-                gettext(
-                    "%(label)s: the consultation no longer matches the signed "
-                    "document; changed: %(parts)s"
-                )
-                % {"label": label, "parts": ", ".join(differences) or "document"}
-            )
+        problems += document_problems
 
     index, inclusion, reason, journal_problems = journal.inclusion(signature)
     problems += [f"{label}: {problem}" for problem in journal_problems]
@@ -245,6 +231,51 @@ def _report(signature, consultation, trust, journal, latest_version) -> Signatur
         problems=problems,
         signing_entry=entry,
     )
+
+
+def _document_check(signature, consultation, document, check, latest_version, label):
+    """Return (document_matches, differences, problems) of one signature.
+
+    Rows of the consultation can change without touching the signature, so
+    the document is recomputed and compared with the signed hash.
+    """
+    from protokol.signing.document import protocol_document
+    from protokol.signing.models import SignatureKind
+
+    if signature.kind == SignatureKind.ACKNOWLEDGEMENT:
+        document_matches, binding_problems = _acknowledgement_binds(
+            signature, consultation, document, check
+        )
+        return (
+            document_matches,
+            [],
+            [f"{label}: {problem}" for problem in binding_problems],
+        )
+    version = consultation.protocol_versions.filter(
+        version=signature.protocol_version
+    ).first()
+    if version is None:
+        problem = gettext(
+            "%(label)s: protocol version %(version)s no longer exists"
+        ) % {"label": label, "version": signature.protocol_version}
+        return None, [], [problem]
+
+    # Messages and files added after a superseded version was signed, for
+    # example while a dispute reopened the consultation, belong to the
+    # newer version. The latest version is compared with every row, so
+    # an added row still shows there.
+    until = None
+    if latest_version is not None and signature.protocol_version < latest_version:
+        until = signature.created_at
+    current = protocol_document(consultation, version, until=until)
+    if hashlib.sha256(current).hexdigest() == signature.signed_data_sha256:
+        return True, [], []
+    differences = document_differences(document, current)
+    problem = gettext(
+        "%(label)s: the consultation no longer matches the signed "
+        "document; changed: %(parts)s"
+    ) % {"label": label, "parts": ", ".join(differences) or "document"}
+    return False, differences, [problem]
 
 
 def _acknowledgement_binds(signature, consultation, document, check):
@@ -287,36 +318,85 @@ def _acknowledgement_binds(signature, consultation, document, check):
     return not problems, problems
 
 
-class _JournalContext:
-    """The signing entries of one consultation and the latest checkpoint."""
+@functools.lru_cache(maxsize=16)
+def _verified_note(note: str, verifier):
+    """Return verify_note() of a checkpoint note, once per process for each input.
 
-    def __init__(self, consultation):
+    The result depends only on the note's text and the key, so a new
+    checkpoint or key is verified again. A note that fails is not kept.
+    """
+    from protokol.journal import checkpoints
+
+    return checkpoints.verify_note(note, verifier)
+
+
+def journal_entries(consultation) -> list:
+    """Return the consultation's transition and acknowledge entries, oldest first.
+
+    The payloads come in the same query, for check_entry().
+    """
+    from protokol.journal.models import JournalAction, JournalEntry
+
+    return list(
+        JournalEntry.objects.filter(
+            consultation_id=consultation.pk,
+            action__in=[
+                JournalAction.CONSULTATION_TRANSITION,
+                JournalAction.PROTOCOL_ACKNOWLEDGE,
+            ],
+        )
+        .select_related("payload")
+        .order_by("index")
+    )
+
+
+class JournalContext:
+    """The signing entries of one consultation and the checkpoint that covers them.
+
+    `entries` are journal_entries() of the consultation, and `checkpoint`
+    is the latest Checkpoint or None.
+    """
+
+    def __init__(self, entries, checkpoint):
         from protokol.journal import checkpoints
-        from protokol.journal.models import JournalAction, JournalEntry
+        from protokol.journal.models import JournalAction
 
+        # Transitions with action "sign" first, then acknowledgements, each
+        # oldest first.
         self.entries = [
             entry
-            for entry in JournalEntry.objects.filter(
-                consultation_id=consultation.pk,
-                action=JournalAction.CONSULTATION_TRANSITION,
-            ).order_by("index")
-            if (entry.after or {}).get("action") == "sign"
+            for entry in entries
+            if entry.action == JournalAction.CONSULTATION_TRANSITION
+            and (entry.after or {}).get("action") == "sign"
         ]
-        self.entries += JournalEntry.objects.filter(
-            consultation_id=consultation.pk,
-            action=JournalAction.PROTOCOL_ACKNOWLEDGE,
-        ).order_by("index")
-        self.checkpoint = checkpoints.latest_checkpoint()
+        self.entries += [
+            entry
+            for entry in entries
+            if entry.action == JournalAction.PROTOCOL_ACKNOWLEDGE
+        ]
+        self.checkpoint = checkpoint
+        # (inclusion, reason, problems) of each signing entry by its index.
+        self._entry_inclusions = {}
+        # The key that verified the checkpoint, None when none did.
+        self.verifier = None
         self.signed = None
         self.checkpoint_problem = ""
         if self.checkpoint is not None:
             try:
                 verifier = checkpoints.verifier_key()
-                self.signed = checkpoints.verify_note(self.checkpoint.note, verifier)
+                self.signed = _verified_note(self.checkpoint.note, verifier)
+                self.verifier = verifier
             except (checkpoints.SigningKeyMissing, checkpoints.NoteInvalid) as error:
                 self.checkpoint_problem = gettext(
                     "checkpoint %(id)s does not verify: %(error)s"
                 ) % {"id": self.checkpoint.pk, "error": error}
+
+    @classmethod
+    def load(cls, consultation) -> "JournalContext":
+        """Return the context of the consultation's entries and latest checkpoint."""
+        from protokol.journal import checkpoints
+
+        return cls(journal_entries(consultation), checkpoints.latest_checkpoint())
 
     def signing_entry(self, signature):
         for entry in self.entries:
@@ -327,10 +407,6 @@ class _JournalContext:
 
     def inclusion(self, signature):
         """Return (index, inclusion, reason, problems) for one signature."""
-        from protokol.journal import merkle, tree
-        from protokol.journal.canonical import canonical_bytes, leaf_hash
-        from protokol.journal.services import check_entry
-
         entry, item = self.signing_entry(signature)
         if entry is None:
             reason = gettext("no signing entry in the journal lists this signature")
@@ -345,6 +421,20 @@ class _JournalContext:
                 gettext("%(label)s records a different hash or certificate")
                 % {"label": label}
             )
+        # The signer's and the seal's signatures share one signing entry,
+        # so its proof is computed once.
+        if entry.index not in self._entry_inclusions:
+            self._entry_inclusions[entry.index] = self._entry_inclusion(entry, label)
+        inclusion, reason, entry_problems = self._entry_inclusions[entry.index]
+        return entry.index, inclusion, reason, [*problems, *entry_problems]
+
+    def _entry_inclusion(self, entry, label):
+        """Return (inclusion, reason, problems) for one signing entry."""
+        from protokol.journal import merkle, tree
+        from protokol.journal.canonical import canonical_bytes, leaf_hash
+        from protokol.journal.services import check_entry
+
+        problems = []
         leaf = leaf_hash(canonical_bytes(entry))
         # check_entry also rejects payload members stored in a format 2
         # header, which the leaf hash does not cover: such a row is not the
@@ -357,26 +447,26 @@ class _JournalContext:
 
         if self.checkpoint_problem:
             problems.append(self.checkpoint_problem)
-            return entry.index, None, self.checkpoint_problem, problems
+            return None, self.checkpoint_problem, problems
         if self.signed is None or self.signed.size <= entry.index:
             reason = gettext("no signed checkpoint covers %(label)s yet") % {
                 "label": label
             }
-            return entry.index, None, reason, problems
+            return None, reason, problems
 
         size = self.signed.size
         try:
             proof = tree.inclusion_proof(entry.index, size)
         except tree.TreeCorrupted as error:
             reason = str(error)
-            return entry.index, None, reason, [*problems, reason]
+            return None, reason, [*problems, reason]
         if altered or not merkle.verify_inclusion(
             entry.index, size, bytes.fromhex(leaf), proof, self.signed.root
         ):
             reason = gettext(
                 "%(label)s is not included in the tree of checkpoint size %(size)s"
             ) % {"label": label, "size": size}
-            return entry.index, None, reason, [*problems, reason]
+            return None, reason, [*problems, reason]
         inclusion = JournalInclusion(
             index=entry.index,
             checkpoint_size=size,
@@ -384,4 +474,4 @@ class _JournalContext:
             hashes=[node.hex() for node in proof],
             note=self.checkpoint.note,
         )
-        return entry.index, inclusion, "", problems
+        return inclusion, "", problems
