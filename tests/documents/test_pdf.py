@@ -394,15 +394,21 @@ def test_label_sets_match():
 def test_compressed_stream_built_once():
     import pydyf
 
+    class PageStream(pydyf.Stream):
+        """A subclass, as WeasyPrint's page contents are."""
+
     document = pydyf.PDF()
     stream = pydyf.Stream([b"BT /F1 12 Tf (text) Tj ET"] * 50, compress=True)
+    page = PageStream([b"0 0 m 10 10 l S"] * 50, compress=True)
     plain = pydyf.Stream([b"raw"], compress=False)
-    document.add_object(stream)
-    document.add_object(plain)
-    expected = stream.data
+    for pdf_object in (stream, page, plain):
+        document.add_object(pdf_object)
+    expected = (stream.data, page.data)
 
     pdf._compress_streams_once(document)
 
-    assert stream.data == expected
+    assert (stream.data, page.data) == expected
     assert stream.data is stream.data
+    assert page.data is page.data
+    assert isinstance(page, PageStream)
     assert type(plain) is pydyf.Stream
