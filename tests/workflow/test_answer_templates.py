@@ -142,7 +142,7 @@ def test_unknown_service_code_is_named(demo):
 
 def test_page_inserts_the_chosen_template(client, demo):
     consultation = consultation_in(demo, Status.DRAFTING)
-    client.login(username="operator", password="demo")
+    client.force_login(demo["operator"])
 
     response = client.get(f"/consultations/{consultation.pk}/?template=received")
 
@@ -154,7 +154,7 @@ def test_page_inserts_the_chosen_template(client, demo):
 def test_page_names_the_unknown_variable(client, demo):
     consultation = consultation_in(demo, Status.DRAFTING)
     AnswerTemplate.objects.filter(code="received").update(body_ru="До {due_date}")
-    client.login(username="operator", password="demo")
+    client.force_login(demo["operator"])
 
     response = client.get(f"/consultations/{consultation.pk}/?template=received")
 

@@ -131,8 +131,8 @@ def test_api_hides_deadlines_of_someone_else(opened):
     assert response.status_code == 404
 
 
-def test_page_shows_deadline_bars(client, opened):
-    client.login(username="citizen", password="demo")
+def test_page_shows_deadline_bars(client, demo, opened):
+    client.force_login(demo["citizen"])
 
     response = client.get(f"/consultations/{opened.pk}/")
 

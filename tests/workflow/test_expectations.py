@@ -65,7 +65,7 @@ def test_api_expectations_unknown_service(demo):
 
 def test_new_consultation_page_shows_expectations(client, demo):
     mine = open_consultation(demo["citizen"])
-    client.login(username="citizen", password="demo")
+    client.force_login(demo["citizen"])
 
     response = client.get("/consultations/new/")
 
