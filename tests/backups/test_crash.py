@@ -9,6 +9,7 @@ the tasks that the killed worker left running: every notification is
 delivered, none twice.
 """
 
+import http.client
 import json
 import os
 import signal
@@ -66,7 +67,13 @@ class Api:
                 return response.status, json.loads(response.read() or b"null")
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode(errors="replace")
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+        # A response cut off by the kill ends in http.client.IncompleteRead.
+        except (
+            urllib.error.URLError,
+            http.client.HTTPException,
+            ConnectionError,
+            TimeoutError,
+        ) as error:
             raise ServerGone(str(error)) from error
 
 
