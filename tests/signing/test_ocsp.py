@@ -85,10 +85,10 @@ def test_revoked_certificate_reported_revoked(pki_dir, db):
     assert response.revocation_reason == x509.ReasonFlags.key_compromise
 
 
-def test_staff_member_status_good_and_seal_reads_no_staff_file(pki_dir, db):
+def test_seal_status_skips_staff_files(pki_dir, db):
     member = pki.issue_user_certificate(staff_member("ocspmember"))
     seal = pki.organisation_identity("seal").certificate
-    # A staff file that does not parse: every sealed copy asks about the seal,
+    # A staff file that does not parse: every sealed copy requests the seal's status,
     # which must not depend on reading each staff member's certificate.
     (pki_dir / "users" / "unreadable.pem").write_bytes(b"not a certificate")
 

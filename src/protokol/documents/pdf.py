@@ -493,7 +493,7 @@ def _compress_streams_once(pdf) -> None:
     pydyf compresses a stream every time its data is read, and for PDF/A it
     reads all of them twice: once to write them, once to hash them for the
     trailer /ID. Compressing again cost about 6 ms of a 10-message copy.
-    Nothing changes a stream after the finisher, so the first result stands.
+    Nothing changes a stream after the finisher, so the first result is final.
     """
     import pydyf
 

@@ -115,8 +115,8 @@ def _status(serial: int):
             revocation.revoked_at,
             crl.REASONS[revocation.reason],
         )
-    # Every sealed copy asks about the seal and the TSA, so their serials are
-    # checked before the staff certificates, whose number grows with the staff.
+    # Every sealed copy requests the status of the seal and the TSA, so their
+    # serials are checked before the staff certificates, one file per member.
     directory = pki.pki_dir()
     organisation = [directory / "seal.pem", directory / "tsa.pem"]
     if serial in _serials(organisation) or serial in _serials(
