@@ -296,6 +296,19 @@ def test_appended_messages_equal_rebuild(demo, consultation):
     assert stored_texts(consultation.pk) == appended
 
 
+def test_new_consultation_document_equals_rebuild(demo):
+    with CaptureQueriesContext(connection) as queries:
+        created = open_consultation(demo["citizen"], subject="Ёлка во дворе")
+    written = stored_texts(created.pk)
+
+    index_consultations([created.pk])
+
+    search = [q["sql"] for q in queries if "search_document" in q["sql"]]
+    assert len(search) == 1
+    assert stored_texts(created.pk) == written
+    assert numbers(demo["citizen"], "елки") == [created.number]
+
+
 def test_appended_messages_found(demo, consultation):
     post_dialogue(demo, consultation)
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import structlog
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext
@@ -50,13 +50,24 @@ NUMBER_PREFIX = "КП"
 
 
 def next_number(year: int) -> str:
-    """Issue the next human number of `year`, e.g. КП-2026-000123."""
-    sequence, _ = NumberSequence.objects.select_for_update(no_key=True).get_or_create(
-        year=year
+    """Issue the next human number of `year`, e.g. КП-2026-000123.
+
+    One upsert creates or increments the year's row and keeps it locked to
+    the end of the transaction, so concurrent callers get numbers in turn.
+    """
+    table, year_column, last_column = map(
+        connection.ops.quote_name, (NumberSequence._meta.db_table, "year", "last")
     )
-    sequence.last += 1
-    sequence.save(update_fields=["last"])
-    return f"{NUMBER_PREFIX}-{year}-{sequence.last:06d}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({year_column}, {last_column}) VALUES (%s, 1)"
+            f" ON CONFLICT ({year_column})"
+            f" DO UPDATE SET {last_column} = {table}.{last_column} + 1"
+            f" RETURNING {last_column}",
+            [year],
+        )
+        (last,) = cursor.fetchone()
+    return f"{NUMBER_PREFIX}-{year}-{last:06d}"
 
 
 def summary(consultation: Consultation) -> dict:

@@ -105,6 +105,30 @@ def index_consultations(
     return written
 
 
+def index_new_consultation(consultation) -> None:
+    """Write the search document of a consultation that was just inserted.
+
+    It has no protocol versions or messages yet, so the document contains its
+    number, subject and description, as index_consultations would write,
+    without reading them back.
+    """
+    document_model = global_apps.get_model("search", "SearchDocument")
+    head = [consultation.number, consultation.subject, consultation.description]
+    document_model.objects.bulk_create(
+        [
+            document_model(
+                consultation_id=consultation.pk,
+                public_text=stored_form("\n".join(head)),
+                internal_text=stored_form(""),
+                updated_at=timezone.now(),
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["consultation"],
+        update_fields=["public_text", "internal_text", "updated_at"],
+    )
+
+
 def append_message(consultation_id: int, text: str, visibility: str) -> None:
     """Add a new message's text to the end of its consultation's search document.
 

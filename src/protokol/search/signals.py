@@ -9,7 +9,11 @@ inserts.
 
 from django.db.models.signals import post_save
 
-from protokol.search.indexing import append_message, index_consultations
+from protokol.search.indexing import (
+    append_message,
+    index_consultations,
+    index_new_consultation,
+)
 
 # Consultation fields that the search document contains.
 INDEXED_FIELDS = frozenset({"number", "subject", "description"})
@@ -32,10 +36,12 @@ def connect() -> None:
 def _consultation_saved(sender, instance, created, update_fields=None, **kwargs):
     if kwargs.get("raw"):
         return
-    changed = set(update_fields) if update_fields is not None else INDEXED_FIELDS
-    if not created and not INDEXED_FIELDS & changed:
+    if created:
+        index_new_consultation(instance)
         return
-    index_consultations([instance.pk])
+    changed = set(update_fields) if update_fields is not None else INDEXED_FIELDS
+    if INDEXED_FIELDS & changed:
+        index_consultations([instance.pk])
 
 
 def _child_saved(sender, instance, **kwargs):
