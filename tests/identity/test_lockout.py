@@ -131,6 +131,18 @@ def test_api_failures_lock_page(client, demo):
     assert page_sign_in(client, "demo").status_code == 429
 
 
+def test_page_lockout_sends_retry_after(client, demo, settings):
+    settings.AXES_COOLOFF_TIME = settings.AXES_COOLOFF_TIME / 3
+    for _ in range(LIMIT):
+        page_sign_in(client, "x")
+
+    response = page_sign_in(client, "demo")
+
+    assert response.status_code == 429
+    assert response["Content-Type"].startswith("text/html")
+    assert response["Retry-After"] == "300"
+
+
 def test_api_success_resets_count(client, demo):
     for _ in range(LIMIT - 1):
         api_sign_in(client, "x")

@@ -30,14 +30,18 @@ def is_locked_out(request) -> bool:
     return bool(getattr(request, "axes_locked_out", False))
 
 
-def lockout_error(request) -> TooManyRequests:
-    """Return the API error for a locked-out user name and address.
+def retry_after_seconds(request) -> int:
+    """Return the Retry-After of a locked-out attempt: the whole cool-off.
 
-    Retry-After is the whole cool-off, because with
-    AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT the rejected attempt is
-    itself counted as a failure and starts the cool-off again.
+    With AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT the rejected attempt
+    is itself counted as a failure and starts the cool-off again.
     """
-    cool_off_seconds = int(get_cool_off(request).total_seconds())
+    return int(get_cool_off(request).total_seconds())
+
+
+def lockout_error(request) -> TooManyRequests:
+    """Return the API error for a locked-out user name and address."""
+    cool_off_seconds = retry_after_seconds(request)
     minutes = math.ceil(cool_off_seconds / 60)
     message = gettext(
         "Too many failed sign-in attempts for this user name from this address. "
@@ -50,8 +54,8 @@ def lockout_error(request) -> TooManyRequests:
 def lockout_response(request, original_response=None, credentials=None):
     """Return the response to a locked-out attempt, for AXES_LOCKOUT_CALLABLE.
 
-    API requests get the API's JSON error with 429 and Retry-After, and the
-    web pages get the sign-in page with the lockout message.
+    API requests get the API's JSON error and the web pages get the sign-in
+    page with the lockout message, both with 429 and Retry-After.
     """
     if request.path_info.startswith(API_PATH_PREFIX):
         from protokol.api.api import error_response
@@ -60,7 +64,9 @@ def lockout_response(request, original_response=None, credentials=None):
 
     from protokol.web.identity_views import lockout_page
 
-    return lockout_page(request, original_response, credentials)
+    response = lockout_page(request, original_response, credentials)
+    response["Retry-After"] = str(retry_after_seconds(request))
+    return response
 
 
 def record_api_sign_in(request, user) -> None:
