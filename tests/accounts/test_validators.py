@@ -1,5 +1,7 @@
 """Normalising and checking personal identifiers."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.utils import translation
 
@@ -112,6 +114,37 @@ def test_clean_values_drops_empty():
 def test_snils_checksum_over_101():
     # 9·9 + 8·9 + … + 1·9 = 405, and 405 mod 101 = 1.
     assert v.snils_checksum("999999999") == "01"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("birth_date", "0001-01-01", "before 1900"),
+        ("birth_date", "31.12.1899", "before 1900"),
+        ("passport_issue_date", "1899-12-31", "before 1900"),
+        ("birth_date", "9999-12-31", "in the future"),
+        ("issue_date", "01.01.3000", "in the future"),
+    ],
+)
+def test_implausible_past_date_rejected(field, value, reason):
+    with translation.override("en"), pytest.raises(ValidationFailed) as caught:
+        v.normalise_as("date", value, field)
+
+    assert caught.value.field == field
+    assert caught.value.message.startswith(f"{field} is ")
+    assert reason in caught.value.message
+
+
+def test_past_date_bounds_accepted():
+    today = datetime.now(UTC).date().isoformat()
+
+    assert v.normalise_as("date", "01.01.1900", "birth_date") == "1900-01-01"
+    assert v.normalise_as("date", today, "passport_issue_date") == today
+
+
+def test_future_date_of_other_field_accepted():
+    assert v.normalise_as("date", "2999-01-01", "visit_date") == "2999-01-01"
+    assert v.normalise_as("date", "0001-01-01", "date") == "0001-01-01"
 
 
 def test_choice_accepts_listed_value():

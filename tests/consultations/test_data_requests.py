@@ -222,6 +222,38 @@ def test_invalid_answer_names_field(api_client, requested, values, field):
     assert JournalEntry.objects.count() == entries
 
 
+@pytest.mark.parametrize(
+    ("birth_date", "reason"),
+    [("0001-01-01", "before 1900"), ("01.01.2999", "in the future")],
+)
+def test_implausible_birth_date_rejected(api_client, demo, birth_date, reason):
+    consultation = act(
+        demo["operator2"],
+        open_consultation(demo["citizen2"], service_code="PAS"),
+        "take",
+    )
+    data_requests.request_data(
+        demo["operator2"],
+        consultation.pk,
+        fields=["passport", "birth_date"],
+        comment="Паспорт и дата рождения",
+    )
+    client = api_client.login("citizen2")
+    client.headers["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+    response = client.post(
+        f"{base(consultation)}/data-request/answer",
+        {"values": {"passport": "45 19 731946", "birth_date": birth_date}},
+    )
+
+    body = response.json()
+    assert response.status_code == 422, body
+    assert body["field"] == "birth_date"
+    assert reason in body["message"]
+    assert refreshed(consultation).status == Status.DATA_REQUESTED
+    assert not CollectedData.objects.filter(consultation=consultation).exists()
+
+
 def test_answer_with_many_unknown_values_rejected(api_client, requested):
     values = {f"field{i}": "1" for i in range(20_000)}
 

@@ -9,7 +9,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -226,10 +226,20 @@ def normalise_email(value, field: str = "email") -> str:
 
 # Day-first dates as people write them in Russia, besides ISO 8601.
 DAY_FIRST_DATE = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
+# Names of date fields that record a past event: a birth date or a
+# document's issue date, such as birth_date or passport_issue_date.
+PAST_DATE_FIELD = re.compile(r"^(?:\w+_)?(?:birth_date|issue_date)$")
+EARLIEST_PAST_YEAR = 1900
+# UTC+14 (Line Islands) is the first time zone to reach a new day.
+LATEST_UTC_OFFSET = timedelta(hours=14)
 
 
 def normalise_date(value, field: str = "date") -> str:
-    """Return a calendar date given as YYYY-MM-DD or DD.MM.YYYY, in ISO form."""
+    """Return a calendar date given as YYYY-MM-DD or DD.MM.YYYY, in ISO form.
+
+    A field named as a past event (PAST_DATE_FIELD) also rejects dates
+    before 1900 and dates after today.
+    """
     text = _text(value, field)
     day_first = DAY_FIRST_DATE.match(text)
     try:
@@ -247,7 +257,33 @@ def normalise_date(value, field: str = "date") -> str:
             % {"field": field},
             field=field,
         ) from None
+    if PAST_DATE_FIELD.match(field):
+        _check_past_date(parsed, field)
     return parsed.isoformat()
+
+
+def _check_past_date(parsed: date, field: str) -> None:
+    """Raise 422 for a birth or issue date before 1900 or after today.
+
+    Today is taken in the earliest time zone, so a date that is today for
+    someone anywhere is accepted.
+    """
+    if parsed.year < EARLIEST_PAST_YEAR:
+        raise ValidationFailed(
+            gettext("%(field)s is before %(year)d; check the year.")
+            % {"field": field, "year": EARLIEST_PAST_YEAR},
+            field=field,
+        )
+    today = (datetime.now(UTC) + LATEST_UTC_OFFSET).date()
+    if parsed > today:
+        raise ValidationFailed(
+            gettext(
+                "%(field)s is in the future; a birth or issue date cannot be "
+                "later than today."
+            )
+            % {"field": field},
+            field=field,
+        )
 
 
 def normalise_choice(value, field: str, choices: Iterable[str]) -> str:
