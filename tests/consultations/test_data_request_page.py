@@ -177,6 +177,39 @@ def test_page_answer_without_file_names_document(client, demo, requested):
     assert refreshed(requested).status == Status.DATA_REQUESTED
 
 
+def test_page_answer_errors_name_labels(client, demo, requested):
+    client.force_login(demo["citizen"])
+    school = documents_of(requested)["Справка из школы"]
+    post = answer_post(requested, snils="274-615-803 88")
+    del post[f"documents.{school.pk}"]
+
+    response = client.post(f"{page(requested)}data-request/answer/", post)
+
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert "Поле «СНИЛС»: контрольная сумма не совпадает; проверьте номер." in html
+    assert "Нужен документ «Справка из школы»: загрузите файл." in html
+    assert "Проверьте введённые данные" not in html
+    assert "«snils»" not in html
+
+
+def test_page_answer_errors_english_labels(client, demo, requested):
+    client.force_login(demo["citizen"])
+
+    response = client.post(
+        f"{page(requested)}data-request/answer/",
+        answer_post(requested, snils="274-615-803 88"),
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert (
+        "Insurance number (SNILS): the checksum does not match; check the number."
+    ) in html
+    assert "Check the input" not in html
+
+
 @pytest.fixture
 def earlier_data(demo, master_key_file):
     identifiers.set_identifiers(demo["citizen"], {"phone": "+7 916 482-07-35"})

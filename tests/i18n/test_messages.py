@@ -111,10 +111,8 @@ def test_page_form_error_russian(client, demo):
     page = response.content.decode()
     assert response.status_code == 422
     assert 'id="id_description_error"' in page
-    assert (
-        "Проверьте введённые данные: "
-        "Поле «description» содержит управляющие символы; удалите их."
-    ) in page
+    assert "Поле «Описание вопроса» содержит управляющие символы; удалите их." in page
+    assert "Проверьте введённые данные" not in page
     assert "control characters" not in page
 
 
@@ -128,7 +126,7 @@ def test_page_form_error_english_by_header(client, demo):
     )
 
     assert response.status_code == 422
-    assert "description contains control characters; remove them." in (
+    assert "Your question contains control characters; remove them." in (
         response.content.decode()
     )
 

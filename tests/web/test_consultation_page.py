@@ -210,7 +210,7 @@ def test_upload_without_file_is_422(login_as, consultation):
     )
 
     assert response.status_code == 422
-    assert "file is missing" in response.content.decode()
+    assert "File is missing" in response.content.decode()
 
 
 def test_operator_takes_consultation(login_as, demo, consultation):

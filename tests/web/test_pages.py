@@ -249,7 +249,7 @@ def test_new_consultation_service_error_shown_at_field(login_as):
 
     page = response.content.decode()
     assert response.status_code == 422
-    assert "description contains control characters" in page
+    assert "Your question contains control characters" in page
     assert 'id="id_description_error"' in page
     assert Consultation.objects.count() == 0
 

@@ -82,6 +82,8 @@ class DataAnswerForm(VersionedForm):
     """Exactly the requested fields and a file input per document still missing.
 
     File inputs are named `documents.ID`, the names the service's errors use.
+    A required field's label ends in " *", and `error_labels` lists the
+    labels without it that the field's error messages use.
     """
 
     comment = forms.CharField(
@@ -93,8 +95,10 @@ class DataAnswerForm(VersionedForm):
     def __init__(self, *args, request_detail=None, pending=(), **kwargs):
         super().__init__(*args, **kwargs)
         requested = (request_detail or {}).get("fields", [])
+        self.error_labels = {}
         for item in requested:
             field = _value_field(item["definition"])
+            self.error_labels[item["name"]] = field.label
             if item["required"]:
                 field.label = f"{field.label} *"
             if item["value"] is not None:
@@ -104,8 +108,10 @@ class DataAnswerForm(VersionedForm):
                 field.widget.attrs["data-prefill"] = item["source"]
             self.fields[item["name"]] = field
         for document in pending:
-            self.fields[f"documents.{document.pk}"] = forms.FileField(
-                label=f"{data_requests.document_name(document)} *", required=False
+            name = f"documents.{document.pk}"
+            self.error_labels[name] = data_requests.document_name(document)
+            self.fields[name] = forms.FileField(
+                label=f"{self.error_labels[name]} *", required=False
             )
         self.order_fields([*(item["name"] for item in requested), "comment"])
 

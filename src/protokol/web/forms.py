@@ -1,5 +1,7 @@
 """Page forms, which render fields and coerce input; the services check the values."""
 
+import re
+
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import get_language
@@ -189,10 +191,7 @@ def add_service_error(form: forms.Form, exc: ProtokolError) -> None:
     if exc.code == StaleVersion.code:
         form.add_error(None, STALE_MESSAGE % {"version": exc.extra["current_version"]})
         return
-    kind = ERROR_LABELS.get(exc.status, ERROR_LABELS[400])
-    message = f"{kind}: {exc.message}"
-    field = exc.field if exc.field in form.fields else None
-    form.add_error(field, message)
+    _add_message(form, exc.status, exc.field, exc.message)
 
 
 class PersonalDataForm(PageForm):
@@ -210,12 +209,69 @@ class PersonalDataForm(PageForm):
 
 
 def add_field_errors(form: forms.Form, exc: ProtokolError) -> None:
-    """Attach each field error of a 422 to its field, or the whole error to the form."""
+    """Attach each field error of a 422 to its field or to the form, named by label."""
     errors = exc.extra.get("errors") or []
     if not errors:
         add_service_error(form, exc)
         return
-    kind = ERROR_LABELS.get(exc.status, ERROR_LABELS[400])
     for error in errors:
-        field = error["field"] if error["field"] in form.fields else None
-        form.add_error(field, f"{kind}: {error['message']}")
+        _add_message(form, exc.status, error["field"], error["message"])
+
+
+def _add_message(form: forms.Form, status: int, field: str | None, message: str):
+    """Attach one service message to the form, naming its field by label.
+
+    A 422 message already names the wrong value and how to fix it, so
+    only the other statuses get a prefix naming the kind of failure.
+    """
+    target = _form_field(form, field)
+    if field:
+        message = relabel(message, field, _field_label(form, field, target))
+    if status != 422:
+        kind = ERROR_LABELS.get(status, ERROR_LABELS[400])
+        message = f"{kind}: {message}"
+    form.add_error(target, message)
+
+
+def _form_field(form: forms.Form, field: str | None) -> str | None:
+    """Return the form field that shows an error about `field`, or None for the form.
+
+    An item of a list, such as `documents[1]`, is shown at the list's field.
+    """
+    if field is None or field in form.fields:
+        return field
+    base = field.split("[", 1)[0]
+    return base if base in form.fields else None
+
+
+def _field_label(form: forms.Form, field: str, target: str | None) -> str:
+    """Return the label a page shows for `field`, or its kind's label, or `field`."""
+    labels = getattr(form, "error_labels", {})
+    if target in labels:
+        return str(labels[target])
+    if target and form.fields[target].label:
+        return str(form.fields[target].label)
+    return field_label(field)
+
+
+def relabel(message: str, field: str, label: str) -> str:
+    """Return a service message with the field code `field` replaced by `label`.
+
+    Services name fields by code, as the API does ("Поле «snils»: …"), and
+    the pages name them by label. Only the first mention is replaced,
+    because a code may also be an ordinary word later in the message.
+    """
+    if label == field:
+        return message
+    code = re.escape(field)
+    # "documents.2 («Справка»)" would name the document twice once relabelled.
+    both = re.compile(rf"{code} \((«?){re.escape(label)}(»?)\)")
+    if both.search(message):
+        return both.sub(lambda m: f"{m[1]}{label}{m[2]}", message, count=1)
+    quoted = f"«{field}»"
+    if quoted in message:
+        return message.replace(quoted, f"«{label}»", 1)
+    # A code ends at a space or punctuation, but not at a dot inside a code
+    # such as documents.2 or data_fields[0].name.
+    mention = re.compile(rf"(?<![\w.\[]){code}(?![\w\[]|\.\w)")
+    return mention.sub(lambda m: label, message, count=1)
