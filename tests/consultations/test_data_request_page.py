@@ -98,6 +98,32 @@ def test_invalid_page_request_shows_error(client, demo, social, post, message):
     assert not DataRequest.objects.exists()
 
 
+def test_page_request_duplicate_document_rejected(client, demo, social):
+    client.force_login(demo["operator"])
+
+    response = client.post(
+        f"{page(social)}data-request/",
+        {
+            "fields": ["snils"],
+            "documents": "Справка из школы\nСправка из школы",
+            "comment": "Нужны справки",
+            "base_version": social.version,
+        },
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert 'id="id_documents_error"' in html
+    assert (
+        "Other documents: document &#x27;Справка из школы&#x27; is already in the "
+        "request; name each document once."
+    ) in html
+    assert refreshed(social).status == Status.DRAFTING
+    assert not DataRequest.objects.exists()
+    assert not RequestedDocument.objects.exists()
+
+
 def test_page_request_stale_version_kept(client, demo, social):
     client.force_login(demo["operator"])
 

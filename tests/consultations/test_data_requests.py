@@ -109,6 +109,43 @@ def test_invalid_request_names_field(api_client, social, body, field):
     assert not DataRequest.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"documents": ["Справка из школы", "Справка из школы"]}, "documents[1]"),
+        ({"documents": ["Справка из школы", "справка  из ШКОЛЫ"]}, "documents[1]"),
+        (
+            {"fields": ["income_statement"], "documents": ["Справка о доходах"]},
+            "documents[0]",
+        ),
+        (
+            {"fields": ["income_statement"], "documents": ["Income statement"]},
+            "documents[0]",
+        ),
+    ],
+)
+def test_duplicate_document_rejected(api_client, social, body, field):
+    client = api_client.login("operator")
+    client.headers["HTTP_ACCEPT_LANGUAGE"] = "en"
+    version = social.version
+
+    response = client.post(
+        f"{base(social)}/data-request", {**body, "comment": "Справки"}
+    )
+
+    assert response.status_code == 422, response.content
+    assert response.json()["field"] == field
+    assert response.json()["message"].startswith(f"{field}: document '")
+    assert (
+        "is already in the request; name each document once."
+        in (response.json()["message"])
+    )
+    assert refreshed(social).status == Status.DRAFTING
+    assert refreshed(social).version == version
+    assert not DataRequest.objects.exists()
+    assert not RequestedDocument.objects.exists()
+
+
 def test_request_with_many_unknown_fields_rejected(api_client, social):
     names = [f"field{i}" for i in range(20_000)]
 

@@ -176,22 +176,13 @@ def _create_request(actor, consultation, comment: str, data: dict) -> dict:
                     },
                 }
             )
-    document_names = []
-    for index, name in enumerate(names):
-        try:
-            document_names.append(
-                clean_text(
-                    name, field=f"documents[{index}]", max_length=MAX_DOCUMENT_NAME
-                )
-            )
-        except ValidationFailed as error:
-            errors.append({"field": error.field, "message": error.message})
+    picked = [defined[name] for name in dict.fromkeys(fields) if name in defined]
+    document_names = _document_names(names, picked, errors)
     if errors:
         raise ValidationFailed(
             errors[0]["message"], field=errors[0]["field"], errors=errors
         )
 
-    picked = [defined[name] for name in dict.fromkeys(fields)]
     now = timezone.now()
     request = DataRequest.objects.create(
         consultation=consultation,
@@ -225,6 +216,53 @@ def _create_request(actor, consultation, comment: str, data: dict) -> dict:
         "fields": request.fields,
         "documents": [name for name, _ in checklist],
     }
+
+
+def _document_names(names, picked, errors: list) -> list[str]:
+    """Return the cleaned document names, adding an error for each invalid one.
+
+    A name that repeats an earlier one, or the label of a picked file field,
+    would make a second checklist entry for the same document. Names are
+    compared ignoring case and repeated spaces.
+    """
+    seen = {
+        _name_key(label)
+        for definition in picked
+        if definition.is_file
+        for label in (
+            definition.label,
+            definition.label_en,
+            definition.localized_label(),
+        )
+        if label
+    }
+    document_names = []
+    for index, name in enumerate(names):
+        field = f"documents[{index}]"
+        try:
+            name = clean_text(name, field=field, max_length=MAX_DOCUMENT_NAME)
+        except ValidationFailed as error:
+            errors.append({"field": error.field, "message": error.message})
+            continue
+        if _name_key(name) in seen:
+            errors.append(
+                {
+                    "field": field,
+                    "message": gettext(
+                        "%(field)s: document '%(name)s' is already in the request; "
+                        "name each document once."
+                    )
+                    % {"field": field, "name": name},
+                }
+            )
+            continue
+        seen.add(_name_key(name))
+        document_names.append(name)
+    return document_names
+
+
+def _name_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
 
 
 def open_request(consultation) -> DataRequest | None:
