@@ -9,8 +9,9 @@ from consultations.factories import consultation_in
 from protokol.consultations import lifecycle, services
 from protokol.consultations.models import Status
 from protokol.disputes import services as disputes
-from protokol.errors import ProtokolError
+from protokol.errors import ProtokolError, ValidationFailed
 from protokol.retention import services as retention
+from protokol.validation import clean_text
 
 EMPTY_SUBJECT = {"service": "GEN", "subject": "   ", "description": "Вопрос"}
 
@@ -214,3 +215,38 @@ def test_retention_denial_names_roles(demo):
 
     assert "администратор" in message
     assert "admin" not in message
+
+
+TEXT_FAILURES = [
+    "   ",
+    "a\x00b",
+    "\ud800",
+    "x" * 20_001,
+    "Сумма \u202e00001\u202c руб.",
+]
+
+
+@pytest.mark.parametrize("value", TEXT_FAILURES)
+def test_text_check_russian_names_field(value):
+    with translation.override("ru"), pytest.raises(ValidationFailed) as raised:
+        clean_text(value, field="decision")
+
+    assert raised.value.message.startswith("Поле «decision» ")
+
+
+@pytest.mark.parametrize("value", TEXT_FAILURES)
+def test_text_check_english_names_field(value):
+    with translation.override("en"), pytest.raises(ValidationFailed) as raised:
+        clean_text(value, field="decision")
+
+    assert raised.value.message.startswith("decision ")
+
+
+def test_bidi_controls_message_russian():
+    with translation.override("ru"), pytest.raises(ValidationFailed) as raised:
+        clean_text("Сумма \u202e00001\u202c руб.", field="decision")
+
+    assert raised.value.message == (
+        "Поле «decision» содержит невидимые символы управления направлением "
+        "текста (U+202A–U+202E, U+2066–U+2069); удалите их."
+    )
