@@ -1,9 +1,6 @@
 """Large copies in the background: 202, the db_worker subprocess, the job URL,
 and the expiry of finished jobs."""
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +13,7 @@ from consultations.conftest import (  # noqa: F401 (fixtures)
     _triggers_restored,
     committed_db,
 )
-from notifications.conftest import database_url, wait_for
+from notifications.conftest import wait_for, worker_process
 from protokol.accounts.models import User
 from protokol.documents import jobs, tasks
 from protokol.documents.models import CopyJob, CopyJobStatus
@@ -76,31 +73,16 @@ def settings_environment() -> dict[str, str]:
 
 
 @pytest.fixture
-def copy_worker(tmp_path):
+def copy_worker(committed_db, tmp_path):  # noqa: F811
     """A `protokol db_worker` subprocess of its own on the test database.
 
     The notification tests' worker is not shared: after it rendered a copy,
     their e-mail test failed, which is not understood yet.
     """
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "PROTOKOL_DATABASE_URL": database_url(),
-        **settings_environment(),
-    }
-    command = [sys.executable, "-c", "from protokol.cli import main; main()"]
-    command += ["db_worker", "--interval", "0.05", "--no-startup-delay"]
-    with (tmp_path / "worker.log").open("w") as log:
-        process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+    arguments = ["db_worker", "--interval", "0.05", "--no-startup-delay"]
+    env = settings_environment()
+    with worker_process(arguments, tmp_path / "worker.log", env) as process:
         yield process
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.mark.usefixtures("committed_db", "copy_worker", "background_above_one_byte")

@@ -15,9 +15,13 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email import message_from_bytes
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -30,6 +34,9 @@ from protokol.accounts.models import User
 RETRY_BASE_SECONDS = 0.2
 MAX_ATTEMPTS = 5
 WAIT_SECONDS = 90
+# A stopped worker finishes its current task, whose SMTP and webhook calls
+# time out after 10 s.
+WORKER_STOP_SECONDS = 20
 
 # Migrations whose triggers make journal and signature rows append-only;
 # flushing the test database between committed tests lifts them meanwhile.
@@ -197,49 +204,99 @@ def database_url() -> str:
     return f"postgresql://{credentials}{database['HOST']}:{port}/{database['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def worker(django_db_setup, django_db_blocker, smtp_server, tmp_path_factory):
-    """A `protokol worker` subprocess polling the test database."""
-    controller, _ = smtp_server
-    with django_db_blocker.unblock():
-        name = connection.settings_dict["NAME"]
-        # The worker must never poll (and the flush never empty) a real database.
-        test_name = connection.settings_dict["TEST"].get("NAME")
-        assert name == test_name if test_name else name.startswith("test_"), name
-        if connection.vendor == "sqlite" and "memory" in str(name):
-            pytest.fail("the worker needs a file-based SQLite test database")
-        url = database_url()
-    env = {
+def check_test_database() -> None:
+    """Fail unless the default connection names a test database on disk.
+
+    A worker must never poll, and the flush never empty, a real database.
+    """
+    name = connection.settings_dict["NAME"]
+    test_name = connection.settings_dict["TEST"].get("NAME")
+    assert name == test_name if test_name else name.startswith("test_"), name
+    if connection.vendor == "sqlite" and "memory" in str(name):
+        pytest.fail("the worker needs a file-based SQLite test database")
+
+
+@contextmanager
+def worker_process(
+    arguments: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
+    """Run `protokol ARGUMENTS` (`worker` or `db_worker`) on the test database.
+
+    Leaving the block stops the worker and waits until its process has
+    exited and, on PostgreSQL, its database sessions have ended. Call it
+    from a fixture that depends on `committed_db`, so that this happens
+    before the test database is flushed: a worker still running a task
+    held locks that made the flush fail with "deadlock detected".
+    """
+    check_test_database()
+    # libpq names the worker's sessions after PGAPPNAME, so they can be found.
+    application = f"protokol-test-worker-{uuid.uuid4().hex[:12]}"
+    child_env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(sys.path),
-        "PROTOKOL_DATABASE_URL": url,
+        "PROTOKOL_DATABASE_URL": database_url(),
+        "PGAPPNAME": application,
+        **(env or {}),
+    }
+    command = [sys.executable, "-c", "from protokol.cli import main; main()"]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [*command, *arguments],
+            env=child_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            _stop_worker(process)
+            _wait_for_sessions_to_end(application)
+
+
+def _stop_worker(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=WORKER_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _wait_for_sessions_to_end(application: str) -> None:
+    """Wait until PostgreSQL has ended the sessions named `application`.
+
+    A backend ends only after it notices that its client has gone, and
+    until then it can still hold the locks of an open transaction.
+    """
+    if connection.vendor != "postgresql":
+        return
+
+    def ended() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                [application],
+            )
+            return cursor.fetchone()[0] == 0
+
+    wait_for(ended, f"the database sessions of {application} to end")
+
+
+@pytest.fixture
+def worker(committed_db, smtp_server, tmp_path):
+    """A `protokol worker` subprocess polling the test database during one test.
+
+    It depends on `committed_db`, so it is stopped before the flush.
+    """
+    controller, _ = smtp_server
+    env = {
         "PROTOKOL_EMAIL_URL": f"smtp://127.0.0.1:{controller.port}",
         "PROTOKOL_NOTIFY_RETRY_BASE_SECONDS": str(RETRY_BASE_SECONDS),
         "PROTOKOL_NOTIFY_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
     }
-    log = (tmp_path_factory.mktemp("worker") / "worker.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from protokol.cli import main; main()",
-            "worker",
-            "--interval",
-            "0.05",
-            "--no-startup-delay",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    yield process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+    arguments = ["worker", "--interval", "0.05", "--no-startup-delay"]
+    with worker_process(arguments, tmp_path / "worker.log", env) as process:
+        yield process
 
 
 def _set_triggers(*, installed: bool) -> None:
