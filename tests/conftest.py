@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite: demo data made through the real services."""
 
 import secrets
+from pathlib import Path
 
 import pytest
 import structlog
@@ -10,6 +11,7 @@ from django.utils import translation
 
 from protokol.accounts.models import User
 from protokol.consultations import services
+from protokol.signing import pki
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -53,6 +55,35 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+# The settings that `pki_dir` replaces for the rest of the run, with their
+# earlier values. `_session_pki_only_where_requested` restores them for tests
+# that do not request `pki_dir`.
+REPLACED_SETTINGS: dict[str, object] = {}
+
+
+@pytest.fixture(scope="session")
+def pki_dir(tmp_path_factory) -> Path:
+    """Initialise a PKI with a reviewer certificate and point the settings at it.
+
+    There is one PKI per run, because RSA key generation takes about a second
+    a key. Importing this fixture into a folder's conftest would define it
+    again, with a second PKI that repoints the settings while servers started
+    with the first one still use the first.
+    """
+    from signing.conftest import REVIEWER
+
+    directory = tmp_path_factory.mktemp("pki")
+    REPLACED_SETTINGS.update(
+        pki_dir=django_settings.CONFIG.pki_dir, demo=django_settings.CONFIG.demo
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(django_settings.CONFIG, "pki_dir", directory)
+        patch.setattr(django_settings.CONFIG, "demo", True)
+        pki.init_pki()
+        pki.issue_user_certificate(REVIEWER)
+        yield directory
+
+
 @pytest.fixture(autouse=True)
 def _session_pki_only_where_requested(request, monkeypatch):
     """Give tests that do not request `pki_dir` the configured PKI, not the session's.
@@ -65,8 +96,6 @@ def _session_pki_only_where_requested(request, monkeypatch):
     """
     if "pki_dir" in request.fixturenames:
         return
-    from signing.conftest import REPLACED_SETTINGS
-
     for name, value in REPLACED_SETTINGS.items():
         monkeypatch.setattr(django_settings.CONFIG, name, value)
 

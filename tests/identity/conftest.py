@@ -24,7 +24,6 @@ from django.conf import settings
 from identity import esia_provider
 from protokol.accounts import oidc
 from protokol.signing import pki
-from signing.conftest import pki_dir  # noqa: F401 - the session's PKI
 
 PROVIDER_DIR = Path(__file__).parent / "provider"
 HOST = "127.0.0.1"
@@ -226,7 +225,7 @@ def local_path(url: str) -> str:
 
 
 @pytest.fixture
-def seal_certificate(pki_dir):  # noqa: F811
+def seal_certificate(pki_dir):
     """The installation's seal certificate, which signs ESIA client secrets."""
     return pki.organisation_identity("seal").certificate
 

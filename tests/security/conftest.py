@@ -9,11 +9,10 @@ from protokol.consultations import attachments
 from protokol.consultations.models import Status
 from protokol.journal.models import JournalEntry
 from protokol.signing.models import Signature
-from signing.conftest import pki_dir  # noqa: F401 - the session's PKI
 
 
 @pytest.fixture
-def world(demo, pki_dir):  # noqa: F811
+def world(demo, pki_dir):
     """A signed consultation of `citizen` with a file, and one of `citizen2`."""
     consultation = consultation_in(demo, Status.DRAFTING)
     attachment = attachments.add_attachment(demo["citizen"], consultation.pk, upload())
