@@ -172,9 +172,10 @@ def acknowledge(
             raise Conflict(
                 gettext("You acknowledged this protocol already, at %(time)s.")
                 % {
+                    # Day first, as on the pages. English SHORT_DATETIME_FORMAT
+                    # puts the month first and ends in "a.m." before the period.
                     "time": formats.date_format(
-                        timezone.localtime(existing.created_at),
-                        "SHORT_DATETIME_FORMAT",
+                        timezone.localtime(existing.created_at), "d.m.Y H:i"
                     )
                 },
                 field="acknowledgement",
