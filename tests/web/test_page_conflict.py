@@ -2,8 +2,9 @@
 
 from django.test import Client
 
+from consultations.factories import PROTOCOL, consultation_in
 from protokol.consultations import services
-from protokol.consultations.models import Consultation, Message
+from protokol.consultations.models import Consultation, Message, Status
 
 
 def page_url(consultation) -> str:
@@ -74,3 +75,35 @@ def test_invalid_base_version_is_422_and_shown(login_as, consultation):
     assert 'class="form-error" role="alert"' in page
     assert "Мой ответ</textarea>" in page
     assert not Message.objects.exists()
+
+
+def test_reply_after_signing_shows_error_and_text(login_as, demo):
+    signed = consultation_in(demo, Status.SIGNED)
+
+    response = login_as("citizen").post(
+        page_url(signed) + "messages/",
+        {"text": "Мой вопрос к ответу", "visibility": "public", "base_version": "1"},
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 409
+    # The reply form is gone after signing, so the summary carries the error.
+    assert 'id="reply"' not in page
+    assert 'href="#reply"' not in page
+    assert "Пока вы работали, консультацию изменили" in page
+    assert "Мой вопрос к ответу" in page
+    assert not Message.objects.filter(consultation=signed).exists()
+
+
+def test_protocol_after_approval_shows_error(login_as, demo):
+    approved = consultation_in(demo, Status.APPROVED)
+    form = {**PROTOCOL, "question": "Новый вопрос", "base_version": approved.version}
+
+    response = login_as("operator").post(page_url(approved) + "protocol/", form)
+
+    page = response.content.decode()
+    assert response.status_code == 409
+    assert 'id="protocol-form"' not in page
+    assert 'href="#protocol-form"' not in page
+    assert 'class="error-summary" role="alert"' in page
+    assert "Новый вопрос" in page

@@ -3,6 +3,7 @@
 import structlog
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.forms import Textarea
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -209,11 +210,24 @@ def _render_page(
             )
     page_forms.update(bound_forms)
     _show_current_version(page_forms, consultation.version)
-    error_anchor = next(
-        (FORM_ANCHORS[name] for name, form in bound_forms.items() if form.errors),
-        None,
-    )
     action_rules = [lifecycle.ACTIONS[name] for name in detail["allowed_actions"]]
+    can_extend = (
+        extensions.can_extend(user, consultation)
+        and consultation.status not in FINISHED_STATUSES
+        and consultation.status not in lifecycle.SEALED_STATUSES
+    )
+    # Whether the template shows each form in the current status. A form sent
+    # from a page loaded before a status change may be hidden now, so the
+    # error summary shows its errors and typed text instead of linking to it.
+    shown_forms = {
+        "message_form": can_reply,
+        "attachment_form": permissions.can_add_attachment(user, consultation),
+        "protocol_form": can_edit,
+        "transition_form": bool(action_rules),
+        "forward_form": can_forward,
+        "extension_form": can_extend,
+    }
+    error_anchor, hidden_error_form = _locate_error(bound_forms, shown_forms)
 
     context = {
         "consultation": consultation,
@@ -228,14 +242,12 @@ def _render_page(
         "deadlines": deadline_rows(consultation, viewer=user),
         "answer_templates": templates,
         "show_presence": user.role in STAFF_ROLES,
-        "can_extend": extensions.can_extend(user, consultation)
-        and consultation.status not in FINISHED_STATUSES
-        and consultation.status not in lifecycle.SEALED_STATUSES,
+        "can_extend": can_extend,
         "chosen_template": request.GET.get("template", ""),
         "steps": _progress_steps(consultation.status, detail["transitions"]),
         "timeline": _timeline(detail),
         "can_reply": can_reply,
-        "can_attach": permissions.can_add_attachment(user, consultation),
+        "can_attach": shown_forms["attachment_form"],
         "can_edit_protocol": can_edit,
         "can_forward": can_forward,
         "sealed": consultation.status in lifecycle.SEALED_STATUSES,
@@ -249,6 +261,7 @@ def _render_page(
             ACTION_LABELS[rule.name] for rule in action_rules if rule.comment_required
         ],
         "error_anchor": "acknowledge" if acknowledge_error else error_anchor,
+        "hidden_error_form": hidden_error_form,
         "acknowledgement": acknowledgement.acknowledgement_of(consultation),
         "can_acknowledge": acknowledgement.can_acknowledge(user, consultation),
         "acknowledge_error": acknowledge_error,
@@ -259,6 +272,30 @@ def _render_page(
         **page_forms,
     }
     return render(request, "web/consultation.html", context, status=status)
+
+
+def _locate_error(bound_forms: dict, shown_forms: dict):
+    """Return the anchor of the form with errors, or the errors of a hidden form.
+
+    Forms missing from `shown_forms` count as shown.
+    """
+    name = next((name for name, form in bound_forms.items() if form.errors), None)
+    if name is None:
+        return None, None
+    if shown_forms.get(name, True):
+        return FORM_ANCHORS[name], None
+    return None, _hidden_form_errors(bound_forms[name])
+
+
+def _hidden_form_errors(form) -> dict:
+    """Collect the errors and the typed text of a form the page no longer shows."""
+    errors = [error for field_errors in form.errors.values() for error in field_errors]
+    typed = []
+    for field in form:
+        value = form.data.get(field.name, "")
+        if isinstance(field.field.widget, Textarea) and value.strip():
+            typed.append({"label": field.label, "value": value})
+    return {"errors": errors, "typed": typed}
 
 
 def _back_to_page(consultation_id: int, anchor: str):
