@@ -1,6 +1,6 @@
 """Deadlines in the citizen's own time zone and in the department calendar's."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -8,6 +8,7 @@ import pytest
 from api.client import login
 from consultations.factories import open_consultation
 from protokol.accounts.models import Department
+from protokol.consultations.models import Consultation
 from protokol.journal.models import JournalEntry
 from protokol.profiles import services as profiles
 from protokol.workflow.deadlines import deadline_rows
@@ -129,3 +130,20 @@ def test_profile_page_saves_zone(client, demo):
     assert response.status_code == 302
     assert profiles.time_zone_of(demo["citizen"]) == "Asia/Irkutsk"
     assert rejected.status_code == 422
+
+
+def test_answer_due_date_in_citizen_zone(client, demo, passport_request):
+    # 23:30 in Moscow is already the next morning in Kiritimati (UTC+14).
+    due = datetime(2026, 12, 10, 20, 30, tzinfo=UTC)
+    Consultation.objects.filter(pk=passport_request.pk).update(deadline=due)
+    profiles.set_time_zone(demo["citizen"], "Pacific/Kiritimati")
+    client.force_login(demo["citizen"])
+
+    page = client.get(f"/consultations/{passport_request.pk}/").content.decode()
+    listing = client.get("/my/").content.decode()
+
+    local_date = ">11.12.2026</time>"
+    assert local_date in page
+    assert local_date in listing
+    assert ">10.12.2026</time>" not in page
+    assert ">10.12.2026</time>" not in listing

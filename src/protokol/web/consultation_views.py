@@ -25,7 +25,7 @@ from protokol.web.labels import ACTION_LABELS, MAIN_PATH
 from protokol.web.personal_views import data_context
 from protokol.web.views import FINISHED_STATUSES, is_overdue, not_found
 from protokol.workflow import answer_templates, extensions
-from protokol.workflow.deadlines import deadline_rows
+from protokol.workflow.deadlines import deadline_rows, display_zone
 
 log = structlog.get_logger(__name__)
 
@@ -240,6 +240,7 @@ def _render_page(
         ),
         "overdue": is_overdue(consultation),
         "deadlines": deadline_rows(consultation, viewer=user),
+        "deadline_zone": display_zone(user, consultation),
         "answer_templates": templates,
         "show_presence": user.role in STAFF_ROLES,
         "can_extend": can_extend,

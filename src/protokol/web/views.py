@@ -16,6 +16,7 @@ from protokol.catalog.models import Service
 from protokol.consultations import lifecycle, services
 from protokol.consultations.models import Channel, Status
 from protokol.errors import ProtokolError
+from protokol.profiles import services as profiles
 from protokol.web import identity_views
 from protokol.web.forms import (
     ConsultationForm,
@@ -87,6 +88,18 @@ def home(request):
     return redirect("web:queue")
 
 
+def _list_deadline_zone(user):
+    """Return the zone of a list's answer-due dates, or None for the server's.
+
+    Citizens get the time zone of their profile, as on the consultation page.
+    """
+    # NOTE: staff lists use the server's zone, but the consultation page shows
+    # staff the department calendar's zone, so the two dates may differ.
+    if user.role == Role.CITIZEN:
+        return profiles.zone_of(user)
+    return None
+
+
 def _list_page(request, *, template: str, title: str, fixed_status: str | None = None):
     """Render a filtered, paginated list of the consultations the user may see."""
     form = ListFilterForm(request.GET or None)
@@ -96,7 +109,12 @@ def _list_page(request, *, template: str, title: str, fixed_status: str | None =
         status = fixed_status or form.cleaned_data["status"] or None
         query = form.cleaned_data["q"].strip()
 
-    context = {"title": title, "form": form, "fixed_status": fixed_status}
+    context = {
+        "title": title,
+        "form": form,
+        "fixed_status": fixed_status,
+        "deadline_zone": _list_deadline_zone(request.user),
+    }
     if form.is_bound and not form.is_valid():
         context.update(page=None, rows=[])
         return render(request, template, context, status=422)
