@@ -109,6 +109,20 @@ def test_assign_unqualified_expert_rejected(english, demo, signed, username, nam
     assert dispute.expert is None
 
 
+@pytest.mark.parametrize("username", ["operator", "auditor", "admin"])
+def test_unqualified_expert_message_english(english, demo, signed, username):
+    dispute = _open(demo, signed)
+    role = demo[username].get_role_display()
+
+    with pytest.raises(ValidationFailed) as failure:
+        services.assign_expert(demo["supervisor"], dispute.pk, expert=username)
+
+    assert failure.value.message == (
+        f"'{username}' has the role '{role}'; "
+        "the expert must be a reviewer or a supervisor."
+    )
+
+
 def test_assign_by_non_supervisor_denied(demo, signed, expert):
     dispute = _open(demo, signed)
 

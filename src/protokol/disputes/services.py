@@ -290,8 +290,8 @@ def _qualified_expert(dispute: Dispute, username: str) -> User:
     if user.role not in permissions.EXPERT_ROLES:
         raise ValidationFailed(
             gettext(
-                "'%(username)s' is a %(role)s; the expert must be a reviewer or "
-                "a supervisor."
+                "'%(username)s' has the role '%(role)s'; the expert must be a "
+                "reviewer or a supervisor."
             )
             % {"username": username, "role": user.get_role_display()},
             field="expert",
