@@ -1,6 +1,7 @@
 """The `protokol` console script: hyphenated names, invalid settings, no database."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -70,3 +71,31 @@ def test_help_takes_hyphenated_command(capsys):
     main(["protokol", "help", "analytics-refresh"])
 
     assert "--date-from" in capsys.readouterr().out
+
+
+def test_interrupt_gives_one_line(tmp_path):
+    environment = {
+        **os.environ,
+        "PROTOKOL_DEMO": "1",
+        "PROTOKOL_DATA_DIR": str(tmp_path),
+        "PROTOKOL_DATABASE_URL": "",
+    }
+    waiting = "import time; print('waiting', flush=True); time.sleep(60)"
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from protokol.cli import main; main()"]
+        + ["shell", "--no-imports", "-c", waiting],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell that starts jobs in the background ignores SIGINT for them.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert process.stdout.readline() == "waiting\n"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == -signal.SIGINT
+    assert "Traceback" not in stderr
+    assert stderr.strip() == "protokol: interrupted."

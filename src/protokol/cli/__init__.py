@@ -7,6 +7,7 @@ or data directory.
 """
 
 import os
+import signal
 import sys
 
 
@@ -46,6 +47,18 @@ def main(argv: list[str] | None = None) -> None:
             "and that the database server is running, or rerun with --traceback.\n"
         )
         raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        # Ctrl-C is the operator's decision, not a failure, so one line
+        # replaces the traceback. Open transactions have rolled back and
+        # context managers have cleaned up while the exception unwound.
+        if "--traceback" in args:
+            raise
+        sys.stderr.write("\nprotokol: interrupted.\n")
+        sys.stderr.flush()
+        # Dying by SIGINT, as Python does on an uncaught KeyboardInterrupt,
+        # makes a calling shell script stop as well.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 def is_offline_check(args: list[str]) -> bool:
