@@ -65,3 +65,17 @@ def test_backup_names_bucket_it_leaves_out(source, tmp_path):
     result = with_bucket.protokol("backup", tmp_path / "s3.backup")
 
     assert "S3 bucket attachments are not in this backup" in result.stderr
+
+
+def test_backup_under_file_gives_one_line(source, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+
+    result = source.protokol("backup", blocker / "b.backup", "-v0", check=False)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"Backup failed, no backup file was written: File exists: {blocker}" in (
+        result.stderr
+    )
+    assert list(tmp_path.iterdir()) == [blocker]

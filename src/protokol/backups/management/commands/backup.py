@@ -41,6 +41,14 @@ class Command(BaseCommand):
                 result = services.create_backup(path, progress)
         except (BackupInvalid, DatabaseToolFailed, MasterKeyMissing) as error:
             raise CommandError(str(error)) from error
+        except OSError as error:
+            # For example a parent path that is a file, a full disk or an
+            # unreadable data file. The partial backup was in the staging
+            # directory, which is deleted by now.
+            where = f": {error.filename}" if error.filename else ""
+            raise CommandError(
+                f"Backup failed, no backup file was written: {error.strerror}{where}."
+            ) from error
         covered = (
             f"journal checkpoint at size {result.checkpoint_size}"
             if result.checkpoint_size is not None
