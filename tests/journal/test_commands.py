@@ -95,6 +95,13 @@ def test_prove_output_in_missing_directory_rejected(consultation, tmp_path):
         call_command("journal", "prove", "0", "-o", str(output))
 
 
+def test_prove_output_to_directory_rejected(consultation, tmp_path):
+    checkpoints.issue_checkpoint()
+
+    with pytest.raises(CommandError, match=f"--output: cannot write {tmp_path}"):
+        call_command("journal", "prove", "0", "-o", str(tmp_path))
+
+
 def test_prove_unknown_size_rejected(consultation):
     checkpoints.issue_checkpoint()
 

@@ -155,3 +155,15 @@ def test_pg_role_prints_statements():
 def test_pg_role_rejects_bad_role_name(role):
     with pytest.raises(CommandError, match="role name"):
         call_command("journal", "pg-role", "--role", role, stdout=StringIO())
+
+
+@postgresql_only
+def test_pg_role_apply_missing_role_rejected(db):
+    role = f"protokol_missing_{secrets.token_hex(4)}"
+
+    with pytest.raises(CommandError) as error:
+        call_command("journal", "pg-role", "--role", role, "--apply")
+
+    assert f'role "{role}" does not exist' in str(error.value)
+    assert "granted nothing" in str(error.value)
+    assert f"CREATE ROLE {role} LOGIN" in str(error.value)

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from tqdm import tqdm
 
 from protokol.errors import ValidationFailed
@@ -183,7 +183,13 @@ class Command(BaseCommand):
         if output is None:
             self.stdout.write(text, ending="")
         else:
-            output.write_text(text)
+            try:
+                output.write_text(text)
+            except OSError as error:
+                raise CommandError(
+                    f"--output: cannot write {output}: {error.strerror}; choose "
+                    "another file."
+                ) from error
             self.stderr.write(
                 f"Wrote the proof of entry {index} at size {checkpoint.size} "
                 f"to {output}."
@@ -205,9 +211,19 @@ class Command(BaseCommand):
             return
         if connection.vendor != "postgresql":
             raise CommandError("pg-role --apply needs a PostgreSQL database.")
-        with transaction.atomic(), connection.cursor() as cursor:
-            for statement in statements:
-                cursor.execute(statement)
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                for statement in statements:
+                    cursor.execute(statement)
+        except DatabaseError as error:
+            # Typically the role is missing or the connection does not own the
+            # tables. The transaction rolled back every statement before it.
+            reason = str(error).strip().splitlines()[0]
+            raise CommandError(
+                f"pg-role --apply failed and granted nothing: {reason}. Create "
+                f"the role first (CREATE ROLE {role} LOGIN) and connect as the "
+                "owner of the tables."
+            ) from error
         self.stderr.write(
             f"Granted {role} SELECT and INSERT on the journal tables of "
             f"{database}, and every privilege but ownership elsewhere."
