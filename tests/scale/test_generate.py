@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from protokol.consultations import services
 from protokol.consultations.models import Consultation, Message, Transition
+from protokol.imports.services import import_appeals
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction, JournalEntry
 from protokol.scale.generate import generate
@@ -68,6 +69,22 @@ def test_generate_indexes_for_search(generated, demo):
     assert SearchDocument.objects.filter(consultation__in=rows).count() == 40
     found = services.list_consultations(demo["supervisor"], q=word)
     assert sample in found
+
+
+def test_generate_shows_catalog_import_progress(demo, small_source, monkeypatch):
+    from protokol.scale import generate as module
+
+    calls = []
+
+    def recording_import(path=None, **options):
+        calls.append(options)
+        return import_appeals(path, **options)
+
+    monkeypatch.setattr(module, "import_appeals", recording_import)
+
+    generate(3, seed=1, source=small_source, progress=True)
+
+    assert calls == [{"progress": True}]
 
 
 def test_generate_command_rejects_zero(db):

@@ -102,7 +102,7 @@ def generate(
     started = time.perf_counter()
     rng = random.Random(seed)
     profile = learn_profile(source)
-    catalog = _catalog(profile.templates, source)
+    catalog = _catalog(profile.templates, source, progress=progress)
     run = uuid.uuid4().hex[:8]
     log.info("generate_started", count=count, run=run, templates=len(profile.templates))
 
@@ -147,11 +147,13 @@ def generate(
     return report
 
 
-def _catalog(templates: tuple[AppealTemplate, ...], source: Path | None) -> _Catalog:
+def _catalog(
+    templates: tuple[AppealTemplate, ...], source: Path | None, *, progress: bool
+) -> _Catalog:
     codes = {short_code(t.service_name): t.service_name for t in templates}
     services = dict(Service.objects.filter(code__in=codes).values_list("code", "pk"))
     if len(services) < len(codes):
-        import_appeals(source)
+        import_appeals(source, progress=progress)
         services = dict(
             Service.objects.filter(code__in=codes).values_list("code", "pk")
         )
