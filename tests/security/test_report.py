@@ -94,6 +94,15 @@ def test_bad_options_named(db, args, option):
         report(*args)
 
 
+def test_bad_option_message_in_english(db):
+    # The report's own lines are English, so its errors are too, whatever
+    # the installation's language.
+    with pytest.raises(CommandError) as error:
+        report("--min-denials", "0")
+
+    assert str(error.value) == "--min-denials: min-denials must be 1 or more."
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

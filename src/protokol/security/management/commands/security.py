@@ -3,6 +3,7 @@
 import json
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import translation
 
 from protokol.errors import ValidationFailed
 from protokol.journal.canonical import format_time
@@ -40,8 +41,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, subcommand, since, min_denials, json, **options):
         try:
-            start = parse_since(since)
-            actors = denial_report(start, min_denials=min_denials)
+            # The rest of the output is English, so the validation messages,
+            # which are translated for the API, are too.
+            with translation.override("en"):
+                start = parse_since(since)
+                actors = denial_report(start, min_denials=min_denials)
         except ValidationFailed as error:
             option = "--" + (error.field or "").replace("_", "-")
             raise CommandError(f"{option}: {error.message}") from error
