@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError, call_command, load_command_class
 
 from protokol.journal import checkpoints, merkle
 from protokol.journal.models import JournalEntry
@@ -303,3 +303,25 @@ def test_witness_rejects_rollback(servers, tmp_path):
 def test_witness_without_key_rejected(tmp_path):
     with pytest.raises(CommandError, match="no verifier key"):
         run_witness("http://127.0.0.1:9", tmp_path / "missing.json")
+
+
+def test_verify_takes_common_options_after_subcommand(consultation):
+    out = StringIO()
+
+    call_command("journal", "verify", "-v", "0", "--traceback", stdout=out)
+
+    assert out.getvalue().startswith("Journal OK: ")
+
+
+def test_verbosity_before_subcommand_kept(consultation):
+    command = load_command_class("protokol.journal", "journal")
+    parser = command.create_parser("protokol", "journal")
+
+    before = parser.parse_args(["-v", "0", "verify"])
+    after = parser.parse_args(["verify", "-v", "2"])
+    neither = parser.parse_args(["verify"])
+
+    assert before.verbosity == 0
+    assert after.verbosity == 2
+    assert neither.verbosity == 1
+    assert neither.traceback is False

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from protokol.accounts.models import CitizenIdentifiers
+from protokol.cli.subcommands import add_subcommands
 from protokol.consultations import encryption
 from protokol.consultations.attachments import rewrap_batch
 from protokol.consultations.models import Attachment, CollectedData, IndexKey
@@ -24,7 +25,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        commands = parser.add_subparsers(dest="subcommand", required=True)
+        commands = add_subcommands(parser, dest="subcommand", required=True)
         rotate = commands.add_parser(
             "rotate",
             help="Re-wrap every data key of attachments and personal data, and "

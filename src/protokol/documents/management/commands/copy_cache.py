@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from protokol.cli.subcommands import add_subcommands
 from protokol.documents import cache as copy_cache
 
 
@@ -9,7 +10,7 @@ class Command(BaseCommand):
     help = "Manage the cache of sealed PDF copies under PROTOKOL_DATA_DIR/copies."
 
     def add_arguments(self, parser):
-        commands = parser.add_subparsers(dest="subcommand", required=True)
+        commands = add_subcommands(parser, dest="subcommand", required=True)
         prune = commands.add_parser(
             "prune",
             help="Delete cached copies not read for "

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection, transaction
 from tqdm import tqdm
 
+from protokol.cli.subcommands import add_subcommands
 from protokol.errors import ValidationFailed
 from protokol.journal import checkpoints, pgrole, tree
 from protokol.journal.audit import AuditResult, audit, iter_stored_leaves
@@ -21,7 +22,7 @@ class Command(BaseCommand):
     help = "Check the operations journal and its signed Merkle tree."
 
     def add_arguments(self, parser):
-        commands = parser.add_subparsers(dest="subcommand", required=True)
+        commands = add_subcommands(parser, dest="subcommand", required=True)
         commands.add_parser(
             "verify",
             help="Recompute every leaf hash and the tree root, check them against "

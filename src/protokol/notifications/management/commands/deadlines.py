@@ -4,6 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from protokol.cli.subcommands import add_subcommands
 from protokol.notifications.deadlines import check_deadlines
 from protokol.notifications.tasks import fan_out
 
@@ -14,7 +15,7 @@ class Command(BaseCommand):
     help = "Notify about regulation deadlines at 80 % or past due."
 
     def add_arguments(self, parser):
-        commands = parser.add_subparsers(dest="subcommand", required=True)
+        commands = add_subcommands(parser, dest="subcommand", required=True)
         check = commands.add_parser(
             "check",
             help="Find open consultations with a deadline at >= 80 %% or breached "

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from protokol.cli.subcommands import add_subcommands
 from protokol.errors import NotFound
 from protokol.notifications import services
 
@@ -10,7 +11,7 @@ class Command(BaseCommand):
     help = "Inspect and replay notification deliveries that failed for good."
 
     def add_arguments(self, parser):
-        commands = parser.add_subparsers(dest="subcommand", required=True)
+        commands = add_subcommands(parser, dest="subcommand", required=True)
         commands.add_parser(
             "dead-letters", help="List the dead deliveries: id, channel, target, error."
         )

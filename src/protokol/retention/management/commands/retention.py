@@ -5,6 +5,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from protokol.cli.subcommands import add_subcommands
 from protokol.retention import disposal, tasks
 
 
@@ -12,7 +13,7 @@ class Command(BaseCommand):
     help = "Apply the retention policies to closed consultations."
 
     def add_arguments(self, parser):
-        commands = parser.add_subparsers(dest="subcommand", required=True)
+        commands = add_subcommands(parser, dest="subcommand", required=True)
         run = commands.add_parser(
             "run",
             help="Delete or archive every closed consultation whose retention "

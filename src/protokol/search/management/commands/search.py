@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from protokol.cli.subcommands import add_subcommands
 from protokol.search.indexing import reindex_all
 
 
@@ -10,7 +11,7 @@ class Command(BaseCommand):
     help = "Rebuild the full-text search documents of all consultations."
 
     def add_arguments(self, parser):
-        commands = parser.add_subparsers(dest="command", required=True)
+        commands = add_subcommands(parser, dest="command", required=True)
         commands.add_parser("reindex", help="rebuild every search document")
 
     def handle(self, *args, **options):

@@ -5,6 +5,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import translation
 
+from protokol.cli.subcommands import add_subcommands
 from protokol.errors import ValidationFailed
 from protokol.journal.canonical import format_time
 from protokol.security.report import denial_report, parse_since
@@ -17,7 +18,7 @@ class Command(BaseCommand):
     help = "Report on denied access attempts recorded in the journal."
 
     def add_arguments(self, parser):
-        commands = parser.add_subparsers(dest="subcommand", required=True)
+        commands = add_subcommands(parser, dest="subcommand", required=True)
         report = commands.add_parser(
             "report",
             help="List the actors (users, or client addresses without a user) "

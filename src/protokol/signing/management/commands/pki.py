@@ -4,6 +4,7 @@ from cryptography.hazmat.primitives import serialization
 from django.core.management.base import BaseCommand, CommandError
 
 from protokol.accounts.models import Role, User
+from protokol.cli.subcommands import add_subcommands
 from protokol.signing import crl, pki, tokens
 
 SIGNING_ROLES = (Role.OPERATOR, Role.REVIEWER, Role.SUPERVISOR)
@@ -13,7 +14,7 @@ class Command(BaseCommand):
     help = "Manage the signing PKI: root CA, organisation seal, TSA and operators."
 
     def add_arguments(self, parser):
-        commands = parser.add_subparsers(dest="subcommand", required=True)
+        commands = add_subcommands(parser, dest="subcommand", required=True)
         commands.add_parser(
             "init",
             help="Create the root CA, seal and TSA certificates that are missing; "
