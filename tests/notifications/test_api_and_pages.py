@@ -299,6 +299,15 @@ def test_mark_read_invalid_id_names_element(api_client, demo):
     assert "ids[1]" in response.json()["message"]
 
 
+def test_replay_unknown_delivery_message_in_english(db):
+    # The command's own lines are English, so its errors are too, whatever
+    # the installation's language.
+    with pytest.raises(CommandError) as error:
+        call_command("notifications", "replay", "999999")
+
+    assert str(error.value) == "Delivery 999999 is not in the dead-letter list."
+
+
 def test_deadlines_check_rejects_huge_interval():
     with pytest.raises(CommandError, match="--every must be at most 86400 seconds"):
         call_command("deadlines", "check", "--every", str(10**20))

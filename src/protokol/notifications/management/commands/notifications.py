@@ -1,6 +1,7 @@
 """`protokol notifications …`: list and replay dead-lettered deliveries."""
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import translation
 
 from protokol.cli.subcommands import add_subcommands
 from protokol.errors import NotFound
@@ -36,7 +37,10 @@ class Command(BaseCommand):
         if ids == []:
             raise CommandError("Name the delivery ids to replay, or pass --all.")
         try:
-            replayed = services.replay(None, ids)
+            # The messages of services are translated for the API; the rest
+            # of this command's output is English.
+            with translation.override("en"):
+                replayed = services.replay(None, ids)
         except NotFound as error:
             raise CommandError(error.message) from error
         self.stdout.write(f"{len(replayed)} deliveries queued again")
