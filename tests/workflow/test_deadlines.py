@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from api.client import login
@@ -168,3 +169,23 @@ def test_stored_calendar_and_target_apply(demo):
     assert answer["due_at"] == datetime(
         2026, 12, 21, 15, 0, tzinfo=ZoneInfo("Asia/Yekaterinburg")
     )
+
+
+def test_check_command_shows_progress(demo, capsys):
+    open_consultation(demo["citizen"])
+    open_consultation(demo["citizen"])
+
+    call_command("deadlines", "check")
+
+    captured = capsys.readouterr()
+    assert "0 new deadline events" in captured.out
+    assert "Checking deadlines: 100%" in captured.err
+    assert "2/2" in captured.err
+
+
+def test_check_command_quiet_without_progress(demo, capsys):
+    open_consultation(demo["citizen"])
+
+    call_command("deadlines", "check", "-v", "0")
+
+    assert "Checking deadlines" not in capsys.readouterr().err

@@ -23,20 +23,26 @@ OPEN_STATUSES = [
 ]
 
 
-def check_deadlines(*, now: datetime | None = None) -> list:
+def check_deadlines(*, now: datetime | None = None, progress=None) -> list:
     """Store one event per consultation × target × kind that newly applies.
 
     A running or paused target at >= 80 % of its time gets a warning, and
     one past its deadline a breach (with escalation to supervisors). A
     target breached before the first check gets the breach only. Returns
     the new events for the caller to fan out.
+
+    `progress(items, total)` wraps the open consultations, for a progress
+    bar; without it nothing counts them first.
     """
     now = now or timezone.now()
     found = []
     open_consultations = Consultation.objects.filter(
         status__in=OPEN_STATUSES
     ).select_related("service")
-    for consultation in open_consultations.iterator(chunk_size=500):
+    consultations = open_consultations.iterator(chunk_size=500)
+    if progress is not None:
+        consultations = progress(consultations, open_consultations.count())
+    for consultation in consultations:
         for deadline in consultation_deadlines(consultation, now=now):
             if deadline.stopped_at is not None:
                 continue

@@ -1,8 +1,10 @@
 """`protokol deadlines check`: send deadline warnings and breach escalations."""
 
+import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
 
 from protokol.cli.subcommands import add_subcommands
 from protokol.notifications.deadlines import check_deadlines
@@ -40,8 +42,20 @@ class Command(BaseCommand):
                 f"--every must be at most {MAX_EVERY_SECONDS} seconds (one day); "
                 f"got {every}."
             )
+
+        def progress(items, total):
+            # A repeated check runs as a service, whose log needs no bars.
+            return tqdm(
+                items,
+                total=total,
+                desc="Checking deadlines",
+                unit="consultation",
+                file=sys.stderr,
+                disable=options["verbosity"] == 0 or bool(every),
+            )
+
         while True:
-            events = check_deadlines()
+            events = check_deadlines(progress=progress)
             for event in events:
                 fan_out(event)
             self.stdout.write(f"{len(events)} new deadline events")
