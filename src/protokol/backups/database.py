@@ -90,14 +90,23 @@ def load(source: Path, *, replace: bool) -> None:
     options.append("--no-privileges")
     if replace:
         options += ["--clean", "--if-exists"]
-    _run_pg_tool("pg_restore", *options, "--dbname", _database_name(), str(source))
+    # In a session of its own, pg_restore gets no SIGINT from the terminal,
+    # because the restore defers Ctrl-C until the load and the files are done.
+    _run_pg_tool(
+        "pg_restore",
+        *options,
+        "--dbname",
+        _database_name(),
+        str(source),
+        new_session=True,
+    )
 
 
 def _database_name() -> str:
     return connection.settings_dict["NAME"]
 
 
-def _run_pg_tool(tool: str, *arguments: str) -> None:
+def _run_pg_tool(tool: str, *arguments: str, new_session: bool = False) -> None:
     """Run pg_dump or pg_restore against the configured PostgreSQL database."""
     executable = shutil.which(tool)
     if executable is None:
@@ -118,7 +127,13 @@ def _run_pg_tool(tool: str, *arguments: str) -> None:
     command = [executable, *arguments]
     if tool == "pg_dump":
         command.append(database["NAME"])
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        command,
+        env=env,
+        capture_output=True,
+        text=True,
+        start_new_session=new_session,
+    )
     if result.returncode != 0:
         raise DatabaseToolFailed(
             f"{tool} exited with {result.returncode}: {result.stderr.strip()}"

@@ -24,6 +24,7 @@ from django.db import connection
 
 from protokol.backups import archive, database
 from protokol.backups.archive import BackupInvalid, BackupKey
+from protokol.backups.interrupts import defer_interrupts
 from protokol.backups.verification import verify_restored
 from protokol.consultations.encryption import load_master_key
 from protokol.documents.cache import cache_dir
@@ -42,6 +43,10 @@ ProgressFactory = Callable[[int], Progress]
 
 class RestoreRejected(Exception):
     """The restore target is not empty, or the backup does not fit it."""
+
+
+class RestoreFailed(Exception):
+    """Writing the restored data failed, and the data from before is in place."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,9 @@ class RestoreReport:
 
     members: int = 0
     files: int = 0
+    # A Ctrl-C arrived while the data was replaced: the restore is complete,
+    # and the checks after it did not run.
+    interrupted: bool = False
     journal: str = ""
     checkpoint: str = ""
     signatures_checked: int = 0
@@ -221,8 +229,10 @@ def restore_backup(
     """Check a backup completely, load it into the configured database, verify.
 
     Nothing is written until the target is found empty (or `force` is set) and
-    every member decrypts and matches the manifest. Raises BackupInvalid or
-    RestoreRejected before writing; returns a report of the checks after.
+    every member decrypts and matches the manifest. Then the data files and
+    the database are replaced together or not at all. Raises BackupInvalid or
+    RestoreRejected before writing, and RestoreFailed when writing failed and
+    was undone. Returns a report of the checks after.
     """
     reader = archive.BackupReader(Path(path), configured_key)
     try:
@@ -230,17 +240,35 @@ def restore_backup(
         staging_root = Path(settings.CONFIG.data_dir)
         staging_root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=staging_root, prefix=".restore-") as tmp:
-            staged = _extract_all(reader, Path(tmp), progress_factory)
-            report = RestoreReport(members=len(reader.members))
-            database.load(staged[reader.manifest["database_member"]], replace=force)
-            report.files = _place_files(staged)
-            checkpoint = json.loads(staged[CHECKPOINT_MEMBER].read_bytes())
+            try:
+                staged = _extract_all(reader, Path(tmp), progress_factory)
+                checkpoint = json.loads(staged[CHECKPOINT_MEMBER].read_bytes())
+                report = RestoreReport(members=len(reader.members))
+                database_file = staged[reader.manifest["database_member"]]
+                report.files, report.interrupted = _replace_data(
+                    staged, database_file, Path(tmp) / "replaced", force=force
+                )
+            except OSError as error:
+                raise RestoreFailed(f"{describe_os_error(error)}.") from error
     finally:
         reader.close()
 
-    log.info("backup_restored", path=str(path), members=report.members, force=force)
-    verify_restored(report, checkpoint)
+    log.info(
+        "backup_restored",
+        path=str(path),
+        members=report.members,
+        force=force,
+        interrupted=report.interrupted,
+    )
+    if not report.interrupted:
+        verify_restored(report, checkpoint)
     return report
+
+
+def describe_os_error(error: OSError) -> str:
+    """Return the reason of a failed file operation and the file it names."""
+    reason = error.strerror or str(error)
+    return f"{reason}: {error.filename}" if error.filename else reason
 
 
 def _check_target(manifest: dict, *, force: bool) -> None:
@@ -282,19 +310,77 @@ def _extract_all(reader, staging: Path, progress_factory) -> dict[str, Path]:
     return staged
 
 
-def _place_files(staged: dict[str, Path]) -> int:
-    """Move the restored data files to their directories; return their count."""
+def _replace_data(
+    staged: dict[str, Path], database_file: Path, replaced: Path, *, force: bool
+) -> tuple[int, bool]:
+    """Move the data files into place and load the database, or do neither.
+
+    SIGINT is deferred meanwhile, so a Ctrl-C cannot leave the database of
+    the backup with only some of its files. When the load fails, the files are
+    moved back; the load itself is one transaction. Returns the number of
+    files placed and whether a SIGINT arrived.
+
+    NOTE: a SIGKILL or power loss between the moves and the load's commit
+    leaves the new files beside the old database. The replaced files then
+    stay in the staging directory, because only a recovery journal could
+    put them back.
+    """
+    with defer_interrupts() as interrupts:
+        placed = _place_files(staged, replaced)
+        try:
+            database.load(database_file, replace=force)
+        except BaseException:
+            placed.undo()
+            raise
+    return len(placed.moves), interrupts.received
+
+
+@dataclass
+class PlacedFiles:
+    """Data files moved into place, each with the file it replaced, if any."""
+
+    moves: list[tuple[Path, Path | None]] = field(default_factory=list)
+
+    def undo(self) -> None:
+        """Remove the placed files and move the replaced ones back, newest first."""
+        for target, replaced in reversed(self.moves):
+            try:
+                target.unlink(missing_ok=True)
+                if replaced is not None:
+                    shutil.move(replaced, target)
+            except OSError as error:
+                # The other files are still put back; this one needs the
+                # operator, so the log names it.
+                log.error("restore_undo_failed", path=str(target), error=str(error))
+
+
+def _place_files(staged: dict[str, Path], replaced: Path) -> PlacedFiles:
+    """Move the restored data files to their directories, keeping replaced ones.
+
+    A file of the same name is moved under `replaced` first. On any error the
+    moves so far are undone before it is raised.
+    """
     directories = data_directories()
-    count = 0
-    for name, path in staged.items():
-        if not name.startswith(FILE_PREFIX):
-            continue
-        prefix, _, relative = name.removeprefix(FILE_PREFIX).partition("/")
-        target = directories[prefix] / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(path, target)
-        count += 1
-    return count
+    placed = PlacedFiles()
+    replaced.mkdir()
+    try:
+        for name, path in staged.items():
+            if not name.startswith(FILE_PREFIX):
+                continue
+            prefix, _, relative = name.removeprefix(FILE_PREFIX).partition("/")
+            target = directories[prefix] / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            old = None
+            if target.exists():
+                # Staged files have unique names, so they name the old ones too.
+                old = replaced / path.name
+                shutil.move(target, old)
+            placed.moves.append((target, old))
+            shutil.move(path, target)
+    except BaseException:
+        placed.undo()
+        raise
+    return placed
 
 
 def prune(directory: Path, keep: int) -> list[Path]:

@@ -38,12 +38,24 @@ class Command(BaseCommand):
             ) from error
         except services.RestoreRejected as error:
             raise CommandError(f"Nothing was restored: {error}") from error
-        except (DatabaseToolFailed, MasterKeyMissing) as error:
+        except (services.RestoreFailed, DatabaseToolFailed) as error:
+            # The database load rolled back, and the data files moved back.
+            raise CommandError(
+                f"Restore failed, nothing was restored: {error}"
+            ) from error
+        except MasterKeyMissing as error:
             raise CommandError(str(error)) from error
 
         self.stdout.write(
             f"Restored {report.members} members ({report.files} data files)."
         )
+        if report.interrupted:
+            self.stderr.write(
+                "Interrupted once the database and every data file were in place, "
+                "so the checks did not run: run `protokol journal verify`, or the "
+                "restore again with --force."
+            )
+            raise KeyboardInterrupt
         for line in (report.journal, report.checkpoint):
             if line:
                 self.stdout.write(line)
