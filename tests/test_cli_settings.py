@@ -10,6 +10,23 @@ import pytest
 from protokol.cli import main
 
 
+def run_cli(tmp_path, *args, **environment) -> subprocess.CompletedProcess:
+    """Run `protokol ARGS…` in demo mode on SQLite, with its data in `tmp_path`."""
+    environment = {
+        **os.environ,
+        "PROTOKOL_DEMO": "1",
+        "PROTOKOL_DATA_DIR": str(tmp_path),
+        "PROTOKOL_DATABASE_URL": "",
+        **environment,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", "from protokol.cli import main; main()", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -22,20 +39,7 @@ from protokol.cli import main
     ],
 )
 def test_invalid_setting_gives_one_line(tmp_path, variable, value):
-    environment = {
-        **os.environ,
-        "PROTOKOL_DEMO": "1",
-        "PROTOKOL_DATA_DIR": str(tmp_path),
-        "PROTOKOL_DATABASE_URL": "",
-        variable: value,
-    }
-
-    result = subprocess.run(
-        [sys.executable, "-c", "from protokol.cli import main; main()", "check"],
-        env=environment,
-        capture_output=True,
-        text=True,
-    )
+    result = run_cli(tmp_path, "check", **{variable: value})
 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -44,20 +48,11 @@ def test_invalid_setting_gives_one_line(tmp_path, variable, value):
 
 
 def test_unreachable_database_gives_one_line(tmp_path):
-    environment = {
-        **os.environ,
-        "PROTOKOL_DEMO": "1",
-        "PROTOKOL_DATA_DIR": str(tmp_path),
-        # Port 1 on loopback has no server, so the connection is refused.
-        "PROTOKOL_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none",
-    }
-
-    result = subprocess.run(
-        [sys.executable, "-c", "from protokol.cli import main; main()"]
-        + ["journal", "verify"],
-        env=environment,
-        capture_output=True,
-        text=True,
+    # Port 1 on loopback has no server, so the connection is refused.
+    result = run_cli(
+        tmp_path,
+        *("journal", "verify"),
+        PROTOKOL_DATABASE_URL="postgresql://postgres@127.0.0.1:1/none",
     )
 
     assert result.returncode == 1
@@ -71,6 +66,18 @@ def test_help_takes_hyphenated_command(capsys):
     main(["protokol", "help", "analytics-refresh"])
 
     assert "--date-from" in capsys.readouterr().out
+
+
+def test_tls_cert_bad_host_gives_one_line(tmp_path):
+    result = run_cli(
+        tmp_path, "tls-cert", "--host", "protokol.test", "--host", "bad host"
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "--host: 'bad host' is not a valid DNS name or IP address" in (result.stderr)
+    assert not (tmp_path / "tls").exists()
 
 
 def test_interrupt_gives_one_line(tmp_path):

@@ -15,6 +15,7 @@ changed, or when it lacks a requested host name. Clients trust `ca.pem`.
 import datetime
 import ipaddress
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,13 @@ CA_DAYS = 5 * 365
 # Browsers reject server certificates valid for more than 398 days.
 SERVER_DAYS = 397
 RENEW_BEFORE = datetime.timedelta(days=30)
+# A label of a host name (RFC 1123): ASCII letters, digits and inner hyphens.
+DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+DNS_NAME_MAX_CHARS = 253
+
+
+class InvalidHost(ValueError):
+    """A host for the certificate is neither a DNS name nor an IP address."""
 
 
 @dataclass(frozen=True)
@@ -46,8 +54,49 @@ class TlsFiles:
     key: Path
 
 
+def validate_host(host: str) -> None:
+    """Raise InvalidHost unless `host` is an IP address or a DNS host name."""
+    if _is_ip_address(host) or _is_dns_name(host):
+        return
+    raise InvalidHost(
+        f"{host!r} is not a valid DNS name or IP address. Give a name of ASCII "
+        "letters, digits, hyphens and dots, such as server.example.org, or an "
+        "address such as 192.0.2.10."
+    )
+
+
+def _is_ip_address(host: str) -> bool:
+    """Check for an IP address without an IPv6 zone ("%eth0"), which a SAN lacks."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return "%" not in host
+
+
+def _is_dns_name(host: str) -> bool:
+    """Check for at most 253 characters of labels, the leftmost possibly "*".
+
+    A last label of digits only is no name but an invalid IPv4 address.
+    """
+    labels = host.split(".")
+    if len(labels) > 1 and labels[0] == "*":
+        labels = labels[1:]
+    return (
+        len(host) <= DNS_NAME_MAX_CHARS
+        and all(DNS_LABEL.fullmatch(label) for label in labels)
+        and not labels[-1].isdigit()
+    )
+
+
 def ensure_certificate(directory: Path, hosts=DEFAULT_HOSTS) -> TlsFiles:
-    """Create the CA and server certificate under `directory` unless usable."""
+    """Create the CA and server certificate under `directory` unless usable.
+
+    Raises:
+        InvalidHost: a host is neither a DNS name nor an IP address.
+    """
+    for host in hosts:
+        validate_host(host)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     files = TlsFiles(
         ca_certificate=directory / "ca.pem",

@@ -263,3 +263,45 @@ def test_certificate_reissued_for_new_ca(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stderr.decode()
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "bad host",
+        "",
+        "-leading.example.org",
+        "trailing-.example.org",
+        "two..dots.example.org",
+        "under_score.example.org",
+        "ends.with.dot.",
+        f"{'a' * 64}.example.org",
+        ".".join(["a" * 63] * 4),
+        "300.1.1.1",
+        "192.0.2",
+        "fe80::1%eth0",
+        "пример.рф",
+        "host/path",
+    ],
+)
+def test_invalid_host_rejected(host):
+    with pytest.raises(tls.InvalidHost, match="not a valid DNS name or IP address"):
+        tls.validate_host(host)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost",
+        "protokol.test",
+        "host-1.example.org",
+        "*.example.org",
+        "xn--e1afmkfd.xn--p1ai",
+        f"{'a' * 63}.example.org",
+        "192.0.2.10",
+        "::1",
+        "2001:db8::10",
+    ],
+)
+def test_valid_host_accepted(host):
+    tls.validate_host(host)

@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from protokol import tls
 
@@ -19,6 +19,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        for host in options["host"]:
+            try:
+                tls.validate_host(host)
+            except tls.InvalidHost as error:
+                raise CommandError(f"--host: {error}") from error
         hosts = list(tls.DEFAULT_HOSTS)
         hosts += [host for host in options["host"] if host not in hosts]
         files = tls.ensure_certificate(settings.DATA_DIR / "tls", hosts)
