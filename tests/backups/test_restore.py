@@ -75,7 +75,17 @@ def test_backup_under_file_gives_one_line(source, tmp_path):
 
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert f"Backup failed, no backup file was written: File exists: {blocker}" in (
-        result.stderr
-    )
+    assert f"{blocker} is not a directory: choose another PATH." in result.stderr
     assert list(tmp_path.iterdir()) == [blocker]
+
+
+def test_backup_into_missing_directory_rejected(source, tmp_path):
+    missing = tmp_path / "unmounted" / "daily"
+
+    result = source.protokol("backup", missing / "b.backup", "-v0", check=False)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert f"Directory {missing} does not exist" in result.stderr
+    assert list(tmp_path.iterdir()) == []

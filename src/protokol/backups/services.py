@@ -158,11 +158,11 @@ def create_backup(
 ) -> BackupResult:
     """Write an encrypted backup to `path`, through a temporary file renamed at the end.
 
-    `progress_factory(total_bytes)` returns a callback that receives the
-    bytes encrypted so far; it is called once the snapshot exists.
+    The directory of `path` must exist. `progress_factory(total_bytes)`
+    returns a callback that receives the bytes encrypted so far; it is
+    called once the snapshot exists.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = configured_key()
     checkpoint = _checkpoint_record()
 

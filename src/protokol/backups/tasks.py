@@ -34,6 +34,7 @@ def scheduled_backup() -> str:
     next_run = started + timedelta(seconds=config.backup_interval_seconds)
     directory = config.backup_dir.expanduser()
     try:
+        directory.mkdir(parents=True, exist_ok=True)
         services.create_backup(services.scheduled_path(directory, started))
         services.prune(directory, config.backup_keep)
     except Exception as error:

@@ -35,6 +35,17 @@ class Command(BaseCommand):
             raise CommandError("Name the backup file: protokol backup PATH.")
         if path.exists():
             raise CommandError(f"{path} exists: choose a new file name.")
+        # A missing directory is not created: it is often a backup volume
+        # that is not mounted, and the backup would fill the wrong disk.
+        if not path.parent.exists():
+            raise CommandError(
+                f"Directory {path.parent} does not exist: create it, or choose "
+                "another PATH."
+            )
+        if not path.parent.is_dir():
+            raise CommandError(
+                f"{path.parent} is not a directory: choose another PATH."
+            )
 
         try:
             with byte_progress("Backing up", enabled=verbosity > 0) as progress:
@@ -42,12 +53,11 @@ class Command(BaseCommand):
         except (BackupInvalid, DatabaseToolFailed, MasterKeyMissing) as error:
             raise CommandError(str(error)) from error
         except OSError as error:
-            # For example a parent path that is a file, a full disk or an
-            # unreadable data file. The partial backup was in the staging
-            # directory, which is deleted by now.
-            where = f": {error.filename}" if error.filename else ""
+            # For example a full disk or an unreadable data file. The partial
+            # backup was in the staging directory, which is deleted by now.
             raise CommandError(
-                f"Backup failed, no backup file was written: {error.strerror}{where}."
+                "Backup failed, no backup file was written: "
+                f"{services.describe_os_error(error)}."
             ) from error
         covered = (
             f"journal checkpoint at size {result.checkpoint_size}"
