@@ -100,7 +100,17 @@ def test_bad_option_message_in_english(db):
     with pytest.raises(CommandError) as error:
         report("--min-denials", "0")
 
-    assert str(error.value) == "--min-denials: min-denials must be 1 or more."
+    assert str(error.value) == "--min-denials must be 1 or more."
+
+
+def test_bad_since_names_option_once(db):
+    with pytest.raises(CommandError) as error:
+        report("--since", "yesterday")
+
+    assert str(error.value) == (
+        "--since must be a duration such as 30m, 24h or 7d, or an ISO 8601 "
+        "date or time; got 'yesterday'."
+    )
 
 
 @pytest.mark.parametrize(

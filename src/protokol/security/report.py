@@ -66,7 +66,8 @@ def parse_since(value: str, *, now: datetime | None = None) -> datetime:
     A date or a time without a zone is taken as UTC.
 
     Raises:
-        ValidationFailed: the value is neither, naming the field `since`.
+        ValidationFailed: the value is neither. The field is `since`, and
+            the message names the command's option --since.
     """
     text = (value or "").strip()
     match = RELATIVE.match(text)
@@ -83,8 +84,8 @@ def parse_since(value: str, *, now: datetime | None = None) -> datetime:
     if moment is None:
         raise ValidationFailed(
             gettext(
-                "since must be a duration such as 30m, 24h or 7d, or an ISO 8601 "
-                "date or time; got '%(value)s'."
+                "--since must be a duration such as 30m, 24h or 7d, or an ISO "
+                "8601 date or time; got '%(value)s'."
             )
             % {"value": value},
             field="since",
@@ -99,7 +100,7 @@ def denial_report(since: datetime, *, min_denials: int) -> list[ActorDenials]:
     """
     if min_denials < 1:
         raise ValidationFailed(
-            gettext("min-denials must be 1 or more."), field="min_denials"
+            gettext("--min-denials must be 1 or more."), field="min_denials"
         )
     actors: dict[tuple[str, str], ActorDenials] = {}
     entries = JournalEntry.objects.filter(

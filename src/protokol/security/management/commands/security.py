@@ -48,8 +48,8 @@ class Command(BaseCommand):
                 start = parse_since(since)
                 actors = denial_report(start, min_denials=min_denials)
         except ValidationFailed as error:
-            option = "--" + (error.field or "").replace("_", "-")
-            raise CommandError(f"{option}: {error.message}") from error
+            # The message names the option already.
+            raise CommandError(error.message) from error
 
         if json:
             report = {
