@@ -4,6 +4,7 @@ The command runs in a fresh process with no PROTOKOL_* settings, in a
 directory with only the copy and the root, and must leave it as it was.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -77,6 +78,45 @@ def test_report_follows_the_callers_locale(auditor_dir):
     )
     assert english == []
     assert "document.json" not in result.stdout
+
+
+@pytest.mark.parametrize("language", ["", "C", "C.UTF-8", "POSIX", "de_DE.UTF-8"])
+def test_report_in_english_without_locale(auditor_dir, language):
+    result = run_protokol(
+        auditor_dir, "verify", "copy.pdf", "--root", "root.pem", language=language
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "journal entry" in result.stdout
+    # Certificate names are data in the organisation's language, not text
+    # of the report.
+    text = re.sub(r"\b(?:CN|O)=[^,\n]*", "", result.stdout)
+    assert re.findall(r"[а-яА-ЯёЁ]+", text) == []
+
+
+def test_json_report_same_under_every_locale(auditor_dir):
+    reports = {}
+    for language in ("", "ru_RU.UTF-8"):
+        result = run_protokol(
+            auditor_dir,
+            *("verify", "copy.pdf", "--root", "root.pem", "--json"),
+            language=language,
+        )
+        assert result.returncode == 0, result.stderr
+        reports[language] = json.loads(result.stdout)
+
+    english, russian = reports[""], reports["ru_RU.UTF-8"]
+    assert english["ok"] is True
+    assert russian["ok"] is True
+    assert [sorted(check) for check in english["checks"]] == [
+        sorted(check) for check in russian["checks"]
+    ]
+    assert [(c["name"], c["ok"]) for c in english["checks"]] == [
+        (c["name"], c["ok"]) for c in russian["checks"]
+    ]
+    # Only the details follow the locale, as in the text report.
+    assert "journal entry" in json.dumps(english)
+    assert "запись журнала" in json.dumps(russian, ensure_ascii=False)
 
 
 def test_copy_without_root_names_the_option(auditor_dir):

@@ -5,6 +5,8 @@ import hashlib
 
 import pytest
 from django.conf import settings
+from django.core.management import load_command_class
+from django.utils import translation
 
 from protokol.consultations import services
 from protokol.consultations.presenters import consultation_detail
@@ -61,6 +63,22 @@ def test_online_passes_for_genuine_copy(sealed_path):
     online = [check for check in report["checks"] if check["name"] == "journal-online"]
     assert len(online) == 1
     assert "is a prefix of the live journal" in online[0]["detail"]
+
+
+def test_online_report_english_without_locale(sealed_path, monkeypatch, capsys):
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    command = load_command_class("protokol.signing", "verify")
+
+    # Russian is the installation's language. A shell without a locale
+    # still gets the English report that the rest of the command line prints.
+    with translation.override("ru"):
+        command.run_from_argv(["protokol", "verify", str(sealed_path), "--online"])
+
+    output = capsys.readouterr().out
+    assert "is a prefix of the live journal" in output
+    assert "journal entry" in output
+    assert "запись журнала" not in output
 
 
 def test_online_passes_after_journal_grows(sealed_path, signed_consultation, demo):

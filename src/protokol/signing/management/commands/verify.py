@@ -34,7 +34,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cryptography import x509
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import translation
 from django.utils.translation import gettext
@@ -56,10 +55,11 @@ ACKNOWLEDGEMENT_CMS = "acknowledgement.cms"
 
 
 def environment_language() -> str:
-    """Return the language of the caller's locale, else the installation's.
+    """Return the language of the caller's locale, else English.
 
-    The first of LANGUAGE, LC_ALL, LC_MESSAGES and LANG that is set decides;
-    "C" and languages without a translation fall back to LANGUAGE_CODE.
+    The first of LANGUAGE, LC_ALL, LC_MESSAGES and LANG that is set decides.
+    No locale, "C", "POSIX" and languages without a translation give English,
+    which the rest of the command line prints.
     """
     for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
         value = os.environ.get(name, "")
@@ -72,7 +72,7 @@ def environment_language() -> str:
             )
         except LookupError:
             break
-    return settings.LANGUAGE_CODE
+    return "en"
 
 
 @dataclass(frozen=True)
@@ -133,16 +133,14 @@ class Command(BaseCommand):
             help="Write the bundle of a consultation's latest signed version.",
         )
 
-    def handle(self, *args, **options):
-        if not settings.CONFIG.offline:
-            self.check_files(**options)
-            return
-        # An offline check is often a third party's, so its report follows
-        # their locale where it names a language of the interface.
+    def run_from_argv(self, argv):
+        # From a shell, the report follows the caller's locale: a third party
+        # who checks a copy may read Russian or English. call_command skips
+        # this method, so there the caller's active language applies.
         with translation.override(environment_language()):
-            self.check_files(**options)
+            super().run_from_argv(argv)
 
-    def check_files(self, *, bundle, root, key, json, export, online, **options):
+    def handle(self, *args, bundle, root, key, json, export, online, **options):
         if export is not None:
             if bundle is not None:
                 raise CommandError(gettext("Give either BUNDLE or --export, not both."))
