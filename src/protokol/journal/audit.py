@@ -42,13 +42,16 @@ def audit(
 ) -> VerifyProblem | AuditResult:
     """Recompute every leaf hash and the tree root; compare them with what is stored.
 
-    Checks, in order: the checkpoint's signature by `verifier`; each entry's
-    leaf hash against its content and against the stored tree leaf, and its
-    payload hash against a stored payload; that every missing payload is
-    named by a `journal:redact` entry; the root
-    of the first checkpoint.size entries against the signed root; the root
-    computed from the stored nodes against the recomputed one. Returns the
-    first problem found, or an AuditResult.
+    Checks, in order:
+
+    1. the checkpoint's signature by `verifier`;
+    2. each entry's leaf hash against its content and against the stored
+       tree leaf, and its payload hash against a stored payload;
+    3. that a `journal:redact` entry names every missing payload;
+    4. the root of the first checkpoint.size entries against the signed root;
+    5. the root computed from the stored nodes against the recomputed one.
+
+    Returns the first problem found, or an AuditResult.
     """
     signed = None
     if checkpoint is not None:

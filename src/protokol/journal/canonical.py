@@ -1,10 +1,10 @@
 """Canonical bytes of a journal entry (RFC 8785) and its RFC 6962 leaf hash.
 
 Entries of format 1 hash every field. Entries of format 2 hash a header that
-commits to the personal data (actor name, object label, and the `comment`
-and `reason` members of `before`/`after`) through `payload_hash`, the
-SHA-256 of a random salt and the canonical payload, so the payload can be
-deleted while the leaf hash stays valid.
+commits to the personal data through `payload_hash`, the SHA-256 of a random
+salt and the canonical payload. The payload is the actor name, the object
+label, and the `comment` and `reason` members of `before`/`after`. So the
+payload can be deleted while the leaf hash stays valid.
 
 Journal entries hold strings, integers, booleans, None, lists and objects. For
 those values with object keys below U+D800, `json` with sorted keys, no

@@ -288,7 +288,7 @@ def fresh_checkpoint() -> Checkpoint | None:
 
     Stale means entries were added since and it is older than
     PROTOKOL_JOURNAL_CHECKPOINT_SECONDS, so a quiet log still gets its recent
-    entries covered when a witness or an auditor asks.
+    entries covered when a witness or an auditor requests a checkpoint.
     """
     latest = latest_checkpoint()
     seconds = settings.CONFIG.journal_checkpoint_seconds

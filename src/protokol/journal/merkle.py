@@ -31,8 +31,8 @@ def split_point(count: int) -> int:
 def perfect_cover(start: int, end: int) -> list[NodeKey]:
     """Return the perfect subtrees that make up [start, end), left to right.
 
-    The range must be a subtree of an RFC 6962 tree, whose start is aligned
-    to every power of two that fits in it; the subtree's hash is then the
+    The range must be a subtree of an RFC 6962 tree, so its start is aligned
+    to every power of two that fits in it. The subtree's hash is then the
     right fold of these nodes (see `fold_cover`).
     """
     if not 0 <= start < end:

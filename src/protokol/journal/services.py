@@ -311,20 +311,20 @@ def redact(
 
     Runs inside the caller's transaction. Entries without a stored payload
     (format 1, or already redacted) are skipped. For each REDACT_BATCH of
-    indexes, appends a `journal:redact` entry whose `after` contains the
-    `indexes`, the `grounds` (such as "retention:delete") and `details` (the
-    policy or the request), then deletes those payload rows: the delete
-    trigger allows a row only while the latest entry names it. Returns the
-    redacted indexes.
+    indexes, appends a `journal:redact` entry and then deletes those payload
+    rows, because the delete trigger allows a row only while the latest entry
+    names it. The entry's `after` contains the `indexes`, the `grounds` (such
+    as "retention:delete") and the `details` (the policy or the request).
+    Returns the redacted indexes.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("journal payloads are redacted inside a transaction")
     tree.lock_appends()
-    wanted = sorted(set(indexes))
+    requested = sorted(set(indexes))
     stored = []
-    for start in range(0, len(wanted), REDACT_BATCH):
+    for start in range(0, len(requested), REDACT_BATCH):
         stored += JournalPayload.objects.filter(
-            entry_id__in=wanted[start : start + REDACT_BATCH]
+            entry_id__in=requested[start : start + REDACT_BATCH]
         ).values_list("entry_id", flat=True)
     stored.sort()
 

@@ -148,5 +148,5 @@ def _targets(keys_by_id, new_key):
 
 
 def _ids(ids: list[int]) -> str:
-    shown = ", ".join(str(i) for i in ids[:20])
-    return shown + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
+    listed = ", ".join(str(i) for i in ids[:20])
+    return listed + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")

@@ -165,9 +165,9 @@ class Command(BaseCommand):
             stored = stored.filter(size=size)
         checkpoint = stored.first()
         if checkpoint is None:
-            wanted = "" if size is None else f" at size {size}"
+            at_size = "" if size is None else f" at size {size}"
             raise CommandError(
-                f"No checkpoint{wanted}: issue one with `protokol journal "
+                f"No checkpoint{at_size}: issue one with `protokol journal "
                 "checkpoint`, then prove against its size."
             )
         if size is None and index >= checkpoint.size:
