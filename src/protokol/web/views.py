@@ -4,6 +4,7 @@ import structlog
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -53,6 +54,7 @@ def login_view(request):
         next_url = ""
 
     form = LoginForm(request, data=request.POST or None)
+    status = 200
     if request.method == "POST":
         if form.is_valid():
             user = form.get_user()
@@ -62,13 +64,16 @@ def login_view(request):
         username = request.POST.get("username", "").strip()
         if username:
             journal_failed_login(username, via="web")
+        # A wrong password gets 401, as on the API. An empty field gets 422.
+        rejected = form.has_error(NON_FIELD_ERRORS)
+        status = 401 if rejected else 422
 
     context = {
         "form": form,
         "next": next_url,
         "sign_in_options": identity_views.sign_in_options(),
     }
-    return render(request, "web/login.html", context)
+    return render(request, "web/login.html", context, status=status)
 
 
 @require_POST
