@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from protokol.consultations import data_requests
 from protokol.consultations.models import DocumentStatus
 from protokol.consultations.prefill import EARLIER, THIS_CONSULTATION
-from protokol.web.forms import PageForm, VersionedForm
+from protokol.web.forms import CheckboxField, PageForm, VersionedForm
 
 # Marks shown under a prefilled field, so no value is filled in silently.
 PREFILL_NOTES = {
@@ -152,13 +152,19 @@ class DocumentUploadForm(PageForm):
 
 
 class PrefillConsentForm(PageForm):
-    enabled = forms.BooleanField(
+    enabled = CheckboxField(
         label=_(
             "Подставлять в формы запросов данные, которые я уже указывал(а) раньше"
         ),
-        required=False,
         help_text=_(
             "Подставленные значения всегда отмечены, и их можно изменить перед "
             "отправкой."
         ),
+        error_messages={
+            "invalid": _(
+                "Поле «enabled»: значение «%(value)s» не распознано. Отправьте "
+                "on, чтобы включить подстановку, или off либо ничего, чтобы "
+                "выключить."
+            )
+        },
     )

@@ -33,6 +33,43 @@ class PageForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
+class StrictCheckboxInput(forms.CheckboxInput):
+    """A checkbox that passes the sent text on, so the field can reject a typo."""
+
+    def value_from_datadict(self, data, files, name):
+        if name not in data:
+            return False
+        return data.get(name)
+
+
+class CheckboxField(forms.BooleanField):
+    """An optional checkbox that accepts on, true or 1 and off, false, 0 or nothing.
+
+    Django's BooleanField takes any other text, such as "maybe", as checked.
+    A browser sends "on" for a checked box and nothing for an unchecked one.
+    """
+
+    widget = StrictCheckboxInput
+    CHECKED = frozenset({"on", "true", "1"})
+    UNCHECKED = frozenset({"", "off", "false", "0"})
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if not isinstance(value, str):
+            return bool(value)
+        text = value.strip().lower()
+        if text in self.CHECKED:
+            return True
+        if text in self.UNCHECKED:
+            return False
+        raise forms.ValidationError(
+            self.error_messages["invalid"], code="invalid", params={"value": value}
+        )
+
+
 class VersionedForm(PageForm):
     """A form that posts the consultation version it was shown with.
 
