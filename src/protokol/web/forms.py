@@ -231,6 +231,13 @@ def add_service_error(form: forms.Form, exc: ProtokolError) -> None:
     _add_message(form, exc.status, exc.field, exc.message)
 
 
+NO_FIELDS_MESSAGE = _(
+    "В запросе нет ни одного поля формы (%(fields)s), поэтому ничего не "
+    "изменено. Отправьте поля формы: поле с новым значением сохраняет его, "
+    "пустое поле удаляет значение."
+)
+
+
 class PersonalDataForm(PageForm):
     """Optional text fields, one per personal-data field name; services check them."""
 
@@ -243,6 +250,17 @@ class PersonalDataForm(PageForm):
                 required=False,
                 max_length=500,
             )
+
+    def clean(self):
+        # The services replace every value, and a field that is not sent
+        # counts as empty, so a post without any field would delete them all.
+        cleaned = super().clean()
+        if self.fields and not any(name in self.data for name in self.fields):
+            names = ", ".join(f"«{field.label}»" for field in self)
+            raise forms.ValidationError(
+                NO_FIELDS_MESSAGE % {"fields": names}, code="no_fields"
+            )
+        return cleaned
 
 
 def add_field_errors(form: forms.Form, exc: ProtokolError) -> None:
