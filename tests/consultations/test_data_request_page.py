@@ -356,3 +356,20 @@ def test_citizen_resends_rejected_after_forward(client, demo, answered):
     staff_html = client.get(page(answered)).content.decode()
     assert "новая.pdf" in staff_html
     assert f"documents/{school.pk}/" in staff_html
+
+
+def test_document_upload_without_file_explained(client, demo, answered):
+    school = documents_of(answered)["Справка из школы"]
+    data_requests.review_document(
+        demo["operator"], answered.pk, school.pk, status="rejected", reason="Нет печати"
+    )
+    client.force_login(demo["citizen"])
+
+    response = client.post(f"{page(answered)}documents/{school.pk}/file/", {})
+
+    html = response.content.decode()
+    school.refresh_from_db()
+    assert response.status_code == 422
+    assert "Файл не выбран: выберите файл и нажмите «Загрузить»." in html
+    assert "формы multipart" not in html
+    assert school.status == DocumentStatus.REJECTED

@@ -10,7 +10,12 @@ from django.utils.translation import gettext_lazy as _
 from protokol.consultations import data_requests
 from protokol.consultations.models import DocumentStatus
 from protokol.consultations.prefill import EARLIER, THIS_CONSULTATION
-from protokol.web.forms import CheckboxField, PageForm, VersionedForm
+from protokol.web.forms import (
+    AttachmentForm,
+    CheckboxField,
+    PageForm,
+    VersionedForm,
+)
 
 # Marks shown under a prefilled field, so no value is filled in silently.
 PREFILL_NOTES = {
@@ -147,8 +152,8 @@ class DocumentReviewForm(VersionedForm):
     )
 
 
-class DocumentUploadForm(PageForm):
-    file = forms.FileField(label=_("Файл"), required=False)
+class DocumentUploadForm(AttachmentForm):
+    """The file of one requested document."""
 
 
 class PrefillConsentForm(PageForm):

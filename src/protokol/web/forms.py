@@ -9,13 +9,13 @@ from django.utils.translation import gettext_lazy as _
 
 from protokol.accounts.models import Department
 from protokol.catalog.models import Service
-from protokol.consultations.lifecycle import ACTIONS
+from protokol.consultations.lifecycle import ACTIONS, action_label
 from protokol.consultations.models import Status, Visibility
 from protokol.errors import ProtokolError, StaleVersion
 from protokol.personal.validators import field_label
 from protokol.protocols.services import PROTOCOL_FIELDS
 from protokol.search.services import MAX_QUERY_CHARS
-from protokol.web.labels import ACTION_LABELS, ERROR_LABELS
+from protokol.web.labels import ERROR_LABELS
 
 
 def localized_name(name: str, name_en: str) -> str:
@@ -142,10 +142,15 @@ class MessageForm(VersionedForm):
     )
 
 
+# The service's message for a missing file names the multipart field for API
+# clients, so the page forms check for the file themselves.
+NO_FILE_MESSAGE = _("Файл не выбран: выберите файл и нажмите «Загрузить».")
+
+
 class AttachmentForm(PageForm):
-    # Not required here so that a missing file reaches the service, which
-    # reports it with its own status and message.
-    file = forms.FileField(label=_("Файл"), required=False)
+    file = forms.FileField(
+        label=_("Файл"), error_messages={"required": NO_FILE_MESSAGE}
+    )
 
 
 class ProtocolForm(VersionedForm):
@@ -188,7 +193,7 @@ class TransitionForm(VersionedForm):
             self.add_error(
                 "comment",
                 _("Для действия «%(action)s» нужен комментарий.")
-                % {"action": ACTION_LABELS.get(rule.name, rule.name)},
+                % {"action": action_label(rule.name)},
             )
         return cleaned
 

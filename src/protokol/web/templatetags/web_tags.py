@@ -2,6 +2,7 @@
 
 from django import template
 
+from protokol.consultations import lifecycle
 from protokol.web import labels
 from protokol.web.forms import localized_name as localized
 
@@ -20,7 +21,7 @@ def status_label(status: str) -> str:
 
 @register.filter
 def action_label(action: str) -> str:
-    return labels.ACTION_LABELS.get(action, action)
+    return lifecycle.action_label(action)
 
 
 @register.filter
