@@ -25,6 +25,16 @@ def localized_name(name: str, name_en: str) -> str:
     return name
 
 
+def choices_by_name(named) -> list[tuple[str, str]]:
+    """Return (code, displayed name) of services or departments, sorted by that name.
+
+    The database orders them by the Russian name, which English pages do
+    not show.
+    """
+    choices = [(item.code, localized_name(item.name, item.name_en)) for item in named]
+    return sorted(choices, key=lambda choice: choice[1].casefold())
+
+
 class PageForm(forms.Form):
     """A form whose labels carry no trailing colon, as the page layout expects."""
 
@@ -121,9 +131,9 @@ class ConsultationForm(PageForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["service"].choices = [("", _("— выберите услугу —"))] + [
-            (service.code, localized_name(service.name, service.name_en))
-            for service in Service.objects.filter(is_active=True)
+        self.fields["service"].choices = [
+            ("", _("— выберите услугу —")),
+            *choices_by_name(Service.objects.filter(is_active=True)),
         ]
 
 
@@ -207,9 +217,9 @@ class ForwardForm(VersionedForm):
     def __init__(self, *args, current_department_id=None, **kwargs):
         super().__init__(*args, **kwargs)
         departments = Department.objects.exclude(pk=current_department_id)
-        self.fields["department"].choices = [("", _("— выберите отдел —"))] + [
-            (department.code, localized_name(department.name, department.name_en))
-            for department in departments
+        self.fields["department"].choices = [
+            ("", _("— выберите отдел —")),
+            *choices_by_name(departments),
         ]
 
 

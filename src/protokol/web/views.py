@@ -7,8 +7,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from protokol.accounts.models import Role
@@ -221,17 +223,39 @@ def new_consultation(request):
 
 
 def _expectations(citizen) -> list[dict]:
-    """Return each active service's typical time and the citizen's similar requests."""
+    """Return each active service's typical time and the citizen's similar requests.
+
+    The rows are sorted by the service name the page shows.
+    """
     typical = expectations.typical_days()
-    return [
-        {
-            "name": localized_name(service.name, service.name_en),
-            "typical": typical.get(service.pk),
-            "deadline_days": service.deadline_days,
-            "similar": expectations.similar_for(citizen, service.pk),
-        }
-        for service in Service.objects.filter(is_active=True)
-    ]
+    rows = []
+    for service in Service.objects.filter(is_active=True):
+        answered = typical.get(service.pk)
+        time = typical_time(answered["median_seconds"]) if answered else ""
+        rows.append(
+            {
+                "name": localized_name(service.name, service.name_en),
+                "typical": answered,
+                "typical_time": time,
+                "deadline_days": service.deadline_days,
+                "similar": expectations.similar_for(citizen, service.pk),
+            }
+        )
+    return sorted(rows, key=lambda row: row["name"].casefold())
+
+
+def typical_time(seconds: float) -> str:
+    """Return a median answer time in days, in hours under a day, or as under an hour.
+
+    Days keep one decimal, as the API's typical_median_days does.
+    """
+    if seconds < 3600:
+        return _("меньше часа")
+    if seconds < 86400:
+        hours = round(seconds / 3600)
+        return ngettext("%(hours)d ч", "%(hours)d ч", hours) % {"hours": hours}
+    days = number_format(round(seconds / 86400, 1), decimal_pos=1)
+    return _("%(days)s дн.") % {"days": days}
 
 
 def not_found(request, exception=None):
