@@ -19,7 +19,6 @@ from protokol.catalog.models import Service
 from protokol.consultations import lifecycle, services
 from protokol.consultations.models import Channel, Status
 from protokol.errors import ProtokolError
-from protokol.profiles import services as profiles
 from protokol.web import identity_views
 from protokol.web.forms import (
     ConsultationForm,
@@ -30,6 +29,7 @@ from protokol.web.forms import (
 )
 from protokol.web.paging import CappedPaginator
 from protokol.workflow import expectations
+from protokol.workflow.deadlines import display_zones
 
 log = structlog.get_logger(__name__)
 
@@ -95,18 +95,6 @@ def home(request):
     return redirect("web:queue")
 
 
-def _list_deadline_zone(user):
-    """Return the zone of a list's answer-due dates, or None for the server's.
-
-    Citizens get the time zone of their profile, as on the consultation page.
-    """
-    # NOTE: staff lists use the server's zone, but the consultation page shows
-    # staff the department calendar's zone, so the two dates may differ.
-    if user.role == Role.CITIZEN:
-        return profiles.zone_of(user)
-    return None
-
-
 def _list_page(request, *, template: str, title: str, fixed_status: str | None = None):
     """Render a filtered, paginated list of the consultations the user may see."""
     form = ListFilterForm(request.GET or None)
@@ -120,7 +108,6 @@ def _list_page(request, *, template: str, title: str, fixed_status: str | None =
         "title": title,
         "form": form,
         "fixed_status": fixed_status,
-        "deadline_zone": _list_deadline_zone(request.user),
     }
     if form.is_bound and not form.is_valid():
         context.update(page=None, rows=[])
@@ -135,7 +122,9 @@ def _list_page(request, *, template: str, title: str, fixed_status: str | None =
 
     page = CappedPaginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
-    rows = [(c, is_overdue(c, now)) for c in page.object_list]
+    # Each row's dates are in the zone of its consultation page for this viewer.
+    zones = display_zones(request.user, page.object_list)
+    rows = [(c, is_overdue(c, now), zones[c.pk]) for c in page.object_list]
     services.journal_list_read(
         request.user,
         count=len(rows),
