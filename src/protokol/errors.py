@@ -47,24 +47,34 @@ class Conflict(ProtokolError):
 
 
 class ActionNotAllowed(Conflict):
-    """An action that the consultation's current status does not allow."""
+    """An action that the consultation's current status does not allow.
+
+    The message names the action and the status by their display names, and
+    `allowed_actions` and `current_status` carry the codes.
+    """
 
     code = "action_not_allowed"
 
     def __init__(self, action: str, status: str, allowed: Iterable[str]):
+        # Imported when raised, so that this base module loads no models.
+        from protokol.consultations.lifecycle import action_label
+        from protokol.consultations.models import Status
+
         allowed = sorted(allowed)
+        allowed_names = ", ".join(action_label(name) for name in allowed)
         message = gettext(
             "Action '%(action)s' is not allowed in status '%(status)s'; "
             "allowed: %(allowed)s."
         ) % {
-            "action": action,
-            "status": status,
-            "allowed": ", ".join(allowed) or pgettext("allowed actions", "none"),
+            "action": action_label(action),
+            "status": Status(status).label,
+            "allowed": allowed_names or pgettext("allowed actions", "none"),
         }
         super().__init__(
             message,
             field="action",
             allowed_actions=allowed,
+            current_status=status,
         )
 
 

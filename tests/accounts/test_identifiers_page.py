@@ -48,6 +48,39 @@ def test_invalid_value_shown_at_field(citizen_client):
     assert not CitizenIdentifiers.objects.exists()
 
 
+FIELDS = ("phone", "passport", "inn", "snils", "postal_address")
+
+
+def updates() -> int:
+    return JournalEntry.objects.filter(action=records.PERSONAL_DATA_UPDATE).count()
+
+
+@pytest.mark.parametrize("body", [{}, {"unrelated": "x"}])
+def test_post_without_fields_deletes_nothing(citizen_client, body):
+    citizen_client.post(PAGE, {"phone": "8 916 482 07 35"})
+    stored = bytes(CitizenIdentifiers.objects.get().ciphertext)
+
+    response = citizen_client.post(PAGE, body)
+
+    page = response.content.decode()
+    assert response.status_code == 422
+    assert "В запросе нет ни одного поля формы (" in page
+    assert "«Телефон»" in page
+    assert "пустое поле удаляет значение" in page
+    assert bytes(CitizenIdentifiers.objects.get().ciphertext) == stored
+    assert updates() == 1
+
+
+def test_empty_fields_delete_values(citizen_client):
+    citizen_client.post(PAGE, {"phone": "8 916 482 07 35"})
+
+    response = citizen_client.post(PAGE, dict.fromkeys(FIELDS, ""))
+
+    assert response.status_code == 302
+    assert not CitizenIdentifiers.objects.exists()
+    assert updates() == 2
+
+
 def test_staff_redirected(client, demo, master_key_file):
     client.force_login(demo["operator"])
 

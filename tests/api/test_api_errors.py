@@ -17,7 +17,9 @@ NEW = {
 
 def assert_error(response, status: int, code: str, field) -> dict:
     body = response.json()
-    extra_keys = {"allowed_actions"} if code == "action_not_allowed" else set()
+    extra_keys = set()
+    if code == "action_not_allowed":
+        extra_keys = {"allowed_actions", "current_status"}
     assert response.status_code == status, body
     assert response["Content-Type"].startswith("application/json")
     assert set(body) == ERROR_KEYS | extra_keys
@@ -167,6 +169,7 @@ def test_transition_wrong_status_conflict(api, consultation, counts_unchanged):
 
     body = assert_error(response, 409, "action_not_allowed", "action")
     assert body["allowed_actions"] == ["request_data", "take"]
+    assert body["current_status"] == "initiated"
 
 
 def test_transition_in_final_status_lists_none(api, demo, counts_unchanged):
@@ -180,6 +183,7 @@ def test_transition_in_final_status_lists_none(api, demo, counts_unchanged):
 
     body = assert_error(response, 409, "action_not_allowed", "action")
     assert body["allowed_actions"] == []
+    assert body["current_status"] == "withdrawn"
 
 
 def test_submit_without_draft_conflict(api, consultation, counts_unchanged):

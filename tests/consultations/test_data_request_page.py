@@ -3,13 +3,14 @@
 import pytest
 
 from protokol.accounts import identifiers
-from protokol.consultations import data_requests, personal_data, services
+from protokol.consultations import data_requests, personal_data, prefill, services
 from protokol.consultations.models import (
     DataRequest,
     DocumentStatus,
     RequestedDocument,
     Status,
 )
+from protokol.journal.models import JournalEntry
 
 from .factories import act, open_consultation, upload
 
@@ -280,6 +281,33 @@ def test_identifiers_page_consent_off_by_default(client, demo, master_key_file):
     assert 'id="id_enabled" checked' not in off
 
 
+@pytest.mark.parametrize(
+    ("value", "enabled"),
+    [("on", True), ("true", True), ("1", True), ("off", False), ("0", False)],
+)
+def test_prefill_consent_checkbox_values(client, demo, value, enabled):
+    client.force_login(demo["citizen"])
+
+    response = client.post("/my/identifiers/prefill/", {"enabled": value})
+
+    assert response.status_code == 302
+    assert prefill.consent_enabled(demo["citizen"]) is enabled
+
+
+@pytest.mark.parametrize("value", ["maybe", "yes", "2"])
+def test_prefill_consent_rejects_non_boolean(client, demo, master_key_file, value):
+    client.force_login(demo["citizen"])
+
+    response = client.post("/my/identifiers/prefill/", {"enabled": value})
+
+    page = response.content.decode()
+    assert response.status_code == 422
+    assert f"Поле «enabled»: значение «{value}» не распознано." in page
+    assert 'id="id_enabled_error"' in page
+    assert prefill.consent_enabled(demo["citizen"]) is False
+    assert not JournalEntry.objects.filter(object_type="prefill_consent").exists()
+
+
 @pytest.fixture
 def answered(demo, requested):
     files = {d.pk: upload(f"{d.pk}.pdf") for d in documents_of(requested).values()}
@@ -328,3 +356,20 @@ def test_citizen_resends_rejected_after_forward(client, demo, answered):
     staff_html = client.get(page(answered)).content.decode()
     assert "новая.pdf" in staff_html
     assert f"documents/{school.pk}/" in staff_html
+
+
+def test_document_upload_without_file_explained(client, demo, answered):
+    school = documents_of(answered)["Справка из школы"]
+    data_requests.review_document(
+        demo["operator"], answered.pk, school.pk, status="rejected", reason="Нет печати"
+    )
+    client.force_login(demo["citizen"])
+
+    response = client.post(f"{page(answered)}documents/{school.pk}/file/", {})
+
+    html = response.content.decode()
+    school.refresh_from_db()
+    assert response.status_code == 422
+    assert "Файл не выбран: выберите файл и нажмите «Загрузить»." in html
+    assert "формы multipart" not in html
+    assert school.status == DocumentStatus.REJECTED

@@ -73,6 +73,17 @@ def test_invalid_value_shown_at_field(client, demo, social):
     assert bytes(CollectedData.objects.get().ciphertext) == before
 
 
+def test_post_without_fields_keeps_values(client, demo, social):
+    client.force_login(demo["operator"])
+    before = bytes(CollectedData.objects.get().ciphertext)
+
+    response = client.post(page(social) + "data/", {})
+
+    assert response.status_code == 422
+    assert "В запросе нет ни одного поля формы (" in response.content.decode()
+    assert bytes(CollectedData.objects.get().ciphertext) == before
+
+
 def test_supervisor_sees_values_without_form(client, demo, social):
     client.force_login(demo["supervisor"])
 

@@ -1,7 +1,9 @@
 """The public /verify page: by number and code, or by uploading the copy."""
 
+import re
 from html import escape
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.cache import cache
@@ -12,8 +14,11 @@ from django.utils.translation import gettext
 from protokol.documents import public
 from protokol.documents.services import issue_copy, verification_code, verify_url
 from protokol.journal.models import JournalEntry
+from protokol.profiles import services as profiles
 from protokol.signing import pki
+from protokol.signing.management.commands.verify import Check
 from protokol.signing.models import Signature
+from protokol.web.verify_views import with_local_times
 
 
 @pytest.fixture(autouse=True)
@@ -106,6 +111,64 @@ def test_verify_code_with_digits_for_letters(client, signed_consultation):
     page = response.content.decode()
     assert response.status_code == 200, (typed, page)
     assert "Все проверки пройдены" in page
+
+
+UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+PAGE_TIME = re.compile(r"\d{2}\.\d{2}\.\d{4} \d{2}:\d{2} \(Europe/Moscow\)")
+
+
+def test_verify_code_times_local(client, signed_consultation):
+    response = client.get(
+        "/verify",
+        {"number": signed_consultation.number, "code": code_of(signed_consultation)},
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200, page
+    assert PAGE_TIME.search(page)
+    assert not UTC_TIME.search(page)
+
+
+def test_verify_upload_times_local(client, signed_consultation, sealed_pdf):
+    upload = SimpleUploadedFile("copy.pdf", sealed_pdf, "application/pdf")
+    response = client.post("/verify", {"file": upload})
+
+    page = response.content.decode()
+    assert response.status_code == 200, page
+    assert PAGE_TIME.search(page)
+    assert not UTC_TIME.search(page)
+
+
+def test_verify_times_in_profile_zone(client, demo, signed_consultation):
+    profiles.set_time_zone(demo["citizen"], "Asia/Vladivostok")
+    client.force_login(demo["citizen"])
+
+    response = client.get(
+        "/verify",
+        {"number": signed_consultation.number, "code": code_of(signed_consultation)},
+    )
+
+    page = response.content.decode()
+    assert "(Asia/Vladivostok)" in page
+    assert "(Europe/Moscow)" not in page
+
+
+def test_local_times_replaces_each_utc_time():
+    report = public.PublicReport(
+        number="КП-1",
+        checks=[
+            Check("a", True, "timestamp 2026-01-02T21:30:05.000006Z, covers all"),
+            Check("b", True, "from 2026-06-30T20:59:00.000000Z to -"),
+        ],
+    )
+
+    shown = with_local_times(report, ZoneInfo("Asia/Vladivostok"))
+
+    assert shown.checks[0].detail == (
+        "timestamp 03.01.2026 07:30 (Asia/Vladivostok), covers all"
+    )
+    assert shown.checks[1].detail == "from 01.07.2026 06:59 (Asia/Vladivostok) to -"
+    assert shown.number == "КП-1"
 
 
 def test_verify_wrong_code(client, signed_consultation):

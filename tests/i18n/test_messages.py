@@ -5,13 +5,15 @@ from django.conf import settings
 from django.utils import translation
 
 from api.client import ApiClient, login
-from consultations.factories import consultation_in
+from consultations.factories import PROTOCOL, consultation_in
 from protokol.consultations import lifecycle, services
 from protokol.consultations.models import Status
 from protokol.disputes import services as disputes
 from protokol.errors import ProtokolError, ValidationFailed
+from protokol.protocols.services import save_protocol
 from protokol.retention import services as retention
 from protokol.validation import clean_text
+from protokol.workflow import extensions
 
 EMPTY_SUBJECT = {"service": "GEN", "subject": "   ", "description": "Вопрос"}
 
@@ -62,15 +64,16 @@ def test_api_wrong_status_russian_lists_allowed(consultation):
     assert response.status_code == 409
     assert body["error"] == "action_not_allowed"
     assert body["field"] == "action"
-    assert body["allowed_actions"] == allowed
+    assert body["allowed_actions"] == allowed == ["request_data", "take"]
+    assert body["current_status"] == "initiated"
     assert body["message"] == (
-        "Действие «submit» недопустимо в статусе «initiated»; "
-        f"допустимые действия: {', '.join(allowed)}."
+        "Действие «Отправить на согласование» недопустимо в статусе "
+        "«зарегистрирована»; допустимые действия: Запросить данные, "
+        "Взять в работу."
     )
 
 
 def test_api_wrong_status_english_by_header(consultation):
-    allowed = sorted(lifecycle.allowed_actions_for(consultation.status, "operator"))
     client = login("operator")
     client.headers["HTTP_ACCEPT_LANGUAGE"] = "en"
 
@@ -80,8 +83,8 @@ def test_api_wrong_status_english_by_header(consultation):
 
     assert response.status_code == 409
     assert response.json()["message"] == (
-        "Action 'submit' is not allowed in status 'initiated'; "
-        f"allowed: {', '.join(allowed)}."
+        "Action 'Submit for review' is not allowed in status 'registered'; "
+        "allowed: Request data, Take on."
     )
 
 
@@ -176,7 +179,9 @@ def test_denied_action_names_the_role(demo):
     )
 
     assert "«гражданин»" in message
+    assert "«Взять в работу»" in message
     assert "citizen" not in message
+    assert "«take»" not in message
 
 
 def test_stale_version_names_the_status(demo):
@@ -204,6 +209,46 @@ def test_dispute_state_named_in_conflict(demo):
 
     assert "«ожидает назначения эксперта»" in message
     assert "open" not in message
+
+
+def _save_protocol(users, consultation):
+    save_protocol(users["operator"], consultation.pk, **PROTOCOL)
+
+
+def _forward(users, consultation):
+    services.forward(
+        users["operator"], consultation.pk, department_code="B", reason="Не наш."
+    )
+
+
+def _extend(users, consultation):
+    extensions.extend_deadline(
+        users["supervisor"], consultation.pk, days=5, reason="Нужна проверка."
+    )
+
+
+def _post_message(users, consultation):
+    services.add_message(
+        users["operator"], consultation.pk, text="Ещё.", visibility="public"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "write", "named"),
+    [
+        (Status.IN_REVIEW, _save_protocol, "«на согласовании»"),
+        (Status.SIGNED, _forward, "«подписана»"),
+        (Status.SIGNED, _extend, "«подписана»"),
+        (Status.SIGNED, _post_message, "«подписана»"),
+    ],
+)
+def test_status_conflict_names_the_status(demo, status, write, named):
+    consultation = consultation_in(demo, status)
+
+    message = raised_message(lambda: write(demo, consultation))
+
+    assert named in message
+    assert status not in message
 
 
 def test_retention_denial_names_roles(demo):

@@ -113,9 +113,21 @@ def test_api_lockout_of_unknown_user(client, demo):
     assert response.json()["error"] == "too_many_requests"
 
 
+def test_page_lockout_after_failures(client, demo):
+    statuses = [page_sign_in(client, "x").status_code for _ in range(LIMIT)]
+
+    # As on the API, the failure that reaches the limit is already locked out.
+    assert statuses == [401] * (LIMIT - 1) + [429]
+    response = page_sign_in(client, "demo")
+    assert response.status_code == 429
+    assert "Слишком много неудачных попыток" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert AccessAttempt.objects.get().failures_since_start == LIMIT + 1
+
+
 def test_page_failures_lock_api(client, demo):
     for _ in range(LIMIT - 1):
-        assert page_sign_in(client, "x").status_code == 200
+        assert page_sign_in(client, "x").status_code == 401
 
     assert api_sign_in(client, "x").status_code == 429
     assert api_sign_in(client, "demo").status_code == 429
@@ -161,7 +173,7 @@ def test_api_success_resets_page_failures(client, demo):
 
     assert api_sign_in(client, "demo").status_code == 200
 
-    assert page_sign_in(client, "x").status_code == 200
+    assert page_sign_in(client, "x").status_code == 401
     assert page_sign_in(client, "demo").status_code == 302
 
 

@@ -1,6 +1,8 @@
 """A citizen's erasure request: anonymised person, kept protocols and journal."""
 
 import io
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from django.core.management import call_command
 
@@ -13,6 +15,7 @@ from protokol.consultations.models import Message, Status, Transition
 from protokol.journal import checkpoints, tree
 from protokol.journal import services as journal
 from protokol.journal.models import JournalEntry
+from protokol.profiles import services as profiles
 from protokol.retention import erasure, policy
 from protokol.retention.models import ErasureRequest
 from protokol.retention.services import set_legal_hold
@@ -174,3 +177,27 @@ def test_erasure_page_names_kept_status(demo, client):
     assert done.status_code == 200
     assert "<td>отозвана</td>" in done.text
     assert "<td>withdrawn</td>" not in done.text
+
+
+def test_erasure_pages_show_dates_in_viewer_zone(demo, client):
+    closed = consultation_in(demo, Status.WITHDRAWN)
+    close_years_ago(closed, 1)
+    profiles.set_time_zone(demo["citizen"], "Asia/Vladivostok")
+    profiles.set_time_zone(demo["auditor"], "Asia/Kamchatka")
+    client.force_login(demo["citizen"])
+
+    done = client.post("/privacy/erasure/", {"confirm": "on"})
+    request = ErasureRequest.objects.get()
+    # 22:30 in UTC is the next day in Vladivostok (+10) and Kamchatka (+12).
+    request.created_at = datetime(2026, 3, 4, 22, 30, tzinfo=UTC)
+    request.save(update_fields=["created_at"])
+    client.force_login(demo["auditor"])
+    staff = client.get("/privacy/requests/")
+
+    until = datetime.fromisoformat(request.response["kept"][0]["until"])
+    for page, zone in ((done, "Asia/Vladivostok"), (staff, "Asia/Kamchatka")):
+        local_until = until.astimezone(ZoneInfo(zone)).strftime("%d.%m.%Y")
+        assert f">{local_until}</time></td>" in page.text
+        assert f"<td>{until.date().isoformat()}</td>" not in page.text
+    assert ">05.03.2026 10:30</time>" in staff.text
+    assert "2026-03-04 22:30" not in staff.text

@@ -511,6 +511,6 @@ def test_queue_page_lists_ranked_matches(demo, client):
     response = client.get("/queue/", {"q": "субсидии"})
 
     assert response.status_code == 200
-    assert [c.pk for c, _overdue in response.context["rows"]] == newest
+    assert [row[0].pk for row in response.context["rows"]] == newest
     assert response.context["page"].paginator.count == len(newest)
     assert number in response.content.decode()

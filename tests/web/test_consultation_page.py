@@ -77,6 +77,40 @@ def test_page_links_pdf_copy(login_as, consultation):
     assert f"/consultations/{consultation.pk}/protocol.pdf?lang=en" in page
 
 
+@pytest.mark.parametrize(
+    ("username", "query", "status", "message"),
+    [
+        (
+            "citizen",
+            "lang=de",
+            422,
+            "Копия протокола есть только на русском и английском языках",
+        ),
+        ("citizen", "personal_data=all", 422, "Такого вида копии нет"),
+        (
+            "auditor",
+            "personal_data=full",
+            403,
+            "Ваша роль не позволяет видеть персональные данные в копии полностью",
+        ),
+    ],
+)
+def test_pdf_copy_bad_link_is_explained(
+    login_as, consultation, username, query, status, message
+):
+    url = f"/consultations/{consultation.pk}/protocol.pdf?{query}"
+
+    response = login_as(username).get(url)
+
+    page = response.content.decode()
+    assert response.status_code == status
+    assert message in page
+    # The service's wording names the query parameters and their values.
+    assert "«lang»" not in page
+    assert "«masked»" not in page
+    assert "personal_data=masked" not in page
+
+
 def test_pdf_copy_is_404_for_other_citizen(login_as, consultation):
     url = f"/consultations/{consultation.pk}/protocol.pdf"
 
@@ -205,12 +239,13 @@ def test_upload_too_large_is_413(login_as, consultation, settings, monkeypatch):
 
 
 def test_upload_without_file_is_422(login_as, consultation):
-    response = login_as("citizen").post(
-        page_url(consultation) + "attachments/", {}, HTTP_ACCEPT_LANGUAGE="en"
-    )
+    response = login_as("citizen").post(page_url(consultation) + "attachments/", {})
 
+    page = response.content.decode()
     assert response.status_code == 422
-    assert "File is missing" in response.content.decode()
+    assert "Файл не выбран: выберите файл и нажмите «Загрузить»." in page
+    assert "формы multipart" not in page
+    assert not Attachment.objects.exists()
 
 
 def test_operator_takes_consultation(login_as, demo, consultation):
@@ -261,9 +296,32 @@ def test_action_in_wrong_status_is_409(login_as, consultation):
         page_url(consultation) + "transitions/", {"action": "submit"}
     )
 
+    page = response.content.decode()
     assert response.status_code == 409
-    assert "Действие невозможно в текущем статусе" in response.content.decode()
+    assert "Действие невозможно в текущем статусе" in page
+    assert (
+        "Действие «Отправить на согласование» недопустимо в статусе "
+        "«зарегистрирована»; допустимые действия: Запросить данные, Взять в работу."
+    ) in page
+    assert "«submit»" not in page
+    assert "«initiated»" not in page
     assert refreshed(consultation).status == "initiated"
+
+
+def test_action_in_wrong_status_english(login_as, consultation):
+    response = login_as("operator").post(
+        page_url(consultation) + "transitions/",
+        {"action": "submit"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 409
+    assert (
+        "Action &#x27;Submit for review&#x27; is not allowed in status "
+        "&#x27;registered&#x27;; allowed: Request data, Take on."
+    ) in page
+    assert "&#x27;submit&#x27;" not in page
 
 
 def test_action_of_other_role_is_403(login_as, consultation):
@@ -271,8 +329,13 @@ def test_action_of_other_role_is_403(login_as, consultation):
         page_url(consultation) + "transitions/", {"action": "take"}
     )
 
+    page = response.content.decode()
     assert response.status_code == 403
-    assert "Недостаточно прав" in response.content.decode()
+    assert "Недостаточно прав" in page
+    assert (
+        "Роли «гражданин» не разрешено действие «Взять в работу» с этой консультацией."
+    ) in page
+    assert "«take»" not in page
 
 
 def test_operator_saves_protocol_draft(login_as, demo, consultation):

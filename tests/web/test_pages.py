@@ -38,14 +38,24 @@ def test_login_form_signs_in_and_journals(client, demo):
 def test_login_wrong_password_journals_failure(client, demo):
     response = client.post("/login/", {"username": "citizen", "password": "wrong"})
 
-    assert response.status_code == 200
+    assert response.status_code == 401
     assert "Неверное имя пользователя или пароль" in response.content.decode()
+    assert 'name="username"' in response.content.decode()
     [entry] = with_payloads(
         [JournalEntry.objects.filter(action="user:login_failed").last()]
     )
     assert entry.object_label == "citizen"
     assert entry.after == {"via": "web"}
     assert "_auth_user_id" not in client.session
+
+
+def test_login_empty_password_is_form_error(client, demo):
+    response = client.post("/login/", {"username": "citizen", "password": ""})
+
+    page = response.content.decode()
+    assert response.status_code == 422
+    assert 'id="id_password_error"' in page
+    assert "Неверное имя пользователя или пароль" not in page
 
 
 def test_login_ignores_foreign_next(client, demo):

@@ -11,7 +11,7 @@ from protokol.accounts.models import Department
 from protokol.consultations.models import Consultation
 from protokol.journal.models import JournalEntry
 from protokol.profiles import services as profiles
-from protokol.workflow.deadlines import deadline_rows
+from protokol.workflow.deadlines import deadline_rows, display_zone, display_zones
 from protokol.workflow.models import DepartmentCalendar
 
 FIVE_DAYS = [["09:00", "18:00"]] * 5 + [None, None]
@@ -147,3 +147,47 @@ def test_answer_due_date_in_citizen_zone(client, demo, passport_request):
     assert local_date in listing
     assert ">10.12.2026</time>" not in page
     assert ">10.12.2026</time>" not in listing
+
+
+def test_staff_queue_dates_match_consultation_page(client, demo, passport_request):
+    # 20:30 UTC is 23:30 in Moscow and already the next morning in Vladivostok.
+    due = datetime(2026, 12, 10, 20, 30, tzinfo=UTC)
+    registered = datetime(2026, 12, 1, 20, 30, tzinfo=UTC)
+    Consultation.objects.filter(pk=passport_request.pk).update(
+        deadline=due, created_at=registered
+    )
+    moscow = open_consultation(demo["citizen"], subject="Общий вопрос")
+    Consultation.objects.filter(pk=moscow.pk).update(
+        deadline=due, created_at=registered
+    )
+    client.force_login(demo["operator2"])
+
+    queue = client.get("/queue/").content.decode()
+    page = client.get(f"/consultations/{passport_request.pk}/").content.decode()
+    client.force_login(demo["supervisor"])
+    everything = client.get("/queue/").content.decode()
+
+    assert ">11.12.2026</time>" in page
+    assert ">11.12.2026</time>" in queue
+    assert ">02.12.2026 06:30</time>" in queue
+    assert ">10.12.2026</time>" not in queue
+    assert ">01.12.2026 23:30</time>" not in queue
+    # Department A has no calendar, so its row keeps the default Moscow zone.
+    assert ">11.12.2026</time>" in everything
+    assert ">10.12.2026</time>" in everything
+    assert ">01.12.2026 23:30</time>" in everything
+
+
+def test_display_zones_one_query_for_staff(
+    demo, passport_request, django_assert_num_queries
+):
+    general = open_consultation(demo["citizen"], subject="Общий вопрос")
+
+    with django_assert_num_queries(1):
+        zones = display_zones(demo["supervisor"], [passport_request, general])
+
+    assert zones == {
+        passport_request.pk: ZoneInfo("Asia/Vladivostok"),
+        general.pk: ZoneInfo("Europe/Moscow"),
+    }
+    assert zones[general.pk] == display_zone(demo["supervisor"], general)

@@ -8,7 +8,7 @@ from protokol.analytics.filters import DEFAULT_REPEAT_DAYS
 from protokol.catalog.models import Service
 from protokol.consultations.models import Channel, Consultation
 from protokol.consultations.permissions import consultation_scope
-from protokol.web.forms import PageForm, localized_name
+from protokol.web.forms import PageForm, choices_by_name
 
 ALL = [("", _("все"))]
 # The district choices come from this many of the newest consultations.
@@ -57,11 +57,6 @@ class AnalyticsFilterForm(PageForm):
         chosen = (self.data or {}).get("district")
         if chosen and chosen not in districts:
             districts = sorted([*districts, chosen])
-        self.fields["department"].choices = ALL + [
-            (d.code, localized_name(d.name, d.name_en)) for d in departments
-        ]
-        self.fields["service"].choices = ALL + sorted(
-            ((s.code, localized_name(s.name, s.name_en)) for s in services),
-            key=lambda choice: choice[1].casefold(),
-        )
+        self.fields["department"].choices = ALL + choices_by_name(departments)
+        self.fields["service"].choices = ALL + choices_by_name(services)
         self.fields["district"].choices = ALL + [(d, d) for d in districts]

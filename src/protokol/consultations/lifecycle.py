@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_lazy as _
+
 from protokol.accounts.models import Role
 from protokol.consultations.models import Status as S
 
@@ -73,10 +75,31 @@ ACTIONS: dict[str, Action] = {
     ]
 }
 
+# Button captions: what the person is about to do.
+ACTION_LABELS = {
+    "take": _("Взять в работу"),
+    "request_data": _("Запросить данные"),
+    "provide_data": _("Данные предоставлены"),
+    "submit": _("Отправить на согласование"),
+    "return": _("Вернуть на доработку"),
+    "approve": _("Согласовать"),
+    "sign": _("Подписать"),
+    "archive": _("Передать в архив"),
+    "withdraw": _("Отозвать обращение"),
+    "dispute": _("Оспорить"),
+    "conclude": _("Завершить рассмотрение спора"),
+    "reopen": _("Возобновить подготовку ответа"),
+}
+
 # After these states the protocol, messages and attachments never change.
 SEALED_STATUSES = frozenset({S.SIGNED, S.ARCHIVED, S.DISPUTED})
 # States in which the consultation counts as closed.
 CLOSED_STATUSES = frozenset({S.ARCHIVED, S.WITHDRAWN})
+
+
+def action_label(action: str) -> str:
+    """Return the display name of an action, or its name if it has none."""
+    return str(ACTION_LABELS.get(action, action))
 
 
 def allowed_actions(status: str) -> list[str]:

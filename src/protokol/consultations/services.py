@@ -318,7 +318,7 @@ def _ensure_not_sealed(consultation: Consultation, what: str) -> None:
                 "The protocol is %(status)s: %(what)s can no longer change. "
                 "Corrections are made as addenda when a supervisor concludes a dispute."
             )
-            % {"status": consultation.status, "what": what},
+            % {"status": consultation.get_status_display(), "what": what},
             field="status",
         )
 
@@ -427,7 +427,10 @@ def transition(
         if not permissions.can_take_action(actor, consultation, action):
             raise PermissionDenied(
                 gettext("Your role '%(role)s' may not '%(action)s' this consultation.")
-                % {"role": Role(actor.role).label, "action": action},
+                % {
+                    "role": Role(actor.role).label,
+                    "action": lifecycle.action_label(action),
+                },
                 field="action",
             )
         if consultation.status not in rule.sources:
@@ -567,7 +570,7 @@ def forward(
         if consultation.status in lifecycle.SEALED_STATUSES | lifecycle.CLOSED_STATUSES:
             raise Conflict(
                 gettext("Status '%(status)s' does not allow forwarding.")
-                % {"status": consultation.status},
+                % {"status": consultation.get_status_display()},
                 field="status",
             )
         if department.pk == consultation.department_id:

@@ -67,7 +67,7 @@ def save_protocol(
                     "The protocol cannot be edited in status '%(status)s'; "
                     "a reviewer must return it to drafting first."
                 )
-                % {"status": consultation.status},
+                % {"status": consultation.get_status_display()},
                 field="status",
             )
 

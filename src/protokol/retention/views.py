@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from protokol.accounts.models import Role
 from protokol.errors import ProtokolError
+from protokol.profiles.services import zone_of
 from protokol.retention import erasure, export
 from protokol.retention.services import READER_ROLES
 
@@ -38,6 +39,8 @@ def erasure_submit(request):
     """Erase the citizen's personal data and show what was kept and why."""
     if request.user.role != Role.CITIZEN:
         raise PermissionDenied
+    # Read before the erasure signs the citizen out, for the page's dates.
+    zone = zone_of(request.user)
     try:
         answer = erasure.request_erasure(
             request.user, confirm=request.POST.get("confirm") == "on"
@@ -49,7 +52,11 @@ def erasure_submit(request):
 
     # The account is deactivated, so the session ends with this page.
     logout(request)
-    context = {"title": _("Your data was erased"), "answer": answer}
+    context = {
+        "title": _("Your data was erased"),
+        "answer": answer,
+        "viewer_zone": zone,
+    }
     return render(request, "retention/erasure_done.html", context)
 
 
@@ -61,5 +68,6 @@ def requests_page(request):
     context = {
         "title": _("Erasure requests"),
         "requests": erasure.erasure_requests(request.user, via="page"),
+        "viewer_zone": zone_of(request.user),
     }
     return render(request, "retention/requests.html", context)

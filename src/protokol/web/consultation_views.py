@@ -21,7 +21,7 @@ from protokol.imports.portal_facts import portal_facts
 from protokol.protocols import services as protocols
 from protokol.signing import acknowledgement
 from protokol.web import data_request_views, forms
-from protokol.web.labels import ACTION_LABELS, MAIN_PATH
+from protokol.web.labels import MAIN_PATH
 from protokol.web.personal_views import data_context
 from protokol.web.views import FINISHED_STATUSES, is_overdue, not_found
 from protokol.workflow import answer_templates, extensions
@@ -259,7 +259,9 @@ def _render_page(
         "can_copy_full": permissions.can_view_personal_data(user, consultation),
         "action_rules": action_rules,
         "comment_required_for": [
-            ACTION_LABELS[rule.name] for rule in action_rules if rule.comment_required
+            lifecycle.ACTION_LABELS[rule.name]
+            for rule in action_rules
+            if rule.comment_required
         ],
         "error_anchor": "acknowledge" if acknowledge_error else error_anchor,
         "hidden_error_form": hidden_error_form,
@@ -550,6 +552,24 @@ def download_attachment(request, consultation_id: int, attachment_id: int):
     return attachment_response(attachment, handle)
 
 
+# Page messages for the copy service's errors about the link's query
+# parameters, keyed by (status, field). The service's own messages name the
+# parameters as the API does.
+COPY_LINK_MESSAGES = {
+    (422, "lang"): gettext_lazy(
+        "Копия протокола есть только на русском и английском языках: выберите "
+        "ссылку «на русском» или «на английском» на странице консультации."
+    ),
+    (422, "personal_data"): gettext_lazy(
+        "Такого вида копии нет: выберите ссылку на копию на странице консультации."
+    ),
+    (403, "personal_data"): gettext_lazy(
+        "Ваша роль не позволяет видеть персональные данные в копии полностью: "
+        "выберите копию по первой ссылке на странице консультации."
+    ),
+}
+
+
 @login_required
 def protocol_pdf(request, consultation_id: int):
     """Download the protocol copy in the language asked for, Russian by default.
@@ -569,7 +589,15 @@ def protocol_pdf(request, consultation_id: int):
     except NotFound:
         return not_found(request)
     except ProtokolError as exc:
-        return render(request, "web/error.html", {"error": exc}, status=exc.status)
+        log.info(
+            "page_request_rejected",
+            page="protocol_pdf",
+            consultation_id=consultation_id,
+            error=exc.code,
+        )
+        message = COPY_LINK_MESSAGES.get((exc.status, exc.field), exc.message)
+        context = {"error": {"message": message}}
+        return render(request, "web/error.html", context, status=exc.status)
 
     if result.job is not None:
         return redirect("web:copy_job", token=result.job.token)

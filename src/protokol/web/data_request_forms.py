@@ -10,7 +10,12 @@ from django.utils.translation import gettext_lazy as _
 from protokol.consultations import data_requests
 from protokol.consultations.models import DocumentStatus
 from protokol.consultations.prefill import EARLIER, THIS_CONSULTATION
-from protokol.web.forms import PageForm, VersionedForm
+from protokol.web.forms import (
+    AttachmentForm,
+    CheckboxField,
+    PageForm,
+    VersionedForm,
+)
 
 # Marks shown under a prefilled field, so no value is filled in silently.
 PREFILL_NOTES = {
@@ -147,18 +152,24 @@ class DocumentReviewForm(VersionedForm):
     )
 
 
-class DocumentUploadForm(PageForm):
-    file = forms.FileField(label=_("Файл"), required=False)
+class DocumentUploadForm(AttachmentForm):
+    """The file of one requested document."""
 
 
 class PrefillConsentForm(PageForm):
-    enabled = forms.BooleanField(
+    enabled = CheckboxField(
         label=_(
             "Подставлять в формы запросов данные, которые я уже указывал(а) раньше"
         ),
-        required=False,
         help_text=_(
             "Подставленные значения всегда отмечены, и их можно изменить перед "
             "отправкой."
         ),
+        error_messages={
+            "invalid": _(
+                "Поле «enabled»: значение «%(value)s» не распознано. Отправьте "
+                "on, чтобы включить подстановку, или off либо ничего, чтобы "
+                "выключить."
+            )
+        },
     )

@@ -18,6 +18,7 @@ from protokol.consultations.models import Status
 from protokol.errors import NotFound, ProtokolError
 from protokol.web import data_request_forms as drf
 from protokol.web import forms
+from protokol.web.personal_views import identifiers_page
 from protokol.web.views import not_found
 
 log = structlog.get_logger(__name__)
@@ -281,7 +282,9 @@ def post_prefill_consent(request):
     if request.user.role != Role.CITIZEN:
         return redirect("web:home")
     form = drf.PrefillConsentForm(request.POST)
-    form.is_valid()
+    if not form.is_valid():
+        log.info("page_request_rejected", page="prefill_consent", error="invalid")
+        return identifiers_page(request, consent_form=form, status=422)
     try:
         enabled = prefill.set_consent(request.user, form.cleaned_data["enabled"])
     except ProtokolError as exc:

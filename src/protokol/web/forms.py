@@ -9,13 +9,13 @@ from django.utils.translation import gettext_lazy as _
 
 from protokol.accounts.models import Department
 from protokol.catalog.models import Service
-from protokol.consultations.lifecycle import ACTIONS
+from protokol.consultations.lifecycle import ACTIONS, action_label
 from protokol.consultations.models import Status, Visibility
 from protokol.errors import ProtokolError, StaleVersion
 from protokol.personal.validators import field_label
 from protokol.protocols.services import PROTOCOL_FIELDS
 from protokol.search.services import MAX_QUERY_CHARS
-from protokol.web.labels import ACTION_LABELS, ERROR_LABELS
+from protokol.web.labels import ERROR_LABELS
 
 
 def localized_name(name: str, name_en: str) -> str:
@@ -25,12 +25,59 @@ def localized_name(name: str, name_en: str) -> str:
     return name
 
 
+def choices_by_name(named) -> list[tuple[str, str]]:
+    """Return (code, displayed name) of services or departments, sorted by that name.
+
+    The database orders them by the Russian name, which English pages do
+    not show.
+    """
+    choices = [(item.code, localized_name(item.name, item.name_en)) for item in named]
+    return sorted(choices, key=lambda choice: choice[1].casefold())
+
+
 class PageForm(forms.Form):
     """A form whose labels carry no trailing colon, as the page layout expects."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+
+
+class StrictCheckboxInput(forms.CheckboxInput):
+    """A checkbox that passes the sent text on, so the field can reject a typo."""
+
+    def value_from_datadict(self, data, files, name):
+        if name not in data:
+            return False
+        return data.get(name)
+
+
+class CheckboxField(forms.BooleanField):
+    """An optional checkbox that accepts on, true or 1 and off, false, 0 or nothing.
+
+    Django's BooleanField takes any other text, such as "maybe", as checked.
+    A browser sends "on" for a checked box and nothing for an unchecked one.
+    """
+
+    widget = StrictCheckboxInput
+    CHECKED = frozenset({"on", "true", "1"})
+    UNCHECKED = frozenset({"", "off", "false", "0"})
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if not isinstance(value, str):
+            return bool(value)
+        text = value.strip().lower()
+        if text in self.CHECKED:
+            return True
+        if text in self.UNCHECKED:
+            return False
+        raise forms.ValidationError(
+            self.error_messages["invalid"], code="invalid", params={"value": value}
+        )
 
 
 class VersionedForm(PageForm):
@@ -84,9 +131,9 @@ class ConsultationForm(PageForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["service"].choices = [("", _("— выберите услугу —"))] + [
-            (service.code, localized_name(service.name, service.name_en))
-            for service in Service.objects.filter(is_active=True)
+        self.fields["service"].choices = [
+            ("", _("— выберите услугу —")),
+            *choices_by_name(Service.objects.filter(is_active=True)),
         ]
 
 
@@ -105,10 +152,15 @@ class MessageForm(VersionedForm):
     )
 
 
+# The service's message for a missing file names the multipart field for API
+# clients, so the page forms check for the file themselves.
+NO_FILE_MESSAGE = _("Файл не выбран: выберите файл и нажмите «Загрузить».")
+
+
 class AttachmentForm(PageForm):
-    # Not required here so that a missing file reaches the service, which
-    # reports it with its own status and message.
-    file = forms.FileField(label=_("Файл"), required=False)
+    file = forms.FileField(
+        label=_("Файл"), error_messages={"required": NO_FILE_MESSAGE}
+    )
 
 
 class ProtocolForm(VersionedForm):
@@ -151,7 +203,7 @@ class TransitionForm(VersionedForm):
             self.add_error(
                 "comment",
                 _("Для действия «%(action)s» нужен комментарий.")
-                % {"action": ACTION_LABELS.get(rule.name, rule.name)},
+                % {"action": action_label(rule.name)},
             )
         return cleaned
 
@@ -165,9 +217,9 @@ class ForwardForm(VersionedForm):
     def __init__(self, *args, current_department_id=None, **kwargs):
         super().__init__(*args, **kwargs)
         departments = Department.objects.exclude(pk=current_department_id)
-        self.fields["department"].choices = [("", _("— выберите отдел —"))] + [
-            (department.code, localized_name(department.name, department.name_en))
-            for department in departments
+        self.fields["department"].choices = [
+            ("", _("— выберите отдел —")),
+            *choices_by_name(departments),
         ]
 
 
@@ -194,6 +246,13 @@ def add_service_error(form: forms.Form, exc: ProtokolError) -> None:
     _add_message(form, exc.status, exc.field, exc.message)
 
 
+NO_FIELDS_MESSAGE = _(
+    "В запросе нет ни одного поля формы (%(fields)s), поэтому ничего не "
+    "изменено. Отправьте поля формы: поле с новым значением сохраняет его, "
+    "пустое поле удаляет значение."
+)
+
+
 class PersonalDataForm(PageForm):
     """Optional text fields, one per personal-data field name; services check them."""
 
@@ -206,6 +265,17 @@ class PersonalDataForm(PageForm):
                 required=False,
                 max_length=500,
             )
+
+    def clean(self):
+        # The services replace every value, and a field that is not sent
+        # counts as empty, so a post without any field would delete them all.
+        cleaned = super().clean()
+        if self.fields and not any(name in self.data for name in self.fields):
+            names = ", ".join(f"«{field.label}»" for field in self)
+            raise forms.ValidationError(
+                NO_FIELDS_MESSAGE % {"fields": names}, code="no_fields"
+            )
+        return cleaned
 
 
 def add_field_errors(form: forms.Form, exc: ProtokolError) -> None:

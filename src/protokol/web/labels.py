@@ -1,25 +1,9 @@
-"""Display labels of lifecycle actions, roles and error kinds, in Russian source."""
+"""Display labels of lifecycle events, roles and error kinds, in Russian source."""
 
 from django.utils.translation import gettext_lazy as _
 
 from protokol.accounts.models import Role
 from protokol.consultations.models import Channel, Status
-
-# Button captions: what the person is about to do.
-ACTION_LABELS = {
-    "take": _("Взять в работу"),
-    "request_data": _("Запросить данные"),
-    "provide_data": _("Данные предоставлены"),
-    "submit": _("Отправить на согласование"),
-    "return": _("Вернуть на доработку"),
-    "approve": _("Согласовать"),
-    "sign": _("Подписать"),
-    "archive": _("Передать в архив"),
-    "withdraw": _("Отозвать обращение"),
-    "dispute": _("Оспорить"),
-    "conclude": _("Завершить рассмотрение спора"),
-    "reopen": _("Возобновить подготовку ответа"),
-}
 
 # Timeline captions: what happened at that step.
 EVENT_LABELS = {

@@ -31,6 +31,7 @@ def my_identifiers(request):
     if request.user.role != Role.CITIZEN:
         return redirect("web:home")
 
+    form = None
     status = 200
     if request.method == "POST":
         form = forms.PersonalDataForm(
@@ -49,14 +50,24 @@ def my_identifiers(request):
                 return redirect("web:my_identifiers")
         else:
             status = 422
-    else:
+    return identifiers_page(request, form=form, status=status)
+
+
+def identifiers_page(request, *, form=None, consent_form=None, status: int = 200):
+    """Render the identifiers page, with a posted form kept as it was sent.
+
+    Without a posted identifiers form the stored values are shown, and that
+    read is journaled.
+    """
+    if form is None:
         current = identifiers.read_identifiers(request.user, via="page")
         form = forms.PersonalDataForm(
             initial=current, field_names=identifiers.IDENTIFIER_FIELDS
         )
-    consent_form = PrefillConsentForm(
-        initial={"enabled": prefill.consent_enabled(request.user)}
-    )
+    if consent_form is None:
+        consent_form = PrefillConsentForm(
+            initial={"enabled": prefill.consent_enabled(request.user)}
+        )
     context = {"form": form, "consent_form": consent_form}
     return render(request, "web/my_identifiers.html", context, status=status)
 

@@ -1,15 +1,21 @@
 """The public page that checks a protocol copy, without signing in."""
 
+import dataclasses
+import re
+from datetime import datetime
+
 import structlog
 from django import forms
 from django.conf import settings
 from django.shortcuts import render
+from django.utils.dateformat import format as format_date
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from protokol.documents import public
 from protokol.errors import PayloadTooLarge, ProtokolError
+from protokol.profiles.services import zone_of
 from protokol.signing.pki import PkiNotConfigured
 from protokol.web.forms import PageForm
 
@@ -35,11 +41,12 @@ def verify_page(request):
         upload_form = UploadForm()
     context = {"code_form": code_form, "upload_form": upload_form}
     status = 200
+    report = None
     try:
         if request.method == "POST":
-            context["report"] = _check_upload(request, upload_form)
+            report = _check_upload(request, upload_form)
         elif code_form.is_bound:
-            context["report"] = _check_code(request, code_form)
+            report = _check_code(request, code_form)
     except public.TooManyRequests as error:
         context["error"] = error
         status = error.status
@@ -57,10 +64,35 @@ def verify_page(request):
         status = error.status
     if any(form.errors for form in (code_form, upload_form)) and status == 200:
         status = 422
+    if report is not None:
+        context["report"] = with_local_times(report, zone_of(request.user))
     response = render(request, "web/verify.html", context, status=status)
     if isinstance(context.get("error"), public.TooManyRequests):
         response["Retry-After"] = str(context["error"].retry_after)
     return response
+
+
+# A time in the checks' details. The command line prints the same checks, with
+# times in UTC as journal.canonical.format_time writes them.
+UTC_TIME = re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\b")
+
+
+def with_local_times(report: public.PublicReport, zone) -> public.PublicReport:
+    """Return the report with each UTC time in its checks shown in `zone`.
+
+    A time reads as on the other pages, day first, followed by the zone's name,
+    because a visitor who is not signed in gets the default zone.
+    """
+
+    def local(match: re.Match) -> str:
+        moment = datetime.fromisoformat(match[0]).astimezone(zone)
+        return f"{format_date(moment, 'd.m.Y H:i')} ({zone.key})"
+
+    checks = [
+        dataclasses.replace(check, detail=UTC_TIME.sub(local, check.detail))
+        for check in report.checks
+    ]
+    return dataclasses.replace(report, checks=checks)
 
 
 def _check_upload(request, form):

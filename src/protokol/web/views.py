@@ -4,10 +4,13 @@ import structlog
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from protokol.accounts.models import Role
@@ -16,7 +19,6 @@ from protokol.catalog.models import Service
 from protokol.consultations import lifecycle, services
 from protokol.consultations.models import Channel, Status
 from protokol.errors import ProtokolError
-from protokol.profiles import services as profiles
 from protokol.web import identity_views
 from protokol.web.forms import (
     ConsultationForm,
@@ -27,6 +29,7 @@ from protokol.web.forms import (
 )
 from protokol.web.paging import CappedPaginator
 from protokol.workflow import expectations
+from protokol.workflow.deadlines import display_zones
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +56,7 @@ def login_view(request):
         next_url = ""
 
     form = LoginForm(request, data=request.POST or None)
+    status = 200
     if request.method == "POST":
         if form.is_valid():
             user = form.get_user()
@@ -62,13 +66,16 @@ def login_view(request):
         username = request.POST.get("username", "").strip()
         if username:
             journal_failed_login(username, via="web")
+        # A wrong password gets 401, as on the API. An empty field gets 422.
+        rejected = form.has_error(NON_FIELD_ERRORS)
+        status = 401 if rejected else 422
 
     context = {
         "form": form,
         "next": next_url,
         "sign_in_options": identity_views.sign_in_options(),
     }
-    return render(request, "web/login.html", context)
+    return render(request, "web/login.html", context, status=status)
 
 
 @require_POST
@@ -88,18 +95,6 @@ def home(request):
     return redirect("web:queue")
 
 
-def _list_deadline_zone(user):
-    """Return the zone of a list's answer-due dates, or None for the server's.
-
-    Citizens get the time zone of their profile, as on the consultation page.
-    """
-    # NOTE: staff lists use the server's zone, but the consultation page shows
-    # staff the department calendar's zone, so the two dates may differ.
-    if user.role == Role.CITIZEN:
-        return profiles.zone_of(user)
-    return None
-
-
 def _list_page(request, *, template: str, title: str, fixed_status: str | None = None):
     """Render a filtered, paginated list of the consultations the user may see."""
     form = ListFilterForm(request.GET or None)
@@ -113,7 +108,6 @@ def _list_page(request, *, template: str, title: str, fixed_status: str | None =
         "title": title,
         "form": form,
         "fixed_status": fixed_status,
-        "deadline_zone": _list_deadline_zone(request.user),
     }
     if form.is_bound and not form.is_valid():
         context.update(page=None, rows=[])
@@ -128,7 +122,9 @@ def _list_page(request, *, template: str, title: str, fixed_status: str | None =
 
     page = CappedPaginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
-    rows = [(c, is_overdue(c, now)) for c in page.object_list]
+    # Each row's dates are in the zone of its consultation page for this viewer.
+    zones = display_zones(request.user, page.object_list)
+    rows = [(c, is_overdue(c, now), zones[c.pk]) for c in page.object_list]
     services.journal_list_read(
         request.user,
         count=len(rows),
@@ -216,17 +212,39 @@ def new_consultation(request):
 
 
 def _expectations(citizen) -> list[dict]:
-    """Return each active service's typical time and the citizen's similar requests."""
+    """Return each active service's typical time and the citizen's similar requests.
+
+    The rows are sorted by the service name the page shows.
+    """
     typical = expectations.typical_days()
-    return [
-        {
-            "name": localized_name(service.name, service.name_en),
-            "typical": typical.get(service.pk),
-            "deadline_days": service.deadline_days,
-            "similar": expectations.similar_for(citizen, service.pk),
-        }
-        for service in Service.objects.filter(is_active=True)
-    ]
+    rows = []
+    for service in Service.objects.filter(is_active=True):
+        answered = typical.get(service.pk)
+        time = typical_time(answered["median_seconds"]) if answered else ""
+        rows.append(
+            {
+                "name": localized_name(service.name, service.name_en),
+                "typical": answered,
+                "typical_time": time,
+                "deadline_days": service.deadline_days,
+                "similar": expectations.similar_for(citizen, service.pk),
+            }
+        )
+    return sorted(rows, key=lambda row: row["name"].casefold())
+
+
+def typical_time(seconds: float) -> str:
+    """Return a median answer time in days, in hours under a day, or as under an hour.
+
+    Days keep one decimal, as the API's typical_median_days does.
+    """
+    if seconds < 3600:
+        return _("меньше часа")
+    if seconds < 86400:
+        hours = round(seconds / 3600)
+        return ngettext("%(hours)d ч", "%(hours)d ч", hours) % {"hours": hours}
+    days = number_format(round(seconds / 86400, 1), decimal_pos=1)
+    return _("%(days)s дн.") % {"days": days}
 
 
 def not_found(request, exception=None):

@@ -14,10 +14,12 @@ RECENT = timedelta(days=90)
 
 
 def typical_days(*, now: datetime | None = None) -> dict[int, dict]:
-    """Return, per service id, the median days from request to signed answer.
+    """Return, per service id, the median time from request to signed answer.
 
-    Only consultations signed in the last 90 days count, so the figure
-    follows the department's current pace. Services without any are absent.
+    Each value has `median_days` rounded to a tenth, `median_seconds` and
+    `count`. Only consultations signed in the last 90 days count, so the
+    figure follows the department's current pace. Services without any are
+    absent.
     """
     now = now or timezone.now()
     signed = (
@@ -30,12 +32,17 @@ def typical_days(*, now: datetime | None = None) -> dict[int, dict]:
     )
     durations: dict[int, list[float]] = {}
     for service_id, created_at, signed_at in signed:
-        days = (signed_at - created_at).total_seconds() / 86400
-        durations.setdefault(service_id, []).append(days)
-    return {
-        service_id: {"median_days": round(median(values), 1), "count": len(values)}
-        for service_id, values in durations.items()
-    }
+        seconds = (signed_at - created_at).total_seconds()
+        durations.setdefault(service_id, []).append(seconds)
+    typical = {}
+    for service_id, values in durations.items():
+        seconds = median(values)
+        typical[service_id] = {
+            "median_days": round(seconds / 86400, 1),
+            "median_seconds": seconds,
+            "count": len(values),
+        }
+    return typical
 
 
 def similar_for(citizen, service_id: int, *, now: datetime | None = None) -> list:

@@ -64,7 +64,7 @@ def extend_deadline(actor, consultation_id, *, days, reason: str) -> Consultatio
         if consultation.status in lifecycle.SEALED_STATUSES | lifecycle.CLOSED_STATUSES:
             raise Conflict(
                 gettext("Status '%(status)s' has no open deadline to extend.")
-                % {"status": consultation.status},
+                % {"status": consultation.get_status_display()},
                 field="status",
             )
         history = consultation.transitions.values_list("action", "details")

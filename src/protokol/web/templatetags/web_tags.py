@@ -1,7 +1,10 @@
 """Template filters that turn stored codes into display labels."""
 
+from datetime import datetime
+
 from django import template
 
+from protokol.consultations import lifecycle
 from protokol.web import labels
 from protokol.web.forms import localized_name as localized
 
@@ -20,7 +23,7 @@ def status_label(status: str) -> str:
 
 @register.filter
 def action_label(action: str) -> str:
-    return labels.ACTION_LABELS.get(action, action)
+    return lifecycle.action_label(action)
 
 
 @register.filter
@@ -36,6 +39,14 @@ def addendum_label(kind: str) -> str:
 @register.filter
 def channel_label(channel: str) -> str:
     return labels.channel_label(channel)
+
+
+@register.filter
+def iso_datetime(value: str | None) -> datetime | None:
+    """Return the datetime of an ISO 8601 text kept in JSON, or None without one."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value)
 
 
 @register.filter
