@@ -166,6 +166,23 @@ def test_queue_unknown_status_is_422(login_as, consultation):
     assert "errorlist" in response.content.decode()
 
 
+def test_queue_no_match_shows_empty_notice(login_as, consultation):
+    page = login_as("operator").get("/queue/?q=xyzzy").content.decode()
+
+    assert "Всего: 0" in page
+    assert "Консультаций с такими условиями нет." in page
+
+
+def test_my_consultations_empty_links_new_form(login_as):
+    client = login_as("citizen2")
+    client.cookies["django_language"] = "en"
+
+    page = client.get("/my/").content.decode()
+
+    assert "No consultations yet." in page
+    assert 'href="/consultations/new/">Ask a question</a>' in page
+
+
 def test_queue_paginates_25_per_page(login_as, demo):
     for number in range(30):
         services.create_consultation(
