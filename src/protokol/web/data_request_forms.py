@@ -22,6 +22,8 @@ PREFILL_NOTES = {
 class DataRequestForm(VersionedForm):
     """The operator's choice of the service's fields and named documents."""
 
+    id_prefix = "request_"
+
     fields = forms.MultipleChoiceField(
         label=_("Поля услуги"),
         required=False,
@@ -86,6 +88,8 @@ class DataAnswerForm(VersionedForm):
     labels without it that the field's error messages use.
     """
 
+    id_prefix = "answer_"
+
     comment = forms.CharField(
         label=_("Комментарий"),
         required=False,
@@ -131,7 +135,15 @@ class DataAnswerForm(VersionedForm):
         }
 
 
-class DocumentReviewForm(VersionedForm):
+class DocumentForm(PageForm):
+    """A form of one checklist entry, whose element ids name the document."""
+
+    def __init__(self, *args, document_id: int, **kwargs):
+        kwargs.setdefault("auto_id", f"id_document_{document_id}_%s")
+        super().__init__(*args, **kwargs)
+
+
+class DocumentReviewForm(DocumentForm, VersionedForm):
     """Accept or reject one requested document; the buttons post `status`."""
 
     status = forms.ChoiceField(
@@ -147,7 +159,7 @@ class DocumentReviewForm(VersionedForm):
     )
 
 
-class DocumentUploadForm(PageForm):
+class DocumentUploadForm(DocumentForm):
     file = forms.FileField(label=_("Файл"), required=False)
 
 
