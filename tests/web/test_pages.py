@@ -2,12 +2,15 @@
 
 import pytest
 from django.test import Client
+from django.utils import translation
+from django.utils.translation import gettext
 
 from protokol.consultations import services
 from protokol.consultations.models import Consultation
 from protokol.journal.models import JournalEntry
 from protokol.journal.services import with_payloads
 from protokol.protocols.services import save_protocol
+from protokol.web.views import CSRF_MESSAGE
 
 
 def test_anonymous_home_redirects_to_login(client):
@@ -63,6 +66,29 @@ def test_login_requires_csrf_token(demo):
     response = strict.post("/login/", {"username": "citizen", "password": "demo"})
 
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_csrf_failure_page_asks_reload(demo, language):
+    strict = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE=language)
+
+    response = strict.post("/login/", {"username": "citizen", "password": "demo"})
+
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert f'<html lang="{language}">' in page
+    assert "DEBUG" not in page
+    with translation.override(language):
+        assert gettext(CSRF_MESSAGE) in page
+
+
+def test_forbidden_page_links_home(login_as):
+    response = login_as("operator").get("/admin/")
+
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert "У вас нет доступа к этой странице." in page
+    assert 'href="/">На главную</a>' in page
 
 
 def test_logout_needs_post(login_as):
