@@ -9,11 +9,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import translation
 from django.utils.translation import gettext
 
+from page_layout import laid_out
 from protokol.documents import public
 from protokol.documents.services import issue_copy, verification_code, verify_url
 from protokol.journal.models import JournalEntry
 from protokol.signing import pki
 from protokol.signing.models import Signature
+from web.test_browser import CHROMIUM
 
 
 @pytest.fixture(autouse=True)
@@ -136,6 +138,24 @@ def test_verify_upload(client, signed_consultation, sealed_pdf):
     assert "Все проверки пройдены" in page
     (entry,) = verify_entries(signed_consultation)
     assert entry.after == {"via": "web:verify", "mode": "upload", "ok": True}
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
+def test_verify_report_fits_panel(client, signed_consultation, sealed_pdf):
+    upload = SimpleUploadedFile("copy.pdf", sealed_pdf, "application/pdf")
+    html = client.post("/verify", {"file": upload}).content.decode()
+
+    with laid_out(html) as page:
+        checks = page.locator(".verify-checks li").count()
+        overflowing = page.eval_on_selector_all(
+            ".verify-checks li",
+            "items => items.filter(i => i.scrollWidth > i.clientWidth)"
+            ".map(i => i.textContent.trim())",
+        )
+
+    assert checks > 0
+    assert overflowing == []
 
 
 def test_verify_upload_hides_server_paths(client, signed_consultation, sealed_pdf):
