@@ -147,3 +147,11 @@ def test_answer_due_date_in_citizen_zone(client, demo, passport_request):
     assert local_date in listing
     assert ">10.12.2026</time>" not in page
     assert ">10.12.2026</time>" not in listing
+
+
+def test_profile_page_label_without_colon(client, demo):
+    client.force_login(demo["citizen"])
+
+    page = client.get("/profile/").content.decode()
+
+    assert ">Часовой пояс</label>" in page
