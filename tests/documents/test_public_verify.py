@@ -79,6 +79,19 @@ def test_verify_number_in_any_case(client, signed_consultation):
         assert "Все проверки пройдены" in page, typed
 
 
+def test_verify_number_with_latin_prefix(client, signed_consultation):
+    typed = signed_consultation.number.replace("КП", "KP")
+
+    response = client.get(
+        "/verify", {"number": typed, "code": code_of(signed_consultation)}
+    )
+
+    page = response.content.decode()
+    assert typed.startswith("KP-")
+    assert response.status_code == 200, page
+    assert "Все проверки пройдены" in page
+
+
 def test_typed_code_reads_digits_as_letters():
     # Base32 has no 0, 1 or 8, so these can only be a misread O, I or B.
     assert public.typed_code(" t0d1-8o ") == "TODIBO"
