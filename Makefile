@@ -19,7 +19,7 @@ TEST_PACKAGES := $(RUN_PACKAGES) poppler-utils qpdf chromium gettext openssl sof
 
 .PHONY: help
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -50,28 +50,31 @@ setup: venv system-deps ## Migrate the database and load demo accounts and real 
 # Copies' QR codes and e-mails link to PROTOKOL_PUBLIC_URL, which follows
 # HOST and PORT unless it is set.
 RUN_ENV = $(DEMO_ENV) PROTOKOL_PUBLIC_URL=$(or $(PROTOKOL_PUBLIC_URL),http://$(HOST):$(PORT))
+# The task worker sends notifications and renders large copies; it runs in
+# the background of the recipe line that follows and stops with uvicorn.
+START_WORKER = $(RUN_ENV) $(BIN)/protokol worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT;
 
 .PHONY: run
 run: setup ## Serve the demo on http://127.0.0.1:8000 with the notification worker (demo password: demo)
 	@echo "Protokol on http://$(HOST):$(PORT)/ (accounts: citizen, operator, reviewer, ...; password: demo)"
-	@# The task worker sends notifications; it runs in the background and stops with uvicorn.
 	@# No proxy stands in front, so uvicorn ignores X-Forwarded-* headers: by
 	@# default it would take a local client's header as its address.
-	$(RUN_ENV) $(BIN)/protokol worker & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
+	$(START_WORKER) \
 	$(RUN_ENV) $(BIN)/uvicorn protokol.asgi:application --host $(HOST) --port $(PORT) --lifespan off \
 		--no-proxy-headers
 
 # `make run-tls PORT=9443` overrides the port, as for `make run`.
 run-tls: PORT := 8443
+run-tls: RUN_ENV = $(DEMO_ENV) PROTOKOL_PUBLIC_URL=$(or $(PROTOKOL_PUBLIC_URL),https://$(HOST):$(PORT))
 TLS_DIR = $(or $(PROTOKOL_DATA_DIR),var)/tls
 
 .PHONY: run-tls
-run-tls: setup ## Serve the demo on https://127.0.0.1:8443 with a local CA's certificate
+run-tls: setup ## Serve the demo on https://127.0.0.1:8443 with a local CA's certificate and the worker
 	$(DEMO_ENV) $(BIN)/protokol tls-cert
 	@echo "Protokol on https://$(HOST):$(PORT)/ (trust $(TLS_DIR)/ca.pem, e.g. curl --cacert)"
-	$(DEMO_ENV) PROTOKOL_PUBLIC_URL=$(or $(PROTOKOL_PUBLIC_URL),https://$(HOST):$(PORT)) \
-		PROTOKOL_TLS=1 $(BIN)/uvicorn protokol.asgi:application --host $(HOST) --port $(PORT) --lifespan off \
+	$(START_WORKER) \
+	$(RUN_ENV) PROTOKOL_TLS=1 $(BIN)/uvicorn protokol.asgi:application --host $(HOST) --port $(PORT) --lifespan off \
 		--no-proxy-headers --ssl-certfile $(TLS_DIR)/server.pem --ssl-keyfile $(TLS_DIR)/server.key.pem
 
 # The sign-in tests run the npm package oidc-provider from this directory.

@@ -6,6 +6,7 @@ from django.utils.translation import gettext
 
 from protokol.api.api import api
 from protokol.monitoring.views import metrics
+from protokol.web.views import forbidden
 from protokol.web.views import not_found as page_not_found_view
 from protokol.workflow.admin import site as admin_site
 
@@ -23,6 +24,7 @@ def not_found(request, exception=None):
     return page_not_found_view(request, exception)
 
 
+handler403 = forbidden
 handler404 = not_found
 
 

@@ -2,6 +2,8 @@
 
 import re
 
+from django.utils import translation
+
 from protokol.analytics import charts
 
 
@@ -27,3 +29,13 @@ def test_chart_without_legend_keeps_slot_width():
     svg = charts.bar_chart("Консультации", [("2026-12", 7, "")])
 
     assert _view_width(svg) == charts.LEFT * 2 + charts.SLOT
+
+
+def test_chart_numbers_use_page_decimal_mark():
+    with translation.override("ru"):
+        russian = (charts.days(11.44 * 86400), charts.text_of(2.5, "дн."))
+    with translation.override("en"):
+        english = (charts.days(11.44 * 86400), charts.text_of(2.5, "days"))
+
+    assert russian == ("11,4", "2,5 дн.")
+    assert english == ("11.4", "2.5 days")

@@ -1,5 +1,8 @@
 """The data request section of the consultation page, without JavaScript."""
 
+from collections import Counter
+from html.parser import HTMLParser
+
 import pytest
 
 from protokol.accounts import identifiers
@@ -115,7 +118,7 @@ def test_page_request_duplicate_document_rejected(client, demo, social):
 
     html = response.content.decode()
     assert response.status_code == 422
-    assert 'id="id_documents_error"' in html
+    assert 'id="id_request_documents_error"' in html
     assert (
         "Other documents: document &#x27;Справка из школы&#x27; is already in the "
         "request; name each document once."
@@ -373,3 +376,83 @@ def test_document_upload_without_file_explained(client, demo, answered):
     assert "Файл не выбран: выберите файл и нажмите «Загрузить»." in html
     assert "формы multipart" not in html
     assert school.status == DocumentStatus.REJECTED
+
+
+class PageIds(HTMLParser):
+    """Collect the element ids of a page with their form actions, and label targets."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.form_of_id: dict[str, str | None] = {}
+        self.ids: list[str] = []
+        self.label_targets: dict[str, str] = {}
+        self._form = None
+        self._label_for = None
+        self._label_text: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "form":
+            self._form = attributes.get("action")
+        if "id" in attributes:
+            self.ids.append(attributes["id"])
+            self.form_of_id.setdefault(attributes["id"], self._form)
+        if tag == "label":
+            self._label_for = attributes.get("for")
+            self._label_text = []
+
+    def handle_data(self, data):
+        if self._label_for:
+            self._label_text.append(data)
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._form = None
+        if tag == "label" and self._label_for:
+            text = "".join(self._label_text).strip()
+            self.label_targets.setdefault(text, self._label_for)
+            self._label_for = None
+
+    def repeated_ids(self) -> list[str]:
+        return [name for name, count in Counter(self.ids).items() if count > 1]
+
+
+def test_operator_page_ids_unique(client, demo, answered):
+    school = documents_of(answered)["Справка из школы"]
+    data_requests.review_document(
+        demo["operator"], answered.pk, school.pk, status="rejected", reason="Нет печати"
+    )
+    client.force_login(demo["operator"])
+
+    ids = PageIds(client.get(f"{page(answered)}?show_data=1").content.decode())
+
+    assert f"documents/{school.pk}/file/" in str(ids.form_of_id.values())
+    assert "data-request-form" in ids.ids
+    assert "personal-data-form" in ids.ids
+    assert ids.repeated_ids() == []
+
+
+def test_citizen_answer_page_ids_unique(client, demo, requested):
+    client.force_login(demo["citizen"])
+
+    ids = PageIds(client.get(f"{page(requested)}?show_data=1").content.decode())
+
+    assert "data-answer" in ids.ids
+    assert "personal-data-form" in ids.ids
+    assert ids.repeated_ids() == []
+
+
+def test_protocol_labels_name_protocol_fields(client, demo, social):
+    client.force_login(demo["operator"])
+
+    ids = PageIds(client.get(page(social)).content.decode())
+
+    protocol_url = f"{page(social)}protocol/"
+    assert ids.form_of_id[ids.label_targets["Документы"]] == protocol_url
+    assert ids.form_of_id[ids.label_targets["Другие документы"]] == (
+        f"{page(social)}data-request/"
+    )
+    assert ids.form_of_id[ids.label_targets["Комментарий"]] == (
+        f"{page(social)}transitions/"
+    )

@@ -26,6 +26,16 @@ def test_supervisor_page_offers_qualified_experts(client, demo, expert, opened):
     assert 'value="reviewer"' not in page
 
 
+def test_form_labels_without_colon(client, demo, expert, opened):
+    client.force_login(demo["supervisor"])
+
+    page = client.get(f"/disputes/{opened.pk}/").content.decode()
+
+    assert ">Эксперт</label>" in page
+    assert ">Комментарий</label>" in page
+    assert ":</label>" not in page
+
+
 def test_assign_and_conclude_through_pages(client, demo, expert, opened):
     client.force_login(demo["supervisor"])
     response = client.post(f"/disputes/{opened.pk}/expert/", {"expert": "reviewer_b"})

@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import translation
 from django.utils.translation import gettext
 
+from page_layout import laid_out
 from protokol.documents import public
 from protokol.documents.services import issue_copy, verification_code, verify_url
 from protokol.journal.models import JournalEntry
@@ -19,6 +20,7 @@ from protokol.signing import pki
 from protokol.signing.management.commands.verify import Check
 from protokol.signing.models import Signature
 from protokol.web.verify_views import with_local_times
+from web.test_browser import CHROMIUM
 
 
 @pytest.fixture(autouse=True)
@@ -80,6 +82,19 @@ def test_verify_number_in_any_case(client, signed_consultation):
         page = response.content.decode()
         assert response.status_code == 200, (typed, page)
         assert "Все проверки пройдены" in page, typed
+
+
+def test_verify_number_with_latin_prefix(client, signed_consultation):
+    typed = signed_consultation.number.replace("КП", "KP")
+
+    response = client.get(
+        "/verify", {"number": typed, "code": code_of(signed_consultation)}
+    )
+
+    page = response.content.decode()
+    assert typed.startswith("KP-")
+    assert response.status_code == 200, page
+    assert "Все проверки пройдены" in page
 
 
 def test_typed_code_reads_digits_as_letters():
@@ -199,6 +214,24 @@ def test_verify_upload(client, signed_consultation, sealed_pdf):
     assert "Все проверки пройдены" in page
     (entry,) = verify_entries(signed_consultation)
     assert entry.after == {"via": "web:verify", "mode": "upload", "ok": True}
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
+def test_verify_report_fits_panel(client, signed_consultation, sealed_pdf):
+    upload = SimpleUploadedFile("copy.pdf", sealed_pdf, "application/pdf")
+    html = client.post("/verify", {"file": upload}).content.decode()
+
+    with laid_out(html) as page:
+        checks = page.locator(".verify-checks li").count()
+        overflowing = page.eval_on_selector_all(
+            ".verify-checks li",
+            "items => items.filter(i => i.scrollWidth > i.clientWidth)"
+            ".map(i => i.textContent.trim())",
+        )
+
+    assert checks > 0
+    assert overflowing == []
 
 
 def test_verify_upload_hides_server_paths(client, signed_consultation, sealed_pdf):

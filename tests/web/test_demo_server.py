@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 FORWARDED = {"X-Forwarded-For": "203.0.113.9"}
 
 
-def make_uvicorn_options(target: str) -> tuple[str, ...]:
-    """Return the uvicorn options that `make TARGET` passes, without host and port."""
+def make_serve_line(target: str) -> str:
+    """Return the shell line of `make TARGET` that starts uvicorn, as make prints it."""
     result = subprocess.run(
         ["make", "-n", target, "HOST=127.0.0.1", "PORT=8123"],
         cwd=ROOT,
@@ -24,7 +24,12 @@ def make_uvicorn_options(target: str) -> tuple[str, ...]:
         check=True,
     )
     recipe = result.stdout.replace("\\\n", " ")
-    line = next(line for line in recipe.splitlines() if "protokol.asgi:app" in line)
+    return next(line for line in recipe.splitlines() if "protokol.asgi:app" in line)
+
+
+def make_uvicorn_options(target: str) -> tuple[str, ...]:
+    """Return the uvicorn options that `make TARGET` passes, without host and port."""
+    line = make_serve_line(target)
     words = shlex.split(line)
     options = words[words.index("protokol.asgi:application") + 1 :]
     for name in ("--host", "--port", "--lifespan"):
@@ -55,6 +60,14 @@ def data_dir(tmp_path_factory):
 @pytest.mark.parametrize("target", ["run", "run-tls"])
 def test_make_targets_ignore_proxy_headers(target):
     assert "--no-proxy-headers" in make_uvicorn_options(target)
+
+
+@pytest.mark.parametrize("target", ["run", "run-tls"])
+def test_make_targets_start_worker(target):
+    line = make_serve_line(target)
+
+    assert "protokol worker &" in line
+    assert "PROTOKOL_PUBLIC_URL=http" in line.split("protokol worker")[0]
 
 
 def test_forwarded_header_does_not_change_the_address(data_dir):

@@ -2,12 +2,15 @@
 
 import pytest
 from django.test import Client
+from django.utils import translation
+from django.utils.translation import gettext
 
 from protokol.consultations import services
 from protokol.consultations.models import Consultation
 from protokol.journal.models import JournalEntry
 from protokol.journal.services import with_payloads
 from protokol.protocols.services import save_protocol
+from protokol.web.views import CSRF_MESSAGE
 
 
 def test_anonymous_home_redirects_to_login(client):
@@ -73,6 +76,29 @@ def test_login_requires_csrf_token(demo):
     response = strict.post("/login/", {"username": "citizen", "password": "demo"})
 
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_csrf_failure_page_asks_reload(demo, language):
+    strict = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE=language)
+
+    response = strict.post("/login/", {"username": "citizen", "password": "demo"})
+
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert f'<html lang="{language}">' in page
+    assert "DEBUG" not in page
+    with translation.override(language):
+        assert gettext(CSRF_MESSAGE) in page
+
+
+def test_forbidden_page_links_home(login_as):
+    response = login_as("operator").get("/admin/")
+
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert "У вас нет доступа к этой странице." in page
+    assert 'href="/">На главную</a>' in page
 
 
 def test_logout_needs_post(login_as):
@@ -174,6 +200,23 @@ def test_queue_unknown_status_is_422(login_as, consultation):
 
     assert response.status_code == 422
     assert "errorlist" in response.content.decode()
+
+
+def test_queue_no_match_shows_empty_notice(login_as, consultation):
+    page = login_as("operator").get("/queue/?q=xyzzy").content.decode()
+
+    assert "Всего: 0" in page
+    assert "Консультаций с такими условиями нет." in page
+
+
+def test_my_consultations_empty_links_new_form(login_as):
+    client = login_as("citizen2")
+    client.cookies["django_language"] = "en"
+
+    page = client.get("/my/").content.decode()
+
+    assert "No consultations yet." in page
+    assert 'href="/consultations/new/">Ask a question</a>' in page
 
 
 def test_queue_paginates_25_per_page(login_as, demo):

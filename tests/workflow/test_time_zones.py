@@ -191,3 +191,11 @@ def test_display_zones_one_query_for_staff(
         general.pk: ZoneInfo("Europe/Moscow"),
     }
     assert zones[general.pk] == display_zone(demo["supervisor"], general)
+
+
+def test_profile_page_label_without_colon(client, demo):
+    client.force_login(demo["citizen"])
+
+    page = client.get("/profile/").content.decode()
+
+    assert ">Часовой пояс</label>" in page

@@ -5,6 +5,7 @@ the charts read without colour, and every chart has a title and a data table
 beside it on the page.
 """
 
+from django.utils.formats import number_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
@@ -27,8 +28,16 @@ SOLID = "#1f5fbf"
 
 
 def days(seconds: float | None) -> str:
-    """Return a duration in days with one decimal, or a dash without data."""
-    return "—" if seconds is None else f"{seconds / 86400:.1f}"
+    """Return a duration in days with one decimal, or a dash without data.
+
+    The decimal mark is the page language's, as in the tables beside the charts.
+    """
+    return "—" if seconds is None else _decimal(seconds / 86400)
+
+
+def _decimal(value: float) -> str:
+    # number_format cuts decimals off rather than rounding, so round first.
+    return number_format(round(value, 1), 1)
 
 
 def bar_chart(
@@ -49,7 +58,7 @@ def _number(value: float) -> str:
 def text_of(value: float | None, unit: str = "") -> str:
     if value is None:
         return "—"
-    text = f"{value:g}" if isinstance(value, int) else f"{value:.1f}"
+    text = f"{value:g}" if isinstance(value, int) else _decimal(value)
     return f"{text} {unit}".strip()
 
 

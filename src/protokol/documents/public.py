@@ -118,6 +118,22 @@ def verify_upload(data: bytes) -> PublicReport:
     return report
 
 
+def typed_number(text: str) -> str:
+    """Return a typed consultation number in upper case with the prefix КП.
+
+    The Latin "KP" of an English keyboard reads as the Cyrillic prefix, as in
+    search.
+    """
+    from protokol.consultations.services import NUMBER_PREFIX
+    from protokol.search.services import NUMBER
+    from protokol.search.text import fold
+
+    match = NUMBER.fullmatch(fold(text.strip()))
+    if match:
+        return f"{NUMBER_PREFIX}-{match[1]}"
+    return text.strip().upper()
+
+
 def verify_code(number: str, code: str) -> PublicReport:
     """Check the signed protocol version that `number` and its code name.
 
@@ -135,7 +151,7 @@ def verify_code(number: str, code: str) -> PublicReport:
     from protokol.signing.reports import signature_reports
 
     # Numbers are stored in upper case, and a code typed from paper may not be.
-    number, code = number.strip().upper(), typed_code(code)
+    number, code = typed_number(number), typed_code(code)
     for field, value in (("number", number), ("code", code)):
         if not value:
             raise ValidationFailed(gettext("Fill in this field."), field=field)

@@ -9,9 +9,10 @@ from django.utils.translation import gettext_lazy
 
 from protokol.errors import ValidationFailed
 from protokol.profiles import services
+from protokol.web.forms import PageForm
 
 
-class ProfileForm(forms.Form):
+class ProfileForm(PageForm):
     time_zone = forms.ChoiceField(
         label=gettext_lazy("Часовой пояс"),
         help_text=gettext_lazy("В нём показываются сроки ответа на ваши обращения."),

@@ -27,6 +27,8 @@ PREFILL_NOTES = {
 class DataRequestForm(VersionedForm):
     """The operator's choice of the service's fields and named documents."""
 
+    id_prefix = "request_"
+
     fields = forms.MultipleChoiceField(
         label=_("Поля услуги"),
         required=False,
@@ -91,6 +93,8 @@ class DataAnswerForm(VersionedForm):
     labels without it that the field's error messages use.
     """
 
+    id_prefix = "answer_"
+
     comment = forms.CharField(
         label=_("Комментарий"),
         required=False,
@@ -136,7 +140,15 @@ class DataAnswerForm(VersionedForm):
         }
 
 
-class DocumentReviewForm(VersionedForm):
+class DocumentForm(PageForm):
+    """A form of one checklist entry, whose element ids name the document."""
+
+    def __init__(self, *args, document_id: int, **kwargs):
+        kwargs.setdefault("auto_id", f"id_document_{document_id}_%s")
+        super().__init__(*args, **kwargs)
+
+
+class DocumentReviewForm(DocumentForm, VersionedForm):
     """Accept or reject one requested document; the buttons post `status`."""
 
     status = forms.ChoiceField(
@@ -152,7 +164,7 @@ class DocumentReviewForm(VersionedForm):
     )
 
 
-class DocumentUploadForm(AttachmentForm):
+class DocumentUploadForm(DocumentForm, AttachmentForm):
     """The file of one requested document."""
 
 

@@ -101,13 +101,13 @@ def data_request_context(request, consultation, bound_forms: dict) -> dict:
         if can_review and item["attachment_id"]:
             row["review_form"] = (
                 bound_forms.get("document_review_form") if bound_here else None
-            ) or drf.DocumentReviewForm()
+            ) or drf.DocumentReviewForm(document_id=item["id"])
         # Outside the answer form a missing document gets its own upload form.
         in_answer = answering and item["data_request_id"] == detail["request"]["id"]
         if can_upload and item["status"] in data_requests.PENDING and not in_answer:
             row["upload_form"] = (
                 bound_forms.get("document_upload_form") if bound_here else None
-            ) or drf.DocumentUploadForm()
+            ) or drf.DocumentUploadForm(document_id=item["id"])
         rows.append(row)
 
     versioned = dict(section_forms)
@@ -225,7 +225,7 @@ def post_document_review(request, consultation_id: int, document_id: int):
     """Accept or reject one requested document."""
     from protokol.web.consultation_views import _submit
 
-    form = drf.DocumentReviewForm(request.POST)
+    form = drf.DocumentReviewForm(request.POST, document_id=document_id)
 
     def write(data):
         data_requests.review_document(
@@ -256,7 +256,7 @@ def post_document_upload(request, consultation_id: int, document_id: int):
     from protokol.consultations import attachments
     from protokol.web.consultation_views import _submit
 
-    form = drf.DocumentUploadForm(request.POST, request.FILES)
+    form = drf.DocumentUploadForm(request.POST, request.FILES, document_id=document_id)
 
     def write(data):
         attachments.add_attachment(

@@ -36,10 +36,17 @@ def choices_by_name(named) -> list[tuple[str, str]]:
 
 
 class PageForm(forms.Form):
-    """A form whose labels carry no trailing colon, as the page layout expects."""
+    """A form whose labels carry no trailing colon, as the page layout expects.
+
+    Forms that share a page with another form of the same field names set
+    `id_prefix`, so that every element id and every label's target is unique.
+    """
+
+    id_prefix = ""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")
+        kwargs.setdefault("auto_id", f"id_{self.id_prefix}%s")
         super().__init__(*args, **kwargs)
 
 
@@ -86,8 +93,9 @@ class VersionedForm(PageForm):
     The services reject the write when the consultation has changed since.
     """
 
+    # No id: several forms of one page post a version, and no label names it.
     base_version = forms.IntegerField(
-        required=False, min_value=1, widget=forms.HiddenInput
+        required=False, min_value=1, widget=forms.HiddenInput(attrs={"id": False})
     )
 
     def clean(self):
@@ -209,6 +217,8 @@ class TransitionForm(VersionedForm):
 
 
 class ForwardForm(VersionedForm):
+    id_prefix = "forward_"
+
     department = forms.ChoiceField(label=_("Отдел"))
     reason = forms.CharField(
         label=_("Причина переадресации"), widget=forms.Textarea(attrs={"rows": 2})
@@ -224,6 +234,8 @@ class ForwardForm(VersionedForm):
 
 
 class ExtensionForm(PageForm):
+    id_prefix = "extension_"
+
     days = forms.IntegerField(label=_("На сколько дней"), initial=30)
     reason = forms.CharField(
         label=_("Причина продления (увидит гражданин)"),
@@ -255,6 +267,8 @@ NO_FIELDS_MESSAGE = _(
 
 class PersonalDataForm(PageForm):
     """Optional text fields, one per personal-data field name; services check them."""
+
+    id_prefix = "data_"
 
     def __init__(self, *args, field_names=(), labels=None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -15,7 +15,7 @@ from protokol.accounts import esia, external, oidc, second_factor
 from protokol.accounts.models import Provider
 from protokol.accounts.services import journal_failed_login
 from protokol.errors import ProtokolError
-from protokol.web.forms import LoginForm
+from protokol.web.forms import LoginForm, PageForm
 
 log = structlog.get_logger(__name__)
 
@@ -25,7 +25,7 @@ NEXT_KEY = "sign_in_next"
 BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
-class CodeForm(forms.Form):
+class CodeForm(PageForm):
     token = forms.CharField(
         label=_("Код из приложения"),
         max_length=16,

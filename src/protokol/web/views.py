@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_noop, ngettext
 from django.views.decorators.http import require_POST
 
 from protokol.accounts.models import Role
@@ -249,3 +249,32 @@ def typical_time(seconds: float) -> str:
 
 def not_found(request, exception=None):
     return render(request, "web/not_found.html", status=404)
+
+
+def forbidden(request, exception=None):
+    """Render the styled 403 page for a page the user's role may not open."""
+    message = _(
+        "У вас нет доступа к этой странице. Войдите под учётной записью с "
+        "нужной ролью или вернитесь на главную."
+    )
+    return render(
+        request, "web/error.html", {"error": {"message": message}}, status=403
+    )
+
+
+# Marked for extraction only: the view translates it into the request's language.
+CSRF_MESSAGE = gettext_noop(
+    "Форма устарела: её открыли до последнего входа или выхода. Обновите "
+    "страницу и отправьте форму ещё раз. Если ошибка повторится, разрешите "
+    "этому сайту сохранять cookie."
+)
+
+
+def csrf_failure(request, reason=""):
+    """Render the styled 403 page for a form sent with a missing or old CSRF token.
+
+    A form opened before the last sign-in or sign-out carries an old token.
+    """
+    log.info("csrf_failed", reason=reason)
+    context = {"error": {"message": _(CSRF_MESSAGE)}}
+    return render(request, "web/error.html", context, status=403)

@@ -4,6 +4,8 @@ from django import template
 from django.utils.formats import number_format
 from django.utils.html import conditional_escape, format_html
 
+from protokol.analytics import charts
+
 register = template.Library()
 
 # number_format cuts decimals off rather than rounding, so values are rounded first.
@@ -12,9 +14,7 @@ register = template.Library()
 @register.filter
 def days(seconds) -> str:
     """Format a duration in seconds as days with one decimal, or a dash."""
-    if seconds is None:
-        return "—"
-    return number_format(round(seconds / 86400, 1), 1)
+    return charts.days(seconds)
 
 
 @register.filter
