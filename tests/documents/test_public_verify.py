@@ -138,6 +138,31 @@ def test_verify_upload(client, signed_consultation, sealed_pdf):
     assert entry.after == {"via": "web:verify", "mode": "upload", "ok": True}
 
 
+def test_verify_upload_foreign_copy(client, demo, signed_consultation):
+    from protokol.consultations import services
+    from protokol.consultations.models import Consultation
+
+    # Another installation numbers its consultations the same way: its copy
+    # names a local number, but neither its signatures nor its code are ours.
+    _, foreign_copy = issue_copy(demo["citizen"], signed_consultation.pk)
+    number = signed_consultation.number
+    Consultation.objects.filter(pk=signed_consultation.pk).update(number="КП-0")
+    local = services.create_consultation(
+        demo["citizen"],
+        service_code="GEN",
+        subject="Другое обращение",
+        description="Обращение с тем же номером.",
+    )
+    Consultation.objects.filter(pk=local.pk).update(number=number)
+
+    upload = SimpleUploadedFile("copy.pdf", foreign_copy, "application/pdf")
+    response = client.post("/verify", {"file": upload})
+
+    assert response.status_code == 200, response.content.decode()
+    assert not verify_entries(local)
+    assert not verify_entries(signed_consultation)
+
+
 def test_verify_upload_hides_server_paths(client, signed_consultation, sealed_pdf):
     upload = SimpleUploadedFile("copy.pdf", sealed_pdf, "application/pdf")
     response = client.post("/verify", {"file": upload})
