@@ -8,6 +8,7 @@ from django.http import HttpResponse
 from ninja import Router, Schema
 
 from protokol.api.auth import API_AUTH
+from protokol.api.schemas import PathInt
 from protokol.errors import NotFound
 from protokol.journal import checkpoints, tree
 from protokol.journal.canonical import format_time
@@ -63,7 +64,7 @@ def get_checkpoint(request):
 
 
 @router.get("/checkpoints/{size}/timestamp.tsr", auth=None)
-def get_checkpoint_timestamp(request, size: int):
+def get_checkpoint_timestamp(request, size: PathInt):
     """Return the RFC 3161 token of the checkpoint at `size` (DER).
 
     The token's message imprint is SHA-256 of the checkpoint note exactly as
@@ -72,7 +73,7 @@ def get_checkpoint_timestamp(request, size: int):
     """
     checkpoint = checkpoints.checkpoint_at(size)
     if checkpoint is None or checkpoint.timestamp_token is None:
-        raise NotFound(f"No timestamped checkpoint has size {size}.")
+        raise NotFound(f"No timestamped checkpoint has size {size}.", field="size")
     return HttpResponse(
         bytes(checkpoint.timestamp_token), content_type="application/timestamp-reply"
     )
@@ -104,7 +105,7 @@ def get_consistency_proof(request, old: int, new: int):
 
 
 @router.get("/entries/{index}", auth=API_AUTH, response=JournalEntryDetailOut)
-def get_entry(request, index: int):
+def get_entry(request, index: PathInt):
     """Return one journal entry with its leaf hash (auditors, supervisors, admins).
 
     A redacted entry of format 2 shows "[redacted]" as actor name and label.

@@ -10,6 +10,7 @@ from typing import Annotated
 from ninja import Router, Schema, Status
 from pydantic import ConfigDict, Field
 
+from protokol.api.schemas import PathInt
 from protokol.notifications import services
 from protokol.notifications.texts import describe
 from protokol.web.paging import check_page
@@ -184,7 +185,7 @@ def create_webhook(request, body: WebhookIn):
 
 
 @router.delete("/webhooks/{webhook_id}", response={204: None})
-def delete_webhook(request, webhook_id: int):
+def delete_webhook(request, webhook_id: PathInt):
     """Remove a webhook and its deliveries (admins)."""
     services.delete_webhook(request.user, webhook_id)
     return Status(204, None)
