@@ -163,6 +163,52 @@ def test_verify_upload_foreign_copy(client, demo, signed_consultation):
     assert not verify_entries(signed_consultation)
 
 
+def test_verify_upload_key_error_in_page_language(
+    client, signed_consultation, sealed_pdf, tmp_path, monkeypatch, russian_catalog
+):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from django.conf import settings
+
+    # The installation's checkpoint key changed after the copy was issued.
+    key_file = tmp_path / "new-journal.pem"
+    key_file.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    monkeypatch.setattr(settings.CONFIG, "journal_key_file", key_file)
+    message = "note carries no signature by key '%(name)s'"
+    russian = russian_catalog(message, "в заметке нет подписи ключом «%(name)s»")
+
+    upload = SimpleUploadedFile("copy.pdf", sealed_pdf, "application/pdf")
+    response = client.post("/verify", {"file": upload})
+
+    page = response.content.decode()
+    name = settings.CONFIG.journal_origin
+    assert response.status_code == 200, page
+    assert escape(russian % {"name": name}) in page
+    assert escape(message % {"name": name}) not in page
+
+
+def test_verify_upload_without_journal_key(
+    client, signed_consultation, sealed_pdf, tmp_path, monkeypatch
+):
+    from django.conf import settings
+
+    monkeypatch.setattr(settings.CONFIG, "journal_key_file", tmp_path / "none.pem")
+
+    upload = SimpleUploadedFile("copy.pdf", sealed_pdf, "application/pdf")
+    response = client.post("/verify", {"file": upload})
+
+    page = response.content.decode()
+    assert response.status_code == 503
+    assert escape(russian(NO_JOURNAL_KEY)) in page
+    assert "none.pem" not in page
+
+
 def test_verify_upload_hides_server_paths(client, signed_consultation, sealed_pdf):
     upload = SimpleUploadedFile("copy.pdf", sealed_pdf, "application/pdf")
     response = client.post("/verify", {"file": upload})
@@ -240,6 +286,9 @@ def test_verify_rate_limited(client, signed_consultation):
 
 
 TOO_MANY = "Too many checks from this address; try again in 10 minutes."
+NO_JOURNAL_KEY = (
+    "Checking is not available: the journal's checkpoint key is not set up."
+)
 
 
 def russian(message: str) -> str:

@@ -5,6 +5,7 @@ entries by index are for auditors, supervisors and administrators.
 """
 
 from django.http import HttpResponse
+from django.utils.translation import gettext
 from ninja import Router, Schema
 
 from protokol.api.auth import API_AUTH
@@ -56,7 +57,7 @@ def get_checkpoint(request):
     """Return the latest signed checkpoint as a C2SP signed note (text/plain)."""
     checkpoint = checkpoints.fresh_checkpoint()
     if checkpoint is None:
-        raise NotFound("No checkpoint has been issued yet.")
+        raise NotFound(gettext("No checkpoint has been issued yet."))
     response = HttpResponse(checkpoint.note, content_type="text/plain; charset=utf-8")
     # The checkpoint changes as the log grows.
     response["Cache-Control"] = "no-cache"
@@ -73,7 +74,10 @@ def get_checkpoint_timestamp(request, size: PathInt):
     """
     checkpoint = checkpoints.checkpoint_at(size)
     if checkpoint is None or checkpoint.timestamp_token is None:
-        raise NotFound(f"No timestamped checkpoint has size {size}.", field="size")
+        raise NotFound(
+            gettext("No timestamped checkpoint has size %(size)s.") % {"size": size},
+            field="size",
+        )
     return HttpResponse(
         bytes(checkpoint.timestamp_token), content_type="application/timestamp-reply"
     )
