@@ -166,19 +166,12 @@ def test_verify_upload_foreign_copy(client, demo, signed_consultation):
 def test_verify_upload_key_error_in_page_language(
     client, signed_consultation, sealed_pdf, tmp_path, monkeypatch, russian_catalog
 ):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from django.conf import settings
 
+    from journal.conftest import write_signing_key
+
     # The installation's checkpoint key changed after the copy was issued.
-    key_file = tmp_path / "new-journal.pem"
-    key_file.write_bytes(
-        Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    key_file = write_signing_key(tmp_path / "new-journal.pem")
     monkeypatch.setattr(settings.CONFIG, "journal_key_file", key_file)
     message = "note carries no signature by key '%(name)s'"
     russian = russian_catalog(message, "в заметке нет подписи ключом «%(name)s»")

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import CommandError, call_command, load_command_class
 
+from journal.conftest import write_signing_key
 from protokol.journal import checkpoints, merkle
 from protokol.journal.models import JournalEntry
 
@@ -245,14 +246,7 @@ class LogServer:
 @pytest.fixture
 def servers(tmp_path):
     """Start-on-demand log servers that share one signing key; stop them after."""
-    key_file = tmp_path / "log.pem"
-    key_file.write_bytes(
-        Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    key_file = write_signing_key(tmp_path / "log.pem")
     started = []
 
     def start(name: str) -> LogServer:
