@@ -125,6 +125,31 @@ def english_pages(settings, english):
 
 
 @pytest.fixture
+def russian_catalog():
+    """Return a function that gives a message a Russian text for this test.
+
+    The text replaces a .po entry that is not compiled yet, so a test can
+    tell a translated message from an untranslated one. A message that has
+    a translation keeps it.
+    """
+    from django.utils.translation import trans_real
+
+    catalog = trans_real.translation("ru")._catalog
+    added = []
+
+    def translate(message: str, text: str) -> str:
+        if message not in catalog:
+            catalog[message] = text
+            added.append(message)
+        with translation.override("ru"):
+            return translation.gettext(message)
+
+    yield translate
+    for message in added:
+        catalog._catalogs[0].pop(message, None)
+
+
+@pytest.fixture
 def demo(db):
     """Seed the demo departments, services and accounts; return users by name."""
     from protokol.accounts.demo import seed_demo

@@ -1,5 +1,7 @@
 """The analytics API: access by role and department, filters, drill-down."""
 
+from datetime import timedelta
+
 import pytest
 
 from protokol.consultations import services
@@ -102,6 +104,10 @@ def test_drilldown_lists_numbers_and_subjects(api_client, two_departments):
         ("by=colour", "by"),
         ("date_from=0001-01-01", "date_from"),
         ("date_to=9999-12-31", "date_to"),
+        ("date_from=20210101", "date_from"),
+        ("date_from=2021-W01-1", "date_from"),
+        ("date_to=2021-01-01T00:00", "date_to"),
+        ("date_to=%D9%A2021-01-01", "date_to"),
     ],
 )
 def test_bad_filter_names_field(api_client, two_departments, query, field):
@@ -186,3 +192,31 @@ def test_comparison_by_operator(api_client, two_departments, demo):
     keys = {row["key"] for row in body["rows"]}
     assert demo["operator"].pk in keys
     assert None in keys
+
+
+def test_date_filter_message_names_format(api_client, two_departments, english_pages):
+    api_client.login("supervisor")
+    response = api_client.get("/api/v1/analytics/statistics?date_from=20210101")
+
+    assert response.status_code == 422
+    assert response.json()["message"] == "date_from must be a date as YYYY-MM-DD."
+
+
+@pytest.mark.parametrize(
+    ("granularity", "label"), [("month", "%Y-%m"), ("week", "%G-W%V")]
+)
+def test_period_keys_are_dates(api_client, two_departments, granularity, label):
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    first = today.replace(day=1) if granularity == "month" else today
+    first -= timedelta(days=first.weekday() if granularity == "week" else 0)
+    api_client.login("supervisor")
+    body = api_client.get(
+        f"/api/v1/analytics/statistics?by=period&granularity={granularity}"
+    ).json()
+
+    (row,) = body["rows"]
+    assert row["key"] == first.isoformat()
+    assert row["param"] == first.isoformat()
+    assert row["label"] == first.strftime(label)

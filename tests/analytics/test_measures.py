@@ -121,3 +121,36 @@ def test_problem_areas_flag_growing_volume(demo):
     assert row["previous_counts"] == [1, 1, 1]
     assert row["volume_ratio"] == 6.0
     assert row["volume_growing"] is True
+
+
+def test_problem_areas_count_empty_months_as_zero(demo):
+    # February and March have no consultation at all, of any service.
+    for _ in range(5):
+        _made(demo, "GEN", _month(2021, 1))
+        _made(demo, "GEN", _month(2021, 4))
+
+    result = problem_areas(demo["supervisor"], Filters(), threshold=1.5, min_count=5)
+
+    assert result["last_period"] == "2021-04"
+    assert result["previous_periods"] == ["2021-01", "2021-02", "2021-03"]
+    (row,) = result["service"]
+    assert row["previous_counts"] == [5, 0, 0]
+    assert row["baseline_count"] == 0
+    assert row["volume_ratio"] == 5.0
+    assert row["volume_growing"] is True
+
+
+def test_problem_areas_count_empty_weeks_as_zero(demo):
+    # Mondays 2021-01-04 and 2021-01-25, with two empty weeks between them.
+    for _ in range(5):
+        _made(demo, "GEN", datetime(2021, 1, 5, 12, tzinfo=MOSCOW))
+        _made(demo, "GEN", datetime(2021, 1, 26, 12, tzinfo=MOSCOW))
+
+    result = problem_areas(
+        demo["supervisor"], Filters(granularity="week"), threshold=1.5, min_count=5
+    )
+
+    assert result["last_period"] == "2021-W04"
+    assert result["previous_periods"] == ["2021-W01", "2021-W02", "2021-W03"]
+    (row,) = result["service"]
+    assert row["previous_counts"] == [5, 0, 0]

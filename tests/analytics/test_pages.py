@@ -4,8 +4,10 @@ import csv
 import html
 import io
 import re
+from datetime import datetime, time
 
 import pytest
+from django.utils import timezone
 from openpyxl import load_workbook
 
 from page_layout import laid_out
@@ -235,6 +237,20 @@ def test_xlsx_export_opens(client, demo, two_departments):
     assert rows[0][:3] == ("Код", "Отдел", "Всего")
     assert "Индекс обработки с учётом услуг" in rows[0]
     assert sorted(row[0] for row in rows[1:]) == ["A", "B"]
+
+
+def test_exports_give_periods_as_dates(client, demo, two_departments):
+    first = timezone.localdate().replace(day=1)
+    client.force_login(demo["supervisor"])
+    text = client.get("/analytics/export.csv?by=period").content.decode("utf-8-sig")
+    xlsx = client.get("/analytics/export.xlsx?by=period").content
+
+    (csv_row,) = list(csv.reader(io.StringIO(text)))[1:]
+    (xlsx_row,) = list(load_workbook(io.BytesIO(xlsx)).active.values)[1:]
+    assert csv_row[:2] == [first.isoformat(), first.strftime("%Y-%m")]
+    # openpyxl reads a date cell back as a datetime at midnight.
+    assert xlsx_row[0] == datetime.combine(first, time.min)
+    assert xlsx_row[1] == first.strftime("%Y-%m")
 
 
 def test_compare_and_problems_render(client, demo, two_departments):

@@ -263,4 +263,4 @@ def test_open_by_other_citizen_not_found(consultation, demo):
     with pytest.raises(NotFound) as caught:
         attachments.open_attachment(demo["citizen2"], consultation.pk, attachment.pk)
 
-    assert caught.value.field == "id"
+    assert caught.value.field == "consultation_id"

@@ -549,7 +549,7 @@ def test_read_missing_id_not_found(demo, consultation_id):
     assert caught.value.as_dict() == {
         "error": "not_found",
         "message": "Consultation not found.",
-        "field": "id",
+        "field": "consultation_id",
     }
 
 

@@ -144,7 +144,7 @@ def test_failed_job_returns_error(signed_consultation, api_client, demo):
 
     assert status == CopyJobStatus.FAILED
     assert response.status_code == 404
-    assert response.json()["field"] == "id"
+    assert response.json()["field"] == "consultation_id"
 
 
 def test_checks_run_before_queueing(signed_consultation, api_client, monkeypatch):

@@ -234,6 +234,70 @@ def test_verify_report_fits_panel(client, signed_consultation, sealed_pdf):
     assert overflowing == []
 
 
+def test_verify_upload_foreign_copy(client, demo, signed_consultation):
+    from protokol.consultations import services
+    from protokol.consultations.models import Consultation
+
+    # Another installation numbers its consultations the same way: its copy
+    # names a local number, but neither its signatures nor its code are ours.
+    _, foreign_copy = issue_copy(demo["citizen"], signed_consultation.pk)
+    number = signed_consultation.number
+    Consultation.objects.filter(pk=signed_consultation.pk).update(number="КП-0")
+    local = services.create_consultation(
+        demo["citizen"],
+        service_code="GEN",
+        subject="Другое обращение",
+        description="Обращение с тем же номером.",
+    )
+    Consultation.objects.filter(pk=local.pk).update(number=number)
+
+    upload = SimpleUploadedFile("copy.pdf", foreign_copy, "application/pdf")
+    response = client.post("/verify", {"file": upload})
+
+    assert response.status_code == 200, response.content.decode()
+    assert not verify_entries(local)
+    assert not verify_entries(signed_consultation)
+
+
+def test_verify_upload_key_error_in_page_language(
+    client, signed_consultation, sealed_pdf, tmp_path, monkeypatch, russian_catalog
+):
+    from django.conf import settings
+
+    from journal.conftest import write_signing_key
+
+    # The installation's checkpoint key changed after the copy was issued.
+    key_file = write_signing_key(tmp_path / "new-journal.pem")
+    monkeypatch.setattr(settings.CONFIG, "journal_key_file", key_file)
+    message = "note carries no signature by key '%(name)s'"
+    russian = russian_catalog(message, "в заметке нет подписи ключом «%(name)s»")
+
+    upload = SimpleUploadedFile("copy.pdf", sealed_pdf, "application/pdf")
+    response = client.post("/verify", {"file": upload})
+
+    page = response.content.decode()
+    name = settings.CONFIG.journal_origin
+    assert response.status_code == 200, page
+    assert escape(russian % {"name": name}) in page
+    assert escape(message % {"name": name}) not in page
+
+
+def test_verify_upload_without_journal_key(
+    client, signed_consultation, sealed_pdf, tmp_path, monkeypatch
+):
+    from django.conf import settings
+
+    monkeypatch.setattr(settings.CONFIG, "journal_key_file", tmp_path / "none.pem")
+
+    upload = SimpleUploadedFile("copy.pdf", sealed_pdf, "application/pdf")
+    response = client.post("/verify", {"file": upload})
+
+    page = response.content.decode()
+    assert response.status_code == 503
+    assert escape(russian(NO_JOURNAL_KEY)) in page
+    assert "none.pem" not in page
+
+
 def test_verify_upload_hides_server_paths(client, signed_consultation, sealed_pdf):
     upload = SimpleUploadedFile("copy.pdf", sealed_pdf, "application/pdf")
     response = client.post("/verify", {"file": upload})
@@ -311,6 +375,9 @@ def test_verify_rate_limited(client, signed_consultation):
 
 
 TOO_MANY = "Too many checks from this address; try again in 10 minutes."
+NO_JOURNAL_KEY = (
+    "Checking is not available: the journal's checkpoint key is not set up."
+)
 
 
 def russian(message: str) -> str:

@@ -3,8 +3,11 @@
 import hashlib
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.db import connection, transaction
 
@@ -17,6 +20,18 @@ def _journal_key_in_tmp(monkeypatch, tmp_path):
     # Each test signs with a fresh demo key generated under its own directory.
     monkeypatch.setattr(settings.CONFIG, "data_dir", tmp_path)
     monkeypatch.setattr(settings.CONFIG, "journal_key_file", None)
+
+
+def write_signing_key(path: Path) -> Path:
+    """Write a new Ed25519 checkpoint signing key to `path` as PKCS#8 PEM."""
+    path.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
 
 
 def append_raw_leaves(leaf_hashes: list[bytes]) -> None:

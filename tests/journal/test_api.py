@@ -28,6 +28,30 @@ def test_checkpoint_missing_is_404(client, db):
     assert response.json()["error"] == "not_found"
 
 
+def test_checkpoint_missing_in_request_language(client, db, russian_catalog):
+    message = "No checkpoint has been issued yet."
+    russian = russian_catalog(message, "Контрольных точек ещё нет.")
+
+    russian_response = client.get("/api/v1/journal/checkpoint")
+    english_response = client.get(
+        "/api/v1/journal/checkpoint", HTTP_ACCEPT_LANGUAGE="en"
+    )
+
+    assert russian_response.json()["message"] == russian
+    assert english_response.json()["message"] == message
+
+
+def test_timestamp_missing_in_request_language(client, signed, russian_catalog):
+    message = "No timestamped checkpoint has size %(size)s."
+    russian = russian_catalog(message, "Нет контрольной точки размера %(size)s.")
+
+    response = client.get("/api/v1/journal/checkpoints/999/timestamp.tsr")
+
+    assert response.status_code == 404
+    assert response.json()["message"] == russian % {"size": 999}
+    assert response.json()["field"] == "size"
+
+
 def test_inclusion_proof_verifies(client, signed):
     entry = JournalEntry.objects.get(index=1)
 

@@ -8,6 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.utils import translation
 
 from journal.conftest import append_raw_leaves, numbered_leaf_hashes
 from protokol.consultations import services
@@ -67,14 +68,14 @@ def test_verifier_key_string_round_trip(db):
     assert checkpoints.parse_verifier_key(text) == verifier
 
 
-def test_verifier_key_with_wrong_id_rejected(db):
+def test_verifier_key_with_wrong_id_rejected(db, english):
     name, _, encoded = str(checkpoints.verifier_key()).split("+", 2)
 
     with pytest.raises(checkpoints.NoteInvalid, match="key id"):
         checkpoints.parse_verifier_key(f"{name}+00000000+{encoded}")
 
 
-def test_malformed_verifier_key_shown_shortened():
+def test_malformed_verifier_key_shown_shortened(english):
     text = "-----BEGIN CERTIFICATE-----\n" + "A" * 2000 + "\n-----END CERTIFICATE-----"
 
     with pytest.raises(checkpoints.NoteInvalid) as raised:
@@ -114,13 +115,48 @@ def test_verify_note_rejects_tampering(db, tamper):
         checkpoints.verify_note(tamper(checkpoint.note), checkpoints.verifier_key())
 
 
-def test_verify_note_rejects_other_key(db, tmp_path, monkeypatch):
+def test_verify_note_rejects_other_key(db, tmp_path, monkeypatch, english):
     append_raw_leaves(numbered_leaf_hashes(2))
     checkpoint = checkpoints.issue_checkpoint()
     monkeypatch.setattr(settings.CONFIG, "data_dir", tmp_path / "other")
 
     with pytest.raises(checkpoints.NoteInvalid, match="no signature by key"):
         checkpoints.verify_note(checkpoint.note, checkpoints.verifier_key())
+
+
+def test_note_error_in_active_language(db, tmp_path, monkeypatch, russian_catalog):
+    append_raw_leaves(numbered_leaf_hashes(2))
+    checkpoint = checkpoints.issue_checkpoint()
+    monkeypatch.setattr(settings.CONFIG, "data_dir", tmp_path / "other")
+    message = "note carries no signature by key '%(name)s'"
+    russian = russian_catalog(message, "в заметке нет подписи ключом «%(name)s»")
+
+    with pytest.raises(checkpoints.NoteInvalid) as raised:
+        checkpoints.verify_note(checkpoint.note, checkpoints.verifier_key())
+
+    name = settings.CONFIG.journal_origin
+    with translation.override("ru"):
+        assert str(raised.value) == russian % {"name": name}
+    with translation.override("en"):
+        assert str(raised.value) == message % {"name": name}
+
+
+def test_missing_key_error_in_active_language(db, monkeypatch, russian_catalog):
+    monkeypatch.setattr(settings.CONFIG, "demo", False)
+    message = (
+        "Checkpoint signing key %(path)s does not exist: set "
+        "PROTOKOL_JOURNAL_KEY_FILE to an Ed25519 PKCS#8 PEM file."
+    )
+    russian = russian_catalog(message, "Ключа %(path)s нет.")
+
+    with pytest.raises(checkpoints.SigningKeyMissing) as raised:
+        checkpoints.verifier_key()
+
+    path = checkpoints.key_path()
+    with translation.override("ru"):
+        assert str(raised.value) == russian % {"path": path}
+    with translation.override("en"):
+        assert str(raised.value) == message % {"path": path}
 
 
 def test_demo_key_generated_private(db, tmp_path):
@@ -131,7 +167,7 @@ def test_demo_key_generated_private(db, tmp_path):
     assert b"PRIVATE KEY" in key_file.read_bytes()
 
 
-def test_missing_key_outside_demo_rejected(db, monkeypatch):
+def test_missing_key_outside_demo_rejected(db, monkeypatch, english):
     monkeypatch.setattr(settings.CONFIG, "demo", False)
 
     with pytest.raises(checkpoints.SigningKeyMissing, match="PROTOKOL_JOURNAL_KEY"):

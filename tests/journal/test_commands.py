@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import CommandError, call_command, load_command_class
 
+from journal.conftest import write_signing_key
 from protokol.journal import checkpoints, merkle
 from protokol.journal.models import JournalEntry
 
@@ -32,6 +33,43 @@ def parse_tlog_proof(text: str) -> tuple[int, list[bytes], str]:
     label, index = lines[1].split(" ")
     assert label == "index"
     return int(index), [base64.b64decode(line) for line in lines[2:]], note
+
+
+# -- messages
+
+
+def test_public_key_error_in_english(db, tmp_path, monkeypatch, russian_catalog):
+    from django.conf import settings
+
+    missing = tmp_path / "none.pem"
+    monkeypatch.setattr(settings.CONFIG, "journal_key_file", missing)
+    message = (
+        "Checkpoint signing key %(path)s does not exist: set "
+        "PROTOKOL_JOURNAL_KEY_FILE to an Ed25519 PKCS#8 PEM file."
+    )
+    russian_catalog(message, "Ключа %(path)s нет.")
+
+    with pytest.raises(CommandError) as raised:
+        call_command("journal", "public-key")
+
+    assert str(raised.value) == message % {"path": missing}
+
+
+def test_verify_checkpoint_error_in_english(
+    consultation, tmp_path, monkeypatch, russian_catalog
+):
+    from django.conf import settings
+
+    checkpoints.issue_checkpoint()
+    monkeypatch.setattr(settings.CONFIG, "data_dir", tmp_path / "other")
+    message = "note carries no signature by key '%(name)s'"
+    russian_catalog(message, "в заметке нет подписи ключом «%(name)s»")
+
+    with pytest.raises(CommandError) as raised:
+        call_command("journal", "verify", verbosity=0)
+
+    name = settings.CONFIG.journal_origin
+    assert message % {"name": name} in str(raised.value)
 
 
 # -- prove
@@ -208,14 +246,7 @@ class LogServer:
 @pytest.fixture
 def servers(tmp_path):
     """Start-on-demand log servers that share one signing key; stop them after."""
-    key_file = tmp_path / "log.pem"
-    key_file.write_bytes(
-        Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    key_file = write_signing_key(tmp_path / "log.pem")
     started = []
 
     def start(name: str) -> LogServer:

@@ -101,6 +101,29 @@ def test_deadline_breaches_count_open_overdue(client, demo, consultation):
     assert gauge(body, "protokol_deadline_breaches") == 1
 
 
+def test_deadline_breaches_unlike_overdue_open(client, demo):
+    from consultations.factories import act, consultation_in
+    from protokol.analytics.facts import refresh_facts
+    from protokol.analytics.filters import Filters
+    from protokol.analytics.measures import statistics_rows
+    from protokol.consultations.models import Status
+
+    # Both count a consultation never answered. Only the gauge counts one
+    # whose answer was signed and is redone after a dispute.
+    waiting = consultation_in(demo, Status.DRAFTING)
+    reopened = consultation_in(demo, Status.DISPUTED)
+    act(demo["supervisor"], reopened, "reopen")
+    past = timezone.now() - timedelta(days=1)
+    Consultation.objects.filter(pk__in=[waiting.pk, reopened.pk]).update(deadline=past)
+    refresh_facts([waiting.pk, reopened.pk])
+
+    body = client.get("/metrics").content.decode()
+    (row,) = statistics_rows(demo["supervisor"], Filters(), None)
+
+    assert gauge(body, "protokol_deadline_breaches") == 2
+    assert row["overdue_open"] == 1
+
+
 def test_checkpoint_age_and_uncovered_entries(client, consultation):
     checkpoints.issue_checkpoint()
     consultation_entries = JournalEntry.objects.count()

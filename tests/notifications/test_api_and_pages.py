@@ -70,6 +70,32 @@ def test_mark_read_by_id(api_client, demo, taken):
     assert notification.read_at is not None
 
 
+def test_mark_read_null_ids_rejected(api_client, demo, taken, english_pages):
+    notification = Notification.objects.get(recipient=demo["citizen"])
+    api_client.login("citizen")
+
+    answer = api_client.post("/api/v1/notifications/read", {"ids": None})
+
+    assert answer.status_code == 422
+    assert answer.json()["field"] == "ids"
+    assert answer.json()["error"] == "validation_failed"
+    assert answer.json()["message"] == "ids must be a list."
+    notification.refresh_from_db()
+    assert notification.read_at is None
+
+
+def test_mark_read_without_ids_marks_all(api_client, demo, taken):
+    api_client.login("citizen")
+
+    answer = api_client.post("/api/v1/notifications/read", {})
+
+    assert answer.status_code == 200
+    assert answer.json()["unread"] == 0
+    assert not Notification.objects.filter(
+        recipient=demo["citizen"], read_at__isnull=True
+    ).exists()
+
+
 def test_mark_read_of_other_users_rejected(api_client, demo, taken):
     notification = Notification.objects.get(recipient=demo["citizen"])
 
@@ -156,6 +182,15 @@ def test_webhooks_and_dead_letters_admin_only(api_client, demo, username):
     assert listed.status_code == 403
     assert replayed.status_code == 403
     assert not Webhook.objects.exists()
+
+
+def test_replay_null_ids_rejected(api_client, demo):
+    api_client.login("admin")
+
+    answer = api_client.post("/api/v1/notifications/dead-letters/replay", {"ids": None})
+
+    assert answer.status_code == 422
+    assert answer.json()["field"] == "ids"
 
 
 def test_replay_unknown_id_rejected(api_client, demo):

@@ -7,6 +7,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
+from protokol.accounts.models import User
 from protokol.consultations import services
 from protokol.consultations.models import Consultation, Message, Transition
 from protokol.imports.services import import_appeals
@@ -37,6 +38,39 @@ def test_generate_creates_rows_like_templates(generated, small_source):
     assert (
         Transition.objects.filter(consultation__in=rows).count() == report.transitions
     )
+
+
+def test_generate_keeps_one_batch_of_citizens(demo, small_source, monkeypatch):
+    from protokol.scale import generate as module
+
+    citizens_per_batch = []
+    write_batch = module._write_batch
+
+    def recording_write_batch(templates, picks, rng, citizens, *arguments):
+        citizens_per_batch.append(len(citizens))
+        return write_batch(templates, picks, rng, citizens, *arguments)
+
+    monkeypatch.setattr(module, "_write_batch", recording_write_batch)
+
+    report = generate(40, seed=7, batch_size=15, source=small_source)
+
+    assert citizens_per_batch == [5, 5, 4]
+    assert report.citizens == 14
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 4])
+def test_generate_citizens_of_small_batches(demo, small_source, batch_size):
+    before = User.objects.filter(username__startswith="gen-").count()
+
+    report = generate(7, seed=3, batch_size=batch_size, source=small_source)
+
+    created = User.objects.filter(username__startswith="gen-").count() - before
+    owners = Consultation.objects.filter(
+        external_ref__isnull=True, channel="portal"
+    ).values_list("citizen__username", flat=True)
+    assert report.citizens == 3
+    assert created == 3
+    assert all(owner.startswith("gen-") for owner in owners)
 
 
 def test_generate_numbers_are_unique_and_dated_in_span(generated):

@@ -137,3 +137,27 @@ def test_operator_page_has_no_extension_form(client, demo):
     page = client.get(f"/consultations/{consultation.pk}/").content.decode()
 
     assert 'id="extension-form"' not in page
+
+
+@pytest.mark.parametrize("days", ["15", "45"])
+def test_operator_page_post_gets_no_form_banner(client, demo, days):
+    from django.utils import translation
+    from django.utils.translation import gettext
+
+    consultation = consultation_in(demo, Status.DRAFTING)
+    client.force_login(demo["operator"])
+    before = write_counts()
+
+    response = client.post(
+        f"/consultations/{consultation.pk}/extend/",
+        {"days": days, "reason": "Нужен запрос в архив"},
+    )
+
+    page = response.content.decode()
+    with translation.override("ru"):
+        message = gettext("Only supervisors extend deadlines.")
+    assert response.status_code == 403
+    assert message in page
+    assert "error-summary" not in page
+    assert "Нужен запрос в архив" not in page
+    assert write_counts() == before

@@ -51,10 +51,16 @@ def _choice(value: str | None, allowed: tuple, field: str, default=None):
 
 
 def _rows(rows: list[dict]) -> list[dict]:
-    return [{**row, "key": _plain(row["key"])} for row in rows]
+    plain = []
+    for row in rows:
+        plain.append({**row, "key": _plain(row["key"])})
+        if "param" in row:
+            plain[-1]["param"] = _plain(row["param"])
+    return plain
 
 
 def _plain(value):
+    value = measures.exported_key(value)
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 

@@ -4,17 +4,19 @@ and services or districts whose volume or delays grow against their own history.
 import math
 import statistics
 from collections import defaultdict
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from protokol.analytics import aggregates
-from protokol.analytics.filters import Filters
+from protokol.analytics.filters import Filters, day_start
 from protokol.analytics.measures import (
     facts,
     group_expression,
     label_rows,
     median_times,
+    period_bounds,
     period_label,
     statistics_rows,
     table_rows,
@@ -158,12 +160,14 @@ def problem_areas(
 ) -> dict:
     """Return the services and districts whose last period stands out.
 
-    The last period is the latest one with any consultation in the selection.
-    A group is listed when in that period it has at least `min_count`
-    consultations and its count, or its median processing time, is at least
-    `threshold` times the median of its own previous periods. Previous periods
-    without consultations count as 0 for the volume and are left out for the
-    time.
+    The last period is the latest one with any consultation in the selection,
+    and the previous periods are every period from the earliest one with a
+    consultation up to it. A group is listed when in that period it has at
+    least `min_count` consultations and its count, or its median processing
+    time, is at least `threshold` times the median of its own previous
+    periods. Previous periods without consultations of the group, or
+    without any consultation, count as 0 for the volume and are left out for
+    the time.
     """
     series = _problem_series(user, filters)
     result = {
@@ -173,7 +177,9 @@ def problem_areas(
         "previous_periods": [],
     }
     # Every consultation has a service, so these are the periods of the selection.
-    periods = sorted({period for _, period in series["service"]})
+    periods = _every_period(
+        sorted({period for _, period in series["service"]}), filters.granularity
+    )
     if len(periods) < 2:
         for by in PROBLEM_DIMENSIONS:
             result[by] = []
@@ -198,6 +204,21 @@ def problem_areas(
         rows.sort(key=lambda r: -(r["volume_ratio"] or 0))
         result[by] = rows
     return result
+
+
+def _every_period(periods: list[datetime], granularity: str) -> list[datetime]:
+    """Return the starts of every period from the first to the last of `periods`,
+    including the periods between them that have no consultation."""
+    if not periods:
+        return []
+    day, _ = period_bounds(periods[0], granularity)
+    last, _ = period_bounds(periods[-1], granularity)
+    every = []
+    while day <= last:
+        start = day_start(day)
+        every.append(start)
+        day = period_bounds(start, granularity)[1] + timedelta(days=1)
+    return every
 
 
 def _problem_series(user, filters: Filters) -> dict:

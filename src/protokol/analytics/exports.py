@@ -5,7 +5,7 @@ import io
 
 from django.utils.translation import gettext_lazy as _
 
-from protokol.analytics.measures import COLUMNS
+from protokol.analytics.measures import COLUMNS, exported_key
 
 COLUMN_LABELS = {
     "total": _("Всего"),
@@ -51,14 +51,16 @@ def table(rows: list[dict], group_title: str, columns=COLUMNS) -> list[list]:
     header += [str(COLUMN_LABELS[c]) for c in columns]
     lines = [header]
     for row in rows:
-        key = row["key"]
-        key = key.isoformat() if hasattr(key, "isoformat") else key
+        key = exported_key(row["key"])
         lines.append([key, row["label"], *(row[c] for c in columns)])
     return lines
 
 
 def to_csv(lines: list[list]) -> bytes:
-    """Return the table as UTF-8 CSV with a byte order mark, which Excel expects."""
+    """Return the table as UTF-8 CSV with a byte order mark, which Excel expects.
+
+    Dates are written as YYYY-MM-DD.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for line in lines:
@@ -67,7 +69,7 @@ def to_csv(lines: list[list]) -> bytes:
 
 
 def to_xlsx(lines: list[list], sheet_title: str) -> bytes:
-    """Return the table as an XLSX workbook of one sheet."""
+    """Return the table as an XLSX workbook of one sheet, dates as date cells."""
     # Importing openpyxl 3.1 added 12.6 MiB to a server process's RSS, so
     # only an export imports it.
     from openpyxl import Workbook

@@ -1,5 +1,6 @@
 """Access to analytics, and the filters every analytics view and export takes."""
 
+import re
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta
 
@@ -21,6 +22,9 @@ EARLIEST_DATE = date(1900, 1, 1)
 LATEST_DATE = date(2999, 12, 31)
 DEFAULT_REPEAT_DAYS = 30
 MAX_REPEAT_DAYS = 3650
+# The one date format of the filters. date.fromisoformat alone also reads
+# 20210101 and 2021-W01-1 since Python 3.11.
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,8 @@ def _date(params, name: str) -> date | None:
     if not value:
         return None
     try:
+        if not ISO_DATE.fullmatch(value):
+            raise ValueError(value)
         day = date.fromisoformat(value)
     except ValueError:
         raise ValidationFailed(

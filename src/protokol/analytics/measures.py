@@ -502,6 +502,17 @@ def _add_shares(row: dict) -> None:
     row["satisfied_share"] = _share(row["satisfied"], row["total"])
 
 
+def exported_key(key):
+    """Return a row's key as the API and the exports give it.
+
+    A period, kept as its start in the server's zone, becomes the date of
+    its first day, such as 2021-03-01 for March or the Monday of a week.
+    """
+    if isinstance(key, datetime):
+        return timezone.localtime(key).date() if timezone.is_aware(key) else key.date()
+    return key
+
+
 def period_label(start: datetime, granularity: str) -> str:
     """Return "2021-03" for a month or "2021-W09" for an ISO week."""
     start = timezone.localtime(start) if timezone.is_aware(start) else start

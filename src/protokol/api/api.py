@@ -18,6 +18,7 @@ from protokol.api import schemas as s
 from protokol.api.auth import API_AUTH, PageSession
 from protokol.api.data_requests import router as data_requests_router
 from protokol.api.personal import router as personal_router
+from protokol.api.schemas import PathInt
 from protokol.catalog.models import Service
 from protokol.consultations import attachments, services
 from protokol.consultations.models import Channel, Consultation
@@ -256,7 +257,7 @@ def create_consultation(request, body: s.ConsultationIn):
 
 
 @api.get("/consultations/{consultation_id}")
-def get_consultation(request, consultation_id: int):
+def get_consultation(request, consultation_id: PathInt):
     """Return a consultation with its dialogue, files, history and protocol."""
     from protokol.consultations.presenters import consultation_detail
 
@@ -272,7 +273,7 @@ def _download_url(consultation_id: int, attachment_id: int) -> str:
 
 
 @api.post("/consultations/{consultation_id}/messages", response={201: s.MessageOut})
-def post_message(request, consultation_id: int, body: s.MessageIn):
+def post_message(request, consultation_id: PathInt, body: s.MessageIn):
     """Add a message to the dialogue: public, or internal for staff only."""
     message = services.add_message(
         request.user,
@@ -289,7 +290,7 @@ def post_message(request, consultation_id: int, body: s.MessageIn):
 )
 def upload_attachment(
     request,
-    consultation_id: int,
+    consultation_id: PathInt,
     file: File[UploadedFile] = None,
     document: Form[int | None] = None,
 ):
@@ -327,7 +328,7 @@ def _upload_limit() -> int:
 
 
 @api.get("/consultations/{consultation_id}/attachments/{attachment_id}")
-def download_attachment(request, consultation_id: int, attachment_id: int):
+def download_attachment(request, consultation_id: PathInt, attachment_id: PathInt):
     """Download an attachment; always as a file, never rendered inline."""
     attachment, handle = attachments.open_attachment(
         request.user, consultation_id, attachment_id
@@ -360,20 +361,20 @@ def content_disposition(name: str) -> str:
 
 
 @api.get("/consultations/{consultation_id}/protocol", response=s.ProtocolOut | None)
-def get_protocol(request, consultation_id: int):
+def get_protocol(request, consultation_id: PathInt):
     """Return the latest protocol version, or null when none is saved yet."""
     consultation = services.read_consultation(request.user, consultation_id, via="api")
     return protocols.latest_version(consultation)
 
 
 @api.put("/consultations/{consultation_id}/protocol", response=s.ProtocolOut)
-def put_protocol(request, consultation_id: int, body: s.ProtocolIn):
+def put_protocol(request, consultation_id: PathInt, body: s.ProtocolIn):
     """Save the protocol as a new version."""
     return protocols.save_protocol(request.user, consultation_id, **body.dict())
 
 
 @api.post("/consultations/{consultation_id}/transitions", response=s.ConsultationOut)
-def post_transition(request, consultation_id: int, body: s.TransitionIn):
+def post_transition(request, consultation_id: PathInt, body: s.TransitionIn):
     """Apply a lifecycle action such as take, submit, approve, sign or archive."""
     consultation = services.transition(
         request.user,
@@ -386,7 +387,7 @@ def post_transition(request, consultation_id: int, body: s.TransitionIn):
 
 
 @api.post("/consultations/{consultation_id}/forward", response=s.ConsultationOut)
-def post_forward(request, consultation_id: int, body: s.ForwardIn):
+def post_forward(request, consultation_id: PathInt, body: s.ForwardIn):
     """Forward the consultation to another department, with a reason."""
     consultation = services.forward(
         request.user,
@@ -400,7 +401,7 @@ def post_forward(request, consultation_id: int, body: s.ForwardIn):
 
 @api.get("/consultations/{consultation_id}/protocol.pdf")
 def get_protocol_pdf(
-    request, consultation_id: int, lang: str = "ru", personal_data: str = "masked"
+    request, consultation_id: PathInt, lang: str = "ru", personal_data: str = "masked"
 ):
     """Download the protocol copy as PDF (Russian, or English with lang=en).
 
@@ -450,7 +451,7 @@ def pdf_response(file_name: str, content: bytes) -> HttpResponse:
 
 
 @api.get("/consultations/{consultation_id}/journal", response=list[s.JournalEntryOut])
-def get_journal(request, consultation_id: int):
+def get_journal(request, consultation_id: PathInt):
     """Return the journal entries of a consultation, oldest first."""
     return consultation_journal(request.user, consultation_id)
 

@@ -4,6 +4,7 @@ reviewing the document checklist and the citizen's prefill consent."""
 from ninja import Router, Status
 
 from protokol.api import schemas as s
+from protokol.api.schemas import PathInt
 from protokol.consultations import data_requests, prefill, services
 
 router = Router(tags=["data requests"])
@@ -18,7 +19,7 @@ def _detail(request, consultation_id: int) -> dict:
 @router.get(
     "/consultations/{consultation_id}/data-request", response=s.DataRequestDetail
 )
-def get_data_request(request, consultation_id: int):
+def get_data_request(request, consultation_id: PathInt):
     """Return the latest data request, with prefilled values for its citizen."""
     return _detail(request, consultation_id)
 
@@ -27,7 +28,7 @@ def get_data_request(request, consultation_id: int):
     "/consultations/{consultation_id}/data-request",
     response={201: s.DataRequestDetail},
 )
-def post_data_request(request, consultation_id: int, body: s.DataRequestIn):
+def post_data_request(request, consultation_id: PathInt, body: s.DataRequestIn):
     """Ask the citizen for fields of the service and named documents."""
     data_requests.request_data(
         request.user,
@@ -44,7 +45,7 @@ def post_data_request(request, consultation_id: int, body: s.DataRequestIn):
     "/consultations/{consultation_id}/data-request/answer",
     response=s.DataRequestDetail,
 )
-def post_data_answer(request, consultation_id: int, body: s.DataAnswerIn):
+def post_data_answer(request, consultation_id: PathInt, body: s.DataAnswerIn):
     """Give the requested values; the consultation goes back to drafting."""
     data_requests.answer(
         request.user,
@@ -61,7 +62,7 @@ def post_data_answer(request, consultation_id: int, body: s.DataAnswerIn):
     response=s.RequestedDocumentOut,
 )
 def put_document(
-    request, consultation_id: int, document_id: int, body: s.DocumentReviewIn
+    request, consultation_id: PathInt, document_id: PathInt, body: s.DocumentReviewIn
 ):
     """Accept a received document, or reject it with a reason."""
     document = data_requests.review_document(

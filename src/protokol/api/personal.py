@@ -9,6 +9,7 @@ from ninja import Router
 
 from protokol.accounts import identifiers
 from protokol.api import schemas as s
+from protokol.api.schemas import PathInt
 from protokol.consultations import personal_data
 
 router = Router(tags=["personal data"])
@@ -28,13 +29,13 @@ def put_identifiers(request, body: s.IdentifiersIn):
 
 
 @router.get("/consultations/{consultation_id}/data", response=s.CollectedDataOut)
-def get_collected_data(request, consultation_id: int):
+def get_collected_data(request, consultation_id: PathInt):
     """Return the data collected for a consultation, decrypted; journaled."""
     return personal_data.read_collected_data(request.user, consultation_id, via="api")
 
 
 @router.put("/consultations/{consultation_id}/data", response=s.CollectedDataSummary)
-def put_collected_data(request, consultation_id: int, body: s.CollectedDataIn):
+def put_collected_data(request, consultation_id: PathInt, body: s.CollectedDataIn):
     """Replace the values of the service's required fields for a consultation."""
     return personal_data.set_collected_data(request.user, consultation_id, body.values)
 

@@ -1,11 +1,29 @@
 """Request and response bodies of the HTTP API."""
 
+import re
 from datetime import datetime
+from typing import Annotated
 
 from ninja import Schema
-from pydantic import ConfigDict
+from pydantic import BeforeValidator, ConfigDict
+from pydantic_core import PydanticCustomError
 
 from protokol.journal.canonical import format_time
+
+DECIMAL_INTEGER = re.compile(r"-?[0-9]+", re.ASCII)
+
+
+def _decimal_integer(value):
+    # Pydantic's lax mode reads "1.0", "+1", " 1" and "1_0" as integers, so
+    # one object would have several URLs.
+    if isinstance(value, str) and not DECIMAL_INTEGER.fullmatch(value):
+        raise PydanticCustomError("int_parsing", "Input should be a valid integer")
+    return value
+
+
+# An integer path parameter such as an id: decimal ASCII digits with an
+# optional minus sign, else 422 "int_parsing" naming the parameter.
+PathInt = Annotated[int, BeforeValidator(_decimal_integer)]
 
 
 class StrictIn(Schema):

@@ -368,7 +368,7 @@ def document_for_upload(actor, consultation, document_id) -> RequestedDocument:
             gettext("The consultation is withdrawn; its documents stay as they are."),
             field="status",
         )
-    document = _document(consultation, document_id)
+    document = _document(consultation, document_id, field="document")
     if document.status == DocumentStatus.ACCEPTED:
         raise Conflict(
             gettext("Document '%(name)s' is accepted already; it needs no new file.")
@@ -378,7 +378,8 @@ def document_for_upload(actor, consultation, document_id) -> RequestedDocument:
     return document
 
 
-def _document(consultation, document_id) -> RequestedDocument:
+def _document(consultation, document_id, *, field: str) -> RequestedDocument:
+    """Return a requested document of the consultation; 404 naming `field`."""
     try:
         return RequestedDocument.objects.select_for_update().get(
             consultation=consultation, pk=int(document_id)
@@ -386,7 +387,7 @@ def _document(consultation, document_id) -> RequestedDocument:
     except (RequestedDocument.DoesNotExist, TypeError, ValueError):
         raise NotFound(
             gettext("Requested document not found in this consultation."),
-            field="document",
+            field=field,
         ) from None
 
 
@@ -460,7 +461,7 @@ def review_document(
                 ),
                 field="status",
             )
-        document = _document(consultation, document_id)
+        document = _document(consultation, document_id, field="document_id")
         if document.attachment_id is None:
             raise Conflict(
                 gettext(

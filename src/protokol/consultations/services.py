@@ -233,7 +233,7 @@ def get_visible(actor, consultation_id, *, for_update: bool = False) -> Consulta
     consultation, denial = _find_visible(actor, consultation_id, for_update=for_update)
     if consultation is None:
         _deny(actor, consultation_id, denial)
-        raise NotFound(gettext("Consultation not found."), field="id")
+        raise NotFound(gettext("Consultation not found."), field="consultation_id")
     return consultation
 
 
@@ -349,7 +349,7 @@ def add_message(
             )
     if consultation is None:
         _deny(actor, consultation_id, denial)
-        raise NotFound(gettext("Consultation not found."), field="id")
+        raise NotFound(gettext("Consultation not found."), field="consultation_id")
     return message
 
 

@@ -10,6 +10,7 @@ from django.utils.translation import gettext
 from ninja import Router, Schema, Status
 from pydantic import ConfigDict
 
+from protokol.api.schemas import PathInt
 from protokol.disputes import permissions, services
 from protokol.disputes.presenters import (
     case_file,
@@ -126,7 +127,7 @@ class CandidateOut(Schema):
 
 
 @consultation_router.post("/{consultation_id}/disputes", response={201: DisputeOut})
-def post_dispute(request, consultation_id: int, body: DisputeIn):
+def post_dispute(request, consultation_id: PathInt, body: DisputeIn):
     """Dispute the signed protocol with the citizen's claims (the citizen only)."""
     dispute = services.open_dispute(
         request.user,
@@ -151,14 +152,14 @@ def list_disputes(request, status: str | None = None, limit: int = 100):
 
 
 @router.get("/{dispute_id}", response=CaseFileOut)
-def get_dispute(request, dispute_id: int):
+def get_dispute(request, dispute_id: PathInt):
     """Return the claims beside the consultation's messages, steps and journal."""
     dispute = services.read_dispute(request.user, dispute_id, via="api")
     return case_file(dispute, request.user)
 
 
 @router.get("/{dispute_id}/candidates", response=list[CandidateOut])
-def get_candidates(request, dispute_id: int):
+def get_candidates(request, dispute_id: PathInt):
     """Return the staff who qualify as the dispute's expert (supervisors)."""
     dispute = services.get_visible(request.user, dispute_id)
     services.require_manager(request.user, dispute)
@@ -169,21 +170,21 @@ def get_candidates(request, dispute_id: int):
 
 
 @router.post("/{dispute_id}/expert", response=DisputeOut)
-def post_expert(request, dispute_id: int, body: ExpertIn):
+def post_expert(request, dispute_id: PathInt, body: ExpertIn):
     """Assign the expert by username (supervisors of the department)."""
     dispute = services.assign_expert(request.user, dispute_id, expert=body.expert)
     return dispute_summary(dispute)
 
 
 @router.post("/{dispute_id}/conclusion", response={201: ConclusionOut})
-def post_conclusion(request, dispute_id: int, body: ConclusionIn):
+def post_conclusion(request, dispute_id: PathInt, body: ConclusionIn):
     """Sign the expert's conclusion and add it to the protocol as an addendum."""
     conclusion = services.write_conclusion(request.user, dispute_id, text=body.text)
     return Status(201, conclusion_summary(conclusion.dispute))
 
 
 @router.post("/{dispute_id}/close", response=DisputeOut)
-def post_close(request, dispute_id: int, body: CloseIn):
+def post_close(request, dispute_id: PathInt, body: CloseIn):
     """Conclude or reopen the consultation after the conclusion (supervisors)."""
     dispute = services.close_dispute(
         request.user,

@@ -160,10 +160,10 @@ def get_visible(actor, dispute_id, *, for_update: bool = False) -> Dispute:
         dispute = queryset.get(pk=int(dispute_id))
     except (Dispute.DoesNotExist, ValueError, TypeError):
         _deny(actor, dispute_id, "not_found")
-        raise NotFound(gettext("Dispute not found."), field="id") from None
+        raise NotFound(gettext("Dispute not found."), field="dispute_id") from None
     if not permissions.can_view_dispute(actor, dispute):
         _deny(actor, dispute_id, "not_visible", dispute.consultation_id)
-        raise NotFound(gettext("Dispute not found."), field="id")
+        raise NotFound(gettext("Dispute not found."), field="dispute_id")
     return dispute
 
 

@@ -2,7 +2,8 @@
 
 Nothing uploaded is stored. Each check that identifies a consultation is
 journaled by number with the system as actor, without the client's address
-or any other personal data.
+or any other personal data. An uploaded copy identifies a consultation only
+when it embeds a document that the installation signed for it.
 """
 
 import hashlib
@@ -114,7 +115,11 @@ def verify_upload(data: bytes) -> PublicReport:
     report = PublicReport(
         number=number, checks=checks, version=version, newer_version=newer
     )
-    _journal(number, mode="upload", ok=report.ok, consultation=consultation)
+    # A copy from another installation can carry a local number. It reads the
+    # local consultation only when it embeds a document signed here, because
+    # that document is what the signatures cover and the code derives from.
+    known = consultation if version is not None else None
+    _journal(number, mode="upload", ok=report.ok, consultation=known)
     return report
 
 

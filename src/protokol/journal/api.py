@@ -5,9 +5,11 @@ entries by index are for auditors, supervisors and administrators.
 """
 
 from django.http import HttpResponse
+from django.utils.translation import gettext
 from ninja import Router, Schema
 
 from protokol.api.auth import API_AUTH
+from protokol.api.schemas import PathInt
 from protokol.errors import NotFound
 from protokol.journal import checkpoints, tree
 from protokol.journal.canonical import format_time
@@ -55,7 +57,7 @@ def get_checkpoint(request):
     """Return the latest signed checkpoint as a C2SP signed note (text/plain)."""
     checkpoint = checkpoints.fresh_checkpoint()
     if checkpoint is None:
-        raise NotFound("No checkpoint has been issued yet.")
+        raise NotFound(gettext("No checkpoint has been issued yet."))
     response = HttpResponse(checkpoint.note, content_type="text/plain; charset=utf-8")
     # The checkpoint changes as the log grows.
     response["Cache-Control"] = "no-cache"
@@ -63,7 +65,7 @@ def get_checkpoint(request):
 
 
 @router.get("/checkpoints/{size}/timestamp.tsr", auth=None)
-def get_checkpoint_timestamp(request, size: int):
+def get_checkpoint_timestamp(request, size: PathInt):
     """Return the RFC 3161 token of the checkpoint at `size` (DER).
 
     The token's message imprint is SHA-256 of the checkpoint note exactly as
@@ -72,7 +74,10 @@ def get_checkpoint_timestamp(request, size: int):
     """
     checkpoint = checkpoints.checkpoint_at(size)
     if checkpoint is None or checkpoint.timestamp_token is None:
-        raise NotFound(f"No timestamped checkpoint has size {size}.")
+        raise NotFound(
+            gettext("No timestamped checkpoint has size %(size)s.") % {"size": size},
+            field="size",
+        )
     return HttpResponse(
         bytes(checkpoint.timestamp_token), content_type="application/timestamp-reply"
     )
@@ -104,7 +109,7 @@ def get_consistency_proof(request, old: int, new: int):
 
 
 @router.get("/entries/{index}", auth=API_AUTH, response=JournalEntryDetailOut)
-def get_entry(request, index: int):
+def get_entry(request, index: PathInt):
     """Return one journal entry with its leaf hash (auditors, supervisors, admins).
 
     A redacted entry of format 2 shows "[redacted]" as actor name and label.

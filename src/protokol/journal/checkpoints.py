@@ -26,7 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy
 
 from protokol.journal import tree
 from protokol.journal.models import Checkpoint
@@ -39,11 +40,29 @@ SIGNATURE_PREFIX = "\u2014 "
 KEY_FILE_NAME = "journal_ed25519.pem"
 
 
-class SigningKeyMissing(Exception):
+class CheckpointError(Exception):
+    """An error whose message is translated when it is shown.
+
+    The message follows the language active at str(): the request's on the
+    API and the pages. Commands that print English wrap their work in
+    translation.override("en").
+    """
+
+    def __init__(self, message, **params):
+        super().__init__(message, params)
+        self.message = message
+        self.params = params
+
+    def __str__(self) -> str:
+        text = str(self.message)
+        return text % self.params if self.params else text
+
+
+class SigningKeyMissing(CheckpointError):
     """No checkpoint signing key is configured and none may be generated."""
 
 
-class NoteInvalid(Exception):
+class NoteInvalid(CheckpointError):
     """A checkpoint note is malformed or its signature does not verify."""
 
 
@@ -86,12 +105,20 @@ def parse_verifier_key(text: str) -> VerifierKey:
         # A wrong file can be long: show only its start.
         start = text.strip()[:40] + ("…" if len(text.strip()) > 40 else "")
         raise NoteInvalid(
-            f"verifier key '{start}' is malformed; give the one line of journal.pub"
+            gettext_lazy(
+                "verifier key '%(start)s' is malformed; give the one line of "
+                "journal.pub"
+            ),
+            start=start,
         ) from error
     if raw[:1] != ED25519_ALGORITHM or len(raw) != 33:
-        raise NoteInvalid("verifier key is not an Ed25519 signed-note key")
+        raise NoteInvalid(
+            gettext_lazy("verifier key is not an Ed25519 signed-note key")
+        )
     if key_id(name, raw[1:]) != identifier:
-        raise NoteInvalid("verifier key id does not match its name and public key")
+        raise NoteInvalid(
+            gettext_lazy("verifier key id does not match its name and public key")
+        )
     return VerifierKey(name=name, key_id=identifier, public_key=raw[1:])
 
 
@@ -109,13 +136,19 @@ def load_signing_key() -> Ed25519PrivateKey:
     if not path.exists():
         if not settings.CONFIG.demo or settings.CONFIG.journal_key_file is not None:
             raise SigningKeyMissing(
-                f"Checkpoint signing key {path} does not exist: set "
-                "PROTOKOL_JOURNAL_KEY_FILE to an Ed25519 PKCS#8 PEM file."
+                gettext_lazy(
+                    "Checkpoint signing key %(path)s does not exist: set "
+                    "PROTOKOL_JOURNAL_KEY_FILE to an Ed25519 PKCS#8 PEM file."
+                ),
+                path=path,
             )
         _generate_key(path)
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
-        raise SigningKeyMissing(f"Checkpoint signing key {path} is not an Ed25519 key.")
+        raise SigningKeyMissing(
+            gettext_lazy("Checkpoint signing key %(path)s is not an Ed25519 key."),
+            path=path,
+        )
     return key
 
 
@@ -165,18 +198,23 @@ def verify_note(text: str, verifier: VerifierKey) -> CheckpointNote:
     """
     body, separator, signatures = text.rpartition("\n\n")
     if not separator or not signatures.endswith("\n"):
-        raise NoteInvalid("note has no blank line before its signature lines")
+        raise NoteInvalid(
+            gettext_lazy("note has no blank line before its signature lines")
+        )
     body += "\n"
 
     verified = False
     for line in signatures[:-1].split("\n"):
         if not line.startswith(SIGNATURE_PREFIX):
-            raise NoteInvalid(f"signature line does not start with '—': {line!r}")
+            raise NoteInvalid(
+                gettext_lazy("signature line does not start with '—': %(line)s"),
+                line=repr(line),
+            )
         name, _, encoded = line[len(SIGNATURE_PREFIX) :].partition(" ")
         try:
             raw = base64.b64decode(encoded, validate=True)
         except binascii.Error as error:
-            raise NoteInvalid("signature is not valid base64") from error
+            raise NoteInvalid(gettext_lazy("signature is not valid base64")) from error
         if name != verifier.name or raw[:4] != verifier.key_id:
             continue
         try:
@@ -184,16 +222,24 @@ def verify_note(text: str, verifier: VerifierKey) -> CheckpointNote:
                 raw[4:], body.encode()
             )
         except InvalidSignature as error:
-            raise NoteInvalid(f"signature by '{name}' does not verify") from error
+            raise NoteInvalid(
+                gettext_lazy("signature by '%(name)s' does not verify"), name=name
+            ) from error
         verified = True
     if not verified:
-        raise NoteInvalid(f"note carries no signature by key '{verifier.name}'")
+        raise NoteInvalid(
+            gettext_lazy("note carries no signature by key '%(name)s'"),
+            name=verifier.name,
+        )
 
     checkpoint = parse_body(body, text)
     if checkpoint.origin != verifier.name:
         raise NoteInvalid(
-            f"checkpoint origin '{checkpoint.origin}' is not the key name "
-            f"'{verifier.name}'"
+            gettext_lazy(
+                "checkpoint origin '%(origin)s' is not the key name '%(name)s'"
+            ),
+            origin=checkpoint.origin,
+            name=verifier.name,
         )
     return checkpoint
 
@@ -202,16 +248,26 @@ def parse_body(body: str, text: str) -> CheckpointNote:
     """Parse the three mandatory lines of a checkpoint body."""
     lines = body.split("\n")
     if len(lines) < 4:
-        raise NoteInvalid("checkpoint body needs origin, size and root lines")
+        raise NoteInvalid(
+            gettext_lazy("checkpoint body needs origin, size and root lines")
+        )
     origin, size_line, root_line = lines[:3]
     if not size_line.isdigit() or (size_line.startswith("0") and size_line != "0"):
-        raise NoteInvalid(f"checkpoint size {size_line!r} is not a decimal number")
+        raise NoteInvalid(
+            gettext_lazy("checkpoint size %(size)s is not a decimal number"),
+            size=repr(size_line),
+        )
     try:
         root = base64.b64decode(root_line, validate=True)
     except binascii.Error as error:
-        raise NoteInvalid("checkpoint root is not valid base64") from error
+        raise NoteInvalid(
+            gettext_lazy("checkpoint root is not valid base64")
+        ) from error
     if len(root) != 32:
-        raise NoteInvalid(f"checkpoint root has {len(root)} bytes, expected 32")
+        raise NoteInvalid(
+            gettext_lazy("checkpoint root has %(count)d bytes, expected 32"),
+            count=len(root),
+        )
     return CheckpointNote(origin=origin, size=int(size_line), root=root, text=text)
 
 
@@ -280,7 +336,8 @@ def issue_checkpoint_safely() -> None:
         issue_checkpoint()
     except Exception as error:
         # The write that triggered this has committed; it must not fail now.
-        log.error("journal_checkpoint_failed", error=str(error))
+        with translation.override("en"):
+            log.error("journal_checkpoint_failed", error=str(error))
 
 
 def fresh_checkpoint() -> Checkpoint | None:

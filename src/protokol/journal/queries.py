@@ -1,5 +1,7 @@
 """Reading the journal, itself a journaled read."""
 
+from django.utils.translation import gettext
+
 from protokol.accounts.models import Role
 from protokol.consultations import permissions
 from protokol.consultations.models import Consultation
@@ -33,7 +35,7 @@ def consultation_journal(actor, consultation_id) -> list[JournalEntry]:
             reason="not_visible",
             consultation_id=consultation.pk,
         )
-        raise NotFound("Consultation not found.", field="id")
+        raise NotFound(gettext("Consultation not found."), field="consultation_id")
 
     entries = JournalEntry.objects.filter(consultation_id=consultation.pk)
     if actor.role not in ENTRY_READER_ROLES:

@@ -35,7 +35,7 @@ class ProtokolCollector:
         )
         yield _gauge(
             "protokol_deadline_breaches",
-            "Open consultations whose deadline has passed.",
+            "Consultations in an open status whose stored deadline has passed.",
             values["breaches"],
         )
         yield _gauge(

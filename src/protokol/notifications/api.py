@@ -8,8 +8,10 @@ from datetime import datetime
 from typing import Annotated
 
 from ninja import Router, Schema, Status
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
+from protokol.api.schemas import PathInt
 from protokol.notifications import services
 from protokol.notifications.texts import describe
 from protokol.web.paging import check_page
@@ -36,11 +38,25 @@ class NotificationListOut(Schema):
 RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
+def _not_null(value):
+    # Only a missing field means all rows. A null often comes from a
+    # client's unset variable, so acting on every row is not what it meant.
+    if value is None:
+        raise PydanticCustomError("list_type", "Input should be a valid list")
+    return value
+
+
+# Ids of the rows to act on; a missing field means all of them. A null gets
+# 422 "ids must be a list." because the before-validator runs on a given
+# null but not on the default of a missing field.
+IdList = Annotated[list[RowId] | None, BeforeValidator(_not_null)]
+
+
 class MarkReadIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    # Ids to mark read; omitted or null marks all unread ones.
-    ids: list[RowId] | None = None
+    # Ids to mark read; omitted marks all unread ones.
+    ids: IdList = None
 
 
 class MarkReadOut(Schema):
@@ -99,8 +115,8 @@ class DeliveryOut(Schema):
 class ReplayIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    # Delivery ids to replay; omitted or null replays the whole list.
-    ids: list[RowId] | None = None
+    # Delivery ids to replay; omitted replays the whole list.
+    ids: IdList = None
 
 
 class ReplayOut(Schema):
@@ -184,7 +200,7 @@ def create_webhook(request, body: WebhookIn):
 
 
 @router.delete("/webhooks/{webhook_id}", response={204: None})
-def delete_webhook(request, webhook_id: int):
+def delete_webhook(request, webhook_id: PathInt):
     """Remove a webhook and its deliveries (admins)."""
     services.delete_webhook(request.user, webhook_id)
     return Status(204, None)

@@ -9,6 +9,7 @@ from datetime import datetime
 from ninja import Router, Schema, Status
 from pydantic import ConfigDict
 
+from protokol.api.schemas import PathInt
 from protokol.retention import erasure, export, services
 
 router = Router(tags=["retention"])
@@ -168,7 +169,7 @@ def create_hold(request, body: HoldIn):
 
 
 @router.post("/holds/{hold_id}/lift", response=HoldOut)
-def lift_hold(request, hold_id: int, body: LiftIn):
+def lift_hold(request, hold_id: PathInt, body: LiftIn):
     """Lift a legal hold with a reason (supervisors, admins)."""
     return _hold_out(
         services.lift_legal_hold(request.user, hold_id, reason=body.reason)
@@ -185,7 +186,7 @@ def create_grant(request, body: GrantIn):
 
 
 @router.post("/grants/{grant_id}/revoke", response=GrantOut)
-def revoke_grant(request, grant_id: int):
+def revoke_grant(request, grant_id: PathInt):
     """End an archive grant (admins)."""
     return _grant_out(services.revoke_archive_access(request.user, grant_id))
 

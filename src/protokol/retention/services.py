@@ -144,6 +144,10 @@ def _consultation_for_hold(consultation_id) -> Consultation:
         ) from None
 
 
+# The API path parameter that names each object type of a denial.
+NOT_FOUND_FIELDS = {"consultation": "consultation_id", "legal_hold": "hold_id"}
+
+
 def _deny_unless_visible(actor, consultation, *, object_type, object_id, message):
     """Journal and raise 404 unless `actor` may see the consultation.
 
@@ -158,9 +162,7 @@ def _deny_unless_visible(actor, consultation, *, object_type, object_id, message
         reason="not_visible",
         consultation_id=consultation.pk,
     )
-    raise NotFound(
-        message, field="consultation_id" if object_type == "consultation" else "id"
-    )
+    raise NotFound(message, field=NOT_FOUND_FIELDS[object_type])
 
 
 def set_legal_hold(actor, consultation_id, *, reason) -> LegalHold:
@@ -222,9 +224,11 @@ def lift_legal_hold(actor, hold_id, *, reason) -> LegalHold:
         try:
             hold = LegalHold.objects.select_for_update().get(pk=int(hold_id))
         except (LegalHold.DoesNotExist, ValueError, TypeError):
-            raise NotFound(gettext("Legal hold not found."), field="id") from None
+            raise NotFound(gettext("Legal hold not found."), field="hold_id") from None
         if hold.lifted_at is not None:
-            raise Conflict(gettext("The legal hold is already lifted."), field="id")
+            raise Conflict(
+                gettext("The legal hold is already lifted."), field="hold_id"
+            )
         hold.lifted_at = timezone.now()
         hold.lifted_by = actor
         hold.lift_reason = reason
@@ -307,9 +311,13 @@ def revoke_archive_access(actor, grant_id) -> ArchiveGrant:
         try:
             grant = ArchiveGrant.objects.select_for_update().get(pk=int(grant_id))
         except (ArchiveGrant.DoesNotExist, ValueError, TypeError):
-            raise NotFound(gettext("Archive grant not found."), field="id") from None
+            raise NotFound(
+                gettext("Archive grant not found."), field="grant_id"
+            ) from None
         if grant.revoked_at is not None:
-            raise Conflict(gettext("The archive grant is already revoked."), field="id")
+            raise Conflict(
+                gettext("The archive grant is already revoked."), field="grant_id"
+            )
         grant.revoked_at = timezone.now()
         grant.save(update_fields=["revoked_at"])
         journal.record(

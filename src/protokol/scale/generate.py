@@ -106,9 +106,9 @@ def generate(
     run = uuid.uuid4().hex[:8]
     log.info("generate_started", count=count, run=run, templates=len(profile.templates))
 
-    citizens = _create_citizens(run, math.ceil(count / CONSULTATIONS_PER_CITIZEN))
     search = _search_templates(profile.templates)
     totals = Counter()
+    citizens: list[User] = []
     bar = tqdm(
         total=count,
         unit="consultation",
@@ -120,6 +120,12 @@ def generate(
         size = min(batch_size, count - start)
         picks = [rng.randrange(len(profile.templates)) for _ in range(size)]
         with transaction.atomic():
+            # Each batch creates its own citizens, so memory does not grow
+            # with `count`. A batch too small for a new citizen reuses the
+            # previous batch's.
+            created = _create_citizens(run, start, start + size)
+            citizens = created or citizens
+            totals["citizens"] += len(created)
             totals.update(
                 _write_batch(
                     profile.templates,
@@ -137,7 +143,7 @@ def generate(
 
     report = GenerateReport(
         consultations=count,
-        citizens=len(citizens),
+        citizens=totals["citizens"],
         messages=totals["messages"],
         transitions=totals["transitions"],
         journal_entries=count,
@@ -167,7 +173,14 @@ def _catalog(
     )
 
 
-def _create_citizens(run: str, count: int) -> list[User]:
+def _create_citizens(run: str, start: int, end: int) -> list[User]:
+    """Create the citizens of the batch of consultations `start` to `end`.
+
+    They are those numbered from ceil(start / 3) up to ceil(end / 3), taking
+    CONSULTATIONS_PER_CITIZEN as 3, so a run creates ceil(count / 3) in all.
+    """
+    first = math.ceil(start / CONSULTATIONS_PER_CITIZEN)
+    last = math.ceil(end / CONSULTATIONS_PER_CITIZEN)
     # One unusable password for all: placeholders never sign in, and hashing
     # a random one per account would dominate the run.
     password = make_password(None)
@@ -178,10 +191,9 @@ def _create_citizens(run: str, count: int) -> list[User]:
             is_placeholder=True,
             password=password,
         )
-        for index in range(count)
+        for index in range(first, last)
     ]
-    with transaction.atomic():
-        return User.objects.bulk_create(users, batch_size=2000)
+    return User.objects.bulk_create(users, batch_size=2000)
 
 
 def _shifted_start(template: AppealTemplate, rng: random.Random, span_days: int):

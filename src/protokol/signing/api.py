@@ -9,6 +9,7 @@ from django.http import HttpResponse
 from django.utils.translation import gettext
 from ninja import Router, Schema, Status
 
+from protokol.api.schemas import PathInt
 from protokol.consultations import services
 from protokol.errors import NotFound
 from protokol.journal.canonical import format_time
@@ -93,7 +94,7 @@ def _signature_out(report: reports.SignatureReport) -> dict:
 
 
 @router.get("/{consultation_id}/signatures", response=list[SignatureOut])
-def list_signatures(request, consultation_id: int):
+def list_signatures(request, consultation_id: PathInt):
     """Return each signature of the consultation with the result of checking it."""
     consultation = services.read_consultation(
         request.user, consultation_id, via="api:signatures"
@@ -104,7 +105,7 @@ def list_signatures(request, consultation_id: int):
 
 
 @router.post("/{consultation_id}/acknowledge", response={201: SignatureOut})
-def acknowledge(request, consultation_id: int):
+def acknowledge(request, consultation_id: PathInt):
     """Acknowledge the signed protocol as the consultation's citizen, once.
 
     The record binds the signed document's hash to the caller's token or
@@ -142,7 +143,7 @@ def _signature(request, consultation_id: int, signature_id: int) -> Signature:
 
 
 @router.get("/{consultation_id}/signatures/{signature_id}.p7s")
-def download_signature(request, consultation_id: int, signature_id: int):
+def download_signature(request, consultation_id: PathInt, signature_id: PathInt):
     """Download the detached CMS signature in DER (RFC 5652)."""
     signature = _signature(request, consultation_id, signature_id)
     response = HttpResponse(
@@ -156,7 +157,7 @@ def download_signature(request, consultation_id: int, signature_id: int):
 
 
 @router.get("/{consultation_id}/signatures/{signature_id}/document")
-def download_document(request, consultation_id: int, signature_id: int):
+def download_document(request, consultation_id: PathInt, signature_id: PathInt):
     """Download the exact bytes the signature covers: canonical JSON (RFC 8785)."""
     signature = _signature(request, consultation_id, signature_id)
     response = HttpResponse(bytes(signature.document), content_type="application/json")

@@ -16,7 +16,7 @@ from protokol.consultations import attachments, lifecycle, permissions, services
 from protokol.consultations.models import Channel, Status, Visibility
 from protokol.consultations.presenters import consultation_detail
 from protokol.documents import jobs as copy_jobs
-from protokol.errors import NotFound, ProtokolError
+from protokol.errors import NotFound, PermissionDenied, ProtokolError
 from protokol.imports.portal_facts import portal_facts
 from protokol.protocols import services as protocols
 from protokol.signing import acknowledgement
@@ -489,6 +489,21 @@ def post_forward(request, consultation_id: int):
 @login_required
 @require_POST
 def post_extension(request, consultation_id: int):
+    try:
+        consultation = services.get_visible(request.user, consultation_id)
+        # Only supervisors see the form, so the page has no form to show
+        # this error at, and the error page shows it instead.
+        extensions.check_can_extend(request.user, consultation)
+    except NotFound:
+        return not_found(request)
+    except PermissionDenied as error:
+        log.info(
+            "page_request_rejected",
+            page="extension_form",
+            consultation_id=consultation_id,
+            error=error.code,
+        )
+        return render(request, "web/error.html", {"error": error}, status=403)
     form = forms.ExtensionForm(request.POST)
 
     def write(data):

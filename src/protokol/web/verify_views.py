@@ -8,6 +8,7 @@ import structlog
 from django import forms
 from django.conf import settings
 from django.shortcuts import render
+from django.utils import translation
 from django.utils.dateformat import format as format_date
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -15,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 
 from protokol.documents import public
 from protokol.errors import PayloadTooLarge, ProtokolError
+from protokol.journal.checkpoints import SigningKeyMissing
 from protokol.profiles.services import zone_of
 from protokol.signing.pki import PkiNotConfigured
 from protokol.web.forms import PageForm
@@ -54,6 +56,16 @@ def verify_page(request):
         log.error("public_verify_pki_missing", error=str(error))
         context["error"] = ProtokolError(
             gettext("Checking is not available: the signing PKI is not set up.")
+        )
+        status = 503
+    except SigningKeyMissing as error:
+        with translation.override("en"):
+            log.error("public_verify_journal_key_missing", error=str(error))
+        # The error names the key file, which a public page must not show.
+        context["error"] = ProtokolError(
+            gettext(
+                "Checking is not available: the journal's checkpoint key is not set up."
+            )
         )
         status = 503
     except ProtokolError as error:

@@ -12,6 +12,7 @@ from ninja import Router, Schema
 from pydantic import ConfigDict
 
 from protokol.accounts.models import Department, Role
+from protokol.api.schemas import PathInt
 from protokol.catalog.models import Service
 from protokol.consultations import permissions, services
 from protokol.consultations.models import Visibility
@@ -89,7 +90,7 @@ class TemplateOut(Schema):
 
 
 @consultation_router.get("/{consultation_id}/deadlines", response=list[DeadlineOut])
-def get_deadlines(request, consultation_id: int):
+def get_deadlines(request, consultation_id: PathInt):
     """Return each regulation target: due time, state and share used.
 
     Citizens get the times in their profile's time zone, staff in the
@@ -100,7 +101,7 @@ def get_deadlines(request, consultation_id: int):
 
 
 @consultation_router.post("/{consultation_id}/extend", response=list[DeadlineOut])
-def post_extension(request, consultation_id: int, body: ExtensionIn):
+def post_extension(request, consultation_id: PathInt, body: ExtensionIn):
     """Extend the answer deadline once, by up to 30 days (supervisors)."""
     consultation = extensions.extend_deadline(
         request.user, consultation_id, days=body.days, reason=body.reason
@@ -111,7 +112,7 @@ def post_extension(request, consultation_id: int, body: ExtensionIn):
 @consultation_router.get(
     "/{consultation_id}/templates", response=list[RenderedTemplateOut]
 )
-def get_rendered_templates(request, consultation_id: int, lang: str = "ru"):
+def get_rendered_templates(request, consultation_id: PathInt, lang: str = "ru"):
     """Return the answer templates for this consultation, filled in (staff only).
 
     A template that cannot be filled in has `text` null and the reason in

@@ -23,6 +23,12 @@ def can_extend(user, consultation: Consultation) -> bool:
     return user.role == Role.SUPERVISOR
 
 
+def check_can_extend(user, consultation: Consultation) -> None:
+    """Raise PermissionDenied unless `user`'s role may extend deadlines."""
+    if not can_extend(user, consultation):
+        raise PermissionDenied(gettext("Only supervisors extend deadlines."))
+
+
 def extension_days(transitions) -> int:
     """Return the days granted by extensions since the last forward.
 
@@ -59,8 +65,7 @@ def extend_deadline(actor, consultation_id, *, days, reason: str) -> Consultatio
         consultation = consultations.get_visible(
             actor, consultation_id, for_update=True
         )
-        if not can_extend(actor, consultation):
-            raise PermissionDenied(gettext("Only supervisors extend deadlines."))
+        check_can_extend(actor, consultation)
         if consultation.status in lifecycle.SEALED_STATUSES | lifecycle.CLOSED_STATUSES:
             raise Conflict(
                 gettext("Status '%(status)s' has no open deadline to extend.")

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import translation
 
 from protokol.backups import services
 from protokol.backups.archive import BackupInvalid
@@ -26,7 +27,13 @@ class Command(BaseCommand):
             help="Replace the contents of a database that is not empty.",
         )
 
-    def handle(self, *args, path, force, verbosity, **options):
+    def handle(self, *args, **options):
+        # The output is English; checkpoint and signature errors follow the
+        # active language.
+        with translation.override("en"):
+            self.restore(**options)
+
+    def restore(self, *, path, force, verbosity, **options):
         try:
             with byte_progress("Checking backup", enabled=verbosity > 0) as progress:
                 report = services.restore_backup(

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection, transaction
+from django.utils import translation
 from tqdm import tqdm
 
 from protokol.cli.subcommands import add_subcommands
@@ -102,7 +103,9 @@ class Command(BaseCommand):
             "witness": self.witness,
             "pg-role": self.pg_role,
         }[subcommand]
-        handler(**options)
+        # The output is English; checkpoint errors follow the active language.
+        with translation.override("en"):
+            handler(**options)
 
     def verify(self, *, verbosity, **options):
         total = JournalEntry.objects.count()
