@@ -194,6 +194,17 @@ def add_service_error(form: forms.Form, exc: ProtokolError) -> None:
     _add_message(form, exc.status, exc.field, exc.message)
 
 
+def unchecked(field: forms.Field) -> forms.Field:
+    """Return `field` without its validators, such as the length and NUL checks.
+
+    Forms whose service checks every field and reports all errors of a send
+    together use it, because a form error would hide the service's errors
+    until the next send. `maxlength` stays on the widget to guide typing.
+    """
+    field.validators = []
+    return field
+
+
 class PersonalDataForm(PageForm):
     """Optional text fields, one per personal-data field name; services check them."""
 
@@ -201,11 +212,12 @@ class PersonalDataForm(PageForm):
         super().__init__(*args, **kwargs)
         labels = labels or {}
         for name in field_names:
-            self.fields[name] = forms.CharField(
+            field = forms.CharField(
                 label=labels.get(name) or field_label(name),
                 required=False,
                 max_length=500,
             )
+            self.fields[name] = unchecked(field)
 
 
 def add_field_errors(form: forms.Form, exc: ProtokolError) -> None:
