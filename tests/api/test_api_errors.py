@@ -95,6 +95,37 @@ def test_create_malformed_json_rejected(api, counts_unchanged):
     assert_error(response, 400, "bad_request", None)
 
 
+NOT_AN_OBJECT = (
+    "The request body must be a JSON object with the fields of this request, "
+    "not a list, string, number or null."
+)
+
+
+@pytest.mark.parametrize(
+    "body", [b"[]", b'[{"subject": "x"}]', b'"text"', b"5", b"null"]
+)
+def test_body_not_object_rejected(api, english_pages, counts_unchanged, body):
+    client = api("citizen")
+    counts_unchanged()
+
+    response = client.post_raw("/consultations", body, "application/json")
+
+    error = assert_error(response, 422, "validation_failed", "body")
+    assert error["message"] == NOT_AN_OBJECT
+
+
+def test_empty_body_rejected(api, english_pages, counts_unchanged):
+    client = api("citizen")
+    counts_unchanged()
+
+    response = client.post_raw("/consultations", b"", "application/json")
+
+    error = assert_error(response, 422, "validation_failed", "body")
+    assert error["message"] == (
+        "The request body is empty; send a JSON object with the fields of this request."
+    )
+
+
 def test_wrong_method_is_json_405(api, counts_unchanged):
     client = api("citizen")
     counts_unchanged()

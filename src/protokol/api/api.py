@@ -75,6 +75,19 @@ def error_response(request, exc: ProtokolError):
 @api.exception_handler(NinjaValidationError)
 def on_validation_error(request, exc: NinjaValidationError):
     first = exc.errors[0] if exc.errors else {}
+    if _is_whole_body(first.get("loc", ())):
+        if first.get("type") == "missing":
+            message = gettext(
+                "The request body is empty; send a JSON object with the fields of "
+                "this request."
+            )
+        else:
+            message = gettext(
+                "The request body must be a JSON object with the fields of this "
+                "request, not a list, string, number or null."
+            )
+        return _error(request, 422, "validation_failed", message, "body")
+
     location = [part for part in first.get("loc", ()) if part != "body"]
     field = _field_name(location)
     template = VALIDATION_MESSAGES.get(first.get("type", ""))
@@ -85,6 +98,16 @@ def on_validation_error(request, exc: NinjaValidationError):
         if field:
             message = f"{field}: {message}"
     return _error(request, 422, "validation_failed", message, field)
+
+
+def _is_whole_body(location) -> bool:
+    """Return whether an error location names the JSON body itself, not a field.
+
+    Every route takes its JSON body as one parameter, which django-ninja
+    reports as ("body", parameter name), and a field in it as
+    ("body", parameter name, field).
+    """
+    return len(location) == 2 and location[0] == "body"
 
 
 def _field_name(location: list) -> str | None:
