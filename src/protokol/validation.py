@@ -73,9 +73,17 @@ def check_query_text(value: str, *, field: str) -> str:
     clean_text contain no other control character, so such a filter would
     match nothing, and PostgreSQL fails on text that contains NUL.
     """
+    check_control_characters(value, field=field)
+    return value
+
+
+def check_control_characters(value: str, *, field: str) -> None:
+    """Raise 422 naming `field` if `value` contains a control character.
+
+    Tabs and line breaks pass, as in clean_text.
+    """
     if _has_control_characters(value):
         _reject_control_characters(field)
-    return value
 
 
 def _has_control_characters(value: str) -> bool:

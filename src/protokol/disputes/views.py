@@ -12,23 +12,24 @@ from protokol.disputes import permissions, services
 from protokol.disputes.models import DisputeStatus
 from protokol.disputes.presenters import case_file
 from protokol.errors import NotFound, ProtokolError
+from protokol.web.forms import PageForm, add_field_errors
 from protokol.web.views import not_found
 
 PAGE_SIZE = 100
 
 
-class ExpertForm(forms.Form):
+class ExpertForm(PageForm):
     expert = forms.ChoiceField(label=gettext_lazy("Эксперт"))
 
 
-class ConclusionForm(forms.Form):
+class ConclusionForm(PageForm):
     text = forms.CharField(
         label=gettext_lazy("Заключение эксперта"),
         widget=forms.Textarea(attrs={"rows": 8}),
     )
 
 
-class CloseForm(forms.Form):
+class CloseForm(PageForm):
     outcome = forms.ChoiceField(
         label=gettext_lazy("Решение"),
         choices=[
@@ -112,8 +113,7 @@ def _submit(request, dispute_id, *, form_name, form, write, done):
         except NotFound:
             return not_found(request)
         except ProtokolError as error:
-            field = error.field if error.field in form.fields else None
-            form.add_error(field, error.message)
+            add_field_errors(form, error)
             status = error.status
         else:
             messages.success(request, done)

@@ -4,6 +4,8 @@ import re
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -11,10 +13,11 @@ from protokol.accounts.models import Department
 from protokol.catalog.models import Service
 from protokol.consultations.lifecycle import ACTIONS
 from protokol.consultations.models import Status, Visibility
-from protokol.errors import ProtokolError, StaleVersion
+from protokol.errors import ProtokolError, StaleVersion, ValidationFailed
 from protokol.personal.validators import field_label
 from protokol.protocols.services import PROTOCOL_FIELDS
 from protokol.search.services import MAX_QUERY_CHARS
+from protokol.validation import check_control_characters
 from protokol.web.labels import ACTION_LABELS, ERROR_LABELS
 
 
@@ -26,11 +29,45 @@ def localized_name(name: str, name_en: str) -> str:
 
 
 class PageForm(forms.Form):
-    """A form whose labels carry no trailing colon, as the page layout expects."""
+    """A form whose labels carry no trailing colon, as the page layout expects.
+
+    Its text fields reject control characters with the services' message,
+    naming the field by its label, in place of Django's NUL check.
+    """
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+
+    def full_clean(self):
+        # Fields are replaced after __init__ in places, so the check is
+        # swapped in just before the fields are cleaned.
+        for name, field in self.fields.items():
+            field.validators = [
+                ControlCharacterValidator(name, field)
+                if isinstance(validator, ProhibitNullCharactersValidator)
+                else validator
+                for validator in field.validators
+            ]
+        super().full_clean()
+
+
+class ControlCharacterValidator:
+    """Form validator that rejects control characters as protokol.validation does.
+
+    Tabs and line breaks pass. The message names the field by its label.
+    """
+
+    def __init__(self, name: str, field: forms.Field):
+        self.name = name
+        self.field = field
+
+    def __call__(self, value):
+        label = str(self.field.label or self.name)
+        try:
+            check_control_characters(str(value), field=label)
+        except ValidationFailed as error:
+            raise ValidationError(error.message, code="control_characters") from None
 
 
 class VersionedForm(PageForm):
@@ -147,7 +184,11 @@ class TransitionForm(VersionedForm):
     def clean(self):
         cleaned = super().clean()
         rule = ACTIONS.get(cleaned.get("action", ""))
-        if rule and rule.comment_required and not cleaned.get("comment", "").strip():
+        # A comment with its own error, such as a NUL character, is not missing.
+        missing = (
+            not self.has_error("comment") and not cleaned.get("comment", "").strip()
+        )
+        if rule and rule.comment_required and missing:
             self.add_error(
                 "comment",
                 _("Для действия «%(action)s» нужен комментарий.")
