@@ -30,6 +30,17 @@ def ensure_encodable(value: str, *, field: str) -> None:
         ) from None
 
 
+def check_storable(value: str, *, field: str) -> None:
+    """Raise 422 naming `field` if `value` contains NUL or a lone surrogate.
+
+    PostgreSQL rejects both in every text parameter, so a value used only to
+    look a row up fails as well as one that is stored.
+    """
+    ensure_encodable(value, field=field)
+    if "\x00" in value:
+        _reject_control_characters(field)
+
+
 def clean_text(value, *, field: str, max_length: int | None = None) -> str:
     """Return `value` stripped and NFC-normalised, or raise 422 naming `field`."""
     if not isinstance(value, str):

@@ -126,6 +126,22 @@ def test_empty_body_rejected(api, english_pages, counts_unchanged):
     )
 
 
+def test_upload_as_raw_body_too_large_rejected(
+    api, consultation, settings, counts_unchanged, small_uploads
+):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    client = api("citizen")
+    counts_unchanged()
+
+    response = client.post_raw(
+        f"/consultations/{consultation.pk}/attachments",
+        b"\\u0000" * 20_000,
+        "application/octet-stream",
+    )
+
+    assert_error(response, 413, "payload_too_large", "file")
+
+
 def test_wrong_method_is_json_405(api, counts_unchanged):
     client = api("citizen")
     counts_unchanged()
