@@ -126,6 +126,23 @@ def test_empty_body_rejected(api, english_pages, counts_unchanged):
     )
 
 
+def test_body_over_memory_limit_rejected(
+    api, english_pages, settings, counts_unchanged
+):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    client = api("citizen")
+    counts_unchanged()
+    body = {**NEW, "description": "x" * 1000}
+
+    response = client.post("/consultations", body)
+
+    error = assert_error(response, 413, "payload_too_large", "body")
+    assert error["message"] == (
+        "The request body is 1150 bytes, more than the 1000 bytes accepted; "
+        "shorten the text fields."
+    )
+
+
 def test_upload_as_raw_body_too_large_rejected(
     api, consultation, settings, counts_unchanged, small_uploads
 ):

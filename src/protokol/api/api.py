@@ -4,6 +4,7 @@ import unicodedata
 from urllib.parse import quote
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import FileResponse, HttpResponse
 from django.utils.translation import gettext, gettext_noop
 from ninja import File, Form, NinjaAPI, Query, Schema, Status
@@ -136,6 +137,16 @@ VALIDATION_MESSAGES = {
     "list_type": gettext_noop("%(field)s must be a list."),
     "dict_type": gettext_noop("%(field)s must be an object."),
 }
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_body_too_large(request, exc):
+    size = request.META.get("CONTENT_LENGTH") or "?"
+    message = gettext(
+        "The request body is %(size)s bytes, more than the %(limit)d bytes "
+        "accepted; shorten the text fields."
+    ) % {"size": size, "limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}
+    return _error(request, 413, PayloadTooLarge.code, message, "body")
 
 
 @api.exception_handler(AuthenticationError)
