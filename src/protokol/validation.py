@@ -15,6 +15,16 @@ from protokol.errors import ValidationFailed
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
+# Languages of the interface, the copies and the answer templates.
+LANGUAGES = ("ru", "en")
+
+
+def check_language(language, *, field: str = "lang") -> None:
+    """Raise 422 naming `field` unless `language` is one of LANGUAGES."""
+    if language not in LANGUAGES:
+        raise ValidationFailed(gettext("lang must be 'ru' or 'en'."), field=field)
+
+
 def ensure_encodable(value: str, *, field: str) -> None:
     """Raise 422 if `value` contains lone surrogates, which no database can store."""
     try:

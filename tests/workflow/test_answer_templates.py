@@ -79,6 +79,18 @@ def test_english_text_when_written(demo):
     assert texts["documents"].startswith(demo["citizen"].display_name)
 
 
+@pytest.mark.parametrize("language", ["de", "RU", ""])
+def test_unknown_template_language_rejected(demo, language):
+    consultation = consultation_in(demo, Status.DRAFTING)
+
+    response = login("operator").get(
+        f"/consultations/{consultation.pk}/templates", lang=language
+    )
+
+    assert response.status_code == 422, response.content
+    assert response.json()["field"] == "lang"
+
+
 def test_unassigned_consultation_names_its_department(demo):
     consultation = open_consultation(demo["citizen"])
     assert consultation.assignee_id is None
