@@ -28,6 +28,7 @@ from protokol.notifications.models import (
     Preference,
     Webhook,
 )
+from protokol.validation import clean_text
 
 log = structlog.get_logger(__name__)
 
@@ -295,6 +296,41 @@ def _record_failure(
 # -- the dead-letter list
 
 
+def _check_webhook_url(url) -> None:
+    """Raise 422 unless `url` is an http:// or https:// address to send to."""
+    if not isinstance(url, str) or not _is_http_address(url):
+        raise ValidationFailed(
+            gettext(
+                "url must be an http:// or https:// address of up to 500 characters."
+            ),
+            field="url",
+        )
+    if any(c.isspace() for c in url) or not url.isprintable():
+        raise ValidationFailed(
+            gettext(
+                "url contains spaces or control characters; percent-encode them, "
+                "e.g. %(space)s for a space."
+            )
+            % {"space": "%20"},
+            field="url",
+        )
+
+
+def _is_http_address(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        # Reading the port raises ValueError for one above 65535.
+        port = parts.port
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and port != 0
+        and len(url) <= 500
+    )
+
+
 def _require_admin(actor) -> None:
     if actor.role != Role.ADMIN:
         raise PermissionDenied(
@@ -358,19 +394,8 @@ def create_webhook(
     """Register a webhook and return it with its generated secret."""
     if actor is not None:
         _require_admin(actor)
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise ValidationFailed(
-            gettext("name must be 1 to 200 characters."), field="name"
-        )
-    parts = urlsplit(url or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 500:
-        raise ValidationFailed(
-            gettext(
-                "url must be an http:// or https:// address of up to 500 characters."
-            ),
-            field="url",
-        )
+    name = clean_text(name, field="name", max_length=200)
+    _check_webhook_url(url)
     events = list(events or [])
     unknown = [kind for kind in events if kind not in EventKind.values]
     if unknown:
