@@ -32,6 +32,7 @@ from protokol.errors import (
     PermissionDenied,
     ProtokolError,
     TooManyRequests,
+    ValidationFailed,
 )
 from protokol.journal.api import router as journal_router
 from protokol.journal.queries import consultation_journal
@@ -339,6 +340,7 @@ def upload_attachment(
             % {"size": limit, "limit": _upload_limit()},
             field="file",
         )
+    _check_upload_fields(request)
     attachment = attachments.add_attachment(
         request.user, consultation_id, file, document_id=document
     )
@@ -354,6 +356,35 @@ def upload_attachment(
             "download_url": _download_url(consultation_id, attachment.pk),
         },
     )
+
+
+# Multipart fields of an upload. A browser form posted with the page session
+# also sends its CSRF token.
+UPLOAD_FIELDS = frozenset({"file", "document", "csrfmiddlewaretoken"})
+
+
+def _check_upload_fields(request) -> None:
+    """Raise 422 for an unknown multipart field or more than one file.
+
+    django-ninja keeps the last of several files named `file` and ignores
+    unknown fields, so without this check a file would be dropped silently.
+    A request without a file is left to the service, which names `file`.
+    """
+    count = len(request.FILES.getlist("file"))
+    if count == 0:
+        return
+    unknown = sorted((set(request.POST) | set(request.FILES)) - UPLOAD_FIELDS)
+    if unknown:
+        raise ValidationFailed(
+            gettext(VALIDATION_MESSAGES["extra_forbidden"]) % {"field": unknown[0]},
+            field=unknown[0],
+        )
+    if count > 1:
+        raise ValidationFailed(
+            gettext("file is sent %(count)d times; send one file per request.")
+            % {"count": count},
+            field="file",
+        )
 
 
 def _upload_limit() -> int:
