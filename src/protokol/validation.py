@@ -63,6 +63,15 @@ def clean_text(value, *, field: str, max_length: int | None = None) -> str:
         raise ValidationFailed(
             gettext("%(field)s must not be empty.") % {"field": field}, field=field
         )
+    if all(c.isspace() or _is_invisible(c) for c in value):
+        raise ValidationFailed(
+            gettext(
+                "%(field)s contains only invisible characters, such as zero-width "
+                "spaces; type visible text."
+            )
+            % {"field": field},
+            field=field,
+        )
 
     limit = max_length or settings.CONFIG.max_text_chars
     if len(value) > limit:
@@ -85,6 +94,27 @@ def clean_text(value, *, field: str, max_length: int | None = None) -> str:
             field=field,
         )
     return value
+
+
+# Letters that display as nothing: the Hangul fillers, which Unicode lists as
+# default ignorable although their category is Lo.
+HANGUL_FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
+def _is_invisible(character: str) -> bool:
+    """Return whether `character` displays as nothing on its own.
+
+    Format characters (category Cf) include the zero-width space and joiners,
+    the byte order mark and the soft hyphen. Variation selectors and the
+    combining grapheme joiner only change the character before them.
+    """
+    return (
+        unicodedata.category(character) == "Cf"
+        or character in HANGUL_FILLERS
+        or character == "\u034f"
+        or "\ufe00" <= character <= "\ufe0f"
+        or "\U000e0100" <= character <= "\U000e01ef"
+    )
 
 
 def check_query_text(value: str, *, field: str) -> str:

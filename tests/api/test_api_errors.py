@@ -67,6 +67,34 @@ def test_create_invalid_input_rejected(api, counts_unchanged, change, field):
     assert_error(response, 422, "validation_failed", field)
 
 
+INVISIBLE = (
+    "subject contains only invisible characters, such as zero-width spaces; "
+    "type visible text."
+)
+
+
+@pytest.mark.parametrize("subject", ["\u200b", " \ufeff\u200d ", "\u3164", "\u00ad"])
+def test_create_invisible_subject_rejected(
+    api, english_pages, counts_unchanged, subject
+):
+    client = api("citizen")
+    counts_unchanged()
+
+    response = client.post("/consultations", {**NEW, "subject": subject})
+
+    error = assert_error(response, 422, "validation_failed", "subject")
+    assert error["message"] == INVISIBLE
+
+
+def test_create_subject_with_joiner_allowed(api):
+    subject = "Семья 👨\u200d👩\u200d👧: пособие"
+
+    response = api("citizen").post("/consultations", {**NEW, "subject": subject})
+
+    assert response.status_code == 201, response.content
+    assert response.json()["subject"] == subject
+
+
 @pytest.mark.parametrize("missing", ["service", "subject", "description"])
 def test_create_missing_field_rejected(api, counts_unchanged, missing):
     client = api("citizen")
