@@ -172,3 +172,15 @@ def test_page_names_the_unknown_variable(client, demo):
 
     assert "{due_date}" in response.content.decode()
     assert 'role="alert"' in response.content.decode()
+
+
+def test_page_template_code_with_nul_named(client, demo, english_pages):
+    consultation = consultation_in(demo, Status.DRAFTING)
+    client.force_login(demo["operator"])
+
+    response = client.get(f"/consultations/{consultation.pk}/?template=a%00b")
+
+    assert response.status_code == 200
+    assert response.context["message_form"].non_field_errors() == [
+        "template contains control characters; remove them."
+    ]
