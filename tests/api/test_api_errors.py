@@ -114,13 +114,41 @@ def test_create_description_at_limit_allowed(api):
     assert response.status_code == 201
 
 
-def test_create_malformed_json_rejected(api, counts_unchanged):
+@pytest.mark.parametrize(
+    ("body", "position"),
+    [
+        (b"{bad", "line 1, column 2"),
+        (b'{"subject": "x",\n}', "line 2, column 1"),
+    ],
+)
+def test_create_malformed_json_rejected(
+    api, english_pages, counts_unchanged, body, position
+):
     client = api("citizen")
     counts_unchanged()
 
-    response = client.post_raw("/consultations", b"{bad", "application/json")
+    response = client.post_raw("/consultations", body, "application/json")
 
-    assert_error(response, 400, "bad_request", None)
+    error = assert_error(response, 400, "bad_request", "body")
+    assert error["message"] == (
+        f"The request body is not valid JSON ({position}); send a JSON object "
+        "with the fields of this request."
+    )
+
+
+def test_create_body_not_utf8_rejected(api, english_pages, counts_unchanged):
+    client = api("citizen")
+    counts_unchanged()
+
+    response = client.post_raw(
+        "/consultations", '{"subject": "Тема"}'.encode("cp1251"), "application/json"
+    )
+
+    error = assert_error(response, 400, "bad_request", "body")
+    assert error["message"] == (
+        "The request body is not JSON in UTF-8; send a JSON object with the "
+        "fields of this request."
+    )
 
 
 NOT_AN_OBJECT = (

@@ -1,5 +1,6 @@
 """The HTTP API at /api/v1: thin handlers over the service layer."""
 
+import json
 import unicodedata
 from urllib.parse import quote
 
@@ -172,8 +173,26 @@ HTTP_ERROR_CODES = {
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc: HttpError):
+    # django-ninja raises 400 from the error of parsing the JSON body.
+    if isinstance(exc.__cause__, ValueError):
+        return _error(
+            request, 400, "bad_request", _parse_message(exc.__cause__), "body"
+        )
     code = HTTP_ERROR_CODES.get(exc.status_code, "bad_request")
     return _error(request, exc.status_code, code, str(exc))
+
+
+def _parse_message(error: ValueError) -> str:
+    """Return the message for a JSON body that failed to parse with `error`."""
+    if isinstance(error, json.JSONDecodeError):
+        return gettext(
+            "The request body is not valid JSON (line %(line)d, column %(column)d); "
+            "send a JSON object with the fields of this request."
+        ) % {"line": error.lineno, "column": error.colno}
+    return gettext(
+        "The request body is not JSON in UTF-8; send a JSON object with the "
+        "fields of this request."
+    )
 
 
 def _consultation_out(c: Consultation) -> dict:
