@@ -330,3 +330,35 @@ def test_webhook_url_with_space_names_encoding(api_client, demo, english_pages):
         "url contains spaces or control characters; percent-encode them, "
         "e.g. %20 for a space."
     )
+
+
+@pytest.mark.parametrize(
+    ("username", "path"),
+    [
+        ("citizen", "/api/v1/notifications/read"),
+        ("admin", "/api/v1/notifications/dead-letters/replay"),
+    ],
+)
+def test_too_many_ids_rejected(api_client, demo, english_pages, username, path):
+    answer = api_client.login(username).post(path, {"ids": list(range(1, 1002))})
+
+    assert answer.status_code == 422, answer.content
+    assert answer.json()["field"] == "ids"
+    assert answer.json()["message"] == (
+        "ids lists 1001 ids; the maximum is 1000, so send them in parts."
+    )
+
+
+def test_webhook_events_stored_once(api_client, demo):
+    answer = api_client.login("admin").post(
+        "/api/v1/notifications/webhooks",
+        {
+            "name": "crm",
+            "url": "http://127.0.0.1/x",
+            "events": ["status_changed", "protocol_signed", "status_changed"],
+        },
+    )
+
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["events"] == ["status_changed", "protocol_signed"]
+    assert Webhook.objects.get().events == ["status_changed", "protocol_signed"]

@@ -32,6 +32,10 @@ from protokol.validation import clean_text
 
 log = structlog.get_logger(__name__)
 
+# Ids in one mark-read or replay request. A query takes at most 65,535
+# parameters on PostgreSQL, and on SQLite 32,766 by default since 3.32.
+MAX_IDS = 1000
+
 # Journal actions of webhook changes.
 WEBHOOK_CREATE = JournalAction.WEBHOOK_CREATE
 WEBHOOK_DELETE = JournalAction.WEBHOOK_DELETE
@@ -358,6 +362,7 @@ def replay(actor, delivery_ids: list[int] | None) -> list[int]:
         _require_admin(actor)
     from protokol.notifications.tasks import deliver
 
+    _check_ids(delivery_ids)
     with transaction.atomic():
         dead = Delivery.objects.select_for_update().filter(status=DeliveryStatus.DEAD)
         if delivery_ids is not None:
@@ -396,7 +401,8 @@ def create_webhook(
         _require_admin(actor)
     name = clean_text(name, field="name", max_length=200)
     _check_webhook_url(url)
-    events = list(events or [])
+    # An event counts once, so a repeated name would only lengthen the list.
+    events = list(dict.fromkeys(events or []))
     unknown = [kind for kind in events if kind not in EventKind.values]
     if unknown:
         raise ValidationFailed(
@@ -488,11 +494,25 @@ def unread_count(user) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
 
 
+def _check_ids(ids: list[int] | None) -> None:
+    """Raise 422 for a list of more ids than one query may take."""
+    if ids is not None and len(ids) > MAX_IDS:
+        raise ValidationFailed(
+            gettext(
+                "ids lists %(count)d ids; the maximum is %(max)d, so send them "
+                "in parts."
+            )
+            % {"count": len(ids), "max": MAX_IDS},
+            field="ids",
+        )
+
+
 def mark_read(user, notification_ids: list[int] | None) -> int:
     """Mark the user's notifications read (all unread ones for None); return how many.
 
     Ids of other users' notifications raise NotFound and nothing changes.
     """
+    _check_ids(notification_ids)
     unread = Notification.objects.filter(recipient=user, read_at__isnull=True)
     if notification_ids is not None:
         own = set(
