@@ -518,6 +518,7 @@ MIDDLEWARE = [
     "protokol.accounts.second_factor.SecondFactorMiddleware",
     "protokol.security.middleware.DenialMiddleware",
     "protokol.api.middleware.MethodNotAllowedMiddleware",
+    "protokol.api.middleware.UnstorableTextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",

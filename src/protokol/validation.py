@@ -15,6 +15,16 @@ from protokol.errors import ValidationFailed
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
+# Languages of the interface, the copies and the answer templates.
+LANGUAGES = ("ru", "en")
+
+
+def check_language(language, *, field: str = "lang") -> None:
+    """Raise 422 naming `field` unless `language` is one of LANGUAGES."""
+    if language not in LANGUAGES:
+        raise ValidationFailed(gettext("lang must be 'ru' or 'en'."), field=field)
+
+
 def ensure_encodable(value: str, *, field: str) -> None:
     """Raise 422 if `value` contains lone surrogates, which no database can store."""
     try:
@@ -30,6 +40,17 @@ def ensure_encodable(value: str, *, field: str) -> None:
         ) from None
 
 
+def check_storable(value: str, *, field: str) -> None:
+    """Raise 422 naming `field` if `value` contains NUL or a lone surrogate.
+
+    PostgreSQL rejects both in every text parameter, so a value used only to
+    look a row up fails as well as one that is stored.
+    """
+    ensure_encodable(value, field=field)
+    if "\x00" in value:
+        _reject_control_characters(field)
+
+
 def clean_text(value, *, field: str, max_length: int | None = None) -> str:
     """Return `value` stripped and NFC-normalised, or raise 422 naming `field`."""
     if not isinstance(value, str):
@@ -41,6 +62,15 @@ def clean_text(value, *, field: str, max_length: int | None = None) -> str:
     if not value:
         raise ValidationFailed(
             gettext("%(field)s must not be empty.") % {"field": field}, field=field
+        )
+    if all(c.isspace() or _is_invisible(c) for c in value):
+        raise ValidationFailed(
+            gettext(
+                "%(field)s contains only invisible characters, such as zero-width "
+                "spaces; type visible text."
+            )
+            % {"field": field},
+            field=field,
         )
 
     limit = max_length or settings.CONFIG.max_text_chars
@@ -66,6 +96,27 @@ def clean_text(value, *, field: str, max_length: int | None = None) -> str:
     return value
 
 
+# Letters that display as nothing: the Hangul fillers, which Unicode lists as
+# default ignorable although their category is Lo.
+HANGUL_FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
+def _is_invisible(character: str) -> bool:
+    """Return whether `character` displays as nothing on its own.
+
+    Format characters (category Cf) include the zero-width space and joiners,
+    the byte order mark and the soft hyphen. Variation selectors and the
+    combining grapheme joiner only change the character before them.
+    """
+    return (
+        unicodedata.category(character) == "Cf"
+        or character in HANGUL_FILLERS
+        or character == "\u034f"
+        or "\ufe00" <= character <= "\ufe0f"
+        or "\U000e0100" <= character <= "\U000e01ef"
+    )
+
+
 def check_query_text(value: str, *, field: str) -> str:
     """Return a filter value from a query string, or raise 422 on a control character.
 
@@ -73,9 +124,17 @@ def check_query_text(value: str, *, field: str) -> str:
     clean_text contain no other control character, so such a filter would
     match nothing, and PostgreSQL fails on text that contains NUL.
     """
+    check_control_characters(value, field=field)
+    return value
+
+
+def check_control_characters(value: str, *, field: str) -> None:
+    """Raise 422 naming `field` if `value` contains a control character.
+
+    Tabs and line breaks pass, as in clean_text.
+    """
     if _has_control_characters(value):
         _reject_control_characters(field)
-    return value
 
 
 def _has_control_characters(value: str) -> bool:

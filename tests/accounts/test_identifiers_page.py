@@ -81,6 +81,32 @@ def test_empty_fields_delete_values(citizen_client):
     assert updates() == 2
 
 
+def test_page_shows_every_error_at_once(citizen_client):
+    response = citizen_client.post(
+        PAGE,
+        {
+            "phone": "+7 916\x00482",
+            "snils": "274-615-803 88",
+            "postal_address": "д" * 501,
+        },
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    errors = response.context["form"].errors
+    assert response.status_code == 422
+    assert errors["phone"] == [
+        "Phone may contain only digits and separators; expected + and the country "
+        "code, e.g. +7 912 345-67-89."
+    ]
+    assert errors["snils"] == [
+        "Insurance number (SNILS): the checksum does not match; check the number."
+    ]
+    assert errors["postal_address"] == [
+        "Postal address is 501 characters long; the maximum is 500."
+    ]
+    assert not CitizenIdentifiers.objects.exists()
+
+
 def test_staff_redirected(client, demo, master_key_file):
     client.force_login(demo["operator"])
 

@@ -185,3 +185,21 @@ def test_all_consultations_counted_for_supervisor(api, spread):
     body = api("supervisor").get("/consultations", limit=100).json()
 
     assert body["count"] == Consultation.objects.count()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/consultations/{huge}",
+        "/disputes/{huge}",
+        "/consultations/{huge}/attachments/{huge}",
+    ],
+)
+def test_huge_id_not_found(api, demo, path):
+    huge = "9" * 100
+
+    response = api("supervisor").get(path.format(huge=huge))
+
+    assert response.status_code == 404
+    denial = JournalEntry.objects.filter(action="access:denied").latest("index")
+    assert denial.object_id == huge[:64]

@@ -192,3 +192,40 @@ def test_detail_lists_attachment_with_link(api, consultation):
 
     assert [a["id"] for a in detail["attachments"]] == [created.json()["id"]]
     assert detail["attachments"][0]["download_url"] == created.json()["download_url"]
+
+
+def pdf(name: str = "справка.pdf") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, b"%PDF-1.4 test", content_type="application/pdf")
+
+
+def test_upload_of_two_files_rejected(api, consultation, english_pages):
+    client = api("citizen")
+
+    response = client.client.post(
+        f"/api/v1/consultations/{consultation.pk}/attachments",
+        {"file": [pdf("a.pdf"), pdf("b.pdf")]},
+        **client.headers,
+    )
+
+    assert response.status_code == 422, response.content
+    assert response.json()["field"] == "file"
+    assert response.json()["message"] == (
+        "file is sent 2 times; send one file per request."
+    )
+    assert not Attachment.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["name", "files"])
+def test_upload_unknown_field_rejected(api, consultation, english_pages, field):
+    client = api("citizen")
+
+    response = client.client.post(
+        f"/api/v1/consultations/{consultation.pk}/attachments",
+        {"file": pdf(), field: "x"},
+        **client.headers,
+    )
+
+    assert response.status_code == 422, response.content
+    assert response.json()["field"] == field
+    assert response.json()["message"] == f"{field} is not a known field; remove it."
+    assert not Attachment.objects.exists()

@@ -69,6 +69,34 @@ def test_create_invalid_input_rejected(api, counts_unchanged, change, field):
     assert_error(response, 422, "validation_failed", field)
 
 
+INVISIBLE = (
+    "subject contains only invisible characters, such as zero-width spaces; "
+    "type visible text."
+)
+
+
+@pytest.mark.parametrize("subject", ["\u200b", " \ufeff\u200d ", "\u3164", "\u00ad"])
+def test_create_invisible_subject_rejected(
+    api, english_pages, counts_unchanged, subject
+):
+    client = api("citizen")
+    counts_unchanged()
+
+    response = client.post("/consultations", {**NEW, "subject": subject})
+
+    error = assert_error(response, 422, "validation_failed", "subject")
+    assert error["message"] == INVISIBLE
+
+
+def test_create_subject_with_joiner_allowed(api):
+    subject = "Семья 👨\u200d👩\u200d👧: пособие"
+
+    response = api("citizen").post("/consultations", {**NEW, "subject": subject})
+
+    assert response.status_code == 201, response.content
+    assert response.json()["subject"] == subject
+
+
 @pytest.mark.parametrize("missing", ["service", "subject", "description"])
 def test_create_missing_field_rejected(api, counts_unchanged, missing):
     client = api("citizen")
@@ -88,13 +116,105 @@ def test_create_description_at_limit_allowed(api):
     assert response.status_code == 201
 
 
-def test_create_malformed_json_rejected(api, counts_unchanged):
+@pytest.mark.parametrize(
+    ("body", "position"),
+    [
+        (b"{bad", "line 1, column 2"),
+        (b'{"subject": "x",\n}', "line 2, column 1"),
+    ],
+)
+def test_create_malformed_json_rejected(
+    api, english_pages, counts_unchanged, body, position
+):
     client = api("citizen")
     counts_unchanged()
 
-    response = client.post_raw("/consultations", b"{bad", "application/json")
+    response = client.post_raw("/consultations", body, "application/json")
 
-    assert_error(response, 400, "bad_request", None)
+    error = assert_error(response, 400, "bad_request", "body")
+    assert error["message"] == (
+        f"The request body is not valid JSON ({position}); send a JSON object "
+        "with the fields of this request."
+    )
+
+
+def test_create_body_not_utf8_rejected(api, english_pages, counts_unchanged):
+    client = api("citizen")
+    counts_unchanged()
+
+    response = client.post_raw(
+        "/consultations", '{"subject": "Тема"}'.encode("cp1251"), "application/json"
+    )
+
+    error = assert_error(response, 400, "bad_request", "body")
+    assert error["message"] == (
+        "The request body is not JSON in UTF-8; send a JSON object with the "
+        "fields of this request."
+    )
+
+
+NOT_AN_OBJECT = (
+    "The request body must be a JSON object with the fields of this request, "
+    "not a list, string, number or null."
+)
+
+
+@pytest.mark.parametrize(
+    "body", [b"[]", b'[{"subject": "x"}]', b'"text"', b"5", b"null"]
+)
+def test_body_not_object_rejected(api, english_pages, counts_unchanged, body):
+    client = api("citizen")
+    counts_unchanged()
+
+    response = client.post_raw("/consultations", body, "application/json")
+
+    error = assert_error(response, 422, "validation_failed", "body")
+    assert error["message"] == NOT_AN_OBJECT
+
+
+def test_empty_body_rejected(api, english_pages, counts_unchanged):
+    client = api("citizen")
+    counts_unchanged()
+
+    response = client.post_raw("/consultations", b"", "application/json")
+
+    error = assert_error(response, 422, "validation_failed", "body")
+    assert error["message"] == (
+        "The request body is empty; send a JSON object with the fields of this request."
+    )
+
+
+def test_body_over_memory_limit_rejected(
+    api, english_pages, settings, counts_unchanged
+):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    client = api("citizen")
+    counts_unchanged()
+    body = {**NEW, "description": "x" * 1000}
+
+    response = client.post("/consultations", body)
+
+    error = assert_error(response, 413, "payload_too_large", "body")
+    assert error["message"] == (
+        "The request body is 1150 bytes, more than the 1000 bytes accepted; "
+        "shorten the text fields."
+    )
+
+
+def test_upload_as_raw_body_too_large_rejected(
+    api, consultation, settings, counts_unchanged, small_uploads
+):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    client = api("citizen")
+    counts_unchanged()
+
+    response = client.post_raw(
+        f"/consultations/{consultation.pk}/attachments",
+        b"\\u0000" * 20_000,
+        "application/octet-stream",
+    )
+
+    assert_error(response, 413, "payload_too_large", "file")
 
 
 def test_wrong_method_is_json_405(api, counts_unchanged):

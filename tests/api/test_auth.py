@@ -73,6 +73,8 @@ def test_token_unknown_user_unauthorized(demo):
         ({"username": "citizen", "password": 5}, "password"),
         ({"username": "", "password": "demo"}, "username"),
         ({"username": "citizen", "password": "demo", "otp": "1"}, "otp"),
+        ({"username": "u" * 151, "password": "demo"}, "username"),
+        ({"username": "u" * 300, "password": "demo"}, "username"),
     ],
 )
 def test_token_invalid_body_rejected(demo, body, field):

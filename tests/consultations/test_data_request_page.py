@@ -456,3 +456,54 @@ def test_protocol_labels_name_protocol_fields(client, demo, social):
     assert ids.form_of_id[ids.label_targets["Комментарий"]] == (
         f"{page(social)}transitions/"
     )
+
+
+def test_page_answer_shows_every_error_at_once(client, demo, requested):
+    client.force_login(demo["citizen"])
+    documents = documents_of(requested)
+    income = documents["Справка о доходах"]
+    school = documents["Справка из школы"]
+    post = answer_post(
+        requested, snils="274-615-803 88", phone="+7 " + "9" * 45, comment="a\x00b"
+    )
+    post[f"documents.{income.pk}"] = upload("пустая.pdf", content=b"")
+    del post[f"documents.{school.pk}"]
+
+    response = client.post(
+        f"{page(requested)}data-request/answer/", post, HTTP_ACCEPT_LANGUAGE="en"
+    )
+
+    errors = response.context["data_answer_form"].errors
+    assert response.status_code == 422
+    assert errors["snils"] == [
+        "Insurance number (SNILS): the checksum does not match; check the number."
+    ]
+    assert errors["phone"] == [
+        "Phone: an international number has 8 to 15 digits and does not start with 0."
+    ]
+    assert errors[f"documents.{income.pk}"] == ["Income statement is empty."]
+    assert errors[f"documents.{school.pk}"] == [
+        "Справка из школы is required: upload the file."
+    ]
+    assert errors["comment"] == ["Comment contains control characters; remove them."]
+    assert refreshed(requested).status == Status.DATA_REQUESTED
+    assert {d.status for d in documents_of(requested).values()} == {"requested"}
+
+
+def test_page_answer_wrong_file_type_names_document(client, demo, requested):
+    client.force_login(demo["citizen"])
+    school = documents_of(requested)["Справка из школы"]
+    post = answer_post(requested, snils=SNILS)
+    post[f"documents.{school.pk}"] = upload("school.pdf", content=b"\x89PNG\r\n\x1a\n")
+
+    response = client.post(
+        f"{page(requested)}data-request/answer/", post, HTTP_ACCEPT_LANGUAGE="en"
+    )
+
+    errors = response.context["data_answer_form"].errors
+    assert response.status_code == 422
+    assert errors[f"documents.{school.pk}"] == [
+        "Справка из школы is declared as 'application/pdf' but its content is "
+        "'image/png'; upload a file of an allowed type."
+    ]
+    assert refreshed(requested).status == Status.DATA_REQUESTED

@@ -3,7 +3,7 @@
 import pytest
 
 from protokol.disputes import services
-from protokol.disputes.models import DisputeStatus
+from protokol.disputes.models import Dispute, DisputeStatus
 from protokol.disputes.templatetags.dispute_tags import signature_kind
 
 from .conftest import CLAIMS
@@ -170,3 +170,56 @@ def test_conclusion_by_non_expert_error_shown(client, demo, expert, opened):
     assert "Заключение пишет только назначенный" in response.content.decode()
     opened.refresh_from_db()
     assert opened.status == DisputeStatus.ASSIGNED
+
+
+@pytest.mark.parametrize("comment", ["\x00", "a\x00b", "a\x01b"])
+def test_dispute_comment_control_characters_named(client, demo, signed, comment):
+    client.force_login(demo["citizen"])
+
+    response = client.post(
+        f"/consultations/{signed.pk}/transitions/",
+        {"action": "dispute", "comment": comment, "base_version": signed.version},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    errors = response.context["transition_form"].errors
+    assert response.status_code == 422
+    assert errors["comment"] == ["Comment contains control characters; remove them."]
+    assert not Dispute.objects.exists()
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "a\x01b"])
+def test_conclusion_control_characters_named(client, demo, expert, opened, text):
+    services.assign_expert(demo["supervisor"], opened.pk, expert="reviewer_b")
+    client.force_login(expert)
+
+    response = client.post(
+        f"/disputes/{opened.pk}/conclusion/", {"text": text}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+
+    errors = response.context["conclusion_form"].errors
+    assert response.status_code == 422
+    assert errors["text"] == [
+        "Expert conclusion contains control characters; remove them."
+    ]
+    opened.refresh_from_db()
+    assert opened.status == DisputeStatus.ASSIGNED
+
+
+@pytest.mark.parametrize("comment", ["a\x00b", "a\x01b"])
+def test_close_comment_control_characters_named(client, demo, expert, opened, comment):
+    services.assign_expert(demo["supervisor"], opened.pk, expert="reviewer_b")
+    services.write_conclusion(expert, opened.pk, text="Справка учтена.")
+    client.force_login(demo["supervisor"])
+
+    response = client.post(
+        f"/disputes/{opened.pk}/close/",
+        {"outcome": "conclude", "comment": comment},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    errors = response.context["close_form"].errors
+    assert response.status_code == 422
+    assert errors["comment"] == ["Comment contains control characters; remove them."]
+    opened.refresh_from_db()
+    assert opened.status == DisputeStatus.CONCLUDED

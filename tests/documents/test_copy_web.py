@@ -176,3 +176,13 @@ def test_expired_job_page_gone(login_as, signed_consultation, suffix):
 
     assert response.status_code == 410
     assert "request a new copy of the protocol" in response.content.decode()
+
+
+@pytest.mark.parametrize("token", ["a%00b", "%F0%9F%98%80", "x" * 200])
+def test_malformed_job_token_not_found(login_as, demo, token):
+    response = login_as("citizen").get(f"/copy-jobs/{token}/")
+
+    assert response.status_code == 404
+    denial = JournalEntry.objects.get(action=JournalAction.ACCESS_DENIED)
+    assert denial.actor_id == demo["citizen"].pk
+    assert "\x00" not in denial.object_id

@@ -238,3 +238,13 @@ def test_login_page_shows_configured_providers(client, citizen_oidc):
     assert 'href="/login/oidc/citizen/"' in page
     assert "/login/oidc/staff/" not in page
     assert "/login/esia/" not in page
+
+
+@pytest.mark.parametrize("provider", ["a%00b", "unknown"])
+def test_unknown_provider_not_found(client, demo, provider):
+    response = client.get(f"/login/oidc/{provider}/")
+
+    assert response.status_code == 404
+    assert not JournalEntry.objects.filter(
+        action=JournalAction.USER_LOGIN_FAILED
+    ).exists()

@@ -106,6 +106,9 @@ def test_consistency_proof_verifies(client, signed, demo):
         ("consistency?old={beyond}&new={size}", "old"),
         ("consistency?old=0&new={size}", "old"),
         ("consistency?old=1&new={beyond}", "new"),
+        ("inclusion?index=0&size=100000000000000000000", "size"),
+        ("inclusion?index=0&size=9223372036854775809", "size"),
+        ("consistency?old=1&new=100000000000000000000", "new"),
     ],
 )
 def test_invalid_proof_request_is_422(client, consultation, query, field):

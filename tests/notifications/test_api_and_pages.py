@@ -143,6 +143,12 @@ def test_preferences_reject_non_boolean(api_client, demo):
             "department",
         ),
         ({"name": "crm", "url": "http://127.0.0.1/x", "secret": "x"}, "secret"),
+        ({"name": "c\x01rm", "url": "http://127.0.0.1/x"}, "name"),
+        ({"name": "c\u202erm", "url": "http://127.0.0.1/x"}, "name"),
+        ({"name": "crm", "url": "http://127.0.0.1/a b"}, "url"),
+        ({"name": "crm", "url": "http://127.0.0.1/a\x01"}, "url"),
+        ({"name": "crm", "url": "http://[::1/x"}, "url"),
+        ({"name": "crm", "url": "http://127.0.0.1:99999/x"}, "url"),
     ],
 )
 def test_webhook_bad_input_rejected(api_client, demo, body, field):
@@ -346,3 +352,48 @@ def test_replay_unknown_delivery_message_in_english(db):
 def test_deadlines_check_rejects_huge_interval():
     with pytest.raises(CommandError, match="--every must be at most 86400 seconds"):
         call_command("deadlines", "check", "--every", str(10**20))
+
+
+def test_webhook_url_with_space_names_encoding(api_client, demo, english_pages):
+    answer = api_client.login("admin").post(
+        "/api/v1/notifications/webhooks",
+        {"name": "crm", "url": "http://127.0.0.1/a b"},
+    )
+
+    assert answer.status_code == 422
+    assert answer.json()["message"] == (
+        "url contains spaces or control characters; percent-encode them, "
+        "e.g. %20 for a space."
+    )
+
+
+@pytest.mark.parametrize(
+    ("username", "path"),
+    [
+        ("citizen", "/api/v1/notifications/read"),
+        ("admin", "/api/v1/notifications/dead-letters/replay"),
+    ],
+)
+def test_too_many_ids_rejected(api_client, demo, english_pages, username, path):
+    answer = api_client.login(username).post(path, {"ids": list(range(1, 1002))})
+
+    assert answer.status_code == 422, answer.content
+    assert answer.json()["field"] == "ids"
+    assert answer.json()["message"] == (
+        "ids lists 1001 ids; the maximum is 1000, so send them in parts."
+    )
+
+
+def test_webhook_events_stored_once(api_client, demo):
+    answer = api_client.login("admin").post(
+        "/api/v1/notifications/webhooks",
+        {
+            "name": "crm",
+            "url": "http://127.0.0.1/x",
+            "events": ["status_changed", "protocol_signed", "status_changed"],
+        },
+    )
+
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["events"] == ["status_changed", "protocol_signed"]
+    assert Webhook.objects.get().events == ["status_changed", "protocol_signed"]

@@ -62,3 +62,11 @@ def test_disposals_follow_last_department(demo, archived, department_readers):
 
     assert disposed_numbers("supervisor_a") == []
     assert disposed_numbers("supervisor_b") == [consultation.number]
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "1001", str(10**20)])
+def test_disposals_limit_out_of_range(demo, limit):
+    response = login("admin").get("/retention/disposals", limit=limit)
+
+    assert response.status_code == 422, response.content
+    assert response.json()["field"] == "limit"

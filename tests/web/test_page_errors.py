@@ -4,7 +4,7 @@ from django import forms
 from django.utils import translation
 
 from protokol.errors import Conflict, ValidationFailed
-from protokol.web.forms import PageForm, add_field_errors, relabel
+from protokol.web.forms import PageForm, add_field_errors, relabel, unchecked
 
 
 class DocumentsForm(PageForm):
@@ -122,3 +122,20 @@ def test_relabel_document_named_once():
     relabelled = relabel(message, "documents.2", "Справка из школы")
 
     assert relabelled == "Нужен документ «Справка из школы»: загрузите файл."
+
+
+def test_nul_named_by_label(english):
+    form = DocumentsForm({"documents": "a\x00b", "comment": ""})
+
+    assert not form.is_valid()
+    assert form.errors["documents"] == [
+        "Другие документы contains control characters; remove them."
+    ]
+
+
+def test_unchecked_field_passes_nul():
+    form = DocumentsForm({"documents": "", "comment": "a\x00b"})
+    unchecked(form.fields["comment"])
+
+    assert form.is_valid()
+    assert form.cleaned_data["comment"] == "a\x00b"

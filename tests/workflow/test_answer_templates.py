@@ -79,6 +79,18 @@ def test_english_text_when_written(demo):
     assert texts["documents"].startswith(demo["citizen"].display_name)
 
 
+@pytest.mark.parametrize("language", ["de", "RU", ""])
+def test_unknown_template_language_rejected(demo, language):
+    consultation = consultation_in(demo, Status.DRAFTING)
+
+    response = login("operator").get(
+        f"/consultations/{consultation.pk}/templates", lang=language
+    )
+
+    assert response.status_code == 422, response.content
+    assert response.json()["field"] == "lang"
+
+
 def test_unassigned_consultation_names_its_department(demo):
     consultation = open_consultation(demo["citizen"])
     assert consultation.assignee_id is None
@@ -160,3 +172,15 @@ def test_page_names_the_unknown_variable(client, demo):
 
     assert "{due_date}" in response.content.decode()
     assert 'role="alert"' in response.content.decode()
+
+
+def test_page_template_code_with_nul_named(client, demo, english_pages):
+    consultation = consultation_in(demo, Status.DRAFTING)
+    client.force_login(demo["operator"])
+
+    response = client.get(f"/consultations/{consultation.pk}/?template=a%00b")
+
+    assert response.status_code == 200
+    assert response.context["message_form"].non_field_errors() == [
+        "template contains control characters; remove them."
+    ]

@@ -43,6 +43,17 @@ def issue_token(request: HttpRequest, username: str, password: str) -> str:
         )
     ensure_encodable(username, field="username")
     ensure_encodable(password, field="password")
+    # No account has a longer name, and the lockout's record of a failed
+    # attempt takes at most 255 characters.
+    limit = User._meta.get_field("username").max_length
+    if len(username) > limit:
+        raise ValidationFailed(
+            gettext(
+                "%(field)s is %(length)d characters long; the maximum is %(limit)d."
+            )
+            % {"field": "username", "length": len(username), "limit": limit},
+            field="username",
+        )
 
     user = authenticate(request, username=username, password=password)
     if user is None:

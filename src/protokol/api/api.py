@@ -1,9 +1,11 @@
 """The HTTP API at /api/v1: thin handlers over the service layer."""
 
+import json
 import unicodedata
 from urllib.parse import quote
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import FileResponse, HttpResponse
 from django.utils.translation import gettext, gettext_noop
 from ninja import File, Form, NinjaAPI, Query, Schema, Status
@@ -32,6 +34,7 @@ from protokol.errors import (
     PermissionDenied,
     ProtokolError,
     TooManyRequests,
+    ValidationFailed,
 )
 from protokol.journal.api import router as journal_router
 from protokol.journal.queries import consultation_journal
@@ -76,6 +79,19 @@ def error_response(request, exc: ProtokolError):
 @api.exception_handler(NinjaValidationError)
 def on_validation_error(request, exc: NinjaValidationError):
     first = exc.errors[0] if exc.errors else {}
+    if _is_whole_body(first.get("loc", ())):
+        if first.get("type") == "missing":
+            message = gettext(
+                "The request body is empty; send a JSON object with the fields of "
+                "this request."
+            )
+        else:
+            message = gettext(
+                "The request body must be a JSON object with the fields of this "
+                "request, not a list, string, number or null."
+            )
+        return _error(request, 422, "validation_failed", message, "body")
+
     location = [part for part in first.get("loc", ()) if part != "body"]
     field = _field_name(location)
     template = VALIDATION_MESSAGES.get(first.get("type", ""))
@@ -86,6 +102,16 @@ def on_validation_error(request, exc: NinjaValidationError):
         if field:
             message = f"{field}: {message}"
     return _error(request, 422, "validation_failed", message, field)
+
+
+def _is_whole_body(location) -> bool:
+    """Return whether an error location names the JSON body itself, not a field.
+
+    Every route takes its JSON body as one parameter, which django-ninja
+    reports as ("body", parameter name), and a field in it as
+    ("body", parameter name, field).
+    """
+    return len(location) == 2 and location[0] == "body"
 
 
 def _field_name(location: list) -> str | None:
@@ -116,6 +142,16 @@ VALIDATION_MESSAGES = {
 }
 
 
+@api.exception_handler(RequestDataTooBig)
+def on_body_too_large(request, exc):
+    size = request.META.get("CONTENT_LENGTH") or "?"
+    message = gettext(
+        "The request body is %(size)s bytes, more than the %(limit)d bytes "
+        "accepted; shorten the text fields."
+    ) % {"size": size, "limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}
+    return _error(request, 413, PayloadTooLarge.code, message, "body")
+
+
 @api.exception_handler(AuthenticationError)
 def on_auth_error(request, exc):
     return _error(
@@ -138,8 +174,26 @@ HTTP_ERROR_CODES = {
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc: HttpError):
+    # django-ninja raises 400 from the error of parsing the JSON body.
+    if isinstance(exc.__cause__, ValueError):
+        return _error(
+            request, 400, "bad_request", _parse_message(exc.__cause__), "body"
+        )
     code = HTTP_ERROR_CODES.get(exc.status_code, "bad_request")
     return _error(request, exc.status_code, code, str(exc))
+
+
+def _parse_message(error: ValueError) -> str:
+    """Return the message for a JSON body that failed to parse with `error`."""
+    if isinstance(error, json.JSONDecodeError):
+        return gettext(
+            "The request body is not valid JSON (line %(line)d, column %(column)d); "
+            "send a JSON object with the fields of this request."
+        ) % {"line": error.lineno, "column": error.colno}
+    return gettext(
+        "The request body is not JSON in UTF-8; send a JSON object with the "
+        "fields of this request."
+    )
 
 
 def _consultation_out(c: Consultation) -> dict:
@@ -306,6 +360,7 @@ def upload_attachment(
             % {"size": limit, "limit": _upload_limit()},
             field="file",
         )
+    _check_upload_fields(request)
     attachment = attachments.add_attachment(
         request.user, consultation_id, file, document_id=document
     )
@@ -321,6 +376,35 @@ def upload_attachment(
             "download_url": _download_url(consultation_id, attachment.pk),
         },
     )
+
+
+# Multipart fields of an upload. A browser form posted with the page session
+# also sends its CSRF token.
+UPLOAD_FIELDS = frozenset({"file", "document", "csrfmiddlewaretoken"})
+
+
+def _check_upload_fields(request) -> None:
+    """Raise 422 for an unknown multipart field or more than one file.
+
+    django-ninja keeps the last of several files named `file` and ignores
+    unknown fields, so without this check a file would be dropped silently.
+    A request without a file is left to the service, which names `file`.
+    """
+    count = len(request.FILES.getlist("file"))
+    if count == 0:
+        return
+    unknown = sorted((set(request.POST) | set(request.FILES)) - UPLOAD_FIELDS)
+    if unknown:
+        raise ValidationFailed(
+            gettext(VALIDATION_MESSAGES["extra_forbidden"]) % {"field": unknown[0]},
+            field=unknown[0],
+        )
+    if count > 1:
+        raise ValidationFailed(
+            gettext("file is sent %(count)d times; send one file per request.")
+            % {"count": count},
+            field="file",
+        )
 
 
 def _upload_limit() -> int:

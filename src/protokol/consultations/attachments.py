@@ -97,21 +97,22 @@ def sniff_content_type(upload) -> str | None:
     return "text/plain"
 
 
-def check_content_matches(upload, declared: str) -> None:
-    """Raise 415 unless the file's bytes are of the declared media type."""
+def check_content_matches(upload, declared: str, *, field: str = "file") -> None:
+    """Raise 415 naming `field` unless the file's bytes are of the declared type."""
     sniffed = sniff_content_type(upload)
     if sniffed == declared or sniffed in CONTAINER_TYPES.get(declared, ()):
         return
     raise UnsupportedMediaType(
         gettext(
-            "file is declared as '%(declared)s' but its content is "
+            "%(field)s is declared as '%(declared)s' but its content is "
             "'%(sniffed)s'; upload a file of an allowed type."
         )
         % {
+            "field": field,
             "declared": declared,
             "sniffed": sniffed or pgettext("file content type", "not recognised"),
         },
-        field="file",
+        field=field,
     )
 
 
@@ -168,11 +169,7 @@ def prepare_upload(upload, *, field: str = "file") -> PreparedFile:
             },
             field=field,
         )
-    try:
-        check_content_matches(upload, content_type)
-    except UnsupportedMediaType as error:
-        error.field = field
-        raise
+    check_content_matches(upload, content_type, field=field)
 
     # The key is read before any work, so a missing key stores nothing.
     master_key = encryption.load_master_key()

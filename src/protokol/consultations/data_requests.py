@@ -31,7 +31,14 @@ from protokol.consultations.services import (
     journal_denials,
     transition,
 )
-from protokol.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from protokol.errors import (
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
 from protokol.personal.validators import clean_values
@@ -57,6 +64,9 @@ class Answer:
 
     values: dict
     files: dict  # requested document id -> attachments.PreparedFile
+    # Errors found before the transaction, as {field, message}: files that
+    # failed their checks and an invalid comment.
+    errors: tuple = ()
 
 
 def request_data(
@@ -95,20 +105,38 @@ def answer(
     """Give the requested values and files, moving the consultation back to drafting.
 
     `files` maps requested document ids to uploads. Every file is checked
-    and encrypted before the transaction, so a bad one stores nothing.
+    and encrypted before the transaction, so a bad one stores nothing. An
+    invalid answer raises one ValidationFailed (422) whose `errors` lists
+    every invalid value, file and the comment, so a form can show them
+    together. A file that is too large or of a type not allowed is among
+    them, with no 413 or 415 of its own.
     """
-    files = files or {}
-    prepared = {
-        _document_id(key): attachments.prepare_upload(upload, field=f"documents.{key}")
-        for key, upload in files.items()
-    }
+    errors = []
+    prepared = {}
+    for key, upload in (files or {}).items():
+        try:
+            prepared[_document_id(key)] = attachments.prepare_upload(
+                upload, field=f"documents.{key}"
+            )
+        except (ValidationFailed, PayloadTooLarge, UnsupportedMediaType) as error:
+            errors.append({"field": error.field, "message": error.message})
+
+    # transition() would reject an invalid comment before the values are
+    # checked, so the comment is checked here with the other fields.
+    comment = (comment or "").strip()
+    if comment:
+        try:
+            comment = clean_text(comment, field="comment")
+        except ValidationFailed as error:
+            errors.append({"field": error.field, "message": error.message})
+            comment = ""
     return transition(
         actor,
         consultation_id,
         action="provide_data",
         comment=comment,
         base_version=base_version,
-        data=Answer(values=values or {}, files=prepared),
+        data=Answer(values=values or {}, files=prepared, errors=tuple(errors)),
     )
 
 
@@ -178,10 +206,7 @@ def _create_request(actor, consultation, comment: str, data: dict) -> dict:
             )
     picked = [defined[name] for name in dict.fromkeys(fields) if name in defined]
     document_names = _document_names(names, picked, errors)
-    if errors:
-        raise ValidationFailed(
-            errors[0]["message"], field=errors[0]["field"], errors=errors
-        )
+    _raise_errors(errors)
 
     now = timezone.now()
     request = DataRequest.objects.create(
@@ -290,10 +315,12 @@ def _apply_answer(actor, consultation, data: Answer) -> dict:
     if request is None:
         # A consultation put in data_requested before requests were
         # recorded (or imported) is answered without values, as before.
-        if data.values or data.files:
+        files_sent = any(e["field"] != "comment" for e in data.errors)
+        if data.values or data.files or files_sent:
             raise Conflict(
                 gettext("There is no open data request to answer."), field="values"
             )
+        _raise_errors(list(data.errors))
         return {}
 
     service = consultation.service
@@ -324,8 +351,14 @@ def _apply_answer(actor, consultation, data: Answer) -> dict:
                     % {"id": document_id},
                 }
             )
+    # A file that failed its checks has its own error, not "missing".
+    rejected_files = {e["field"] for e in data.errors}
     for document in documents.values():
-        if document.status in PENDING and document.pk not in data.files:
+        if (
+            document.status in PENDING
+            and document.pk not in data.files
+            and f"documents.{document.pk}" not in rejected_files
+        ):
             errors.append(
                 {
                     "field": f"documents.{document.pk}",
@@ -335,10 +368,7 @@ def _apply_answer(actor, consultation, data: Answer) -> dict:
                     % {"id": document.pk, "name": document_name(document, service)},
                 }
             )
-    if errors:
-        raise ValidationFailed(
-            errors[0]["message"], field=errors[0]["field"], errors=errors
-        )
+    _raise_errors([*errors, *data.errors])
 
     if cleaned:
         personal_data.store_values(
@@ -357,6 +387,14 @@ def _apply_answer(actor, consultation, data: Answer) -> dict:
         "fields": sorted(cleaned),
         "documents": received,
     }
+
+
+def _raise_errors(errors: list[dict]) -> None:
+    """Raise one ValidationFailed naming the first field, with all `errors`."""
+    if errors:
+        raise ValidationFailed(
+            errors[0]["message"], field=errors[0]["field"], errors=errors
+        )
 
 
 def document_for_upload(actor, consultation, document_id) -> RequestedDocument:

@@ -12,7 +12,7 @@ from protokol.disputes import permissions, services
 from protokol.disputes.models import DisputeStatus
 from protokol.disputes.presenters import case_file
 from protokol.errors import NotFound, ProtokolError
-from protokol.web.forms import PageForm
+from protokol.web.forms import PageForm, add_field_errors
 from protokol.web.views import not_found
 
 PAGE_SIZE = 100
@@ -113,8 +113,7 @@ def _submit(request, dispute_id, *, form_name, form, write, done):
         except NotFound:
             return not_found(request)
         except ProtokolError as error:
-            field = error.field if error.field in form.fields else None
-            form.add_error(field, error.message)
+            add_field_errors(form, error)
             status = error.status
         else:
             messages.success(request, done)

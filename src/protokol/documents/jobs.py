@@ -10,6 +10,7 @@ for PROTOKOL_COPY_JOB_KEEP_SECONDS; then the job expires, the scheduled task
 `expire_copy_jobs` deletes the file, and the job URL returns 410.
 """
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +29,10 @@ from protokol.errors import Gone, NotFound, ProtokolError
 from protokol.security.services import record_denial
 
 log = structlog.get_logger(__name__)
+
+TOKEN_BYTES = 16
+# A job token as issued: TOKEN_BYTES random bytes in lower-case hex.
+TOKEN_FORMAT = re.compile(rf"[0-9a-f]{{{2 * TOKEN_BYTES}}}")
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ def request_copy(
 
     with transaction.atomic():
         job = CopyJob.objects.create(
-            token=secrets.token_hex(16),
+            token=secrets.token_hex(TOKEN_BYTES),
             consultation=prepared.consultation,
             requester=actor,
             language=language,
@@ -226,12 +231,18 @@ def find_job(actor, token: str) -> CopyJob:
     Raises NotFound for another user's job, so tokens cannot be probed, and
     Gone (410) for an expired one.
     """
-    job = CopyJob.objects.filter(token=str(token), requester_id=actor.pk).first()
+    token = str(token)
+    job = None
+    # Only a well-formed token is looked up, because PostgreSQL rejects a NUL
+    # in a query parameter and no other text can name a job.
+    if TOKEN_FORMAT.fullmatch(token):
+        job = CopyJob.objects.filter(token=token, requester_id=actor.pk).first()
     if job is None:
         record_denial(
             actor,
             object_type="copy_job",
-            object_id=str(token)[:64],
+            # ascii() escapes the characters that the journal cannot store.
+            object_id=ascii(token)[1:-1][:64],
             reason="not_found",
             operation="read",
         )

@@ -14,13 +14,13 @@ from protokol.consultations.presenters import consultation_detail
 from protokol.consultations.services import get_visible, journal_denials
 from protokol.documents import cache as copy_cache
 from protokol.documents import collected as collected_data
-from protokol.errors import PayloadTooLarge, ValidationFailed
+from protokol.errors import PayloadTooLarge
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
+from protokol.validation import check_language
 
 log = structlog.get_logger(__name__)
 
-LANGUAGES = ("ru", "en")
 # Names of the associated files in a sealed copy; `protokol verify` reads them.
 DOCUMENT_FILE = "protocol.json"
 ENTRY_FILE = "journal-entry.json"
@@ -72,8 +72,7 @@ def prepare_copy(
 
     A denial (403) is journaled with the actor.
     """
-    if language not in LANGUAGES:
-        raise ValidationFailed(gettext("lang must be 'ru' or 'en'."), field="lang")
+    check_language(language)
     variant = collected_data.check_variant(personal_data)
     consultation = get_visible(actor, consultation_id)
     if variant == collected_data.FULL:

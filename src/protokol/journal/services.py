@@ -265,7 +265,9 @@ def _new_entry(
         actor_name=actor.display_name if actor else SYSTEM_ACTOR_NAME,
         actor_role=actor.role if actor else SYSTEM_ACTOR_NAME,
         object_type=object_type,
-        object_id=str(object_id),
+        # The columns' lengths: an id or label taken from a request, such as
+        # a 100-digit id in a denied URL, would not fit on PostgreSQL.
+        object_id=str(object_id)[:64],
         object_label=object_label[:300],
         consultation_id=consultation_id,
         request_id=request_id,

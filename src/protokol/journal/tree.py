@@ -5,6 +5,8 @@ proof for any size up to the current one reads O(log n) stored nodes in one
 query and never rehashes the whole tree.
 """
 
+from typing import NoReturn
+
 from django.db import connection
 from django.db.models import Max
 
@@ -21,6 +23,8 @@ _TABLE = MerkleNode._meta.db_table
 READ_CHUNK = 200
 # "index" is a keyword in SQL.
 _INDEX = connection.ops.quote_name("index")
+# The largest value of the signed 64-bit index column.
+MAX_LEAF_INDEX = 2**63 - 1
 
 
 class TreeCorrupted(Exception):
@@ -204,19 +208,24 @@ def _subtree_hashes(ranges: list[merkle.Range], size: int, field: str) -> list[b
     The last leaf of that tree is read with them: it exists exactly when the
     journal has at least `size` entries, so the size needs no query of its own.
     """
+    # A larger index would overflow the column's type in the query.
+    if size - 1 > MAX_LEAF_INDEX:
+        _reject_beyond_journal(size, field)
     covers = [merkle.perfect_cover(start, end) for start, end in ranges]
     try:
         stored = read_nodes([(0, size - 1), *(key for c in covers for key in c)])
     except TreeCorrupted:
-        current = tree_size()
-        if size > current:
-            raise ValidationFailed(
-                f"{field} {size} is larger than the journal, which has {current} "
-                "entries.",
-                field=field,
-            ) from None
+        if size > tree_size():
+            _reject_beyond_journal(size, field)
         raise
     return [merkle.fold_cover([stored[key] for key in cover]) for cover in covers]
+
+
+def _reject_beyond_journal(size: int, field: str) -> NoReturn:
+    raise ValidationFailed(
+        f"{field} {size} is larger than the journal, which has {tree_size()} entries.",
+        field=field,
+    )
 
 
 def _check_positive(size: int, field: str) -> None:

@@ -28,8 +28,13 @@ from protokol.notifications.models import (
     Preference,
     Webhook,
 )
+from protokol.validation import clean_text
 
 log = structlog.get_logger(__name__)
+
+# Ids in one mark-read or replay request. A query takes at most 65,535
+# parameters on PostgreSQL, and on SQLite 32,766 by default since 3.32.
+MAX_IDS = 1000
 
 # Journal actions of webhook changes.
 WEBHOOK_CREATE = JournalAction.WEBHOOK_CREATE
@@ -295,6 +300,41 @@ def _record_failure(
 # -- the dead-letter list
 
 
+def _check_webhook_url(url) -> None:
+    """Raise 422 unless `url` is an http:// or https:// address to send to."""
+    if not isinstance(url, str) or not _is_http_address(url):
+        raise ValidationFailed(
+            gettext(
+                "url must be an http:// or https:// address of up to 500 characters."
+            ),
+            field="url",
+        )
+    if any(c.isspace() for c in url) or not url.isprintable():
+        raise ValidationFailed(
+            gettext(
+                "url contains spaces or control characters; percent-encode them, "
+                "e.g. %(space)s for a space."
+            )
+            % {"space": "%20"},
+            field="url",
+        )
+
+
+def _is_http_address(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        # Reading the port raises ValueError for one above 65535.
+        port = parts.port
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and port != 0
+        and len(url) <= 500
+    )
+
+
 def _require_admin(actor) -> None:
     if actor.role != Role.ADMIN:
         raise PermissionDenied(
@@ -322,6 +362,7 @@ def replay(actor, delivery_ids: list[int] | None) -> list[int]:
         _require_admin(actor)
     from protokol.notifications.tasks import deliver
 
+    _check_ids(delivery_ids)
     with transaction.atomic():
         dead = Delivery.objects.select_for_update().filter(status=DeliveryStatus.DEAD)
         if delivery_ids is not None:
@@ -358,20 +399,10 @@ def create_webhook(
     """Register a webhook and return it with its generated secret."""
     if actor is not None:
         _require_admin(actor)
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise ValidationFailed(
-            gettext("name must be 1 to 200 characters."), field="name"
-        )
-    parts = urlsplit(url or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 500:
-        raise ValidationFailed(
-            gettext(
-                "url must be an http:// or https:// address of up to 500 characters."
-            ),
-            field="url",
-        )
-    events = list(events or [])
+    name = clean_text(name, field="name", max_length=200)
+    _check_webhook_url(url)
+    # An event counts once, so a repeated name would only lengthen the list.
+    events = list(dict.fromkeys(events or []))
     unknown = [kind for kind in events if kind not in EventKind.values]
     if unknown:
         raise ValidationFailed(
@@ -463,11 +494,25 @@ def unread_count(user) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
 
 
+def _check_ids(ids: list[int] | None) -> None:
+    """Raise 422 for a list of more ids than one query may take."""
+    if ids is not None and len(ids) > MAX_IDS:
+        raise ValidationFailed(
+            gettext(
+                "ids lists %(count)d ids; the maximum is %(max)d, so send them "
+                "in parts."
+            )
+            % {"count": len(ids), "max": MAX_IDS},
+            field="ids",
+        )
+
+
 def mark_read(user, notification_ids: list[int] | None) -> int:
     """Mark the user's notifications read (all unread ones for None); return how many.
 
     Ids of other users' notifications raise NotFound and nothing changes.
     """
+    _check_ids(notification_ids)
     unread = Notification.objects.filter(recipient=user, read_at__isnull=True)
     if notification_ids is not None:
         own = set(

@@ -11,9 +11,12 @@ from pydantic import ConfigDict
 
 from protokol.api.schemas import PathInt
 from protokol.retention import erasure, export, services
+from protokol.web.paging import check_page
 
 router = Router(tags=["retention"])
 privacy_router = Router(tags=["privacy"])
+
+MAX_DISPOSALS = 1000
 
 
 class PolicyIn(Schema):
@@ -194,7 +197,7 @@ def revoke_grant(request, grant_id: PathInt):
 @router.get("/disposals", response=list[DisposalOut])
 def list_disposals(request, limit: int = 100):
     """Return the latest deletions and archivings that the caller may see."""
-    limit = max(1, min(limit, 1000))
+    check_page(limit, 0, MAX_DISPOSALS)
     return [
         {
             "consultation_id": d.consultation_id,

@@ -15,6 +15,7 @@ from protokol.web.forms import (
     CheckboxField,
     PageForm,
     VersionedForm,
+    unchecked,
 )
 
 # Marks shown under a prefilled field, so no value is filled in silently.
@@ -63,7 +64,11 @@ class DataRequestForm(VersionedForm):
 
 
 def _value_field(definition) -> forms.Field:
-    """Return the form field of one requested value field."""
+    """Return the form field of one requested value field, which checks nothing.
+
+    The service checks every value of an answer and reports all invalid ones
+    together, so a choice is a CharField too.
+    """
     common = {
         "label": definition.localized_label(),
         "required": False,
@@ -71,18 +76,18 @@ def _value_field(definition) -> forms.Field:
     }
     if definition.type == "choice":
         choices = [("", _("— выберите —")), *definition.localized_choices()]
-        return forms.ChoiceField(choices=choices, **common)
-    if definition.type == "date":
-        return forms.CharField(
-            widget=forms.DateInput(attrs={"type": "date"}), max_length=20, **common
-        )
-    if definition.type == "email":
-        return forms.CharField(widget=forms.EmailInput, max_length=254, **common)
-    if definition.type == "phone":
-        return forms.CharField(
-            widget=forms.TextInput(attrs={"type": "tel"}), max_length=40, **common
-        )
-    return forms.CharField(max_length=500, **common)
+        field = forms.CharField(widget=forms.Select(choices=choices), **common)
+    elif definition.type == "date":
+        widget = forms.DateInput(attrs={"type": "date"})
+        field = forms.CharField(widget=widget, max_length=20, **common)
+    elif definition.type == "email":
+        field = forms.CharField(widget=forms.EmailInput, max_length=254, **common)
+    elif definition.type == "phone":
+        widget = forms.TextInput(attrs={"type": "tel"})
+        field = forms.CharField(widget=widget, max_length=40, **common)
+    else:
+        field = forms.CharField(max_length=500, **common)
+    return unchecked(field)
 
 
 class DataAnswerForm(VersionedForm):
@@ -90,15 +95,19 @@ class DataAnswerForm(VersionedForm):
 
     File inputs are named `documents.ID`, the names the service's errors use.
     A required field's label ends in " *", and `error_labels` lists the
-    labels without it that the field's error messages use.
+    labels without it that the field's error messages use. The form checks
+    no value, file or comment itself, so that one send shows every error
+    that the service finds.
     """
 
     id_prefix = "answer_"
 
-    comment = forms.CharField(
-        label=_("Комментарий"),
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
+    comment = unchecked(
+        forms.CharField(
+            label=_("Комментарий"),
+            required=False,
+            widget=forms.Textarea(attrs={"rows": 2}),
+        )
     )
 
     def __init__(self, *args, request_detail=None, pending=(), **kwargs):
@@ -119,8 +128,13 @@ class DataAnswerForm(VersionedForm):
         for document in pending:
             name = f"documents.{document.pk}"
             self.error_labels[name] = data_requests.document_name(document)
+            # An empty file reaches the service, which names it with the
+            # other errors. FileInput has no "clear" box to contradict a file.
             self.fields[name] = forms.FileField(
-                label=f"{self.error_labels[name]} *", required=False
+                label=f"{self.error_labels[name]} *",
+                required=False,
+                allow_empty_file=True,
+                widget=forms.FileInput,
             )
         self.order_fields([*(item["name"] for item in requested), "comment"])
 

@@ -4,6 +4,8 @@ import re
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -11,10 +13,11 @@ from protokol.accounts.models import Department
 from protokol.catalog.models import Service
 from protokol.consultations.lifecycle import ACTIONS, action_label
 from protokol.consultations.models import Status, Visibility
-from protokol.errors import ProtokolError, StaleVersion
+from protokol.errors import ProtokolError, StaleVersion, ValidationFailed
 from protokol.personal.validators import field_label
 from protokol.protocols.services import PROTOCOL_FIELDS
 from protokol.search.services import MAX_QUERY_CHARS
+from protokol.validation import check_control_characters
 from protokol.web.labels import ERROR_LABELS
 
 
@@ -40,6 +43,8 @@ class PageForm(forms.Form):
 
     Forms that share a page with another form of the same field names set
     `id_prefix`, so that every element id and every label's target is unique.
+    Its text fields reject control characters with the services' message,
+    naming the field by its label, in place of Django's NUL check.
     """
 
     id_prefix = ""
@@ -48,6 +53,36 @@ class PageForm(forms.Form):
         kwargs.setdefault("label_suffix", "")
         kwargs.setdefault("auto_id", f"id_{self.id_prefix}%s")
         super().__init__(*args, **kwargs)
+
+    def full_clean(self):
+        # Fields are replaced after __init__ in places, so the check is
+        # swapped in just before the fields are cleaned.
+        for name, field in self.fields.items():
+            field.validators = [
+                ControlCharacterValidator(name, field)
+                if isinstance(validator, ProhibitNullCharactersValidator)
+                else validator
+                for validator in field.validators
+            ]
+        super().full_clean()
+
+
+class ControlCharacterValidator:
+    """Form validator that rejects control characters as protokol.validation does.
+
+    Tabs and line breaks pass. The message names the field by its label.
+    """
+
+    def __init__(self, name: str, field: forms.Field):
+        self.name = name
+        self.field = field
+
+    def __call__(self, value):
+        label = str(self.field.label or self.name)
+        try:
+            check_control_characters(str(value), field=label)
+        except ValidationFailed as error:
+            raise ValidationError(error.message, code="control_characters") from None
 
 
 class StrictCheckboxInput(forms.CheckboxInput):
@@ -207,7 +242,11 @@ class TransitionForm(VersionedForm):
     def clean(self):
         cleaned = super().clean()
         rule = ACTIONS.get(cleaned.get("action", ""))
-        if rule and rule.comment_required and not cleaned.get("comment", "").strip():
+        # A comment with its own error, such as a NUL character, is not missing.
+        missing = (
+            not self.has_error("comment") and not cleaned.get("comment", "").strip()
+        )
+        if rule and rule.comment_required and missing:
             self.add_error(
                 "comment",
                 _("Для действия «%(action)s» нужен комментарий.")
@@ -265,6 +304,17 @@ NO_FIELDS_MESSAGE = _(
 )
 
 
+def unchecked(field: forms.Field) -> forms.Field:
+    """Return `field` without its validators, such as the length and NUL checks.
+
+    Forms whose service checks every field and reports all errors of a send
+    together use it, because a form error would hide the service's errors
+    until the next send. `maxlength` stays on the widget to guide typing.
+    """
+    field.validators = []
+    return field
+
+
 class PersonalDataForm(PageForm):
     """Optional text fields, one per personal-data field name; services check them."""
 
@@ -274,11 +324,12 @@ class PersonalDataForm(PageForm):
         super().__init__(*args, **kwargs)
         labels = labels or {}
         for name in field_names:
-            self.fields[name] = forms.CharField(
+            field = forms.CharField(
                 label=labels.get(name) or field_label(name),
                 required=False,
                 max_length=500,
             )
+            self.fields[name] = unchecked(field)
 
     def clean(self):
         # The services replace every value, and a field that is not sent

@@ -91,13 +91,23 @@ def _finish(request, claims: external.ExternalClaims):
     return redirect(next_url or "web:home")
 
 
+def _unknown_provider(request):
+    """Return the not-found page for a provider slug of no OpenID client.
+
+    Such a URL is journaled no more than any other unknown path.
+    """
+    return render(request, "web/not_found.html", status=404)
+
+
 def _client(provider_slug: str) -> oidc.ClientConfig:
-    return oidc.require_config(OIDC_CLIENTS.get(provider_slug, provider_slug))
+    return oidc.require_config(OIDC_CLIENTS[provider_slug])
 
 
 @require_GET
 def oidc_start(request, provider: str):
     """Redirect to the OpenID provider's authorization endpoint."""
+    if provider not in OIDC_CLIENTS:
+        return _unknown_provider(request)
     try:
         config = _client(provider)
         _remember_next(request)
@@ -106,18 +116,20 @@ def oidc_start(request, provider: str):
         )
         return oidc.authorization_redirect(request, config, callback)
     except ProtokolError as error:
-        return _login_page(request, error, OIDC_CLIENTS.get(provider, provider))
+        return _login_page(request, error, OIDC_CLIENTS[provider])
 
 
 @require_GET
 def oidc_callback(request, provider: str):
     """Validate the provider's response, then sign the account in."""
+    if provider not in OIDC_CLIENTS:
+        return _unknown_provider(request)
     try:
         config = _client(provider)
         claims = oidc.complete(request, config)
         return _finish(request, oidc.external_claims(config, claims))
     except ProtokolError as error:
-        return _login_page(request, error, OIDC_CLIENTS.get(provider, provider))
+        return _login_page(request, error, OIDC_CLIENTS[provider])
 
 
 @require_GET

@@ -11,7 +11,7 @@ from protokol.accounts.models import STAFF_ROLES, Role
 from protokol.errors import NotFound, PermissionDenied, ValidationFailed
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
-from protokol.validation import clean_text
+from protokol.validation import check_query_text, clean_text
 from protokol.workflow.models import AnswerTemplate
 
 VARIABLES = {
@@ -176,6 +176,9 @@ def save_template(
 
 def get_template(code: str) -> AnswerTemplate:
     """Return the active template `code` or raise NotFound."""
+    # The code comes from the page's query string, and PostgreSQL rejects a
+    # NUL in a query parameter.
+    check_query_text(code, field="template")
     template = AnswerTemplate.objects.filter(code=code, is_active=True).first()
     if template is None:
         raise NotFound(

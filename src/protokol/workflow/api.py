@@ -17,6 +17,7 @@ from protokol.catalog.models import Service
 from protokol.consultations import permissions, services
 from protokol.consultations.models import Visibility
 from protokol.errors import NotFound, PermissionDenied, ValidationFailed
+from protokol.validation import check_language
 from protokol.workflow import answer_templates, expectations, extensions
 from protokol.workflow.deadlines import deadline_rows
 
@@ -118,6 +119,7 @@ def get_rendered_templates(request, consultation_id: PathInt, lang: str = "ru"):
     A template that cannot be filled in has `text` null and the reason in
     `error`, so the operator sees which variable is unknown.
     """
+    check_language(lang)
     consultation = services.read_consultation(request.user, consultation_id, via="api")
     if not permissions.can_post_message(
         request.user, consultation, Visibility.INTERNAL
