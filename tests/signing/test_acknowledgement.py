@@ -94,7 +94,7 @@ def test_signatures_endpoint_lists_acknowledgement(signed, api_client):
         (Status.APPROVED, "citizen", 409, "conflict", "status"),
         (Status.SIGNED, "operator", 403, "forbidden", "citizen"),
         (Status.SIGNED, "auditor", 403, "forbidden", "citizen"),
-        (Status.SIGNED, "citizen2", 404, "not_found", "id"),
+        (Status.SIGNED, "citizen2", 404, "not_found", "consultation_id"),
     ],
     ids=["not-signed", "operator", "auditor", "other-citizen"],
 )
