@@ -52,13 +52,19 @@ def consultation_scope(user) -> Q:
     return Q(pk__in=[])
 
 
-def can_view_consultation(user, consultation: Consultation) -> bool:
-    """Return whether `user` may see the consultation at all."""
+def can_view_consultation(
+    user, consultation: Consultation, *, archived: bool | None = None
+) -> bool:
+    """Return whether `user` may see the consultation at all.
+
+    `archived` passes on whether it is archived, when the caller read that with
+    the row (retention.access.archived_annotation).
+    """
     if not user.is_authenticated or not user.is_active:
         return False
     if not (_is_owner(user, consultation) or _in_department(user, consultation)):
         return False
-    return retention.can_view_archived(user, consultation)
+    return retention.can_view_archived(user, consultation, archived=archived)
 
 
 # -- internal messages

@@ -36,6 +36,7 @@ from protokol.errors import (
 from protokol.journal import checkpoints
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
+from protokol.retention.access import archived_annotation
 from protokol.search import services as search
 from protokol.security import services as security
 from protokol.signing import pki
@@ -209,7 +210,9 @@ def create_consultation(
             updated_at=now,
             deadline=now + timedelta(days=service.deadline_days),
         )
-        refresh_facts([consultation.pk])
+        # Created now, it is the latest request of its citizen for the service,
+        # so no other consultation has it as its previous request.
+        refresh_facts([consultation.pk], later_requests=False)
         journal.record(
             JournalAction.CONSULTATION_CREATE,
             actor=actor,
@@ -237,9 +240,22 @@ def get_visible(actor, consultation_id, *, for_update: bool = False) -> Consulta
     return consultation
 
 
-def _find_visible(actor, consultation_id, *, for_update: bool = False):
-    """Return (consultation, "") if `actor` may see it, else (None, denial reason)."""
-    queryset = Consultation.objects.select_related("service", "department", "citizen")
+def _find_visible(
+    actor,
+    consultation_id,
+    *,
+    for_update: bool = False,
+    related: tuple[str, ...] = ("service", "department", "citizen"),
+):
+    """Return (consultation, "") if `actor` may see it, else (None, denial reason).
+
+    `related` names the foreign keys read in the same query; a write that uses
+    none of them passes () and reads the consultation row alone. The same
+    query reads whether the consultation is archived.
+    """
+    queryset = Consultation.objects.select_related(*related).annotate(
+        in_archive=archived_annotation()
+    )
     if for_update:
         # Lock only the consultation row, FOR NO KEY UPDATE. Inserts that refer
         # to it or to its citizen take KEY SHARE locks, which a plain FOR UPDATE
@@ -250,7 +266,9 @@ def _find_visible(actor, consultation_id, *, for_update: bool = False):
         consultation = queryset.get(pk=int(consultation_id))
     except (Consultation.DoesNotExist, ValueError, TypeError):
         return None, "not_found"
-    if not permissions.can_view_consultation(actor, consultation):
+    if not permissions.can_view_consultation(
+        actor, consultation, archived=consultation.in_archive
+    ):
         return None, "not_visible"
     return consultation, ""
 
@@ -342,7 +360,9 @@ def add_message(
     # One locked lookup checks visibility. A denial found there is journaled
     # after the transaction, which would roll the entry back.
     with transaction.atomic():
-        consultation, denial = _find_visible(actor, consultation_id, for_update=True)
+        consultation, denial = _find_visible(
+            actor, consultation_id, for_update=True, related=()
+        )
         if consultation is not None:
             message = _append_message(
                 actor, consultation, text, visibility, base_version

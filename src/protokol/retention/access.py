@@ -4,7 +4,7 @@
 predicates, so every list, page, API call, download and copy applies them.
 """
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from protokol.accounts.models import Role
@@ -39,10 +39,28 @@ def archive_scope(user) -> Q:
     return ~Q(pk__in=archived)
 
 
-def can_view_archived(user, consultation) -> bool:
-    """Return False for an archived consultation and a user without a grant."""
+def archived_annotation() -> Exists:
+    """Return the query expression that tells whether a consultation is archived.
+
+    Pass its value to can_view_archived as `archived` to save that check's query.
+    """
+    return Exists(
+        Disposal.objects.filter(
+            consultation_id=OuterRef("pk"), end_action=EndAction.ARCHIVE
+        )
+    )
+
+
+def can_view_archived(user, consultation, *, archived: bool | None = None) -> bool:
+    """Return False for an archived consultation and a user without a grant.
+
+    `archived` is the value of archived_annotation read with the consultation
+    in the same transaction; None reads it now.
+    """
     if has_archive_grant(user):
         return True
-    return not Disposal.objects.filter(
-        consultation_id=consultation.pk, end_action=EndAction.ARCHIVE
-    ).exists()
+    if archived is None:
+        archived = Disposal.objects.filter(
+            consultation_id=consultation.pk, end_action=EndAction.ARCHIVE
+        ).exists()
+    return not archived
