@@ -136,8 +136,8 @@ class Client:
             self.connection.request(method, path, body=payload, headers=self.headers)
             response = self.connection.getresponse()
         except http.client.RemoteDisconnected:
-            # uvicorn closes a keep-alive connection idle for 5 s, as one is
-            # while other clients finish. A GET is sent again on a new one.
+            # uvicorn closes a keep-alive connection after 5 s without a request,
+            # as happens while other clients finish. A GET is sent again.
             if method != "GET":
                 raise
             self.connection.close()

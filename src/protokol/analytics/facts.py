@@ -183,8 +183,8 @@ def refresh_facts(
     if later_requests:
         ids = with_later_requests(ids, using)
     ordered = sorted(ids)
-    # Without a savepoint: inside the write's transaction a failure here rolls
-    # back the whole write anyway, and a savepoint costs two round trips.
+    # No savepoint, because a failure here rolls back the caller's whole write
+    # anyway, and a savepoint costs two round trips.
     with transaction.atomic(using=using, savepoint=False):
         mark_stale(ordered, using=using)
         for start in range(0, len(ordered), BATCH_SIZE):

@@ -57,8 +57,8 @@ def can_view_consultation(
 ) -> bool:
     """Return whether `user` may see the consultation at all.
 
-    `archived` passes on whether it is archived, when the caller read that with
-    the row (retention.access.archived_annotation).
+    `archived` is whether the consultation is archived, when the caller read it
+    with the row (retention.access.archived_annotation).
     """
     if not user.is_authenticated or not user.is_active:
         return False

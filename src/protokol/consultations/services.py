@@ -210,8 +210,8 @@ def create_consultation(
             updated_at=now,
             deadline=now + timedelta(days=service.deadline_days),
         )
-        # Created now, it is the latest request of its citizen for the service,
-        # so no other consultation has it as its previous request.
+        # A consultation created now is its citizen's latest request for the
+        # service, so no other consultation has it as its previous request.
         refresh_facts([consultation.pk], later_requests=False)
         journal.record(
             JournalAction.CONSULTATION_CREATE,
@@ -249,9 +249,9 @@ def _find_visible(
 ):
     """Return (consultation, "") if `actor` may see it, else (None, denial reason).
 
-    `related` names the foreign keys read in the same query; a write that uses
-    none of them passes () and reads the consultation row alone. The same
-    query reads whether the consultation is archived.
+    `related` names the foreign keys read in the same query. A write that uses
+    none of them passes (), so the query reads the consultation row alone. The
+    same query reads whether the consultation is archived.
     """
     queryset = Consultation.objects.select_related(*related).annotate(
         in_archive=archived_annotation()

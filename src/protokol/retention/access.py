@@ -33,34 +33,31 @@ def archive_scope(user) -> Q:
     """Return the filter that hides archived consultations unless `user` has a grant."""
     if has_archive_grant(user):
         return Q()
-    archived = Disposal.objects.filter(end_action=EndAction.ARCHIVE).values(
-        "consultation_id"
-    )
+    archived = _archive_disposals().values("consultation_id")
     return ~Q(pk__in=archived)
 
 
-def archived_annotation() -> Exists:
-    """Return the query expression that tells whether a consultation is archived.
+def _archive_disposals():
+    """Return the disposals that moved a consultation to the archive."""
+    return Disposal.objects.filter(end_action=EndAction.ARCHIVE)
 
-    Pass its value to can_view_archived as `archived` to save that check's query.
+
+def archived_annotation() -> Exists:
+    """Return an expression that is true in a query for an archived consultation.
+
+    Passing its value to can_view_archived as `archived` saves that check's query.
     """
-    return Exists(
-        Disposal.objects.filter(
-            consultation_id=OuterRef("pk"), end_action=EndAction.ARCHIVE
-        )
-    )
+    return Exists(_archive_disposals().filter(consultation_id=OuterRef("pk")))
 
 
 def can_view_archived(user, consultation, *, archived: bool | None = None) -> bool:
     """Return False for an archived consultation and a user without a grant.
 
-    `archived` is the value of archived_annotation read with the consultation
-    in the same transaction; None reads it now.
+    `archived` is the value of archived_annotation, read with the consultation
+    in the same transaction. With None, the check queries the disposals.
     """
     if has_archive_grant(user):
         return True
     if archived is None:
-        archived = Disposal.objects.filter(
-            consultation_id=consultation.pk, end_action=EndAction.ARCHIVE
-        ).exists()
+        archived = _archive_disposals().filter(consultation_id=consultation.pk).exists()
     return not archived
