@@ -295,9 +295,13 @@ def test_weekly_periods_of_current_month_are_served(refreshed):
 
 
 def _boundary_week() -> date:
-    """Return the Monday of a week that spans two rolled-up months, with timed
-    consultations on both sides of the month boundary, and whose neighbour
-    weeks lie in rolled-up months too."""
+    """Return the Monday of a week that spans two rolled-up months, whose
+    neighbour weeks lie in rolled-up months too, with timed consultations on
+    both sides of the month boundary and on the cut days that the weekly tests
+    select (from the Wednesday before to the Thursday after).
+
+    The generated times follow today's date, so a side without consultations
+    would drop a period from the tests' rows."""
     rolled = set(RolledMonth.objects.values_list("month", flat=True))
     timed = Consultation.objects.filter(facts__end_at__isnull=False)
     for month in sorted(rolled, reverse=True):
@@ -310,8 +314,10 @@ def _boundary_week() -> date:
         if before not in rolled or after not in rolled:
             continue
         sides = (
+            (monday - timedelta(days=5), monday),
             (monday, following),
             (following, monday + timedelta(days=7)),
+            (monday + timedelta(days=7), monday + timedelta(days=11)),
         )
         if all(
             timed.filter(
@@ -384,8 +390,17 @@ def test_week_rows_count_every_timed_consultation(refreshed):
     for monday in weeks:
         assert monday.weekday() == 0, monday
         sunday = monday + timedelta(days=6)
-        assert monday.replace(day=1) in rolled, monday
-        assert sunday.replace(day=1) in rolled, monday
+        for side in (monday, sunday):
+            # A month without consultations is never rolled up.
+            month = side.replace(day=1)
+            following = (month + timedelta(days=31)).replace(day=1)
+            assert (
+                month in rolled
+                or not Consultation.objects.filter(
+                    created_at__gte=day_start(month),
+                    created_at__lt=day_start(following),
+                ).exists()
+            ), monday
         week = Consultation.objects.filter(
             created_at__gte=day_start(monday),
             created_at__lt=day_start(monday + timedelta(days=7)),
