@@ -11,9 +11,10 @@ connections (or returns them to the pool) before the response starts,
 because Django would keep them until the response ends.
 
 NOTE: each open stream still keeps one idle thread, about 0.1 MiB of RSS
-(bench/load_bench.py, docs/benchmarks.md). Django runs a request's sync
-middleware on a thread of its own that lives until the response ends; the
-thread goes once every middleware in MIDDLEWARE supports async.
+(bench/load_bench.py, docs/benchmarks.md). The handler in protokol/asgi.py
+runs a request's middleware on a thread of its own that lives until the
+response ends. The thread would go only with an async middleware chain,
+which needs every middleware in MIDDLEWARE to support async.
 """
 
 import asyncio
