@@ -9,7 +9,7 @@ from protokol.asgi import application
 
 
 def _get(path: str) -> tuple[int, bytes]:
-    """Send one GET through the ASGI application; return the status and body."""
+    """Send one GET through the ASGI application and return its status and body."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -40,14 +40,14 @@ def test_middleware_chain_is_sync():
     assert not iscoroutinefunction(application._middleware_chain)
 
 
-def test_sync_view_answers():
+def test_sync_view_responds():
     status, body = _get("/healthz")
 
     assert status == 200
     assert body
 
 
-def test_async_view_answers():
+def test_async_view_responds():
     # The live-update stream is an async view, which returns 401 without a session.
     status, _ = _get("/consultations/1/events/")
 

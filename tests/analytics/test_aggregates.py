@@ -295,10 +295,11 @@ def test_weekly_periods_of_current_month_are_served(refreshed):
 
 
 def _boundary_week() -> date:
-    """Return the Monday of a week that spans two rolled-up months, whose
-    neighbour weeks lie in rolled-up months too, with timed consultations on
-    both sides of the month boundary and on the cut days that the weekly tests
-    select (from the Wednesday before to the Thursday after).
+    """Return the Monday of a week that spans two rolled-up months.
+
+    Its neighbour weeks lie in rolled-up months too. Timed consultations exist
+    on both sides of the month boundary and on the cut days that the weekly
+    tests select, from the Wednesday before to the Thursday after.
 
     The generated times follow today's date, so a side without consultations
     would drop a period from the tests' rows."""
