@@ -9,12 +9,14 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
+from django.test.utils import CaptureQueriesContext
 
 from consultations.factories import act, consultation_in, open_consultation
+from protokol.analytics.aggregates import local_day
 from protokol.analytics.facts import fact_expressions, refresh_facts, refresh_range
 from protokol.analytics.filters import Filters
 from protokol.analytics.measures import statistics_rows
-from protokol.analytics.models import ConsultationFacts
+from protokol.analytics.models import ConsultationFacts, StaleDay
 from protokol.consultations import services
 from protokol.consultations.models import Consultation, Status, Transition, Visibility
 from protokol.retention.disposal import purge
@@ -114,6 +116,23 @@ def test_repeat_request_stores_previous(demo):
 
     assert _facts(first).previous_request_at is None
     assert _facts(second).previous_request_at == first.created_at
+
+
+def test_created_facts_equal_direct(demo):
+    first = open_consultation(demo["citizen"])
+    with CaptureQueriesContext(connection) as queries:
+        second = open_consultation(demo["citizen"])
+
+    direct = _direct()
+    assert _stored()[first.pk] == direct[first.pk]
+    assert _stored()[second.pk] == direct[second.pk]
+    facts_writes = [
+        query["sql"]
+        for query in queries.captured_queries
+        if ConsultationFacts._meta.db_table in query["sql"]
+    ]
+    assert len(facts_writes) == 1
+    assert StaleDay.objects.filter(day=local_day(second.created_at)).exists()
 
 
 def test_earlier_insert_updates_later_request(demo):

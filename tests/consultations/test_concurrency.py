@@ -3,7 +3,8 @@
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.db.transaction import TransactionManagementError
 from django.test import RequestFactory
 
 from protokol.accounts import services as accounts
@@ -14,6 +15,21 @@ from protokol.errors import StaleVersion
 from protokol.protocols import services as protocols
 
 from .factories import PROTOCOL
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="SQLite takes no row locks"
+)
+def test_locked_lookup_needs_transaction(committed_db, demo):
+    consultation = services.create_consultation(
+        demo["citizen"], service_code="GEN", subject="Пособие", description="Как?"
+    )
+    with transaction.atomic():
+        assert services._LOCKED_ROW.fetch(consultation.pk) == [consultation]
+
+    # Compiled before, so only the compiled query's own check stops the lock.
+    with pytest.raises(TransactionManagementError):
+        services._LOCKED_ROW.fetch(consultation.pk)
 
 
 def test_new_consultation_starts_at_version_one(consultation):

@@ -7,12 +7,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import transaction
+from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from protokol.accounts import lockout
 from protokol.accounts.models import ApiToken, Department, Role, User
+from protokol.compiled import CompiledQuery
 from protokol.errors import NotAuthenticated, ValidationFailed
 from protokol.journal import services as journal
 from protokol.journal.models import JournalAction
@@ -125,23 +127,31 @@ def _create_token(user: User, *, second_factor: bool, after=None) -> str:
     return raw
 
 
+# The user of an unexpired token, with the token's second-factor flag. Every
+# API request runs it, so it is compiled once.
+_TOKEN_USER = CompiledQuery(
+    lambda key_hash, now: User.objects.filter(
+        api_tokens__key_hash=key_hash, api_tokens__expires_at__gt=now
+    ).annotate(token_second_factor=F("api_tokens__second_factor")),
+    ApiToken._meta.get_field("key_hash"),
+    ApiToken._meta.get_field("expires_at"),
+)
+
+
 def user_for_token(raw: str) -> User | None:
     """Return the active user a bearer token belongs to, or None.
 
     Outside demo mode a staff member's token created without a confirmed
     second factor raises NotAuthenticated (401) naming how to get another.
     """
-    # get() on the unique hash, since first() would add ORDER BY id.
-    try:
-        token = ApiToken.objects.select_related("user").get(
-            key_hash=_hash_token(raw), expires_at__gt=timezone.now()
-        )
-    except ApiToken.DoesNotExist:
+    user = next(iter(_TOKEN_USER.fetch(_hash_token(raw), timezone.now())), None)
+    if user is None or not user.is_active:
         return None
-    if not token.user.is_active:
-        return None
-    user = token.user
-    if settings.STAFF_OTP_REQUIRED and user.is_staff_member and not token.second_factor:
+    if (
+        settings.STAFF_OTP_REQUIRED
+        and user.is_staff_member
+        and not user.token_second_factor
+    ):
         raise NotAuthenticated(
             gettext(
                 "This staff token was created without a second factor; create a "

@@ -243,7 +243,8 @@ def _seconds(end: str) -> Func:
 # -- marking
 
 
-def _local_day(moment: datetime) -> date:
+def local_day(moment: datetime) -> date:
+    """Return the day of `moment` in the server's time zone, as aggregates count it."""
     return timezone.localtime(moment).date()
 
 
@@ -264,7 +265,7 @@ def mark_stale(
     if ids:
         moments = Consultation.objects.using(using).filter(pk__in=ids)
         marked |= {
-            _local_day(moment)
+            local_day(moment)
             for moment in moments.values_list("created_at", flat=True).distinct()
         }
     if marked:
@@ -462,7 +463,7 @@ def _refresh_histograms(days: list[date], month: date | None, using: str) -> Non
     else:
         rows.filter(month=False, start__in=days).delete()
         consultations = Consultation.objects.using(using).filter(_in_days(days))
-        start = (TruncDate("created_at"), _local_day)
+        start = (TruncDate("created_at"), local_day)
     _insert_histograms(
         DurationHistogram,
         _source(consultations),
@@ -510,7 +511,7 @@ def _refresh_weeks(month: date, current: date, using: str) -> None:
     )
     start = (
         Cast(TruncWeek("created_at"), DateField()),
-        lambda created_at: _week_start(_local_day(created_at)),
+        lambda created_at: _week_start(local_day(created_at)),
     )
     _insert_histograms(WeekHistogram, _source(consultations), "week", start, {}, using)
 

@@ -6,15 +6,16 @@ from datetime import timedelta
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext
 
 from protokol.accounts.models import STAFF_ROLES, Department, Role
 from protokol.analytics.aggregates import mark_stale
-from protokol.analytics.facts import record_reply, refresh_facts
+from protokol.analytics.facts import insert_new_facts, record_reply, refresh_facts
 from protokol.catalog.models import Service
 from protokol.catalog.services import check_filter_codes
+from protokol.compiled import CompiledQuery
 from protokol.consultations import lifecycle, permissions
 from protokol.consultations.models import (
     Channel,
@@ -212,7 +213,7 @@ def create_consultation(
         )
         # A consultation created now is its citizen's latest request for the
         # service, so no other consultation has it as its previous request.
-        refresh_facts([consultation.pk], later_requests=False)
+        insert_new_facts(consultation)
         journal.record(
             JournalAction.CONSULTATION_CREATE,
             actor=actor,
@@ -240,6 +241,28 @@ def get_visible(actor, consultation_id, *, for_update: bool = False) -> Consulta
     return consultation
 
 
+def _lookup(related: tuple[str, ...], *, for_update: bool) -> QuerySet:
+    """Return the consultations with `related` rows and whether each is archived."""
+    queryset = Consultation.objects.annotate(in_archive=archived_annotation())
+    if related:
+        # select_related() without names would follow every foreign key.
+        queryset = queryset.select_related(*related)
+    if for_update:
+        # Lock only the consultation row, FOR NO KEY UPDATE. Inserts that refer
+        # to it or to its citizen take KEY SHARE locks, which a plain FOR UPDATE
+        # blocks while this transaction waits for the journal lock, so
+        # concurrent writes deadlocked.
+        queryset = queryset.select_for_update(of=("self",), no_key=True)
+    return queryset
+
+
+# The lookup of every message append, compiled once: the consultation row
+# alone, locked.
+_LOCKED_ROW = CompiledQuery(
+    lambda pk: _lookup((), for_update=True).filter(pk=pk), Consultation._meta.pk
+)
+
+
 def _find_visible(
     actor,
     consultation_id,
@@ -253,18 +276,15 @@ def _find_visible(
     none of them passes (), so the query reads the consultation row alone. The
     same query reads whether the consultation is archived.
     """
-    queryset = Consultation.objects.select_related(*related).annotate(
-        in_archive=archived_annotation()
-    )
-    if for_update:
-        # Lock only the consultation row, FOR NO KEY UPDATE. Inserts that refer
-        # to it or to its citizen take KEY SHARE locks, which a plain FOR UPDATE
-        # blocks while this transaction waits for the journal lock, so
-        # concurrent writes deadlocked.
-        queryset = queryset.select_for_update(of=("self",), no_key=True)
     try:
-        consultation = queryset.get(pk=int(consultation_id))
-    except (Consultation.DoesNotExist, ValueError, TypeError):
+        pk = int(consultation_id)
+    except (ValueError, TypeError):
+        return None, "not_found"
+    if for_update and not related:
+        consultation = next(iter(_LOCKED_ROW.fetch(pk)), None)
+    else:
+        consultation = _lookup(related, for_update=for_update).filter(pk=pk).first()
+    if consultation is None:
         return None, "not_found"
     if not permissions.can_view_consultation(
         actor, consultation, archived=consultation.in_archive
