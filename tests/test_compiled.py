@@ -65,6 +65,8 @@ def test_locking_lookup(demo):
     with transaction.atomic():
         assert lookup.fetch(consultation.pk) == [consultation]
         assert lookup.fetch(2**63) == []
+        assert lookup.first(consultation.pk) == consultation
+        assert lookup.first(2**63) is None
 
 
 def test_value_used_twice_rejected(demo):

@@ -79,13 +79,21 @@ class CompiledQuery:
                 setattr(row, name, value)
         return rows
 
+    def first(self, *values, using: str = DEFAULT_DB_ALIAS) -> Model | None:
+        """Return the first row of `build(*values)`, or None when there is none."""
+        rows = self.fetch(*values, using=using)
+        return rows[0] if rows else None
+
     def _compile(self, using: str) -> _Compiled:
-        """Compile the queryset of marker values and find where each value went."""
+        """Compile the queryset of marker values and find each value's parameter."""
         connection = connections[using]
         markers = [_marker(field, number) for number, field in enumerate(self._fields)]
         query = self._build(*markers).using(using).query
         if query.select_related:
-            raise ValueError("a CompiledQuery reads one model: drop select_related")
+            raise ValueError(
+                "a CompiledQuery reads one model, so remove select_related() "
+                "from the queryset"
+            )
 
         compiler = query.get_compiler(using=using)
         sql, params = compiler.as_sql()
@@ -96,8 +104,8 @@ class CompiledQuery:
             found = [i for i, param in enumerate(params) if param == prepared]
             if len(found) != 1:
                 raise ValueError(
-                    f"the value for {field} appears {len(found)} times in the SQL; "
-                    "a CompiledQuery needs each value exactly once"
+                    f"the value for {field} appears {len(found)} times in the SQL. "
+                    "A CompiledQuery needs each value exactly once"
                 )
             positions.append(found[0])
 
@@ -121,7 +129,7 @@ def _in_range(field: Field, value, connection) -> bool:
 
 
 def _marker(field: Field, number: int):
-    """Return a value of `field`'s type that no query would hold by itself."""
+    """Return a value of `field`'s type that no query contains as a constant."""
     kind = field.get_internal_type()
     if kind in {"AutoField", "BigAutoField", "BigIntegerField", "IntegerField"}:
         return -(2**31) + 7919 * number + 104729
@@ -129,4 +137,7 @@ def _marker(field: Field, number: int):
         return datetime(1, 1, 1, 0, 0, number, 104729, tzinfo=UTC)
     if kind in {"CharField", "TextField"}:
         return f"\x1fcompiled-query-marker-{number}\x1f"
-    raise ValueError(f"a CompiledQuery has no marker for a {kind}")
+    raise ValueError(
+        f"a CompiledQuery supports no {kind} values: use an integer, "
+        "date-time or text field"
+    )

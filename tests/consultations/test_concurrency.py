@@ -27,7 +27,8 @@ def test_locked_lookup_needs_transaction(committed_db, demo):
     with transaction.atomic():
         assert services._LOCKED_ROW.fetch(consultation.pk) == [consultation]
 
-    # Compiled before, so only the compiled query's own check stops the lock.
+    # The query was compiled in the transaction above, so only CompiledQuery's
+    # own check raises here.
     with pytest.raises(TransactionManagementError):
         services._LOCKED_ROW.fetch(consultation.pk)
 

@@ -144,7 +144,7 @@ def user_for_token(raw: str) -> User | None:
     Outside demo mode a staff member's token created without a confirmed
     second factor raises NotAuthenticated (401) naming how to get another.
     """
-    user = next(iter(_TOKEN_USER.fetch(_hash_token(raw), timezone.now())), None)
+    user = _TOKEN_USER.first(_hash_token(raw), timezone.now())
     if user is None or not user.is_active:
         return None
     if (

@@ -281,7 +281,7 @@ def _find_visible(
     except (ValueError, TypeError):
         return None, "not_found"
     if for_update and not related:
-        consultation = next(iter(_LOCKED_ROW.fetch(pk)), None)
+        consultation = _LOCKED_ROW.first(pk)
     else:
         consultation = _lookup(related, for_update=for_update).filter(pk=pk).first()
     if consultation is None:
